@@ -1,0 +1,99 @@
+/**
+ * RFC 9457 problem details. Every error the gateway returns is one of these, with a stable
+ * machine-readable `code` that integrators can switch on; `type` is derived from the code.
+ */
+export interface ProblemBody {
+  type: string
+  title: string
+  status: number
+  detail: string
+  code: string
+  instance?: string
+  requestId?: string
+  errors?: ProblemFieldError[]
+  [extension: string]: unknown
+}
+
+export interface ProblemFieldError {
+  /** where the offending value is: body, querystring, params or headers */
+  in: string
+  /** RFC 6901 JSON pointer into that part of the request */
+  pointer: string
+  detail: string
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  410: 'Gone',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout'
+}
+
+export function problemType (code: string): string {
+  return `urn:reuse-gateway:problem:${code}`
+}
+
+export function statusTitle (status: number): string {
+  return TITLES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error')
+}
+
+export interface ProblemOptions {
+  headers?: Record<string, string>
+  extensions?: Record<string, unknown>
+  errors?: ProblemFieldError[]
+  cause?: unknown
+}
+
+/** An error that is meant for the caller: thrown anywhere below a route, rendered by the root handler. */
+export class ProblemError extends Error {
+  readonly status: number
+  readonly code: string
+  readonly headers: Record<string, string>
+  readonly extensions: Record<string, unknown>
+  readonly errors?: ProblemFieldError[]
+
+  constructor (status: number, code: string, detail: string, options: ProblemOptions = {}) {
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'ProblemError'
+    this.status = status
+    this.code = code
+    this.headers = options.headers ?? {}
+    this.extensions = options.extensions ?? {}
+    if (options.errors) this.errors = options.errors
+  }
+
+  toBody (requestId?: string): ProblemBody {
+    const body: ProblemBody = {
+      type: problemType(this.code),
+      title: statusTitle(this.status),
+      status: this.status,
+      detail: this.message,
+      code: this.code,
+      ...this.extensions
+    }
+    if (this.errors) body.errors = this.errors
+    if (requestId) body.requestId = requestId
+    return body
+  }
+}
+
+export const badRequest = (code: string, detail: string, options?: ProblemOptions): ProblemError =>
+  new ProblemError(400, code, detail, options)
+export const notFound = (code: string, detail: string): ProblemError => new ProblemError(404, code, detail)
+export const conflict = (code: string, detail: string, options?: ProblemOptions): ProblemError =>
+  new ProblemError(409, code, detail, options)
+export const forbidden = (code: string, detail: string): ProblemError => new ProblemError(403, code, detail)

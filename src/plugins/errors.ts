@@ -1,0 +1,134 @@
+import type { Socket } from 'node:net'
+import { STATUS_CODES } from 'node:http'
+import fp from 'fastify-plugin'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ProblemError, problemType, statusTitle } from '../lib/problem.js'
+import type { ProblemBody, ProblemFieldError } from '../lib/problem.js'
+import { StoreUnavailableError } from '../store/errors.js'
+
+/** Fastify's own error codes, mapped to the gateway's stable problem codes. */
+const FASTIFY_CODES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'empty_body',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'malformed_json',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_content_length',
+  FST_ERR_BAD_URL: 'bad_url',
+  FST_ERR_ASYNC_CONSTRAINT: 'bad_request',
+  FST_ERR_NOT_FOUND: 'route_not_found'
+}
+
+interface AjvLikeError {
+  instancePath: string
+  keyword: string
+  message?: string
+  params: Record<string, unknown>
+}
+
+const escapePointer = (segment: string): string => segment.replace(/~/g, '~0').replace(/\//g, '~1')
+
+/** One entry per failed check, with a JSON pointer to the value (or the field) at fault. */
+export function validationErrors (errors: AjvLikeError[], part: string): ProblemFieldError[] {
+  return errors.map((e) => {
+    let pointer = e.instancePath
+    let detail = e.message ?? 'is invalid'
+    if (e.keyword === 'additionalProperties' && typeof e.params.additionalProperty === 'string') {
+      pointer += `/${escapePointer(e.params.additionalProperty)}`
+      detail = 'is not a known field'
+    } else if (e.keyword === 'required' && typeof e.params.missingProperty === 'string') {
+      pointer += `/${escapePointer(e.params.missingProperty)}`
+      detail = 'is required'
+    } else if (e.keyword === 'enum' && Array.isArray(e.params.allowedValues)) {
+      detail = `must be one of: ${e.params.allowedValues.join(', ')}`
+    }
+    return { in: part, pointer, detail }
+  })
+}
+
+function toProblem (error: FastifyError | Error, request: FastifyRequest): { problem: ProblemError, internal: boolean } {
+  if (error instanceof ProblemError) return { problem: error, internal: error.status >= 500 }
+  if (error instanceof StoreUnavailableError) {
+    return {
+      problem: new ProblemError(503, 'store_unavailable', 'the gateway cannot reach its store right now; retry shortly', {
+        headers: { 'retry-after': '1' }
+      }),
+      internal: false
+    }
+  }
+  const fastifyError = error as FastifyError
+  if (fastifyError.validation) {
+    const part = fastifyError.validationContext ?? 'body'
+    const errors = validationErrors(fastifyError.validation as AjvLikeError[], part)
+    const first = errors[0]
+    const detail = first ? `${part}${first.pointer} ${first.detail}` : `the ${part} is invalid`
+    return { problem: new ProblemError(400, 'validation_failed', detail, { errors }), internal: false }
+  }
+  const status = fastifyError.statusCode
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const code = FASTIFY_CODES[fastifyError.code] ?? (status === 413 ? 'body_too_large' : 'bad_request')
+    let detail = fastifyError.message
+    if (code === 'unsupported_media_type') {
+      detail = `content type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted by ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`
+    }
+    return { problem: new ProblemError(status, code, detail), internal: false }
+  }
+  // Anything else is a defect or an outage we did not foresee: say nothing about its insides.
+  return {
+    problem: new ProblemError(500, 'internal_error', 'the gateway could not complete the request; it has been logged with the request id'),
+    internal: true
+  }
+}
+
+export function sendProblem (reply: FastifyReply, problem: ProblemError): FastifyReply {
+  for (const [name, value] of Object.entries(problem.headers)) reply.header(name, value)
+  return reply
+    .code(problem.status)
+    .type('application/problem+json')
+    .send(problem.toBody(reply.request.id))
+}
+
+/**
+ * Fastify answers a connection-level error (a header section over the limit, a broken request
+ * line, a request that took too long to arrive) before any route runs; answer it as problem+json
+ * too, and close the connection since its state is unknown.
+ */
+export function clientErrorHandler (err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  let status = 400
+  let code = 'bad_request'
+  let detail = 'the request could not be parsed as HTTP'
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431; code = 'headers_too_large'; detail = 'the request header section is larger than the gateway accepts'
+  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408; code = 'request_timeout'; detail = 'the request did not arrive in time'
+  }
+  const body: ProblemBody = { type: problemType(code), title: statusTitle(status), status, detail, code }
+  const payload = JSON.stringify(body)
+  if (socket.writable) {
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`)
+  } else {
+    socket.destroy(err)
+  }
+}
+
+/** The one root error handler and the 404 handler: every failure leaves as RFC 9457 problem+json. */
+async function errorsPlugin (app: FastifyInstance): Promise<void> {
+  app.setErrorHandler(function (error: FastifyError, request, reply) {
+    const { problem, internal } = toProblem(error, request)
+    if (internal) {
+      request.log.error({ err: error }, 'request failed')
+    } else if (problem.status >= 500) {
+      request.log.warn({ code: problem.code, cause: (error.cause as Error | undefined)?.message }, problem.message)
+    } else {
+      request.log.info({ code: problem.code, status: problem.status }, 'request refused')
+    }
+    return sendProblem(reply, problem)
+  })
+
+  app.setNotFoundHandler(function (request, reply) {
+    const path = request.url.split('?')[0]
+    return sendProblem(reply, new ProblemError(404, 'route_not_found', `no route ${request.method} ${path}`))
+  })
+}
+
+export default fp(errorsPlugin, { name: 'errors' })

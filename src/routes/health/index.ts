@@ -1,0 +1,41 @@
+import type { FastifyInstance } from 'fastify'
+import { VERSION } from '../../lib/version.js'
+
+/** how long readiness waits for the store before calling it unavailable */
+const READY_PING_TIMEOUT_MS = 800
+
+export default async function healthRoutes (app: FastifyInstance): Promise<void> {
+  app.get('/health/live', {
+    schema: {
+      tags: ['health'],
+      summary: 'Liveness: the process is running',
+      response: { 200: { $ref: 'Health#' } }
+    }
+  }, async () => ({ status: 'ok', store: app.store.kind, version: VERSION }))
+
+  app.get('/health/ready', {
+    schema: {
+      tags: ['health'],
+      summary: 'Readiness: the store answers and the process is not shutting down',
+      description: 'Returns 503 with the same body shape while the store is unreachable or the process is draining, so that load balancers stop sending traffic to it.',
+      response: { 200: { $ref: 'Health#' }, 503: { $ref: 'Health#' } }
+    }
+  }, async (_request, reply) => {
+    const store = app.store.kind
+    if (app.lifecycle.draining) {
+      return await reply.code(503).header('retry-after', '1').send({ status: 'draining', store, version: VERSION })
+    }
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await Promise.race([
+        app.store.ping(),
+        new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error('ping timed out')), READY_PING_TIMEOUT_MS) })
+      ])
+      return { status: 'ready', store, version: VERSION }
+    } catch {
+      return await reply.code(503).header('retry-after', '1').send({ status: 'unavailable', store, version: VERSION })
+    } finally {
+      clearTimeout(timer)
+    }
+  })
+}

@@ -1,0 +1,51 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+import type { Config } from './config.js'
+
+/** The process entry: configuration → app → listen, and a graceful, bounded shutdown. */
+
+let config: Config
+try {
+  config = loadConfig()
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`reuse-gateway: ${err.message}\n`)
+    process.exit(1)
+  }
+  throw err
+}
+
+const app = await buildApp(config)
+
+if (app.store.kind === 'memory') {
+  process.stderr.write([
+    '',
+    '  ┌────────────────────────────────────────────────────────────────────┐',
+    '  │ reuse-gateway is running on the EMBEDDED IN-MEMORY STORE.          │',
+    '  │ Everything is lost when this process stops. For real use set      │',
+    '  │ REDIS_URL (see README, "Running in production").                   │',
+    '  └────────────────────────────────────────────────────────────────────┘',
+    '', ''
+  ].join('\n'))
+}
+
+// On SIGTERM/SIGINT: fail readiness, wait for load balancers to notice, stop accepting, finish
+// in-flight requests, close the store; past SHUTDOWN_TIMEOUT_MS close-with-grace exits 1.
+closeWithGrace({ delay: config.timeouts.shutdownMs }, async ({ signal, err }) => {
+  if (err) app.log.error({ err }, 'shutting down after an unexpected error')
+  else app.log.info({ signal }, 'shutting down')
+  app.lifecycle.draining = true
+  if (config.timeouts.shutdownDrainDelayMs > 0) {
+    await new Promise((resolve) => setTimeout(resolve, config.timeouts.shutdownDrainDelayMs))
+  }
+  await app.close()
+  app.log.info('shut down cleanly')
+})
+
+try {
+  await app.listen({ port: config.port, host: config.host })
+} catch (err) {
+  app.log.fatal({ err }, 'could not listen')
+  process.exit(1)
+}

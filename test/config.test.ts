@@ -1,0 +1,58 @@
+import t from 'tap'
+import { ConfigError, DEVELOPMENT_PEPPER, loadConfig } from '../src/config.js'
+
+t.test('development defaults make the gateway start with nothing set', async (t) => {
+  const config = loadConfig({})
+  t.equal(config.nodeEnv, 'development')
+  t.equal(config.port, 3000)
+  t.equal(config.host, '127.0.0.1')
+  t.same(config.redis, { mode: 'memory' })
+  t.equal(config.gatewayIssuer, 'http://localhost:3000')
+  t.equal(config.subjectPepper, DEVELOPMENT_PEPPER)
+  t.equal(config.limits.bodyBytes, 1048576)
+  t.equal(config.limits.fileBytes, 20 * 1024 * 1024)
+})
+
+t.test('values are parsed and typed', async (t) => {
+  const config = loadConfig({
+    PORT: '8080', REDIS_URL: 'redis://127.0.0.1:6380/2', LOG_LEVEL: 'warn',
+    GATEWAY_ISSUER: 'https://gateway.example.gov.vn/', BATCH_MAX_LINES: '500', AUDIT_LOG_FILE: ''
+  })
+  t.equal(config.port, 8080)
+  t.equal(config.redis.mode, 'standalone')
+  t.equal(config.logLevel, 'warn')
+  t.equal(config.gatewayIssuer, 'https://gateway.example.gov.vn', 'trailing slash dropped')
+  t.equal(config.limits.batchLines, 500)
+  t.equal(config.auditLogFile, undefined, 'an empty variable counts as unset')
+})
+
+t.test('cluster nodes are split into host and port', async (t) => {
+  const config = loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000,redis-b:7001' })
+  t.same(config.redis.mode === 'cluster' && config.redis.nodes, [{ host: '10.0.0.1', port: 7000 }, { host: 'redis-b', port: 7001 }])
+})
+
+t.test('a bad value is refused with a message naming the variable', async (t) => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: 'eighty' }, /PORT/],
+    [{ PORT: '70000' }, /PORT/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    [{ REDIS_URL: 'http://x' }, /REDIS_URL/],
+    [{ REDIS_CLUSTER_NODES: 'a:1,,b' }, /REDIS_CLUSTER_NODES/],
+    [{ SUBJECT_PEPPER: 'short' }, /SUBJECT_PEPPER/],
+    [{ BODY_LIMIT_BYTES: '-1' }, /BODY_LIMIT_BYTES/],
+    [{ NODE_ENV: 'staging' }, /NODE_ENV/],
+    [{ REDIS_URL: 'redis://a', REDIS_CLUSTER_NODES: 'b:1' }, /REDIS_URL or REDIS_CLUSTER_NODES/]
+  ]
+  for (const [env, message] of cases) {
+    t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
+  }
+})
+
+t.test('production refuses the embedded store, the development pepper and a missing issuer', async (t) => {
+  t.throws(() => loadConfig({ NODE_ENV: 'production' }), /REDIS_URL or REDIS_CLUSTER_NODES is required/)
+  t.throws(() => loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379' }), /SUBJECT_PEPPER is required/)
+  t.throws(() => loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', SUBJECT_PEPPER: 'x'.repeat(40) }), /GATEWAY_ISSUER is required/)
+  const ok = loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', SUBJECT_PEPPER: 'x'.repeat(40), GATEWAY_ISSUER: 'https://g.example' })
+  t.equal(ok.nodeEnv, 'production')
+  t.ok(new ConfigError('x') instanceof Error)
+})

@@ -1,0 +1,65 @@
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+/**
+ * The gateway as a real process (`src/server.ts` through tsx), for what only a process shows:
+ * configuration errors, signals, several gateways on one store.
+ */
+export interface GatewayProcess {
+  child: ChildProcess
+  url: string
+  lines: Array<Record<string, unknown>>
+  stderr(): string
+  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+}
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+
+export function spawnGateway (env: Record<string, string>): { child: ChildProcess, lines: Array<Record<string, unknown>>, stderr: () => string, exited: GatewayProcess['exited'] } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const lines: Array<Record<string, unknown>> = []
+  let errText = ''
+  let buffer = ''
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString()
+    let i
+    while ((i = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, i)
+      buffer = buffer.slice(i + 1)
+      try { lines.push(JSON.parse(line)) } catch { lines.push({ raw: line }) }
+    }
+  })
+  child.stderr?.on('data', (chunk: Buffer) => { errText += chunk.toString() })
+  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }))
+  })
+  return { child, lines, stderr: () => errText, exited }
+}
+
+/** Starts a gateway and waits until it listens (bounded). */
+export async function startGateway (env: Record<string, string>): Promise<GatewayProcess> {
+  const proc = spawnGateway(env)
+  const deadline = Date.now() + 30_000
+  let url: string | undefined
+  while (!url) {
+    const listening = proc.lines.find((line) => typeof line.msg === 'string' && line.msg.startsWith('Server listening at '))
+    if (listening) url = String(listening.msg).slice('Server listening at '.length)
+    else if (proc.child.exitCode !== null) throw new Error(`gateway exited with ${proc.child.exitCode}: ${proc.stderr()}`)
+    else if (Date.now() > deadline) { proc.child.kill('SIGKILL'); throw new Error('gateway did not start within 30 s') }
+    else await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return {
+    ...proc,
+    url,
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill(signal)
+      return await proc.exited
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import t from 'tap'
+import { spawnGateway, startGateway } from './lib/gateway-process.js'
+import { startTestRedis } from './lib/redis-server.js'
+import { VERSION } from '../src/lib/version.js'
+
+t.test('a bad configuration value stops the process, naming the variable', async (t) => {
+  const proc = spawnGateway({ PORT: 'not-a-port' })
+  const { code } = await proc.exited
+  t.equal(code, 1)
+  t.match(proc.stderr(), /invalid configuration: .*PORT/)
+})
+
+t.test('production refuses to run on the embedded store', async (t) => {
+  const proc = spawnGateway({ NODE_ENV: 'production', SUBJECT_PEPPER: 'p'.repeat(40), GATEWAY_ISSUER: 'https://g.example' })
+  const { code } = await proc.exited
+  t.equal(code, 1)
+  t.match(proc.stderr(), /REDIS_URL or REDIS_CLUSTER_NODES is required/)
+})
+
+t.test('on the embedded store it serves, says so loudly, and shuts down gracefully on SIGTERM', async (t) => {
+  const gateway = await startGateway({ SHUTDOWN_DRAIN_DELAY_MS: '1500' })
+  t.teardown(async () => { await gateway.stop('SIGKILL') })
+  t.match(gateway.stderr(), /EMBEDDED IN-MEMORY STORE/)
+  t.ok(gateway.lines.some((line) => line.level === 40 && /EMBEDDED IN-MEMORY STORE/.test(String(line.msg))))
+
+  const ready = await fetch(`${gateway.url}/health/ready`)
+  t.equal(ready.status, 200)
+  t.same(await ready.json(), { status: 'ready', store: 'memory', version: VERSION })
+  t.equal((await fetch(`${gateway.url}/docs/`)).status, 200)
+
+  gateway.child.kill('SIGTERM')
+  // readiness fails first, while requests are still served
+  let draining: Response | undefined
+  for (let i = 0; i < 40 && draining?.status !== 503; i++) {
+    draining = await fetch(`${gateway.url}/health/ready`)
+    if (draining.status !== 503) await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  t.equal(draining?.status, 503)
+  t.equal((await draining?.json() as { status: string }).status, 'draining')
+  t.equal((await fetch(`${gateway.url}/health/live`)).status, 200, 'still serving while draining')
+
+  const { code } = await gateway.exited
+  t.equal(code, 0, 'exit 0')
+  t.ok(gateway.lines.some((line) => line.msg === 'shut down cleanly'))
+})
+
+t.test('with REDIS_URL it reports the redis store, warns that AOF is off, and closes Redis on exit', async (t) => {
+  const redis = await startTestRedis()
+  t.teardown(async () => await redis.destroy())
+  const gateway = await startGateway({ REDIS_URL: redis.url })
+  t.teardown(async () => { await gateway.stop('SIGKILL') })
+  const ready = await fetch(`${gateway.url}/health/ready`)
+  t.equal(ready.status, 200)
+  t.equal((await ready.json() as { store: string }).store, 'redis')
+  t.ok(gateway.lines.some((line) => line.level === 40 && /AOF persistence off/.test(String(line.msg))))
+  t.notMatch(gateway.stderr(), /EMBEDDED/)
+  const { code } = await gateway.stop('SIGINT')
+  t.equal(code, 0)
+})
