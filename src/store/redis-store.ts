@@ -98,7 +98,7 @@ export class RedisStore implements Store {
   }
 
   /** Runs one store operation, turning connectivity failures into StoreUnavailableError. */
-  protected async run<T> (operation: () => Promise<T>): Promise<T> {
+  async run<T> (operation: () => Promise<T>): Promise<T> {
     try {
       return await operation()
     } catch (err) {
