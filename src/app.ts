@@ -10,7 +10,11 @@ import lifecyclePlugin from './plugins/lifecycle.js'
 import openapiPlugin from './plugins/openapi.js'
 import storePlugin from './plugins/store.js'
 import { buildValidatorFactory, loadApiSchemas } from './plugins/validation.js'
+import authPlugin from './plugins/auth.js'
+import agencyRoutes from './routes/agencies/index.js'
 import healthRoutes from './routes/health/index.js'
+import oauthRoutes from './routes/oauth/index.js'
+import wellKnownRoutes from './routes/well-known/index.js'
 import { createStore } from './store/index.js'
 import type { Store } from './store/index.js'
 
@@ -86,9 +90,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(lifecyclePlugin)
   const store = options.store ?? await createStore(config, app.log)
   await app.register(storePlugin, { store, closeWithApp: options.store === undefined })
+  await app.register(authPlugin)
 
   // routes
   await app.register(healthRoutes)
+  await app.register(wellKnownRoutes)
+  await app.register(oauthRoutes)
+  await app.register(agencyRoutes)
 
   return app
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { envSchema } from 'env-schema'
 
 /**
@@ -20,6 +21,19 @@ export interface Config {
     | { mode: 'standalone', url: string, keyPrefix: string, commandTimeoutMs: number, quitTimeoutMs: number }
     | { mode: 'cluster', nodes: Array<{ host: string, port: number }>, keyPrefix: string, commandTimeoutMs: number, quitTimeoutMs: number }
   subjectPepper: string
+  signing: {
+    /** JWKS file with the gateway's private keys; absent: keys kept in the store (not in production) */
+    keysFile: string | undefined
+    /** algorithm of keys the gateway generates */
+    alg: 'EdDSA' | 'ES256'
+    /** how long a replaced key stays published */
+    retentionMs: number
+  }
+  accessTokenTtlSeconds: number
+  /** the first admin agency, from configuration */
+  admin: { code: string, jwks: { keys: Array<Record<string, unknown>> } } | undefined
+  /** where the first-run demo writes its agencies' key pairs */
+  demoDir: string
   auditLogFile: string | undefined
   portalWebhookUrl: string | undefined
   limits: {
@@ -59,6 +73,13 @@ const schema = {
     REDIS_COMMAND_TIMEOUT_MS: { type: 'integer', minimum: 50, maximum: 60000, default: 1000 },
     REDIS_QUIT_TIMEOUT_MS: { type: 'integer', minimum: 0, maximum: 60000, default: 2000 },
     SUBJECT_PEPPER: { type: 'string', minLength: 32 },
+    SIGNING_KEYS_FILE: { type: 'string', minLength: 1 },
+    SIGNING_KEY_ALG: { type: 'string', enum: ['EdDSA', 'ES256'], default: 'EdDSA' },
+    SIGNING_KEY_RETENTION_DAYS: { type: 'integer', minimum: 1, maximum: 3650, default: 400 },
+    ACCESS_TOKEN_TTL_SECONDS: { type: 'integer', minimum: 30, maximum: 3600, default: 300 },
+    ADMIN_AGENCY_CODE: { type: 'string', pattern: '^[0-9A-Z]{3}\\.[0-9A-Z]{2}\\.[0-9A-Z]{2}\\.[A-Z][0-9]{2}$' },
+    ADMIN_AGENCY_JWKS: { type: 'string', minLength: 2 },
+    DEMO_DIR: { type: 'string', minLength: 1, default: '.demo' },
     AUDIT_LOG_FILE: { type: 'string', minLength: 1 },
     PORTAL_WEBHOOK_URL: { type: 'string', pattern: '^https?://[^\\s]+$' },
     BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 104857600, default: 1048576 },
@@ -83,6 +104,13 @@ interface RawEnv {
   REDIS_COMMAND_TIMEOUT_MS: number
   REDIS_QUIT_TIMEOUT_MS: number
   SUBJECT_PEPPER?: string
+  SIGNING_KEYS_FILE?: string
+  SIGNING_KEY_ALG: 'EdDSA' | 'ES256'
+  SIGNING_KEY_RETENTION_DAYS: number
+  ACCESS_TOKEN_TTL_SECONDS: number
+  ADMIN_AGENCY_CODE?: string
+  ADMIN_AGENCY_JWKS?: string
+  DEMO_DIR: string
   AUDIT_LOG_FILE?: string
   PORTAL_WEBHOOK_URL?: string
   BODY_LIMIT_BYTES: number
@@ -92,6 +120,27 @@ interface RawEnv {
   KEEP_ALIVE_TIMEOUT_MS: number
   SHUTDOWN_TIMEOUT_MS: number
   SHUTDOWN_DRAIN_DELAY_MS: number
+}
+
+/** ADMIN_AGENCY_JWKS is the JWKS itself (JSON) or the path of a file holding it. */
+function readJwks (value: string): { keys: Array<Record<string, unknown>> } {
+  let text = value
+  if (!value.trimStart().startsWith('{')) {
+    try {
+      text = readFileSync(value, 'utf8')
+    } catch {
+      throw new ConfigError(`invalid configuration: ADMIN_AGENCY_JWKS: cannot read file ${value}`)
+    }
+  }
+  let jwks: unknown
+  try {
+    jwks = JSON.parse(text)
+  } catch {
+    throw new ConfigError('invalid configuration: ADMIN_AGENCY_JWKS is not JSON')
+  }
+  const keys = (jwks as { keys?: unknown }).keys
+  if (!Array.isArray(keys) || keys.length === 0) throw new ConfigError('invalid configuration: ADMIN_AGENCY_JWKS must be a JWKS: {"keys": [...]}')
+  return { keys }
 }
 
 /** Reads and validates the configuration; throws ConfigError naming the offending variable. */
@@ -126,6 +175,16 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('invalid configuration: GATEWAY_ISSUER is required when NODE_ENV=production (the public https URL of this gateway)')
   }
 
+  if (production && !raw.SIGNING_KEYS_FILE) {
+    throw new ConfigError('invalid configuration: SIGNING_KEYS_FILE is required when NODE_ENV=production (create one with: reuse-gateway signing-keys generate --out FILE)')
+  }
+  if (Boolean(raw.ADMIN_AGENCY_CODE) !== Boolean(raw.ADMIN_AGENCY_JWKS)) {
+    throw new ConfigError('invalid configuration: ADMIN_AGENCY_CODE and ADMIN_AGENCY_JWKS go together')
+  }
+  const admin = raw.ADMIN_AGENCY_CODE && raw.ADMIN_AGENCY_JWKS
+    ? { code: raw.ADMIN_AGENCY_CODE, jwks: readJwks(raw.ADMIN_AGENCY_JWKS) }
+    : undefined
+
   const redisCommon = {
     keyPrefix: raw.REDIS_KEY_PREFIX,
     commandTimeoutMs: raw.REDIS_COMMAND_TIMEOUT_MS,
@@ -149,6 +208,14 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     gatewayIssuer: (raw.GATEWAY_ISSUER ?? `http://localhost:${raw.PORT}`).replace(/\/+$/, ''),
     redis,
     subjectPepper: raw.SUBJECT_PEPPER ?? DEVELOPMENT_PEPPER,
+    signing: {
+      keysFile: raw.SIGNING_KEYS_FILE,
+      alg: raw.SIGNING_KEY_ALG,
+      retentionMs: raw.SIGNING_KEY_RETENTION_DAYS * 86_400_000
+    },
+    accessTokenTtlSeconds: raw.ACCESS_TOKEN_TTL_SECONDS,
+    admin,
+    demoDir: raw.DEMO_DIR,
     auditLogFile: raw.AUDIT_LOG_FILE,
     portalWebhookUrl: raw.PORTAL_WEBHOOK_URL,
     limits: {

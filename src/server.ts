@@ -1,5 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
+import { setUpDemo } from './demo.js'
 import { ConfigError, loadConfig } from './config.js'
 import type { Config } from './config.js'
 
@@ -43,9 +44,14 @@ closeWithGrace({ delay: config.timeouts.shutdownMs }, async ({ signal, err }) =>
   app.log.info('shut down cleanly')
 })
 
+let address: string
 try {
-  await app.listen({ port: config.port, host: config.host })
+  address = await app.listen({ port: config.port, host: config.host })
 } catch (err) {
   app.log.fatal({ err }, 'could not listen')
   process.exit(1)
+}
+
+if (app.store.kind === 'memory' && !config.admin) {
+  process.stderr.write(await setUpDemo(app, address) + '\n')
 }

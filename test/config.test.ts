@@ -41,7 +41,13 @@ t.test('a bad value is refused with a message naming the variable', async (t) =>
     [{ SUBJECT_PEPPER: 'short' }, /SUBJECT_PEPPER/],
     [{ BODY_LIMIT_BYTES: '-1' }, /BODY_LIMIT_BYTES/],
     [{ NODE_ENV: 'staging' }, /NODE_ENV/],
-    [{ REDIS_URL: 'redis://a', REDIS_CLUSTER_NODES: 'b:1' }, /REDIS_URL or REDIS_CLUSTER_NODES/]
+    [{ REDIS_URL: 'redis://a', REDIS_CLUSTER_NODES: 'b:1' }, /REDIS_URL or REDIS_CLUSTER_NODES/],
+    [{ ADMIN_AGENCY_CODE: '000.00.00.H41' }, /ADMIN_AGENCY_CODE and ADMIN_AGENCY_JWKS go together/],
+    [{ ADMIN_AGENCY_CODE: 'H41', ADMIN_AGENCY_JWKS: '{"keys":[{}]}' }, /ADMIN_AGENCY_CODE/],
+    [{ ADMIN_AGENCY_CODE: '000.00.00.H41', ADMIN_AGENCY_JWKS: '{"keys":[]}' }, /ADMIN_AGENCY_JWKS must be a JWKS/],
+    [{ ADMIN_AGENCY_CODE: '000.00.00.H41', ADMIN_AGENCY_JWKS: '/no/such/file.json' }, /cannot read file/],
+    [{ SIGNING_KEY_ALG: 'HS256' }, /SIGNING_KEY_ALG/],
+    [{ ACCESS_TOKEN_TTL_SECONDS: '86400' }, /ACCESS_TOKEN_TTL_SECONDS/]
   ]
   for (const [env, message] of cases) {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
@@ -52,7 +58,8 @@ t.test('production refuses the embedded store, the development pepper and a miss
   t.throws(() => loadConfig({ NODE_ENV: 'production' }), /REDIS_URL or REDIS_CLUSTER_NODES is required/)
   t.throws(() => loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379' }), /SUBJECT_PEPPER is required/)
   t.throws(() => loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', SUBJECT_PEPPER: 'x'.repeat(40) }), /GATEWAY_ISSUER is required/)
-  const ok = loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', SUBJECT_PEPPER: 'x'.repeat(40), GATEWAY_ISSUER: 'https://g.example' })
+  t.throws(() => loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', SUBJECT_PEPPER: 'x'.repeat(40), GATEWAY_ISSUER: 'https://g.example' }), /SIGNING_KEYS_FILE is required/)
+  const ok = loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', SUBJECT_PEPPER: 'x'.repeat(40), GATEWAY_ISSUER: 'https://g.example', SIGNING_KEYS_FILE: '/run/secrets/gateway.jwks.json' })
   t.equal(ok.nodeEnv, 'production')
   t.ok(new ConfigError('x') instanceof Error)
 })

@@ -11,7 +11,7 @@ t.test('a bad configuration value stops the process, naming the variable', async
 })
 
 t.test('production refuses to run on the embedded store', async (t) => {
-  const proc = spawnGateway({ NODE_ENV: 'production', SUBJECT_PEPPER: 'p'.repeat(40), GATEWAY_ISSUER: 'https://g.example' })
+  const proc = spawnGateway({ NODE_ENV: 'production', SUBJECT_PEPPER: 'p'.repeat(40), GATEWAY_ISSUER: 'https://g.example', SIGNING_KEYS_FILE: '/nonexistent' })
   const { code } = await proc.exited
   t.equal(code, 1)
   t.match(proc.stderr(), /REDIS_URL or REDIS_CLUSTER_NODES is required/)

@@ -26,8 +26,30 @@ async function openapiPlugin (app: FastifyInstance): Promise<void> {
         license: { name: 'Apache-2.0', identifier: 'Apache-2.0' }
       },
       tags: [
-        { name: 'health', description: 'Liveness and readiness for orchestrators and load balancers' }
-      ]
+        { name: 'health', description: 'Liveness and readiness for orchestrators and load balancers' },
+        { name: 'tokens', description: 'Access tokens for agencies, and the gateway\'s public keys' },
+        { name: 'agencies', description: 'The registry of agencies, their roles and keys (admin)' }
+      ],
+      components: {
+        securitySchemes: {
+          accessToken: {
+            type: 'oauth2',
+            description: 'A gateway access token (JWT, typ at+jwt) sent as `Authorization: Bearer …`. Get it from the token endpoint with the client-credentials grant, authenticating with a JWT signed by one of the agency\'s registered keys (private_key_jwt, RFC 7523).',
+            flows: {
+              clientCredentials: {
+                tokenUrl: '/v1/oauth/token',
+                scopes: {
+                  'documents:write': 'issuer: index, amend, revoke its own results and upload their files',
+                  'documents:reuse': 'requester: run reuse queries and download granted files',
+                  portal: 'the national portal: citizen views, consent tokens',
+                  'audit:read': 'auditor: read, export and verify the audit trail, read statistics',
+                  admin: 'admin: agencies, keys, document types and agreements'
+                }
+              }
+            }
+          }
+        }
+      }
     },
     // components are named by the schemas' own stable $id
     refResolver: {

@@ -1,7 +1,8 @@
 import { Redis, Cluster } from 'ioredis'
 import type { RedisOptions, ClusterOptions } from 'ioredis'
 import { StoreUnavailableError } from './errors.js'
-import type { Persistence, Store } from './store.js'
+import type { AgencyRecord, Persistence, SigningKeySetRecord, Store } from './store.js'
+import { createHash } from 'node:crypto'
 
 /** the little a store needs of a logger (pino's and Fastify's both fit) */
 export interface StoreLogger {
@@ -135,6 +136,51 @@ export class RedisStore implements Store {
       if (result.aof) result.appendfsync = fsync
       return result
     })
+  }
+
+  // All agencies live in one hash: one key, one slot, HGETALL lists them (there are hundreds, not millions).
+  private get agenciesKey (): string { return this.key('agencies') }
+
+  async getAgency (code: string): Promise<AgencyRecord | undefined> {
+    const json = await this.run(async () => await this.client.hget(this.agenciesKey, code))
+    return json === null ? undefined : JSON.parse(json)
+  }
+
+  async listAgencies (): Promise<AgencyRecord[]> {
+    const all = await this.run(async () => await this.client.hgetall(this.agenciesKey))
+    return Object.keys(all).sort().map((code) => JSON.parse(all[code] as string))
+  }
+
+  async putAgency (agency: AgencyRecord): Promise<{ created: boolean }> {
+    const added = await this.run(async () => await this.client.hset(this.agenciesKey, agency.code, JSON.stringify(agency)))
+    return { created: added === 1 }
+  }
+
+  async claimOnce (namespace: string, id: string, ttlMs: number): Promise<boolean> {
+    // the id is hashed: keys stay short and carry nothing a caller chose verbatim
+    const digest = createHash('sha256').update(id).digest('base64url')
+    const key = this.key(`once:${namespace}:${digest}`)
+    const set = await this.run(async () => await this.client.set(key, '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'))
+    return set === 'OK'
+  }
+
+  private get signingKeysKey (): string { return this.key('signing-keys') }
+
+  async getSigningKeys (): Promise<SigningKeySetRecord | undefined> {
+    const [revision, keys] = await this.run(async () => await this.client.hmget(this.signingKeysKey, 'revision', 'keys'))
+    if (revision === null || revision === undefined || keys === null || keys === undefined) return undefined
+    return { revision: Number(revision), keys: JSON.parse(keys) }
+  }
+
+  async putSigningKeys (keys: SigningKeySetRecord['keys'], expectedRevision: number): Promise<boolean> {
+    // compare-and-set in one script: two rotations racing cannot both replace the key set
+    const script = `
+      local current = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
+      if current ~= tonumber(ARGV[1]) then return 0 end
+      redis.call('HSET', KEYS[1], 'revision', tonumber(ARGV[1]) + 1, 'keys', ARGV[2])
+      return 1`
+    const done = await this.run(async () => await this.client.eval(script, 1, this.signingKeysKey, String(expectedRevision), JSON.stringify(keys)))
+    return done === 1
   }
 
   async close (): Promise<void> {

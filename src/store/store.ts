@@ -15,12 +15,47 @@ export interface Persistence {
   rdb: boolean
 }
 
+export type AgencyRole = 'issuer' | 'requester' | 'portal' | 'auditor' | 'admin'
+
+/** An agency registered in the gateway (its public keys inline or behind a jwks_uri). */
+export interface AgencyRecord {
+  code: string
+  name: string
+  roles: AgencyRole[]
+  jwks?: { keys: Array<Record<string, unknown>> }
+  jwksUri?: string
+  status: 'active' | 'suspended'
+  createdAt: string
+  updatedAt: string
+}
+
+/** The gateway's own signing keys, versioned so that concurrent rotations cannot both win. */
+export interface SigningKeySetRecord {
+  revision: number
+  keys: Array<Record<string, unknown>>
+}
+
 export interface Store {
   readonly kind: StoreKind
   /** resolves when the store answers; throws StoreUnavailableError otherwise */
   ping(): Promise<void>
   /** how durable an acknowledged write is */
   persistence(): Promise<Persistence>
+  getAgency(code: string): Promise<AgencyRecord | undefined>
+  listAgencies(): Promise<AgencyRecord[]>
+  /** creates or replaces; says which */
+  putAgency(agency: AgencyRecord): Promise<{ created: boolean }>
+
+  /**
+   * Marks `id` used within `namespace` for `ttlMs`; true the first time, false on every later
+   * call until it expires — atomically, across every process sharing the store (replay guard).
+   */
+  claimOnce(namespace: string, id: string, ttlMs: number): Promise<boolean>
+
+  getSigningKeys(): Promise<SigningKeySetRecord | undefined>
+  /** stores `keys` as revision `expectedRevision + 1` if the stored revision is still `expectedRevision` (0: none yet) */
+  putSigningKeys(keys: SigningKeySetRecord['keys'], expectedRevision: number): Promise<boolean>
+
   /** releases connections; bounded in time, never throws */
   close(): Promise<void>
 }

@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /**
@@ -20,7 +23,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 export function spawnGateway (env: Record<string, string>): { child: ChildProcess, lines: Array<Record<string, unknown>>, stderr: () => string, exited: GatewayProcess['exited'] } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'info', DEMO_DIR: mkdtempSync(join(tmpdir(), 'rg-demo-')), ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const lines: Array<Record<string, unknown>> = []

@@ -1,0 +1,58 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { generateAgencyKeyPair } from './cli/agency-keys.js'
+import type { AgencyPrivateKey } from './cli/agency-keys.js'
+import type { AgencyRole } from './services/agencies.js'
+
+/**
+ * First run: on the embedded store with no admin configured, register a demo set of agencies
+ * whose key pairs are kept in a git-ignored folder (reused on the next start, so the printed
+ * commands keep working), and print how to get a token and make a first call.
+ */
+export const DEMO_AGENCIES: Array<{ code: string, name: string, roles: AgencyRole[] }> = [
+  { code: '000.00.00.A01', name: 'Trung tâm dữ liệu tỉnh (gateway operator)', roles: ['admin'] },
+  { code: '000.00.00.A02', name: 'Thanh tra tỉnh (provincial inspectorate)', roles: ['auditor'] },
+  { code: '000.00.00.G22', name: 'Cổng Dịch vụ công quốc gia (national public service portal)', roles: ['portal'] },
+  { code: '000.00.12.H41', name: 'Sở Tư pháp tỉnh (Department of Justice)', roles: ['issuer'] },
+  { code: '000.00.15.H41', name: 'Sở Tài nguyên và Môi trường tỉnh (Department of Natural Resources and Environment)', roles: ['issuer'] },
+  { code: '000.20.41.H41', name: 'UBND phường Quang Trung (ward People\'s Committee)', roles: ['requester'] },
+  { code: '000.00.03.H41', name: 'Sở Kế hoạch và Đầu tư tỉnh (Department of Planning and Investment)', roles: ['requester'] }
+]
+
+async function keyFor (dir: string, code: string): Promise<AgencyPrivateKey> {
+  const path = join(dir, `${code}.private.jwk.json`)
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as AgencyPrivateKey
+  } catch {
+    const { privateKey, jwks } = await generateAgencyKeyPair('ES256', code)
+    await writeFile(path, JSON.stringify(privateKey, null, 2) + '\n', { mode: 0o600 })
+    await writeFile(join(dir, `${code}.jwks.json`), JSON.stringify(jwks, null, 2) + '\n')
+    return privateKey
+  }
+}
+
+export async function setUpDemo (app: FastifyInstance, base: string): Promise<string> {
+  const dir = resolve(app.config.demoDir)
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, '.gitignore'), '*\n')
+  for (const agency of DEMO_AGENCIES) {
+    const key = await keyFor(dir, agency.code)
+    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, agency: _agency, ...publicKey } = key
+    await app.agencies.put(agency.code, { name: agency.name, roles: agency.roles, jwks: { keys: [{ ...publicKey, use: 'sig' }] } })
+  }
+  const admin = DEMO_AGENCIES[0]?.code as string
+  const rel = app.config.demoDir
+  return [
+    '',
+    `  First run: demo agencies registered, their private keys in ${rel}/ (git-ignored):`,
+    ...DEMO_AGENCIES.map((agency) => `    ${agency.code}  ${agency.roles.join(',').padEnd(9)}  ${agency.name}`),
+    '',
+    '  Get a token as the admin and make a first call:',
+    `    TOKEN=$(npx reuse-gateway token --key ${rel}/${admin}.private.jwk.json --gateway ${base})`,
+    `    curl -s -H "Authorization: Bearer $TOKEN" ${base}/v1/agencies`,
+    '',
+    `  API reference: ${base}/docs`,
+    ''
+  ].join('\n')
+}

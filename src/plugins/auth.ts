@@ -1,0 +1,102 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { ProblemError } from '../lib/problem.js'
+import { AgencyService } from '../services/agencies.js'
+import { AgencyKeys } from '../services/agency-keys.js'
+import { AuthCheckError } from '../services/auth-errors.js'
+import { SigningKeys } from '../services/signing-keys.js'
+import { TokenService } from '../services/tokens.js'
+import type { Caller } from '../services/tokens.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    signingKeys: SigningKeys
+    agencies: AgencyService
+    tokens: TokenService
+  }
+  interface FastifyRequest {
+    /** the authenticated agency; set on every route that declares a security requirement */
+    caller: Caller | null
+  }
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/
+
+function unauthorized (code: string, detail: string): ProblemError {
+  const error = code === 'token_missing' ? '' : ', error="invalid_token"'
+  return new ProblemError(401, code, detail, {
+    headers: { 'www-authenticate': `Bearer realm="reuse-gateway"${error}` }
+  })
+}
+
+/** The scopes a route asks for, read from its schema's security requirement (the one source of truth). */
+export function requiredScopes (request: FastifyRequest): string[] | undefined {
+  const security = (request.routeOptions.schema as { security?: Array<Record<string, string[]>> } | undefined)?.security
+  if (!security || security.length === 0) return undefined
+  return security[0]?.accessToken ?? []
+}
+
+/**
+ * Agencies, the gateway's keys, tokens, and the authorization layer: every route whose schema
+ * declares `security` needs a gateway access token, from an active agency, still holding the
+ * scopes the route lists. The first admin agency comes from configuration.
+ */
+async function authPlugin (app: FastifyInstance): Promise<void> {
+  const config = app.config
+  const signingKeys = await SigningKeys.load(
+    config.signing.keysFile
+      ? { kind: 'file', path: config.signing.keysFile }
+      : { kind: 'store', store: app.store, alg: config.signing.alg },
+    { retentionMs: config.signing.retentionMs, refreshMs: 10_000 }
+  )
+  app.addHook('onClose', async () => signingKeys.stop())
+  const agencyKeys = new AgencyKeys({ fetchTimeoutMs: 3000, cacheMs: 10 * 60_000 })
+  const agencies = new AgencyService(app.store)
+  const tokens = new TokenService({
+    store: app.store,
+    signingKeys,
+    agencyKeys,
+    issuer: config.gatewayIssuer,
+    accessTokenTtlSeconds: config.accessTokenTtlSeconds
+  })
+  app.decorate('signingKeys', signingKeys)
+  app.decorate('agencies', agencies)
+  app.decorate('tokens', tokens)
+  app.decorateRequest('caller', null)
+
+  if (config.admin) {
+    const { created } = await agencies.put(config.admin.code, {
+      name: 'Gateway administrator (from configuration)',
+      roles: ['admin'],
+      jwks: config.admin.jwks
+    })
+    app.log.info({ agency: config.admin.code, created }, 'admin agency from configuration registered')
+  }
+
+  app.addHook('onRequest', async (request) => {
+    const scopes = requiredScopes(request)
+    if (scopes === undefined) return
+    const header = request.headers.authorization
+    if (header === undefined || header === '') {
+      throw unauthorized('token_missing', 'this route needs an access token: Authorization: Bearer <token> (get one at POST /v1/oauth/token)')
+    }
+    const match = BEARER.exec(header)
+    if (!match?.[1]) throw unauthorized('token_malformed', 'the Authorization header must be "Bearer <token>"')
+    let caller: Caller
+    try {
+      caller = await tokens.caller(await tokens.verifyAccessToken(match[1]))
+    } catch (err) {
+      if (err instanceof AuthCheckError) throw unauthorized(err.code, err.description)
+      throw err
+    }
+    request.caller = caller
+    const missing = scopes.filter((scope) => !caller.scopes.includes(scope))
+    if (missing.length > 0) {
+      throw new ProblemError(403, 'insufficient_scope', `this route needs the ${missing.join(', ')} scope; agency ${caller.code} has ${caller.scopes.join(' ') || 'none'}`, {
+        headers: { 'www-authenticate': `Bearer realm="reuse-gateway", error="insufficient_scope", scope="${scopes.join(' ')}"` }
+      })
+    }
+  })
+}
+
+export default fp(authPlugin, { name: 'auth', dependencies: ['store'] })

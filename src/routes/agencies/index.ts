@@ -1,0 +1,58 @@
+import type { FastifyInstance } from 'fastify'
+import { problemResponses, requires } from '../../lib/openapi.js'
+import { ProblemError } from '../../lib/problem.js'
+import { scopesOf } from '../../services/agencies.js'
+import type { AgencyInput, AgencyRecord } from '../../services/agencies.js'
+
+const codeParam = {
+  type: 'object',
+  required: ['code'],
+  properties: { code: { type: 'string', pattern: '^[0-9A-Z]{3}\\.[0-9A-Z]{2}\\.[0-9A-Z]{2}\\.[A-Z][0-9]{2}$', description: 'electronic agency code, e.g. 000.00.00.H41' } },
+  additionalProperties: false
+}
+
+/** the API view of an agency: its record plus the scopes its roles grant */
+function view (agency: AgencyRecord): AgencyRecord & { scopes: string[] } {
+  return { ...agency, scopes: scopesOf(agency.roles) }
+}
+
+export default async function agencyRoutes (app: FastifyInstance): Promise<void> {
+  app.put<{ Params: { code: string }, Body: AgencyInput }>('/v1/agencies/:code', {
+    schema: {
+      tags: ['agencies'],
+      summary: 'Register or replace an agency',
+      description: 'Idempotent: the body is the whole new state. 201 when the agency is new, 200 when it replaced one. Keys must be public (a private member is refused) and each needs a `kid`.',
+      security: requires('admin'),
+      params: codeParam,
+      body: { $ref: 'AgencyPut#' },
+      response: { 200: { $ref: 'Agency#' }, 201: { $ref: 'Agency#' }, ...problemResponses(400, 401, 403, 415, 503) }
+    }
+  }, async (request, reply) => {
+    const { agency, created } = await app.agencies.put(request.params.code, request.body)
+    request.log.info({ agency: agency.code, created, status: agency.status, roles: agency.roles }, 'agency registered')
+    return await reply.code(created ? 201 : 200).send(view(agency))
+  })
+
+  app.get('/v1/agencies', {
+    schema: {
+      tags: ['agencies'],
+      summary: 'List the registered agencies',
+      security: requires('admin'),
+      response: { 200: { $ref: 'AgencyList#' }, ...problemResponses(401, 403, 503) }
+    }
+  }, async () => ({ agencies: (await app.agencies.list()).map(view) }))
+
+  app.get<{ Params: { code: string } }>('/v1/agencies/:code', {
+    schema: {
+      tags: ['agencies'],
+      summary: 'One agency',
+      security: requires('admin'),
+      params: codeParam,
+      response: { 200: { $ref: 'Agency#' }, ...problemResponses(400, 401, 403, 404, 503) }
+    }
+  }, async (request) => {
+    const agency = await app.agencies.get(request.params.code)
+    if (!agency) throw new ProblemError(404, 'agency_not_found', `no agency ${request.params.code} is registered`)
+    return view(agency)
+  })
+}

@@ -1,0 +1,92 @@
+import formbody from '@fastify/formbody'
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import { problemType, statusTitle } from '../../lib/problem.js'
+import { AuthCheckError } from '../../services/auth-errors.js'
+
+const GRANT_TYPE = 'client_credentials'
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+
+interface TokenRequest {
+  grant_type: string
+  client_assertion_type: string
+  client_assertion: string
+  scope?: string
+  client_id?: string
+}
+
+type OAuthErrorCode = AuthCheckError['oauthError']
+
+/** RFC 6749 §5.2: 401 for invalid_client, 400 otherwise; the problem members ride along. */
+function sendOAuthError (reply: FastifyReply, error: OAuthErrorCode, code: string, description: string): FastifyReply {
+  const status = error === 'invalid_client' ? 401 : 400
+  if (status === 401) reply.header('www-authenticate', 'Bearer realm="reuse-gateway"')
+  return reply.code(status).type('application/json').send({
+    error,
+    error_description: description,
+    type: problemType(code),
+    title: statusTitle(status),
+    status,
+    detail: description,
+    code,
+    requestId: reply.request.id
+  })
+}
+
+export default async function oauthRoutes (app: FastifyInstance): Promise<void> {
+  await app.register(formbody, { bodyLimit: 16 * 1024 })
+
+  // OAuth clients expect RFC 6749 errors from this endpoint, not problem+json alone
+  app.setErrorHandler(function (error: FastifyError, request, reply) {
+    if (error.validation) {
+      const first = error.validation[0]
+      const field = first?.params?.missingProperty ?? first?.params?.additionalProperty ?? first?.instancePath.slice(1)
+      return sendOAuthError(reply, 'invalid_request', 'invalid_request', `parameter ${String(field)}: ${first?.keyword === 'additionalProperties' ? 'is not a parameter of this endpoint' : first?.message ?? 'is invalid'}`)
+    }
+    if (error.statusCode === 415) {
+      return sendOAuthError(reply, 'invalid_request', 'unsupported_media_type', 'the token request must be application/x-www-form-urlencoded (RFC 6749 §4.4.2)')
+    }
+    if (typeof error.statusCode === 'number' && error.statusCode < 500 && error.statusCode !== 401 && error.statusCode !== 403 && error.statusCode !== 503) {
+      return sendOAuthError(reply, 'invalid_request', 'invalid_request', error.message)
+    }
+    throw error
+  })
+
+  app.post<{ Body: TokenRequest }>('/v1/oauth/token', {
+    schema: {
+      tags: ['tokens'],
+      summary: 'Get an access token (client credentials, private_key_jwt)',
+      description: 'OAuth 2.0 client-credentials grant authenticated by a JWT client assertion (RFC 7523). Each assertion `jti` is accepted once, across all gateway processes. The access token is a JWT (`typ: at+jwt`) signed by the gateway, valid for ACCESS_TOKEN_TTL_SECONDS (300 by default); suspending the agency or removing the key it used makes it fail from the next request on.',
+      consumes: ['application/x-www-form-urlencoded'],
+      body: { $ref: 'TokenRequest#' },
+      response: {
+        200: { $ref: 'TokenResponse#' },
+        400: { description: 'invalid_request, unsupported_grant_type or invalid_scope', content: { 'application/json': { schema: { $ref: 'OAuthError#' } } } },
+        401: { description: 'invalid_client: the assertion failed a check (`code` says which)', content: { 'application/json': { schema: { $ref: 'OAuthError#' } } } },
+        503: { description: 'The gateway cannot reach its store; retry after Retry-After', content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } } }
+      }
+    }
+  }, async (request, reply) => {
+    const body = request.body
+    reply.header('pragma', 'no-cache')
+    if (body.grant_type !== GRANT_TYPE) {
+      return sendOAuthError(reply, 'unsupported_grant_type', 'unsupported_grant_type', `grant_type must be ${GRANT_TYPE}`)
+    }
+    if (body.client_assertion_type !== ASSERTION_TYPE) {
+      return sendOAuthError(reply, 'invalid_request', 'invalid_request', `client_assertion_type must be ${ASSERTION_TYPE}`)
+    }
+    try {
+      const issued = await app.tokens.exchangeAssertion(body.client_assertion, body.scope)
+      if (body.client_id !== undefined && body.client_id !== issued.agency) {
+        return sendOAuthError(reply, 'invalid_client', 'client_id_mismatch', 'client_id does not match the assertion issuer')
+      }
+      request.log.info({ agency: issued.agency, scope: issued.scope, tokenId: issued.tokenId }, 'access token issued')
+      return { access_token: issued.accessToken, token_type: 'Bearer', expires_in: issued.expiresIn, scope: issued.scope }
+    } catch (err) {
+      if (err instanceof AuthCheckError) {
+        request.log.info({ code: err.code }, 'token request refused')
+        return sendOAuthError(reply, err.oauthError, err.code, err.description)
+      }
+      throw err
+    }
+  })
+}

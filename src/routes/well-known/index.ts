@@ -1,0 +1,38 @@
+import type { FastifyInstance } from 'fastify'
+import { AGENCY_ALGORITHMS, ALL_SCOPES } from '../../services/agencies.js'
+
+export default async function wellKnownRoutes (app: FastifyInstance): Promise<void> {
+  app.get('/.well-known/jwks.json', {
+    schema: {
+      tags: ['tokens'],
+      summary: "The gateway's public signing keys",
+      description: 'Every key the gateway signs with now, and every replaced key still inside its retention (SIGNING_KEY_RETENTION_DAYS), so that access tokens, attestations, receipts and audit checkpoints it signed stay verifiable with any standard JOSE library.',
+      response: { 200: { $ref: 'Jwks#' } }
+    }
+  }, async (_request, reply) => {
+    // public and cacheable for a short while: a rotation shows within a minute
+    reply.header('cache-control', 'public, max-age=60')
+    return app.signingKeys.jwks()
+  })
+
+  app.get('/.well-known/oauth-authorization-server', {
+    schema: {
+      tags: ['tokens'],
+      summary: 'OAuth 2.0 authorization server metadata (RFC 8414)',
+      description: 'Where to get tokens and what to put in a client assertion: its `aud` is `issuer` (or `token_endpoint`).',
+      response: { 200: { $ref: 'AuthorizationServerMetadata#' } }
+    }
+  }, async (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=300')
+    const issuer = app.config.gatewayIssuer
+    return {
+      issuer,
+      token_endpoint: app.tokens.tokenEndpoint,
+      jwks_uri: `${issuer}/.well-known/jwks.json`,
+      grant_types_supported: ['client_credentials'],
+      token_endpoint_auth_methods_supported: ['private_key_jwt'],
+      token_endpoint_auth_signing_alg_values_supported: [...AGENCY_ALGORITHMS],
+      scopes_supported: ALL_SCOPES
+    }
+  })
+}

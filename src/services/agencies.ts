@@ -1,0 +1,100 @@
+import { ProblemError } from '../lib/problem.js'
+import type { AgencyRecord, AgencyRole, Store } from '../store/index.js'
+
+export type { AgencyRecord, AgencyRole }
+
+/** Electronic agency code (Decision 20/2020/QĐ-TTg), e.g. 000.00.00.H41 */
+export const AGENCY_CODE = /^[0-9A-Z]{3}\.[0-9A-Z]{2}\.[0-9A-Z]{2}\.[A-Z][0-9]{2}$/
+
+export const ROLES: readonly AgencyRole[] = ['issuer', 'requester', 'portal', 'auditor', 'admin']
+
+/** What each role may do, as OAuth scopes (SPEC §2). */
+export const ROLE_SCOPES: Record<AgencyRole, string> = {
+  issuer: 'documents:write',
+  requester: 'documents:reuse',
+  portal: 'portal',
+  auditor: 'audit:read',
+  admin: 'admin'
+}
+
+export const ALL_SCOPES = Object.values(ROLE_SCOPES)
+
+export function scopesOf (roles: readonly AgencyRole[]): string[] {
+  return ALL_SCOPES.filter((scope) => roles.some((role) => ROLE_SCOPES[role] === scope))
+}
+
+/** Algorithms an agency key may sign with (SPEC §6); never `none`, never HMAC. */
+export const AGENCY_ALGORITHMS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const
+
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
+
+/**
+ * An agency's keys must be usable, public, and told apart by `kid`: a private member in a
+ * registration means the private key has leaked into the request, so it is refused outright.
+ */
+export function checkAgencyJwks (jwks: { keys: Array<Record<string, unknown>> }): void {
+  const seen = new Set<string>()
+  jwks.keys.forEach((key, i) => {
+    const at = `/jwks/keys/${i}`
+    for (const member of PRIVATE_MEMBERS) {
+      if (member in key) {
+        throw new ProblemError(400, 'private_key_material', `${at} contains private key material ("${member}"); register the public key only and keep the private key with the agency`)
+      }
+    }
+    const kid = key.kid
+    if (typeof kid !== 'string' || kid === '') throw new ProblemError(400, 'key_id_missing', `${at} has no kid; every key needs one so that tokens can name it`)
+    if (seen.has(kid)) throw new ProblemError(400, 'key_id_duplicate', `${at}: kid "${kid}" appears twice`)
+    seen.add(kid)
+    const kty = key.kty
+    const ok = (kty === 'EC' && key.crv === 'P-256') || (kty === 'OKP' && key.crv === 'Ed25519') || kty === 'RSA'
+    if (!ok) throw new ProblemError(400, 'key_type_not_allowed', `${at}: only EC P-256, OKP Ed25519 and RSA keys are accepted`)
+    if (key.alg !== undefined && !(AGENCY_ALGORITHMS as readonly unknown[]).includes(key.alg)) {
+      throw new ProblemError(400, 'key_alg_not_allowed', `${at}: alg must be one of ${AGENCY_ALGORITHMS.join(', ')}`)
+    }
+    if (kty === 'RSA' && typeof key.n === 'string' && Buffer.from(key.n, 'base64url').length < 256) {
+      throw new ProblemError(400, 'key_too_weak', `${at}: RSA keys must be at least 2048 bits`)
+    }
+  })
+}
+
+export interface AgencyInput {
+  name: string
+  roles: AgencyRole[]
+  jwks?: { keys: Array<Record<string, unknown>> }
+  jwksUri?: string
+  status?: 'active' | 'suspended'
+}
+
+export class AgencyService {
+  constructor (private readonly store: Store) {}
+
+  async get (code: string): Promise<AgencyRecord | undefined> {
+    return await this.store.getAgency(code)
+  }
+
+  async list (): Promise<AgencyRecord[]> {
+    return await this.store.listAgencies()
+  }
+
+  /** Creates or replaces an agency: the body is the whole new state (PUT semantics). */
+  async put (code: string, input: AgencyInput, now = new Date()): Promise<{ agency: AgencyRecord, created: boolean, previous?: AgencyRecord }> {
+    if (!AGENCY_CODE.test(code)) throw new ProblemError(400, 'invalid_agency_code', `"${code}" is not an electronic agency code (e.g. 000.00.00.H41)`)
+    if (input.jwks && input.jwksUri) throw new ProblemError(400, 'keys_ambiguous', 'give either jwks or jwksUri, not both')
+    if (!input.jwks && !input.jwksUri) throw new ProblemError(400, 'keys_missing', 'an agency needs public keys: jwks (inline) or jwksUri')
+    if (input.jwks) checkAgencyJwks(input.jwks)
+    const roles = ROLES.filter((role) => input.roles.includes(role))
+    const previous = await this.store.getAgency(code)
+    const agency: AgencyRecord = {
+      code,
+      name: input.name,
+      roles,
+      ...(input.jwks ? { jwks: { keys: input.jwks.keys } } : {}),
+      ...(input.jwksUri ? { jwksUri: input.jwksUri } : {}),
+      status: input.status ?? 'active',
+      createdAt: previous?.createdAt ?? now.toISOString(),
+      updatedAt: now.toISOString()
+    }
+    const { created } = await this.store.putAgency(agency)
+    return { agency, created, ...(previous ? { previous } : {}) }
+  }
+}

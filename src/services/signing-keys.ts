@@ -1,0 +1,189 @@
+import { readFile, stat, writeFile, rename } from 'node:fs/promises'
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose'
+import type { JWK, JWTPayload, KeyObject } from 'jose'
+import type { Store } from '../store/index.js'
+
+/**
+ * The gateway's own signing keys. One format everywhere: a list of private JWKs, each with
+ * `kid` (its RFC 7638 thumbprint), `alg`, `created_at` and, once replaced, `retired_at`.
+ * The first key that is not retired signs; every key still inside its retention is published
+ * in the JWKS so that whatever it signed stays verifiable. Kept either in a file (production:
+ * `SIGNING_KEYS_FILE`, a mounted secret) or, outside production, in the store, generated once.
+ */
+export type GatewayAlg = 'EdDSA' | 'ES256'
+export const GATEWAY_ALGORITHMS: GatewayAlg[] = ['EdDSA', 'ES256']
+
+export type StoredKey = JWK & { kid: string, alg: GatewayAlg, created_at: string, retired_at?: string }
+
+const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'created_at', 'retired_at'])
+
+export function publicJwk (key: StoredKey): JWK {
+  const out: JWK = {}
+  for (const [name, value] of Object.entries(key)) if (!PRIVATE_MEMBERS.has(name)) (out as Record<string, unknown>)[name] = value
+  out.use = 'sig'
+  return out
+}
+
+export async function generateGatewayKey (alg: GatewayAlg, now = new Date()): Promise<StoredKey> {
+  const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) })
+  const jwk = await exportJWK(privateKey)
+  const kid = await calculateJwkThumbprint(jwk)
+  return { ...jwk, kid, alg, created_at: now.toISOString() }
+}
+
+/**
+ * A rotation: the new key signs from now on, the one it replaces is marked retired and stays
+ * published for `retentionMs` (tokens and attestations it signed remain verifiable); keys
+ * retired longer than that are dropped.
+ */
+export async function rotateKeys (keys: StoredKey[], alg: GatewayAlg, retentionMs: number, now = new Date()): Promise<StoredKey[]> {
+  const fresh = await generateGatewayKey(alg, now)
+  const kept = keys
+    .map((key) => key.retired_at ? key : { ...key, retired_at: now.toISOString() })
+    .filter((key) => now.getTime() - Date.parse(key.retired_at as string) < retentionMs)
+  return [fresh, ...kept]
+}
+
+export function parseKeyFile (text: string, source: string): StoredKey[] {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    throw new Error(`${source} is not JSON`)
+  }
+  const keys = (parsed as { keys?: unknown }).keys
+  if (!Array.isArray(keys) || keys.length === 0) throw new Error(`${source} must be a JWKS: {"keys": [...]} with at least one private key`)
+  return keys.map((key: Record<string, unknown>, i) => {
+    if (typeof key.kid !== 'string' || !GATEWAY_ALGORITHMS.includes(key.alg as GatewayAlg) || typeof key.d !== 'string') {
+      throw new Error(`${source}: key ${i} needs kid, alg (EdDSA or ES256) and its private part`)
+    }
+    return { created_at: new Date(0).toISOString(), ...key } as StoredKey
+  })
+}
+
+export async function writeKeyFile (path: string, keys: StoredKey[]): Promise<void> {
+  // write then rename, so a reader never sees half a key file
+  const tmp = `${path}.${process.pid}.tmp`
+  await writeFile(tmp, JSON.stringify({ keys }, null, 2) + '\n', { mode: 0o600 })
+  await rename(tmp, path)
+}
+
+export type KeySource =
+  | { kind: 'file', path: string }
+  | { kind: 'store', store: Store, alg: GatewayAlg }
+
+interface Loaded {
+  stored: StoredKey[]
+  active: { kid: string, alg: GatewayAlg, key: KeyObject }
+  verifying: Map<string, KeyObject>
+  published: JWK[]
+}
+
+export interface SigningKeysOptions {
+  /** how long a retired key stays published */
+  retentionMs: number
+  /** how often to look for a rotation made by another process or a new key file */
+  refreshMs?: number
+}
+
+export class SigningKeys {
+  private loaded!: Loaded
+  private timer: NodeJS.Timeout | undefined
+  private lastRefresh = 0
+  private fileMtime = 0
+
+  private constructor (private readonly source: KeySource, private readonly options: SigningKeysOptions) {}
+
+  /** Loads the keys; in store mode, generates the first key if there is none yet. */
+  static async load (source: KeySource, options: SigningKeysOptions): Promise<SigningKeys> {
+    const keys = new SigningKeys(source, options)
+    await keys.refresh(true)
+    if (options.refreshMs) {
+      keys.timer = setInterval(() => { keys.refresh(false).catch(() => {}) }, options.refreshMs)
+      keys.timer.unref()
+    }
+    return keys
+  }
+
+  stop (): void {
+    if (this.timer) clearInterval(this.timer)
+  }
+
+  get activeKid (): string { return this.loaded.active.kid }
+  get activeAlg (): GatewayAlg { return this.loaded.active.alg }
+
+  /** the JWKS document: public parts of every key still inside its retention */
+  jwks (): { keys: JWK[] } {
+    return { keys: this.loaded.published }
+  }
+
+  /** The verification key for `kid`; an unknown kid triggers one re-read (a rotation elsewhere). */
+  async keyFor (kid: string | undefined): Promise<KeyObject | undefined> {
+    if (kid === undefined) return undefined
+    const known = this.loaded.verifying.get(kid)
+    if (known) return known
+    if (Date.now() - this.lastRefresh > 1000) {
+      await this.refresh(false)
+      return this.loaded.verifying.get(kid)
+    }
+    return undefined
+  }
+
+  async sign (claims: JWTPayload, typ: string): Promise<string> {
+    const { kid, alg, key } = this.loaded.active
+    return await new SignJWT(claims).setProtectedHeader({ alg, kid, typ }).sign(key)
+  }
+
+  async refresh (initial: boolean): Promise<void> {
+    this.lastRefresh = Date.now()
+    let stored: StoredKey[]
+    if (this.source.kind === 'file') {
+      const info = await stat(this.source.path)
+      if (!initial && info.mtimeMs === this.fileMtime) return
+      this.fileMtime = info.mtimeMs
+      stored = parseKeyFile(await readFile(this.source.path, 'utf8'), this.source.path)
+    } else {
+      const record = await this.source.store.getSigningKeys()
+      if (record) {
+        stored = record.keys as StoredKey[]
+      } else {
+        stored = [await generateGatewayKey(this.source.alg)]
+        // two processes starting together: the loser takes the winner's key
+        if (!await this.source.store.putSigningKeys(stored, 0)) {
+          stored = (await this.source.store.getSigningKeys())?.keys as StoredKey[]
+        }
+      }
+    }
+    if (!initial && this.loaded && sameKeys(this.loaded.stored, stored)) return
+    this.loaded = await this.prepare(stored)
+  }
+
+  private async prepare (stored: StoredKey[]): Promise<Loaded> {
+    const now = Date.now()
+    const live = stored.filter((key) => !key.retired_at || now - Date.parse(key.retired_at) < this.options.retentionMs)
+    const current = live.find((key) => !key.retired_at)
+    if (!current) throw new Error('no active signing key: every key is retired')
+    const verifying = new Map<string, KeyObject>()
+    for (const key of live) verifying.set(key.kid, await importJWK(publicJwk(key), key.alg) as KeyObject)
+    return {
+      stored,
+      active: { kid: current.kid, alg: current.alg, key: await importJWK(current, current.alg) as KeyObject },
+      verifying,
+      published: live.map(publicJwk)
+    }
+  }
+}
+
+function sameKeys (a: StoredKey[], b: StoredKey[]): boolean {
+  return a.length === b.length && a.every((key, i) => key.kid === b[i]?.kid && key.retired_at === b[i]?.retired_at)
+}
+
+/** Rotation of the key set kept in the store, safe against a concurrent rotation. */
+export async function rotateStoredKeys (store: Store, alg: GatewayAlg, retentionMs: number): Promise<StoredKey[]> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const record = await store.getSigningKeys()
+    const next = await rotateKeys((record?.keys ?? []) as StoredKey[], alg, retentionMs)
+    if (await store.putSigningKeys(next, record?.revision ?? 0)) return next
+  }
+  throw new Error('the signing keys changed under five rotation attempts in a row; try again')
+}

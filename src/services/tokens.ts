@@ -1,0 +1,230 @@
+import { randomUUID } from 'node:crypto'
+import { decodeJwt, decodeProtectedHeader, jwtVerify, errors as joseErrors } from 'jose'
+import type { JWTPayload } from 'jose'
+import { LRUCache } from 'lru-cache'
+import type { AgencyRecord, Store } from '../store/index.js'
+import { AGENCY_ALGORITHMS, AGENCY_CODE, scopesOf } from './agencies.js'
+import type { AgencyKeys } from './agency-keys.js'
+import { AuthCheckError } from './auth-errors.js'
+import { GATEWAY_ALGORITHMS } from './signing-keys.js'
+import type { SigningKeys } from './signing-keys.js'
+
+/** clock skew tolerated on every time claim (SPEC §6: at most 60 s) */
+export const CLOCK_TOLERANCE_S = 60
+/** a client assertion may live at most this long (RFC 7523 assertions are meant to be short) */
+export const MAX_ASSERTION_LIFETIME_S = 300
+export const ACCESS_TOKEN_TYP = 'at+jwt'
+
+export interface AccessTokenClaims extends JWTPayload {
+  sub: string
+  scope: string
+  exp: number
+  jti: string
+  /** the agency key the client assertion was signed with: removing it revokes the token */
+  agency_kid: string
+}
+
+/** The agency behind a request, as the authorization layer found it. */
+export interface Caller {
+  code: string
+  name: string
+  roles: AgencyRecord['roles']
+  /** scopes of the token that its agency still holds */
+  scopes: string[]
+  tokenId: string
+}
+
+export interface IssuedToken {
+  accessToken: string
+  expiresIn: number
+  scope: string
+  agency: string
+  tokenId: string
+  /** the assertion's jti, for the audit trail */
+  assertionId: string
+}
+
+export interface TokenServiceOptions {
+  store: Store
+  signingKeys: SigningKeys
+  agencyKeys: AgencyKeys
+  /** the gateway's id: issuer of access tokens, accepted audience of assertions */
+  issuer: string
+  accessTokenTtlSeconds: number
+  /** how many verified access tokens to remember */
+  cacheSize?: number
+}
+
+/** jose's rejection → which check failed, in words an integrator can act on */
+function explain (err: unknown, what: 'assertion' | 'token'): AuthCheckError {
+  if (err instanceof AuthCheckError) return err
+  if (err instanceof joseErrors.JWTExpired) return new AuthCheckError(`${what}_expired`, `the ${what} has expired (exp is in the past, beyond ${CLOCK_TOLERANCE_S} s of tolerance)`)
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    const claim = err.claim
+    if (claim === 'nbf' || (claim === 'iat' && err.reason === 'check_failed')) return new AuthCheckError(`${what}_not_yet_valid`, `the ${what} is not valid yet (${claim} is in the future)`)
+    if (claim === 'aud') return new AuthCheckError('audience_invalid', `the ${what} is for another audience (aud must be this gateway)`)
+    if (claim === 'iss') return new AuthCheckError('issuer_invalid', `the ${what} has the wrong issuer`)
+    if (err.reason === 'missing') return new AuthCheckError('claim_missing', `the ${what} lacks the "${claim}" claim`)
+    return new AuthCheckError('claim_invalid', `the ${what}'s "${claim}" claim is invalid`)
+  }
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new AuthCheckError('signature_invalid', `the ${what}'s signature does not verify with the named key`)
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return new AuthCheckError('alg_not_allowed', `the ${what}'s algorithm is not allowed`)
+  if (err instanceof joseErrors.JWTInvalid || err instanceof joseErrors.JWSInvalid) return new AuthCheckError(`${what}_malformed`, `the ${what} is not a well-formed signed JWT`)
+  return new AuthCheckError(`${what}_invalid`, `the ${what} could not be verified`)
+}
+
+export class TokenService {
+  private readonly cache: LRUCache<string, AccessTokenClaims>
+  readonly tokenEndpoint: string
+
+  constructor (private readonly options: TokenServiceOptions) {
+    // verified access tokens, remembered until they expire: a JWT verify costs ~100 µs
+    this.cache = new LRUCache({ max: options.cacheSize ?? 50_000, ttlAutopurge: false })
+    this.tokenEndpoint = `${options.issuer}/v1/oauth/token`
+  }
+
+  /**
+   * The client-credentials grant with private_key_jwt (RFC 7523 §2.2): verifies the agency's
+   * signed assertion, refuses a replayed one, and issues a short-lived access token.
+   */
+  async exchangeAssertion (assertion: string, requestedScope: string | undefined): Promise<IssuedToken> {
+    const header = this.header(assertion, 'assertion')
+    if (!(AGENCY_ALGORITHMS as readonly string[]).includes(header.alg)) {
+      throw new AuthCheckError('alg_not_allowed', `alg "${header.alg}" is not allowed for client assertions; use ${AGENCY_ALGORITHMS.join(', ')}`)
+    }
+    if (!header.kid) throw new AuthCheckError('kid_missing', 'the assertion header has no kid naming the agency key that signed it')
+
+    let unverified: JWTPayload
+    try {
+      unverified = decodeJwt(assertion)
+    } catch {
+      throw new AuthCheckError('assertion_malformed', 'the assertion payload is not a JSON object')
+    }
+    const iss = unverified.iss
+    if (typeof iss !== 'string' || !AGENCY_CODE.test(iss)) throw new AuthCheckError('issuer_invalid', 'iss must be the agency code of the caller')
+    if (unverified.sub !== iss) throw new AuthCheckError('iss_sub_mismatch', 'iss and sub must both be the agency code (RFC 7523 §3)')
+
+    const agency = await this.options.store.getAgency(iss)
+    if (!agency) throw new AuthCheckError('agency_unknown', `no agency ${iss} is registered`)
+    if (agency.status !== 'active') throw new AuthCheckError('agency_suspended', `agency ${iss} is suspended`)
+
+    const key = await this.options.agencyKeys.key(agency, header.kid, header.alg)
+    let payload: JWTPayload
+    try {
+      ({ payload } = await jwtVerify(assertion, key, {
+        algorithms: [header.alg],
+        audience: [this.options.issuer, this.tokenEndpoint],
+        clockTolerance: CLOCK_TOLERANCE_S,
+        requiredClaims: ['exp', 'iat', 'jti', 'aud']
+      }))
+    } catch (err) {
+      throw explain(err, 'assertion')
+    }
+    const now = Math.floor(Date.now() / 1000)
+    const exp = payload.exp as number
+    const iat = payload.iat as number
+    if (iat > now + CLOCK_TOLERANCE_S) throw new AuthCheckError('assertion_not_yet_valid', 'the assertion was issued in the future (iat)')
+    if (exp - iat > MAX_ASSERTION_LIFETIME_S) throw new AuthCheckError('assertion_lifetime_too_long', `exp may be at most ${MAX_ASSERTION_LIFETIME_S} s after iat`)
+    const jti = payload.jti
+    if (typeof jti !== 'string' || jti.length < 8 || jti.length > 200) throw new AuthCheckError('jti_invalid', 'jti must be a unique string of 8 to 200 characters')
+
+    const scope = this.grantScope(agency, requestedScope)
+
+    // the jti is kept as long as the assertion could still be accepted, then forgotten
+    const first = await this.options.store.claimOnce('assertion', `${iss}\n${jti}`, (exp - now + CLOCK_TOLERANCE_S + 1) * 1000)
+    if (!first) throw new AuthCheckError('assertion_replayed', 'this assertion (its jti) has already been used; sign a new one for each token request')
+
+    const tokenId = randomUUID()
+    const ttl = this.options.accessTokenTtlSeconds
+    const claims: AccessTokenClaims = {
+      iss: this.options.issuer,
+      sub: agency.code,
+      aud: this.options.issuer,
+      scope,
+      iat: now,
+      exp: now + ttl,
+      jti: tokenId,
+      agency_kid: header.kid
+    }
+    const accessToken = await this.options.signingKeys.sign(claims, ACCESS_TOKEN_TYP)
+    return { accessToken, expiresIn: ttl, scope, agency: agency.code, tokenId, assertionId: jti }
+  }
+
+  private grantScope (agency: AgencyRecord, requested: string | undefined): string {
+    const held = scopesOf(agency.roles)
+    if (requested === undefined || requested.trim() === '') {
+      if (held.length === 0) throw new AuthCheckError('invalid_scope', `agency ${agency.code} holds no role`, 'invalid_scope')
+      return held.join(' ')
+    }
+    const wanted = [...new Set(requested.trim().split(/\s+/))]
+    const missing = wanted.filter((scope) => !held.includes(scope))
+    if (missing.length) {
+      throw new AuthCheckError('invalid_scope', `agency ${agency.code} does not hold ${missing.join(', ')} (it holds: ${held.join(' ') || 'nothing'})`, 'invalid_scope')
+    }
+    return wanted.join(' ')
+  }
+
+  private header (token: string, what: 'assertion' | 'token'): { alg: string, kid?: string, typ?: string } {
+    if (token.length > 8192 || token.split('.').length !== 3) throw new AuthCheckError(`${what}_malformed`, `the ${what} is not a compact JWS (three base64url parts)`)
+    try {
+      const header = decodeProtectedHeader(token)
+      if (typeof header.alg !== 'string') throw new Error('no alg')
+      return header as { alg: string, kid?: string, typ?: string }
+    } catch {
+      throw new AuthCheckError(`${what}_malformed`, `the ${what} header is not a JSON object with an alg`)
+    }
+  }
+
+  /** Verifies a gateway access token, once per token: later calls hit the cache until exp. */
+  async verifyAccessToken (token: string): Promise<AccessTokenClaims> {
+    const cached = this.cache.get(token)
+    if (cached) {
+      // the cache entry dies at exp anyway; this keeps the clock-skew rule exact
+      if (cached.exp + CLOCK_TOLERANCE_S >= Date.now() / 1000) return cached
+      this.cache.delete(token)
+    }
+    const header = this.header(token, 'token')
+    if (!(GATEWAY_ALGORITHMS as string[]).includes(header.alg)) throw new AuthCheckError('alg_not_allowed', `alg "${header.alg}" is not one the gateway signs with`)
+    if (header.typ !== ACCESS_TOKEN_TYP) throw new AuthCheckError('token_type_invalid', `this is not an access token (typ must be ${ACCESS_TOKEN_TYP})`)
+    const key = await this.options.signingKeys.keyFor(header.kid)
+    if (!key) throw new AuthCheckError('kid_unknown', 'the token names a key this gateway does not have (unknown or retired)')
+    let payload: JWTPayload
+    try {
+      ({ payload } = await jwtVerify(token, key, {
+        algorithms: GATEWAY_ALGORITHMS,
+        issuer: this.options.issuer,
+        audience: this.options.issuer,
+        typ: ACCESS_TOKEN_TYP,
+        clockTolerance: CLOCK_TOLERANCE_S,
+        requiredClaims: ['exp', 'sub', 'jti', 'scope']
+      }))
+    } catch (err) {
+      throw explain(err, 'token')
+    }
+    const claims = payload as AccessTokenClaims
+    const ttlMs = (claims.exp + CLOCK_TOLERANCE_S) * 1000 - Date.now()
+    if (ttlMs > 0) this.cache.set(token, claims, { ttl: ttlMs })
+    return claims
+  }
+
+  /**
+   * The agency behind a verified token, as it is now: suspension, a removed key or a removed
+   * role take effect on the very next request, whichever gateway process serves it.
+   */
+  async caller (claims: AccessTokenClaims): Promise<Caller> {
+    const agency = await this.options.store.getAgency(claims.sub)
+    if (!agency) throw new AuthCheckError('agency_unknown', `agency ${claims.sub} is no longer registered`)
+    if (agency.status !== 'active') throw new AuthCheckError('agency_suspended', `agency ${claims.sub} is suspended`)
+    if (this.options.agencyKeys.stillRegistered(agency, claims.agency_kid) === false) {
+      throw new AuthCheckError('key_removed', 'the agency key this token was obtained with has been removed')
+    }
+    const held = scopesOf(agency.roles)
+    return {
+      code: agency.code,
+      name: agency.name,
+      roles: agency.roles,
+      scopes: claims.scope.split(' ').filter((scope) => held.includes(scope)),
+      tokenId: claims.jti
+    }
+  }
+}
