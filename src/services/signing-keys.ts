@@ -89,7 +89,7 @@ export interface SigningKeysOptions {
 export class SigningKeys {
   private loaded!: Loaded
   private timer: NodeJS.Timeout | undefined
-  private lastRefresh = 0
+  private pendingRefresh: Promise<void> | undefined
   private fileMtime = 0
 
   private constructor (private readonly source: KeySource, private readonly options: SigningKeysOptions) {}
@@ -122,11 +122,11 @@ export class SigningKeys {
     if (kid === undefined) return undefined
     const known = this.loaded.verifying.get(kid)
     if (known) return known
-    if (Date.now() - this.lastRefresh > 1000) {
-      await this.refresh(false)
-      return this.loaded.verifying.get(kid)
-    }
-    return undefined
+    // Another process may have rotated a moment ago. Concurrent misses share one re-read, so a
+    // flood of made-up kids costs one store read at a time, like any other request.
+    this.pendingRefresh ??= this.refresh(false).finally(() => { this.pendingRefresh = undefined })
+    await this.pendingRefresh
+    return this.loaded.verifying.get(kid)
   }
 
   async sign (claims: JWTPayload, typ: string): Promise<string> {
@@ -135,7 +135,6 @@ export class SigningKeys {
   }
 
   async refresh (initial: boolean): Promise<void> {
-    this.lastRefresh = Date.now()
     let stored: StoredKey[]
     if (this.source.kind === 'file') {
       const info = await stat(this.source.path)

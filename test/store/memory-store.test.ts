@@ -1,12 +1,15 @@
 import t from 'tap'
 import { MemoryStore } from '../../src/store/index.js'
-import { storeContract } from './contract.js'
+import { agencyContract, storeContract } from './contract.js'
+import type { StoreFactory } from './contract.js'
 
-storeContract(t, async (t) => {
+const factory: StoreFactory = async (t) => {
   const store = new MemoryStore()
   t.teardown(async () => await store.close())
   return store
-})
+}
+storeContract(t, factory)
+agencyContract(t, factory)
 
 t.test('the embedded store says it keeps nothing', async (t) => {
   t.same(await new MemoryStore().persistence(), { aof: false, rdb: false })

@@ -2,12 +2,15 @@ import t from 'tap'
 import { startTestRedis } from '../lib/redis-server.js'
 import { testRedisStore } from '../lib/redis-store.js'
 import { StoreUnavailableError } from '../../src/store/index.js'
-import { storeContract } from './contract.js'
+import { agencyContract, storeContract } from './contract.js'
+import type { StoreFactory } from './contract.js'
 
 const redis = await startTestRedis()
 t.teardown(async () => await redis.destroy())
 
-storeContract(t, async (t) => await testRedisStore(t, redis))
+const factory: StoreFactory = async (t) => await testRedisStore(t, redis)
+storeContract(t, factory)
+agencyContract(t, factory)
 
 t.test('persistence reflects the server settings', async (t) => {
   const store = await testRedisStore(t, redis)

@@ -33,6 +33,8 @@ function sendOAuthError (reply: FastifyReply, error: OAuthErrorCode, code: strin
 }
 
 export default async function oauthRoutes (app: FastifyInstance): Promise<void> {
+  // RFC 6749 §4.4.2: the token request is a form, and only a form
+  app.removeContentTypeParser('application/json')
   await app.register(formbody, { bodyLimit: 16 * 1024 })
 
   // OAuth clients expect RFC 6749 errors from this endpoint, not problem+json alone

@@ -1,0 +1,110 @@
+import { execFile } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { startGateway } from './lib/gateway-process.js'
+import { startTestRedis } from './lib/redis-server.js'
+
+/**
+ * The command-line tool as people use it: in a shell, against a running gateway process.
+ */
+const run = promisify(execFile)
+const root = fileURLToPath(new URL('../', import.meta.url))
+
+async function cli (args: string[], env: Record<string, string> = {}): Promise<{ stdout: string, stderr: string }> {
+  return await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    timeout: 60_000
+  })
+}
+
+async function cliFails (args: string[], env: Record<string, string> = {}): Promise<string> {
+  try {
+    await cli(args, env)
+  } catch (err) {
+    return (err as { stderr: string }).stderr
+  }
+  throw new Error(`expected reuse-gateway ${args.join(' ')} to fail`)
+}
+
+t.test('generate agency keys, register the admin from them, get a token, call the API', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rg-cli-'))
+  const { stdout } = await cli(['keys', 'generate', '--agency', '000.00.00.A01', '--alg', 'EdDSA', '--out', dir])
+  const privatePath = join(dir, '000.00.00.A01.private.jwk.json')
+  const publicPath = join(dir, '000.00.00.A01.jwks.json')
+  t.same(stdout.trim().split('\n'), [privatePath, publicPath])
+  const privateKey = JSON.parse(readFileSync(privatePath, 'utf8'))
+  const jwks = JSON.parse(readFileSync(publicPath, 'utf8'))
+  t.type(privateKey.d, 'string', 'the private file has the private part')
+  t.equal(privateKey.agency, '000.00.00.A01')
+  t.notOk('d' in jwks.keys[0], 'the public file does not')
+  t.equal(jwks.keys[0].kid, privateKey.kid)
+
+  const gateway = await startGateway({ ADMIN_AGENCY_CODE: '000.00.00.A01', ADMIN_AGENCY_JWKS: publicPath })
+  t.teardown(async () => { await gateway.stop('SIGKILL') })
+
+  const token = (await cli(['token', '--key', privatePath, '--gateway', gateway.url])).stdout.trim()
+  t.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/)
+  const agencies = await fetch(`${gateway.url}/v1/agencies`, { headers: { authorization: `Bearer ${token}` } })
+  t.equal(agencies.status, 200)
+  t.same((await agencies.json() as { agencies: Array<{ code: string }> }).agencies.map((a) => a.code), ['000.00.00.A01'])
+
+  const metadata = await (await fetch(`${gateway.url}/.well-known/oauth-authorization-server`)).json() as { issuer: string, token_endpoint: string }
+  const assertion = (await cli(['keys', 'assertion', '--key', privatePath, '--audience', metadata.issuer])).stdout.trim()
+  const form = new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion })
+  const byHand = await fetch(metadata.token_endpoint.replace(metadata.issuer, gateway.url), { method: 'POST', body: form })
+  t.equal(byHand.status, 200, 'a hand-made token request with a CLI-signed assertion works')
+  const replay = await fetch(`${gateway.url}/v1/oauth/token`, { method: 'POST', body: form })
+  t.equal(replay.status, 401)
+
+  const refused = await cliFails(['token', '--key', privatePath, '--gateway', gateway.url, '--scope', 'documents:write'])
+  t.match(refused, /invalid_scope/)
+})
+
+t.test('first run: the printed commands get a token and make a first call', async (t) => {
+  const gateway = await startGateway({})
+  t.teardown(async () => { await gateway.stop('SIGKILL') })
+  for (let i = 0; i < 100 && !gateway.stderr().includes('curl'); i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  const printed = gateway.stderr()
+  const command = /TOKEN=\$\(npx reuse-gateway (token --key \S+ --gateway \S+)\)/.exec(printed)
+  t.ok(command, 'the token command is printed')
+  const args = (command?.[1] ?? '').split(' ')
+  const keyPath = args[2] as string
+  t.ok(existsSync(join(root, keyPath)) || existsSync(keyPath), 'the key file it names exists')
+  const token = (await cli(args)).stdout.trim()
+  const call = /curl -s -H "Authorization: Bearer \$TOKEN" (\S+)/.exec(printed)
+  const res = await fetch(call?.[1] as string, { headers: { authorization: `Bearer ${token}` } })
+  t.equal(res.status, 200)
+  const codes = (await res.json() as { agencies: Array<{ code: string, roles: string[] }> }).agencies
+  t.same(codes.map((a) => a.roles[0]).sort(), ['admin', 'auditor', 'issuer', 'issuer', 'portal', 'requester', 'requester'])
+})
+
+t.test('signing-keys: generate a file, rotate it; rotate the keys kept in Redis', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rg-signing-'))
+  const file = join(dir, 'gateway.jwks.json')
+  await cli(['signing-keys', 'generate', '--out', file])
+  const first = JSON.parse(readFileSync(file, 'utf8')).keys
+  t.equal(first.length, 1)
+  t.equal(first[0].alg, 'EdDSA')
+  const { stdout } = await cli(['signing-keys', 'rotate', '--file', file, '--alg', 'ES256'])
+  const after = JSON.parse(readFileSync(file, 'utf8')).keys
+  t.equal(after.length, 2)
+  t.equal(after[0].alg, 'ES256')
+  t.ok(after[1].retired_at, 'the previous key is kept, marked retired')
+  t.match(stdout, after[0].kid)
+
+  const redis = await startTestRedis()
+  t.teardown(async () => await redis.destroy())
+  const gateway = await startGateway({ REDIS_URL: redis.url })
+  t.teardown(async () => { await gateway.stop('SIGKILL') })
+  const before = await (await fetch(`${gateway.url}/.well-known/jwks.json`)).json() as { keys: Array<{ kid: string }> }
+  const rotated = await cli(['signing-keys', 'rotate'], { REDIS_URL: redis.url })
+  const newKid = /new active signing key: (\S+)/.exec(rotated.stdout)?.[1]
+  t.ok(newKid)
+  t.not(newKid, before.keys[0]?.kid)
+  t.match(await cliFails(['signing-keys', 'rotate']), /no store to rotate in/)
+})
