@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
+import type {} from '../../src/app.js'
 import { importJWK, SignJWT } from 'jose'
 import type { JWK } from 'jose'
 import { generateAgencyKeyPair } from '../../src/cli/agency-keys.js'
