@@ -4,12 +4,14 @@ import type { FastifyInstance } from 'fastify'
 import { build } from './helper.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
+import { ADMIN_CODE, adminEnv, assertion, makeAgency, requestToken, tokenFor } from './lib/agencies.js'
 
 /**
  * Redis going away under a running gateway: readiness and store-backed routes answer 503 with
  * Retry-After at once (no queueing, no hang, no crash), and everything comes back by itself.
  */
-const redis = await startTestRedis()
+// with AOF, as in production: what was written before the outage is there after it
+const redis = await startTestRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] })
 t.teardown(async () => await redis.destroy())
 
 /** a route that needs the store, standing in for every store-backed endpoint */
@@ -36,7 +38,12 @@ async function waitUntilReady (app: FastifyInstance): Promise<number> {
 
 t.test('Redis stopped and restarted under a running gateway', async (t) => {
   const store = await testRedisStore(t, redis)
-  const app = await build(t, { store, extra: storeRoute })
+  const admin = await makeAgency(ADMIN_CODE)
+  const app = await build(t, { store, extra: storeRoute, env: adminEnv(admin) })
+  const token = await tokenFor(app, admin)
+  const agencies = async () => await app.inject({ method: 'GET', url: '/v1/agencies', headers: { authorization: `Bearer ${token}` } })
+  t.equal((await agencies()).statusCode, 200)
+  const pendingAssertion = await assertion(app, admin)
 
   const before = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(before.statusCode, 200)
@@ -59,11 +66,19 @@ t.test('Redis stopped and restarted under a running gateway', async (t) => {
     t.equal(res.headers['retry-after'], '1')
   }
   t.equal((await app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200, 'the process itself is alive')
+  const listing = await agencies()
+  t.equal(listing.statusCode, 503, 'an authenticated API call')
+  t.equal(listing.json().code, 'store_unavailable')
+  const token503 = await requestToken(app, pendingAssertion)
+  t.equal(token503.statusCode, 503, 'the token endpoint')
+  t.equal(token503.headers['retry-after'], '1')
 
   await redis.start()
   const polls = await waitUntilReady(app)
   t.comment(`ready again after ${polls} polls`)
   t.equal((await app.inject({ method: 'GET', url: '/test/needs-store' })).statusCode, 200, 'store-backed routes are back')
+  t.equal((await agencies()).statusCode, 200)
+  t.equal((await requestToken(app, pendingAssertion)).statusCode, 200, 'the assertion was not consumed by the failed attempt')
 })
 
 t.test('a Redis that hangs (SIGSTOP) is cut off by the command timeout, not waited on', async (t) => {
