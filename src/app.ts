@@ -10,7 +10,9 @@ import lifecyclePlugin from './plugins/lifecycle.js'
 import openapiPlugin from './plugins/openapi.js'
 import storePlugin from './plugins/store.js'
 import { buildValidatorFactory, loadApiSchemas } from './plugins/validation.js'
+import auditPlugin from './plugins/audit.js'
 import authPlugin from './plugins/auth.js'
+import auditRoutes from './routes/audit/index.js'
 import agencyRoutes from './routes/agencies/index.js'
 import healthRoutes from './routes/health/index.js'
 import oauthRoutes from './routes/oauth/index.js'
@@ -91,12 +93,14 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   const store = options.store ?? await createStore(config, app.log)
   await app.register(storePlugin, { store, closeWithApp: options.store === undefined })
   await app.register(authPlugin)
+  await app.register(auditPlugin)
 
   // routes
   await app.register(healthRoutes)
   await app.register(wellKnownRoutes)
   await app.register(oauthRoutes)
   await app.register(agencyRoutes)
+  await app.register(auditRoutes)
 
   return app
 }

@@ -35,6 +35,11 @@ export interface Config {
   /** where the first-run demo writes its agencies' key pairs */
   demoDir: string
   auditLogFile: string | undefined
+  audit: {
+    checkpointIntervalMs: number
+    /** store-side retention in days; 0 keeps everything */
+    retentionDays: number
+  }
   portalWebhookUrl: string | undefined
   limits: {
     bodyBytes: number
@@ -81,6 +86,8 @@ const schema = {
     ADMIN_AGENCY_JWKS: { type: 'string', minLength: 2 },
     DEMO_DIR: { type: 'string', minLength: 1, default: '.demo' },
     AUDIT_LOG_FILE: { type: 'string', minLength: 1 },
+    AUDIT_CHECKPOINT_INTERVAL_MS: { type: 'integer', minimum: 1000, maximum: 86400000, default: 60000 },
+    AUDIT_RETENTION_DAYS: { type: 'integer', minimum: 0, maximum: 36500, default: 0 },
     PORTAL_WEBHOOK_URL: { type: 'string', pattern: '^https?://[^\\s]+$' },
     BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 104857600, default: 1048576 },
     FILE_SIZE_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 1073741824, default: 20971520 },
@@ -112,6 +119,8 @@ interface RawEnv {
   ADMIN_AGENCY_JWKS?: string
   DEMO_DIR: string
   AUDIT_LOG_FILE?: string
+  AUDIT_CHECKPOINT_INTERVAL_MS: number
+  AUDIT_RETENTION_DAYS: number
   PORTAL_WEBHOOK_URL?: string
   BODY_LIMIT_BYTES: number
   FILE_SIZE_LIMIT_BYTES: number
@@ -217,6 +226,10 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     admin,
     demoDir: raw.DEMO_DIR,
     auditLogFile: raw.AUDIT_LOG_FILE,
+    audit: {
+      checkpointIntervalMs: raw.AUDIT_CHECKPOINT_INTERVAL_MS,
+      retentionDays: raw.AUDIT_RETENTION_DAYS
+    },
     portalWebhookUrl: raw.PORTAL_WEBHOOK_URL,
     limits: {
       bodyBytes: raw.BODY_LIMIT_BYTES,

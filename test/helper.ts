@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
@@ -8,7 +11,9 @@ import type { Store } from '../src/store/index.js'
 
 /** A configuration as the gateway would read it from this environment (plus test defaults). */
 export function testConfig (env: Record<string, string> = {}): Config {
-  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...env })
+  // audit lines go to a file of the test's own, not into the test output
+  const auditLogFile = join(mkdtempSync(join(tmpdir(), 'rg-audit-')), 'audit.log')
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', AUDIT_LOG_FILE: auditLogFile, ...env })
 }
 
 export interface LogCapture {

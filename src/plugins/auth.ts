@@ -29,6 +29,11 @@ function unauthorized (code: string, detail: string): ProblemError {
   })
 }
 
+/** Every refused call is on record: which check failed, on which route. */
+async function refused (request: FastifyRequest, code: string): Promise<void> {
+  await request.audit({ action: 'access.refused', outcome: 'denied', detail: { code, method: request.method, route: request.routeOptions.url } })
+}
+
 /** The scopes a route asks for, read from its schema's security requirement (the one source of truth). */
 export function requiredScopes (request: FastifyRequest): string[] | undefined {
   const security = (request.routeOptions.schema as { security?: Array<Record<string, string[]>> } | undefined)?.security
@@ -78,20 +83,26 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
     if (scopes === undefined) return
     const header = request.headers.authorization
     if (header === undefined || header === '') {
+      await refused(request, 'token_missing')
       throw unauthorized('token_missing', 'this route needs an access token: Authorization: Bearer <token> (get one at POST /v1/oauth/token)')
     }
     const match = BEARER.exec(header)
-    if (!match?.[1]) throw unauthorized('token_malformed', 'the Authorization header must be "Bearer <token>"')
+    if (!match?.[1]) {
+      await refused(request, 'token_malformed')
+      throw unauthorized('token_malformed', 'the Authorization header must be "Bearer <token>"')
+    }
     let caller: Caller
     try {
       caller = await tokens.caller(await tokens.verifyAccessToken(match[1]))
     } catch (err) {
-      if (err instanceof AuthCheckError) throw unauthorized(err.code, err.description)
-      throw err
+      if (!(err instanceof AuthCheckError)) throw err
+      await refused(request, err.code)
+      throw unauthorized(err.code, err.description)
     }
     request.caller = caller
     const missing = scopes.filter((scope) => !caller.scopes.includes(scope))
     if (missing.length > 0) {
+      await refused(request, 'insufficient_scope')
       throw new ProblemError(403, 'insufficient_scope', `this route needs the ${missing.join(', ')} scope; agency ${caller.code} has ${caller.scopes.join(' ') || 'none'}`, {
         headers: { 'www-authenticate': `Bearer realm="reuse-gateway", error="insufficient_scope", scope="${scopes.join(' ')}"` }
       })

@@ -78,6 +78,13 @@ export class AgencyService {
 
   /** Creates or replaces an agency: the body is the whole new state (PUT semantics). */
   async put (code: string, input: AgencyInput, now = new Date()): Promise<{ agency: AgencyRecord, created: boolean, previous?: AgencyRecord }> {
+    const plan = await this.prepare(code, input, now)
+    await this.save(plan.agency)
+    return plan
+  }
+
+  /** Checks a change and works out the new record without writing it (so it can be audited first). */
+  async prepare (code: string, input: AgencyInput, now = new Date()): Promise<{ agency: AgencyRecord, created: boolean, previous?: AgencyRecord }> {
     if (!AGENCY_CODE.test(code)) throw new ProblemError(400, 'invalid_agency_code', `"${code}" is not an electronic agency code (e.g. 000.00.00.H41)`)
     if (input.jwks && input.jwksUri) throw new ProblemError(400, 'keys_ambiguous', 'give either jwks or jwksUri, not both')
     if (!input.jwks && !input.jwksUri) throw new ProblemError(400, 'keys_missing', 'an agency needs public keys: jwks (inline) or jwksUri')
@@ -94,7 +101,10 @@ export class AgencyService {
       createdAt: previous?.createdAt ?? now.toISOString(),
       updatedAt: now.toISOString()
     }
-    const { created } = await this.store.putAgency(agency)
-    return { agency, created, ...(previous ? { previous } : {}) }
+    return { agency, created: previous === undefined, ...(previous ? { previous } : {}) }
+  }
+
+  async save (agency: AgencyRecord): Promise<void> {
+    await this.store.putAgency(agency)
   }
 }

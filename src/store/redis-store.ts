@@ -1,7 +1,8 @@
 import { Redis, Cluster } from 'ioredis'
 import type { RedisOptions, ClusterOptions } from 'ioredis'
 import { StoreUnavailableError } from './errors.js'
-import type { AgencyRecord, Persistence, SigningKeySetRecord, Store } from './store.js'
+import { auditIndexName, auditIndexNames } from './audit-keys.js'
+import type { AgencyRecord, AuditCheckpointRecord, AuditIndexPage, Persistence, SigningKeySetRecord, Store, StoredAuditEvent } from './store.js'
 import { createHash } from 'node:crypto'
 
 /** the little a store needs of a logger (pino's and Fastify's both fit) */
@@ -23,6 +24,56 @@ export interface RedisStoreOptions {
 }
 
 type Client = Redis | Cluster
+
+/**
+ * Appends one audit event: the event, its chain position, the chain head and every index
+ * entry, or nothing. The head must be (seq − 1, prevHash) — seq 1 on an empty chain — so a
+ * chain can never fork or skip, whatever the callers do.
+ * KEYS: events hash, heads hash, the chain's seq → id hash, then the index sorted sets.
+ * ARGV: chain, seq, prevHash, hash, id, event JSON.
+ */
+const APPEND_AUDIT = `
+local head = redis.call('HGET', KEYS[2], ARGV[1])
+local seq = tonumber(ARGV[2])
+if seq == 1 then
+  if head then return 0 end
+elseif head ~= (tostring(seq - 1) .. ' ' .. ARGV[3]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[5], ARGV[6])
+redis.call('HSET', KEYS[2], ARGV[1], tostring(seq) .. ' ' .. ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[5])
+for i = 4, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[5]) end
+return 1`
+
+/**
+ * Retention for one chain: removes its events with seq ≤ ARGV[1], their index entries and
+ * chain positions. KEYS: events hash, the chain's seq → id hash; ARGV[2..] the index keys
+ * prefix (indexes are found from each event's own fields, so nothing is scanned).
+ */
+const PRUNE_AUDIT = `
+local removed = 0
+local positions = redis.call('HGETALL', KEYS[2])
+for i = 1, #positions, 2 do
+  local seq = tonumber(positions[i])
+  if seq <= tonumber(ARGV[1]) then
+    local id = positions[i + 1]
+    local json = redis.call('HGET', KEYS[1], id)
+    if json then
+      local event = cjson.decode(json)
+      redis.call('ZREM', ARGV[2] .. 'all', id)
+      if type(event.actor) == 'string' then redis.call('ZREM', ARGV[2] .. 'agency:' .. event.actor, id) end
+      if type(event.subject) == 'string' then redis.call('ZREM', ARGV[2] .. 'subject:' .. event.subject, id) end
+      if type(event.documents) == 'table' then
+        for _, document in ipairs(event.documents) do redis.call('ZREM', ARGV[2] .. 'document:' .. document.id, id) end
+      end
+      redis.call('HDEL', KEYS[1], id)
+    end
+    redis.call('HDEL', KEYS[2], positions[i])
+    removed = removed + 1
+  end
+end
+return removed`
 
 /** Reply errors that mean "the server is there but cannot serve now", not a bug in our command. */
 const UNAVAILABLE_REPLY = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY|NOREPLICAS|MISCONF)\b/
@@ -181,6 +232,70 @@ export class RedisStore implements Store {
       return 1`
     const done = await this.run(async () => await this.client.eval(script, 1, this.signingKeysKey, String(expectedRevision), JSON.stringify(keys)))
     return done === 1
+  }
+
+  // Every audit key shares the {audit} hash tag: the append script touches the event, the chain
+  // and all its indexes atomically, which on a cluster requires one slot.
+  private auditKey (...rest: string[]): string { return this.key('audit', ...rest) }
+
+  async appendAuditEvent (event: StoredAuditEvent): Promise<boolean> {
+    const keys = [
+      this.auditKey('ev'), this.auditKey('head'), this.auditKey('chain', event.chain),
+      ...auditIndexNames(event).map((name) => this.auditKey('idx', name))
+    ]
+    const done = await this.run(async () => await this.client.eval(APPEND_AUDIT, keys.length, ...keys,
+      event.chain, String(event.seq), event.prevHash, event.hash, event.id, JSON.stringify(event)))
+    return done === 1
+  }
+
+  async auditChainHead (chain: string): Promise<{ seq: number, hash: string } | undefined> {
+    const head = await this.run(async () => await this.client.hget(this.auditKey('head'), chain))
+    if (head === null) return undefined
+    const [seq, hash] = head.split(' ')
+    return { seq: Number(seq), hash: hash as string }
+  }
+
+  async auditChains (): Promise<string[]> {
+    return (await this.run(async () => await this.client.hkeys(this.auditKey('head')))).sort()
+  }
+
+  async auditIndexPage (page: AuditIndexPage): Promise<string[]> {
+    const key = this.auditKey('idx', auditIndexName(page.index))
+    const low = page.fromId === undefined ? '-' : `[${page.fromId}`
+    const high = page.toId === undefined ? '+' : `(${page.toId}`
+    return await this.run(async () => page.newestFirst
+      ? await this.client.zrevrangebylex(key, high, low, 'LIMIT', 0, page.count)
+      : await this.client.zrangebylex(key, low, high, 'LIMIT', 0, page.count))
+  }
+
+  async auditEvents (ids: string[]): Promise<StoredAuditEvent[]> {
+    if (ids.length === 0) return []
+    const values = await this.run(async () => await this.client.hmget(this.auditKey('ev'), ...ids))
+    return values.filter((json): json is string => json !== null).map((json) => JSON.parse(json))
+  }
+
+  async auditChainSlice (chain: string, fromSeq: number, count: number): Promise<StoredAuditEvent[]> {
+    const seqs = Array.from({ length: count }, (_, i) => String(fromSeq + i))
+    const ids = await this.run(async () => await this.client.hmget(this.auditKey('chain', chain), ...seqs))
+    return await this.auditEvents(ids.filter((id): id is string => id !== null))
+  }
+
+  async putAuditCheckpoint (checkpoint: AuditCheckpointRecord): Promise<void> {
+    await this.run(async () => await this.client.rpush(this.auditKey('cp'), JSON.stringify(checkpoint)))
+  }
+
+  async auditCheckpoints (): Promise<AuditCheckpointRecord[]> {
+    const all = await this.run(async () => await this.client.lrange(this.auditKey('cp'), 0, -1))
+    return all.map((json) => JSON.parse(json))
+  }
+
+  async pruneAudit (upToSeq: Record<string, number>): Promise<number> {
+    let removed = 0
+    for (const [chain, upTo] of Object.entries(upToSeq)) {
+      const keys = [this.auditKey('ev'), this.auditKey('chain', chain)]
+      removed += Number(await this.run(async () => await this.client.eval(PRUNE_AUDIT, keys.length, ...keys, String(upTo), this.auditKey('idx', ''))))
+    }
+    return removed
   }
 
   async close (): Promise<void> {

@@ -35,6 +35,44 @@ export interface SigningKeySetRecord {
   keys: Array<Record<string, unknown>>
 }
 
+/** One audit event as stored (the shape is the audit service's; the store only keeps and indexes it). */
+export interface StoredAuditEvent {
+  id: string
+  chain: string
+  seq: number
+  prevHash: string
+  hash: string
+  actor: string | null
+  subject?: string
+  documents?: Array<{ id: string, version?: number }>
+  [field: string]: unknown
+}
+
+/** the time-ordered indexes audit search uses; ids sort by time, so one index answers a time range */
+export type AuditIndex =
+  | { kind: 'all' }
+  | { kind: 'agency', value: string }
+  | { kind: 'subject', value: string }
+  | { kind: 'document', value: string }
+
+export interface AuditIndexPage {
+  index: AuditIndex
+  /** ids ≥ this (inclusive lower bound) */
+  fromId?: string
+  /** ids < this (exclusive upper bound) */
+  toId?: string
+  /** newest first (true) or oldest first */
+  newestFirst: boolean
+  count: number
+}
+
+export interface AuditCheckpointRecord {
+  time: string
+  /** compact JWS signed by the gateway over the chain heads */
+  jws: string
+  chains: Array<{ chain: string, seq: number, hash: string }>
+}
+
 export interface Store {
   readonly kind: StoreKind
   /** resolves when the store answers; throws StoreUnavailableError otherwise */
@@ -55,6 +93,24 @@ export interface Store {
   getSigningKeys(): Promise<SigningKeySetRecord | undefined>
   /** stores `keys` as revision `expectedRevision + 1` if the stored revision is still `expectedRevision` (0: none yet) */
   putSigningKeys(keys: SigningKeySetRecord['keys'], expectedRevision: number): Promise<boolean>
+
+  /**
+   * Appends an audit event to its chain and to every index, atomically. Returns false (and
+   * writes nothing) when the chain head is not (seq − 1, prevHash): a chain never forks.
+   */
+  appendAuditEvent(event: StoredAuditEvent): Promise<boolean>
+  auditChainHead(chain: string): Promise<{ seq: number, hash: string } | undefined>
+  auditChains(): Promise<string[]>
+  /** ids from one index, in id (= time) order, within bounds */
+  auditIndexPage(page: AuditIndexPage): Promise<string[]>
+  /** events by id, in the order asked (missing ones left out) */
+  auditEvents(ids: string[]): Promise<StoredAuditEvent[]>
+  /** a chain's events with seq in [fromSeq, fromSeq + count) in seq order */
+  auditChainSlice(chain: string, fromSeq: number, count: number): Promise<StoredAuditEvent[]>
+  putAuditCheckpoint(checkpoint: AuditCheckpointRecord): Promise<void>
+  auditCheckpoints(): Promise<AuditCheckpointRecord[]>
+  /** retention: removes each chain's events up to and including `upToSeq[chain]`, and their index entries */
+  pruneAudit(upToSeq: Record<string, number>): Promise<number>
 
   /** releases connections; bounded in time, never throws */
   close(): Promise<void>

@@ -28,7 +28,21 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
       response: { 200: { $ref: 'Agency#' }, 201: { $ref: 'Agency#' }, ...problemResponses(400, 401, 403, 415, 503) }
     }
   }, async (request, reply) => {
-    const { agency, created } = await app.agencies.put(request.params.code, request.body)
+    const { agency, created, previous } = await app.agencies.prepare(request.params.code, request.body)
+    const kids = (record?: AgencyRecord): string[] => (record?.jwks?.keys ?? []).map((key) => String(key.kid))
+    // on record first: if the audit trail cannot take it, nothing changes
+    await request.audit({
+      action: created ? 'agency.created' : 'agency.updated',
+      outcome: 'granted',
+      detail: {
+        agency: agency.code,
+        roles: agency.roles,
+        status: agency.status,
+        keys: agency.jwksUri ? { jwksUri: agency.jwksUri } : { kids: kids(agency) },
+        ...(previous ? { previous: { roles: previous.roles, status: previous.status, keys: previous.jwksUri ? { jwksUri: previous.jwksUri } : { kids: kids(previous) } } } : {})
+      }
+    })
+    await app.agencies.save(agency)
     request.log.info({ agency: agency.code, created, status: agency.status, roles: agency.roles }, 'agency registered')
     return await reply.code(created ? 201 : 200).send(view(agency))
   })

@@ -1,6 +1,8 @@
 import formbody from '@fastify/formbody'
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import { problemType, statusTitle } from '../../lib/problem.js'
+import { decodeJwt } from 'jose'
+import { AGENCY_CODE } from '../../services/agencies.js'
 import { AuthCheckError } from '../../services/auth-errors.js'
 
 const GRANT_TYPE = 'client_credentials'
@@ -30,6 +32,16 @@ function sendOAuthError (reply: FastifyReply, error: OAuthErrorCode, code: strin
     code,
     requestId: reply.request.id
   })
+}
+
+/** The agency a refused assertion claimed to come from, when it names one (unverified, for the record). */
+function claimedAgency (assertion: string): { claimedAgency?: string } {
+  try {
+    const iss = decodeJwt(assertion).iss
+    return typeof iss === 'string' && AGENCY_CODE.test(iss) ? { claimedAgency: iss } : {}
+  } catch {
+    return {}
+  }
 }
 
 export default async function oauthRoutes (app: FastifyInstance): Promise<void> {
@@ -76,19 +88,21 @@ export default async function oauthRoutes (app: FastifyInstance): Promise<void> 
     if (body.client_assertion_type !== ASSERTION_TYPE) {
       return sendOAuthError(reply, 'invalid_request', 'invalid_request', `client_assertion_type must be ${ASSERTION_TYPE}`)
     }
+    let issued
     try {
-      const issued = await app.tokens.exchangeAssertion(body.client_assertion, body.scope)
+      issued = await app.tokens.exchangeAssertion(body.client_assertion, body.scope)
       if (body.client_id !== undefined && body.client_id !== issued.agency) {
-        return sendOAuthError(reply, 'invalid_client', 'client_id_mismatch', 'client_id does not match the assertion issuer')
+        throw new AuthCheckError('client_id_mismatch', 'client_id does not match the assertion issuer')
       }
-      request.log.info({ agency: issued.agency, scope: issued.scope, tokenId: issued.tokenId }, 'access token issued')
-      return { access_token: issued.accessToken, token_type: 'Bearer', expires_in: issued.expiresIn, scope: issued.scope }
     } catch (err) {
-      if (err instanceof AuthCheckError) {
-        request.log.info({ code: err.code }, 'token request refused')
-        return sendOAuthError(reply, err.oauthError, err.code, err.description)
-      }
-      throw err
+      if (!(err instanceof AuthCheckError)) throw err
+      request.log.info({ code: err.code }, 'token request refused')
+      await request.audit({ action: 'token.refused', outcome: 'denied', detail: { code: err.code, ...claimedAgency(body.client_assertion) } })
+      return sendOAuthError(reply, err.oauthError, err.code, err.description)
     }
+    // the token leaves only once its issue is on record
+    await request.audit({ actor: issued.agency, action: 'token.issued', outcome: 'granted', detail: { scope: issued.scope, tokenId: issued.tokenId, assertionId: issued.assertionId } })
+    request.log.info({ agency: issued.agency, scope: issued.scope, tokenId: issued.tokenId }, 'access token issued')
+    return { access_token: issued.accessToken, token_type: 'Bearer', expires_in: issued.expiresIn, scope: issued.scope }
   })
 }

@@ -1,0 +1,81 @@
+import { createHmac } from 'node:crypto'
+import fp from 'fastify-plugin'
+import { pino } from 'pino'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { AuditService } from '../services/audit.js'
+import type { AuditEvent, AuditInput, AuditOutcome } from '../services/audit.js'
+import type { Subject } from '../services/identifiers.js'
+
+export type { AuditEvent }
+
+export interface AuditSearchInput {
+  agency?: string
+  subject?: Subject
+  action?: string
+  outcome?: AuditOutcome
+  documentId?: string
+  from?: string
+  to?: string
+  limit?: number
+  cursor?: string
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    audit: AuditService
+  }
+  interface FastifyRequest {
+    /** records an audit event with this request's actor, id and client address; rejects if it cannot */
+    audit(event: Omit<AuditInput, 'actor' | 'requestId' | 'clientAddress'> & { actor?: string | null }): Promise<AuditEvent>
+  }
+}
+
+/**
+ * The audit trail: a service every route writes through, its own JSON-lines log (AUDIT_LOG_FILE
+ * or standard output, whatever LOG_LEVEL says), signed checkpoints at an interval and a final
+ * one at shutdown, and store-side retention.
+ */
+async function auditPlugin (app: FastifyInstance): Promise<void> {
+  const config = app.config
+  const destination = config.auditLogFile
+    ? pino.destination({ dest: config.auditLogFile, mkdir: true, sync: false })
+    : pino.destination({ fd: 1, sync: false })
+  const log = pino({ level: 'info', base: { stream: 'audit' } }, destination)
+  const audit = new AuditService({
+    store: app.store,
+    log,
+    signer: app.signingKeys,
+    issuer: config.gatewayIssuer,
+    cursorKey: createHmac('sha256', config.subjectPepper).update('audit-cursor').digest('hex')
+  })
+  app.decorate('audit', audit)
+  app.decorateRequest('audit', async function (this: FastifyRequest, event) {
+    return await audit.record({
+      actor: this.caller?.code ?? null,
+      requestId: this.id,
+      clientAddress: this.ip,
+      ...event
+    })
+  })
+
+  const onError = (err: unknown): void => { app.log.warn({ err: { message: (err as Error).message } }, 'audit checkpoint failed; retrying at the next interval') }
+  app.addHook('onReady', async () => {
+    audit.startCheckpoints(config.audit.checkpointIntervalMs, onError)
+    if (config.audit.retentionDays > 0) {
+      const timer = setInterval(() => {
+        audit.prune(new Date(Date.now() - config.audit.retentionDays * 86_400_000)).catch(onError)
+      }, 3_600_000)
+      timer.unref()
+      app.addHook('onClose', async () => clearInterval(timer))
+    }
+  })
+  // runs before the store closes (hooks run in reverse registration order)
+  app.addHook('onClose', async () => {
+    await audit.stop()
+    await audit.checkpoint().catch(onError)
+    await new Promise<void>((resolve) => destination.flush(() => resolve()))
+    if (config.auditLogFile) destination.end()
+  })
+}
+
+export default fp(auditPlugin, { name: 'audit', dependencies: ['store', 'auth'] })

@@ -1,0 +1,299 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import canonicalizeModule from 'canonicalize'
+import { encodeTime, monotonicFactory } from 'ulid'
+import type { Logger } from 'pino'
+import { ProblemError } from '../lib/problem.js'
+import type { AuditCheckpointRecord, AuditIndex, Store, StoredAuditEvent } from '../store/index.js'
+
+/**
+ * The audit trail every capability writes through.
+ *
+ * Chains: one hash chain per gateway process (its id chosen at start). A process appends to
+ * its own chain strictly in order, so gateways sharing one Redis never contend for a head and no
+ * event is lost or duplicated; the store's append script still refuses anything that is not
+ * head + 1, so even a bug cannot fork a chain. Verification walks every chain.
+ *
+ * Order of sinks: the store first (fail closed: if it cannot be written the caller gets an
+ * error and must not perform the action), then the audit log (JSON lines), which alone is
+ * enough to verify the chains offline.
+ */
+export type AuditOutcome = 'granted' | 'empty' | 'denied' | 'error'
+
+export interface AuditInput {
+  actor: string | null
+  action: string
+  outcome: AuditOutcome
+  /** keyed hash of the person or organization concerned — never the identifier */
+  subject?: string
+  documents?: Array<{ id: string, version?: number }>
+  purpose?: { procedureCode?: string, dossierCode?: string }
+  requestId?: string
+  clientAddress?: string
+  detail?: Record<string, unknown>
+}
+
+export interface AuditEvent extends AuditInput {
+  id: string
+  chain: string
+  seq: number
+  time: string
+  prevHash: string
+  hash: string
+}
+
+// canonicalize is CommonJS; NodeNext sees its default export as the module object
+const canonicalize = canonicalizeModule as unknown as (input: unknown) => string | undefined
+
+export const GENESIS_HASH = '0'.repeat(64)
+export const CHECKPOINT_TYP = 'audit-checkpoint+jwt'
+
+/** SHA-256 over the RFC 8785 canonical JSON of the event without its own hash. */
+export function eventHash (event: Omit<AuditEvent, 'hash'> | AuditEvent): string {
+  const { hash: _hash, ...rest } = event as AuditEvent
+  return createHash('sha256').update(canonicalize(rest) as string).digest('hex')
+}
+
+export interface AuditSigner {
+  sign(claims: Record<string, unknown>, typ: string): Promise<string>
+}
+
+export interface AuditSearchFilters {
+  agency?: string
+  subject?: string
+  action?: string
+  outcome?: AuditOutcome
+  documentId?: string
+  from?: string
+  to?: string
+  limit: number
+  cursor?: string
+}
+
+export interface AuditServiceOptions {
+  store: Store
+  /** where audit lines go: a pino logger writing JSON lines (AUDIT_LOG_FILE or standard output) */
+  log: Logger
+  signer: AuditSigner
+  /** the gateway's issuer id, put in checkpoints */
+  issuer: string
+  /** key for cursors, so a client cannot forge a position */
+  cursorKey: string
+  /** this process's chain id (default: a new ULID) */
+  chain?: string
+}
+
+const ulid = monotonicFactory()
+
+export class AuditService {
+  readonly chain: string
+  private head: { seq: number, hash: string } | undefined
+  private queue: Promise<unknown> = Promise.resolve()
+  private timer: NodeJS.Timeout | undefined
+
+  constructor (private readonly options: AuditServiceOptions) {
+    this.chain = options.chain ?? ulid()
+  }
+
+  /**
+   * Appends one event: resolves once it is in the store (and then in the log). Rejects when
+   * the store cannot take it — the caller must not perform the action then.
+   */
+  async record (input: AuditInput): Promise<AuditEvent> {
+    // appends of this process are serialized: each needs the hash of the one before
+    const next = this.queue.then(async () => await this.append(input))
+    this.queue = next.catch(() => {})
+    return await next
+  }
+
+  private async append (input: AuditInput): Promise<AuditEvent> {
+    if (!this.head) this.head = await this.options.store.auditChainHead(this.chain) ?? { seq: 0, hash: GENESIS_HASH }
+    const id = ulid()
+    const body: Omit<AuditEvent, 'hash'> = {
+      id,
+      chain: this.chain,
+      seq: this.head.seq + 1,
+      time: new Date().toISOString(),
+      actor: input.actor,
+      action: input.action,
+      outcome: input.outcome,
+      ...(input.subject ? { subject: input.subject } : {}),
+      ...(input.documents?.length ? { documents: input.documents } : {}),
+      ...(input.purpose && Object.keys(input.purpose).length ? { purpose: input.purpose } : {}),
+      ...(input.requestId ? { requestId: input.requestId } : {}),
+      ...(input.clientAddress ? { clientAddress: input.clientAddress } : {}),
+      ...(input.detail && Object.keys(input.detail).length ? { detail: input.detail } : {}),
+      prevHash: this.head.hash
+    }
+    const event: AuditEvent = { ...body, hash: eventHash(body) }
+    let appended: boolean
+    try {
+      appended = await this.options.store.appendAuditEvent(event as unknown as StoredAuditEvent)
+    } catch (err) {
+      // the write may or may not have landed: read the head again before the next append
+      this.head = undefined
+      throw err
+    }
+    if (!appended) {
+      this.head = undefined
+      throw new Error(`audit chain ${this.chain} moved under this process; refusing to fork it`)
+    }
+    this.head = { seq: event.seq, hash: event.hash }
+    this.options.log.info({ audit: event }, 'audit')
+    return event
+  }
+
+  /** Signs the heads of all chains, so that cutting events off a chain's end is detected too. */
+  async checkpoint (): Promise<AuditCheckpointRecord> {
+    const chains: AuditCheckpointRecord['chains'] = []
+    for (const chain of await this.options.store.auditChains()) {
+      const head = await this.options.store.auditChainHead(chain)
+      if (head) chains.push({ chain, ...head })
+    }
+    const time = new Date().toISOString()
+    const jws = await this.options.signer.sign({ iss: this.options.issuer, iat: Math.floor(Date.parse(time) / 1000), chains }, CHECKPOINT_TYP)
+    const checkpoint: AuditCheckpointRecord = { time, jws, chains }
+    await this.options.store.putAuditCheckpoint(checkpoint)
+    this.options.log.info({ checkpoint }, 'audit checkpoint')
+    return checkpoint
+  }
+
+  startCheckpoints (intervalMs: number, onError: (err: unknown) => void): void {
+    this.timer = setInterval(() => { this.checkpoint().catch(onError) }, intervalMs)
+    this.timer.unref()
+  }
+
+  /** Waits for appends in flight, stops the checkpoint timer. */
+  async stop (): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
+    await this.queue
+  }
+
+  /**
+   * Retention: removes events older than `before` from the store (the log file is the archive).
+   * Each chain is cut at its newest checkpoint older than `before`, so that the oldest kept
+   * checkpoint anchors what remains and verification starts from it.
+   */
+  async prune (before: Date): Promise<number> {
+    const checkpoints = (await this.options.store.auditCheckpoints()).filter((cp) => Date.parse(cp.time) < before.getTime())
+    const upTo: Record<string, number> = {}
+    for (const cp of checkpoints) for (const head of cp.chains) upTo[head.chain] = Math.max(upTo[head.chain] ?? 0, head.seq)
+    return await this.options.store.pruneAudit(upTo)
+  }
+
+  /**
+   * Newest first, through the most selective index the filters allow (a document, a subject,
+   * an agency, else all): never a scan of the whole trail. Other filters are applied to the
+   * events read; the work per call is bounded, and the cursor resumes where it stopped.
+   */
+  async search (filters: AuditSearchFilters): Promise<{ events: AuditEvent[], nextCursor?: string }> {
+    const index: AuditIndex = filters.documentId
+      ? { kind: 'document', value: filters.documentId }
+      : filters.subject
+        ? { kind: 'subject', value: filters.subject }
+        : filters.agency ? { kind: 'agency', value: filters.agency } : { kind: 'all' }
+    const fingerprint = this.filterFingerprint(filters)
+    let toId = filters.to ? encodeTime(Date.parse(filters.to)) : undefined
+    if (filters.cursor) toId = this.openCursor(filters.cursor, fingerprint)
+    const fromId = filters.from ? encodeTime(Date.parse(filters.from)) : undefined
+    const events: AuditEvent[] = []
+    const budget = Math.max(filters.limit * 10, 2000)
+    let read = 0
+    let last: string | undefined
+    let exhausted = false
+    while (events.length < filters.limit && read < budget) {
+      const count = Math.min(500, budget - read)
+      const ids = await this.options.store.auditIndexPage({ index, ...(fromId ? { fromId } : {}), ...(toId ? { toId } : {}), newestFirst: true, count })
+      if (ids.length === 0) { exhausted = true; break }
+      read += ids.length
+      for (const event of await this.options.store.auditEvents(ids) as unknown as AuditEvent[]) {
+        last = event.id
+        if (this.matches(event, filters)) events.push(event)
+        if (events.length === filters.limit) break
+      }
+      if (ids.length < count && events.length < filters.limit) { exhausted = true; break }
+      toId = last
+    }
+    const more = !exhausted && last !== undefined
+    return { events, ...(more ? { nextCursor: this.makeCursor(last as string, fingerprint) } : {}) }
+  }
+
+  private matches (event: AuditEvent, f: AuditSearchFilters): boolean {
+    return (f.agency === undefined || event.actor === f.agency) &&
+      (f.subject === undefined || event.subject === f.subject) &&
+      (f.action === undefined || event.action === f.action) &&
+      (f.outcome === undefined || event.outcome === f.outcome) &&
+      (f.documentId === undefined || (event.documents ?? []).some((d) => d.id === f.documentId))
+  }
+
+  /** Oldest first, in pages: memory stays flat whatever the range. */
+  async * export (range: { from?: string, to?: string }): AsyncGenerator<AuditEvent> {
+    let fromId = range.from ? encodeTime(Date.parse(range.from)) : undefined
+    const toId = range.to ? encodeTime(Date.parse(range.to)) : undefined
+    let skip: string | undefined
+    for (;;) {
+      const ids = await this.options.store.auditIndexPage({ index: { kind: 'all' }, ...(fromId ? { fromId } : {}), ...(toId ? { toId } : {}), newestFirst: false, count: 501 })
+      const page = skip !== undefined && ids[0] === skip ? ids.slice(1) : ids
+      if (page.length === 0) return
+      for (const event of await this.options.store.auditEvents(page) as unknown as AuditEvent[]) yield event
+      if (ids.length < 501) return
+      skip = page[page.length - 1]
+      fromId = skip
+    }
+  }
+
+  /** The events of every chain, each in seq order, for verification. */
+  async * chainEvents (): AsyncGenerator<AuditEvent> {
+    for (const chain of await this.options.store.auditChains()) {
+      const head = await this.options.store.auditChainHead(chain)
+      if (!head) continue
+      const start = await this.firstKeptSeq(chain, head.seq)
+      for (let seq = start; seq <= head.seq; seq += 500) {
+        const slice = await this.options.store.auditChainSlice(chain, seq, Math.min(500, head.seq - seq + 1))
+        for (const event of slice as unknown as AuditEvent[]) yield event
+      }
+    }
+  }
+
+  /** After retention the chain starts past 1: at the oldest checkpoint's seq + 1, or later. */
+  private async firstKeptSeq (chain: string, last: number): Promise<number> {
+    const first = await this.options.store.auditChainSlice(chain, 1, 1)
+    if (first.length) return 1
+    let low = 1
+    let high = last
+    while (low < high) {
+      const mid = (low + high) >>> 1
+      if ((await this.options.store.auditChainSlice(chain, mid, 1)).length) high = mid
+      else low = mid + 1
+    }
+    return low
+  }
+
+  async checkpoints (): Promise<AuditCheckpointRecord[]> {
+    return await this.options.store.auditCheckpoints()
+  }
+
+  private filterFingerprint (f: AuditSearchFilters): string {
+    return createHash('sha256').update(JSON.stringify([f.agency, f.subject, f.action, f.outcome, f.documentId, f.from, f.to])).digest('base64url').slice(0, 16)
+  }
+
+  private makeCursor (id: string, fingerprint: string): string {
+    const payload = Buffer.from(JSON.stringify({ id, f: fingerprint })).toString('base64url')
+    return `${payload}.${this.mac(payload)}`
+  }
+
+  private openCursor (cursor: string, fingerprint: string): string {
+    const [payload, mac] = cursor.split('.')
+    const invalid = new ProblemError(400, 'invalid_cursor', 'the cursor is not one this gateway issued for these filters')
+    if (!payload || !mac) throw invalid
+    const expected = Buffer.from(this.mac(payload))
+    const given = Buffer.from(mac)
+    if (expected.length !== given.length || !timingSafeEqual(expected, given)) throw invalid
+    const { id, f } = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { id: string, f: string }
+    if (f !== fingerprint) throw invalid
+    return id
+  }
+
+  private mac (payload: string): string {
+    return createHmac('sha256', this.options.cursorKey).update(payload).digest('base64url').slice(0, 22)
+  }
+}
