@@ -1,4 +1,11 @@
+import { createWriteStream } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { Readable, Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { Presets, SingleBar } from 'cli-progress'
+import { createLocalJWKSet } from 'jose'
+import type { JSONWebKeySet } from 'jose'
+import { readAuditLog, verifyAuditTrail } from '../services/audit-verify.js'
 import { join } from 'node:path'
 import { Command, Option } from 'commander'
 import { loadConfig } from '../config.js'
@@ -111,6 +118,59 @@ export function buildCli (): Command {
         }
       }
       process.stdout.write(`new active signing key: ${active}\n`)
+    })
+
+  const audit = program.command('audit').description('the audit trail')
+
+  audit.command('verify')
+    .description("verify an audit log file offline: hash chains and signed checkpoints, against the gateway's public keys")
+    .argument('<log>', 'audit log file (AUDIT_LOG_FILE: JSON lines)')
+    .requiredOption('--jwks <file-or-url>', "the gateway's JWKS: a file, or its /.well-known/jwks.json URL")
+    .option('--checkpoint <file>', 'a checkpoint JWS kept elsewhere (e.g. from GET /v1/audit/verify time): also detects a log cut off after its last checkpoint')
+    .option('--issuer <id>', "the gateway's issuer id, to check the checkpoints' iss")
+    .action(async (log: string, options: { jwks: string, checkpoint?: string, issuer?: string }) => {
+      const jwks = /^https?:\/\//.test(options.jwks)
+        ? await (await fetch(options.jwks)).json() as JSONWebKeySet
+        : JSON.parse(await readFile(options.jwks, 'utf8')) as JSONWebKeySet
+      const contents = await readAuditLog(log)
+      const checkpoints = [...contents.checkpoints]
+      if (options.checkpoint) checkpoints.push({ jws: (await readFile(options.checkpoint, 'utf8')).trim() })
+      const result = await verifyAuditTrail(contents.events(), checkpoints, createLocalJWKSet(jwks), options.issuer ? { issuer: options.issuer } : {})
+      process.stdout.write(JSON.stringify(result, null, 2) + '\n')
+      if (!result.ok) process.exitCode = 2
+    })
+
+  audit.command('export')
+    .description('export the audit trail from a running gateway to an NDJSON file, with progress')
+    .requiredOption('--key <file>', "an auditor agency's private JWK file")
+    .option('--agency <code>', 'agency code (default: the one in the key file)')
+    .option('--gateway <url>', 'gateway base URL', 'http://127.0.0.1:3000')
+    .requiredOption('--out <file>', 'file to write')
+    .option('--from <time>', 'ISO 8601 time, inclusive')
+    .option('--to <time>', 'ISO 8601 time, exclusive')
+    .option('--quiet', 'no progress bar')
+    .action(async (options: { key: string, agency?: string, gateway: string, out: string, from?: string, to?: string, quiet?: boolean }) => {
+      const privateKey = await readPrivateKey(options.key)
+      const gateway = options.gateway.replace(/\/+$/, '')
+      const token = (await fetchAccessToken({ gateway, privateKey, agency: agencyOf(privateKey, options.agency), scope: 'audit:read' })).access_token
+      const query = new URLSearchParams({ ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) })
+      const response = await fetch(`${gateway}/v1/audit/export?${query}`, { headers: { authorization: `Bearer ${token}` } })
+      if (!response.ok || !response.body) throw new Error(`export refused (${response.status}): ${await response.text()}`)
+      const bar = options.quiet ? undefined : new SingleBar({ format: 'exporting audit events | {value} events | {bytes} | {duration}s', hideCursor: true, noTTYOutput: false }, Presets.shades_classic)
+      bar?.start(0, 0, { bytes: '0 B' })
+      let events = 0
+      let bytes = 0
+      const counter = new Transform({
+        transform (chunk: Buffer, _encoding, callback) {
+          bytes += chunk.length
+          for (const byte of chunk) if (byte === 10) events++
+          bar?.update(events, { bytes: `${(bytes / 1048576).toFixed(1)} MiB` })
+          callback(null, chunk)
+        }
+      })
+      await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), counter, createWriteStream(options.out))
+      bar?.stop()
+      process.stderr.write(`${events} events written to ${options.out}\n`)
     })
 
   return program

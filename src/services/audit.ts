@@ -85,14 +85,17 @@ export interface AuditServiceOptions {
 const ulid = monotonicFactory()
 
 export class AuditService {
-  readonly chain: string
+  private chainId: string
   private head: { seq: number, hash: string } | undefined
   private queue: Promise<unknown> = Promise.resolve()
   private timer: NodeJS.Timeout | undefined
 
   constructor (private readonly options: AuditServiceOptions) {
-    this.chain = options.chain ?? ulid()
+    this.chainId = options.chain ?? ulid()
   }
+
+  /** the chain this process appends to */
+  get chain (): string { return this.chainId }
 
   /**
    * Appends one event: resolves once it is in the store (and then in the log). Rejects when
@@ -105,7 +108,7 @@ export class AuditService {
     return await next
   }
 
-  private async append (input: AuditInput): Promise<AuditEvent> {
+  private async append (input: AuditInput, retried = false): Promise<AuditEvent> {
     if (!this.head) this.head = await this.options.store.auditChainHead(this.chain) ?? { seq: 0, hash: GENESIS_HASH }
     const id = ulid()
     const body: Omit<AuditEvent, 'hash'> = {
@@ -134,8 +137,14 @@ export class AuditService {
       throw err
     }
     if (!appended) {
-      this.head = undefined
-      throw new Error(`audit chain ${this.chain} moved under this process; refusing to fork it`)
+      // The stored head is not where this process left it: only tampering (or a chain id
+      // collision) does that. Never append on top of it: leave it as evidence for the verifier
+      // and continue on a new chain.
+      this.options.log.error({ chain: this.chain, expectedSeq: event.seq - 1 }, 'audit chain head moved under this process; continuing on a new chain')
+      this.chainId = ulid()
+      this.head = { seq: 0, hash: GENESIS_HASH }
+      if (retried) throw new Error('audit chain could not be appended to')
+      return await this.append(input, true)
     }
     this.head = { seq: event.seq, hash: event.hash }
     this.options.log.info({ audit: event }, 'audit')
