@@ -128,14 +128,18 @@ export function buildCli (): Command {
     .requiredOption('--jwks <file-or-url>', "the gateway's JWKS: a file, or its /.well-known/jwks.json URL")
     .option('--checkpoint <file>', 'a checkpoint JWS kept elsewhere (e.g. from GET /v1/audit/verify time): also detects a log cut off after its last checkpoint')
     .option('--issuer <id>', "the gateway's issuer id, to check the checkpoints' iss")
-    .action(async (log: string, options: { jwks: string, checkpoint?: string, issuer?: string }) => {
+    .option('--all-chains', 'the log holds every gateway process\'s events (logs concatenated): a chain named by a checkpoint but absent is an error')
+    .action(async (log: string, options: { jwks: string, checkpoint?: string, issuer?: string, allChains?: boolean }) => {
       const jwks = /^https?:\/\//.test(options.jwks)
         ? await (await fetch(options.jwks)).json() as JSONWebKeySet
         : JSON.parse(await readFile(options.jwks, 'utf8')) as JSONWebKeySet
       const contents = await readAuditLog(log)
       const checkpoints = [...contents.checkpoints]
       if (options.checkpoint) checkpoints.push({ jws: (await readFile(options.checkpoint, 'utf8')).trim() })
-      const result = await verifyAuditTrail(contents.events(), checkpoints, createLocalJWKSet(jwks), options.issuer ? { issuer: options.issuer } : {})
+      const result = await verifyAuditTrail(contents.events(), checkpoints, createLocalJWKSet(jwks), {
+        ...(options.issuer ? { issuer: options.issuer } : {}),
+        requireAllChains: options.allChains === true
+      })
       process.stdout.write(JSON.stringify(result, null, 2) + '\n')
       if (!result.ok) process.exitCode = 2
     })

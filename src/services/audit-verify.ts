@@ -36,7 +36,16 @@ export async function verifyAuditTrail (
   events: AsyncIterable<AuditEvent>,
   checkpoints: CheckpointInput[],
   keys: JWTVerifyGetKey,
-  options: { issuer?: string, count?: (event: AuditEvent) => boolean } = {}
+  options: {
+    issuer?: string
+    /** which events count toward `checked` (the rest are still verified) */
+    count?: (event: AuditEvent) => boolean
+    /**
+     * every chain a checkpoint names must be present (the store, or all logs together); a single
+     * process's log holds only its own chain, so the others' absence is not an error there
+     */
+    requireAllChains?: boolean
+  } = {}
 ): Promise<VerifyResult> {
   const anchors = new Map<string, Map<number, string>>()
   for (const [i, checkpoint] of checkpoints.entries()) {
@@ -93,6 +102,7 @@ export async function verifyAuditTrail (
   }
 
   for (const [chain, byChain] of anchors) {
+    if (!options.requireAllChains && !states.has(chain)) continue
     const highest = Math.max(...byChain.keys())
     const reached = states.get(chain)?.lastSeq ?? 0
     if (highest > reached) {

@@ -93,7 +93,7 @@ export default async function auditRoutes (app: FastifyInstance): Promise<void> 
     const toMs = to ? Date.parse(to) : Infinity
     const inRange = (event: AuditEvent): boolean => { const t = Date.parse(event.time); return t >= fromMs && t < toMs }
     // links are checked across the whole chains (a range's first event needs its predecessor); the range sets what is counted
-    const result = await verifyAuditTrail(app.audit.chainEvents(), await app.audit.checkpoints(), createLocalJWKSet(app.signingKeys.jwks()), { issuer: app.config.gatewayIssuer, count: inRange })
+    const result = await verifyAuditTrail(app.audit.chainEvents(), await app.audit.checkpoints(), createLocalJWKSet(app.signingKeys.jwks()), { issuer: app.config.gatewayIssuer, count: inRange, requireAllChains: true })
     await request.audit({ action: 'audit.verified', outcome: result.ok ? 'granted' : 'error', detail: { ok: result.ok, checked: result.checked, ...(result.firstBadEvent ? { firstBadEvent: result.firstBadEvent } : {}) } })
     return result
   })
