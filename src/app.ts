@@ -12,6 +12,9 @@ import storePlugin from './plugins/store.js'
 import { buildValidatorFactory, loadApiSchemas } from './plugins/validation.js'
 import auditPlugin from './plugins/audit.js'
 import authPlugin from './plugins/auth.js'
+import documentsPlugin from './plugins/documents.js'
+import documentRoutes from './routes/documents/index.js'
+import documentTypeRoutes from './routes/document-types/index.js'
 import auditRoutes from './routes/audit/index.js'
 import agencyRoutes from './routes/agencies/index.js'
 import healthRoutes from './routes/health/index.js'
@@ -94,6 +97,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(storePlugin, { store, closeWithApp: options.store === undefined })
   await app.register(authPlugin)
   await app.register(auditPlugin)
+  await app.register(documentsPlugin)
 
   // routes
   await app.register(healthRoutes)
@@ -101,6 +105,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(oauthRoutes)
   await app.register(agencyRoutes)
   await app.register(auditRoutes)
+  await app.register(documentTypeRoutes)
+  await app.register(documentRoutes)
 
   return app
 }

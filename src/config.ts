@@ -41,7 +41,10 @@ export interface Config {
     retentionDays: number
   }
   portalWebhookUrl: string | undefined
+  /** where digitized files are kept (content-addressed) */
+  blobDir: string
   limits: {
+    batchBytes: number
     bodyBytes: number
     fileBytes: number
     batchLines: number
@@ -92,6 +95,8 @@ const schema = {
     BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 104857600, default: 1048576 },
     FILE_SIZE_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 1073741824, default: 20971520 },
     BATCH_MAX_LINES: { type: 'integer', minimum: 1, maximum: 1000000, default: 10000 },
+    BATCH_BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 1073741824, default: 67108864 },
+    BLOB_DIR: { type: 'string', minLength: 1, default: 'data/blobs' },
     REQUEST_TIMEOUT_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 30000 },
     KEEP_ALIVE_TIMEOUT_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 72000 },
     SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 10000 },
@@ -125,6 +130,8 @@ interface RawEnv {
   BODY_LIMIT_BYTES: number
   FILE_SIZE_LIMIT_BYTES: number
   BATCH_MAX_LINES: number
+  BATCH_BODY_LIMIT_BYTES: number
+  BLOB_DIR: string
   REQUEST_TIMEOUT_MS: number
   KEEP_ALIVE_TIMEOUT_MS: number
   SHUTDOWN_TIMEOUT_MS: number
@@ -231,7 +238,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       retentionDays: raw.AUDIT_RETENTION_DAYS
     },
     portalWebhookUrl: raw.PORTAL_WEBHOOK_URL,
+    blobDir: raw.BLOB_DIR,
     limits: {
+      batchBytes: raw.BATCH_BODY_LIMIT_BYTES,
       bodyBytes: raw.BODY_LIMIT_BYTES,
       fileBytes: raw.FILE_SIZE_LIMIT_BYTES,
       batchLines: raw.BATCH_MAX_LINES

@@ -13,7 +13,7 @@ import type { Store } from '../src/store/index.js'
 export function testConfig (env: Record<string, string> = {}): Config {
   // audit lines go to a file of the test's own, not into the test output
   const auditLogFile = join(mkdtempSync(join(tmpdir(), 'rg-audit-')), 'audit.log')
-  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', AUDIT_LOG_FILE: auditLogFile, ...env })
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', AUDIT_LOG_FILE: auditLogFile, BLOB_DIR: join(mkdtempSync(join(tmpdir(), 'rg-blobs-')), 'blobs'), ...env })
 }
 
 export interface LogCapture {

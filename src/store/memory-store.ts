@@ -1,4 +1,5 @@
 import { auditIndexName, auditIndexNames } from './audit-keys.js'
+import type { DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion } from './store.js'
 import type { AgencyRecord, AuditCheckpointRecord, AuditIndexPage, Persistence, SigningKeySetRecord, Store, StoredAuditEvent } from './store.js'
 
 /** first position in a sorted array whose value is ≥ (or > when `after`) the probe */
@@ -29,6 +30,10 @@ export class MemoryStore implements Store {
   private readonly auditBySeq = new Map<string, Map<number, string>>()
   private readonly auditIndexes = new Map<string, string[]>()
   private readonly checkpoints: AuditCheckpointRecord[] = []
+  private readonly documents = new Map<string, Map<string, string>>()
+  private readonly documentSubject = new Map<string, string>()
+  private readonly documentTypes = new Map<string, string>()
+  private readonly naturalKeys = new Map<string, { id: string, contentHash: string }>()
 
   async ping (): Promise<void> {}
 
@@ -166,6 +171,85 @@ export class MemoryStore implements Store {
       }
     }
     return removed
+  }
+
+  private readDocument (subjectHash: string, id: string): StoredDocument | undefined {
+    const json = this.documents.get(subjectHash)?.get(id)
+    return json === undefined ? undefined : JSON.parse(json)
+  }
+
+  private writeDocument (subjectHash: string, id: string, document: StoredDocument): void {
+    let bySubject = this.documents.get(subjectHash)
+    if (!bySubject) this.documents.set(subjectHash, bySubject = new Map())
+    bySubject.set(id, JSON.stringify(document))
+  }
+
+  async registerDocument (keys: DocumentKeys, first: StoredDocumentVersion): Promise<RegisterOutcome> {
+    const known = this.naturalKeys.get(keys.naturalKey)
+    if (known) {
+      const document = (await this.getDocument(known.id))?.document as StoredDocument
+      return { outcome: known.contentHash === first.contentHash ? 'existing' : 'conflict', document }
+    }
+    const document: StoredDocument = { versions: [first], files: {} }
+    this.naturalKeys.set(keys.naturalKey, { id: first.id, contentHash: first.contentHash })
+    this.writeDocument(keys.subjectHash, first.id, document)
+    this.documentSubject.set(first.id, keys.subjectHash)
+    return { outcome: 'created', document: structuredClone(document) }
+  }
+
+  async getDocument (id: string): Promise<{ document: StoredDocument, subjectHash: string } | undefined> {
+    const subjectHash = this.documentSubject.get(id)
+    const document = subjectHash === undefined ? undefined : this.readDocument(subjectHash, id)
+    return document && subjectHash ? { document, subjectHash } : undefined
+  }
+
+  async amendDocument (subjectHash: string, next: StoredDocumentVersion, expectedVersion: number): Promise<boolean> {
+    const document = this.readDocument(subjectHash, next.id)
+    if (!document || document.versions.length !== expectedVersion || document.revoked) return false
+    document.versions.push(next)
+    this.writeDocument(subjectHash, next.id, document)
+    return true
+  }
+
+  async revokeDocument (subjectHash: string, id: string, revoked: NonNullable<StoredDocument['revoked']>): Promise<boolean> {
+    const document = this.readDocument(subjectHash, id)
+    if (!document || document.revoked) return false
+    document.revoked = revoked
+    this.writeDocument(subjectHash, id, document)
+    return true
+  }
+
+  async attachDocumentFile (subjectHash: string, id: string, version: number, file: StoredDocument['files'][number]): Promise<boolean> {
+    const document = this.readDocument(subjectHash, id)
+    if (!document || document.files[version]) return false
+    document.files[version] = file
+    this.writeDocument(subjectHash, id, document)
+    return true
+  }
+
+  async documentsOfSubject (subjectHash: string, types?: string[]): Promise<StoredDocument[]> {
+    const out: StoredDocument[] = []
+    for (const json of this.documents.get(subjectHash)?.values() ?? []) {
+      const document = JSON.parse(json) as StoredDocument
+      if (!types || types.includes(document.versions[0]?.type as string)) out.push(document)
+    }
+    return out
+  }
+
+  async getDocumentType (code: string): Promise<DocumentTypeRecord | undefined> {
+    const json = this.documentTypes.get(code)
+    return json === undefined ? undefined : JSON.parse(json)
+  }
+
+  async listDocumentTypes (): Promise<DocumentTypeRecord[]> {
+    return [...this.documentTypes.keys()].sort().map((code) => JSON.parse(this.documentTypes.get(code) as string))
+  }
+
+  async putDocumentType (record: DocumentTypeRecord, expectedVersion: number): Promise<boolean> {
+    const current = await this.getDocumentType(record.code)
+    if ((current?.schemaVersion ?? 0) !== expectedVersion) return false
+    this.documentTypes.set(record.code, JSON.stringify(record))
+    return true
   }
 
   async close (): Promise<void> {}

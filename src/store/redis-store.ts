@@ -2,6 +2,7 @@ import { Redis, Cluster } from 'ioredis'
 import type { RedisOptions, ClusterOptions } from 'ioredis'
 import { StoreUnavailableError } from './errors.js'
 import { auditIndexName, auditIndexNames } from './audit-keys.js'
+import type { DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion } from './store.js'
 import type { AgencyRecord, AuditCheckpointRecord, AuditIndexPage, Persistence, SigningKeySetRecord, Store, StoredAuditEvent } from './store.js'
 import { createHash } from 'node:crypto'
 
@@ -74,6 +75,60 @@ for i = 1, #positions, 2 do
   end
 end
 return removed`
+
+/**
+ * Writes version 1 of a document into its subject's partition, idempotently (a retry after a
+ * crash redoes exactly this). KEYS: the document hash, the subject's id → type index.
+ * ARGV: id, type, version JSON.
+ */
+const PUT_FIRST_VERSION = `
+redis.call('HSETNX', KEYS[1], 'v:1', ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1`
+
+/**
+ * Appends version n+1 when the document's last version is still n and it is not revoked.
+ * KEYS: the document hash. ARGV: expected n, the new version JSON.
+ */
+const AMEND = `
+if redis.call('HEXISTS', KEYS[1], 'revoked') == 1 then return 0 end
+local n = tonumber(ARGV[1])
+if redis.call('HEXISTS', KEYS[1], 'v:' .. n) == 0 or redis.call('HEXISTS', KEYS[1], 'v:' .. (n + 1)) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'v:' .. (n + 1), ARGV[2])
+return 1`
+
+/**
+ * Every document of one subject, optionally of some types, in one round trip: the subject's
+ * index and its documents share the subject's hash tag. KEYS: the index. ARGV: the document key
+ * prefix, then the wanted types (none: all). Returns [HGETALL of each document, …].
+ */
+const SUBJECT_DOCUMENTS = `
+local index = redis.call('HGETALL', KEYS[1])
+local wanted = {}
+for i = 2, #ARGV do wanted[ARGV[i]] = true end
+local out = {}
+for i = 1, #index, 2 do
+  if #ARGV == 1 or wanted[index[i + 1]] then
+    out[#out + 1] = redis.call('HGETALL', ARGV[1] .. index[i])
+  end
+end
+return out`
+
+/** HGETALL of a document hash → the document (versions in order). */
+function documentFromHash (fields: string[] | Record<string, string>): StoredDocument | undefined {
+  const entries = Array.isArray(fields)
+    ? Array.from({ length: fields.length / 2 }, (_, i) => [fields[2 * i] as string, fields[2 * i + 1] as string] as const)
+    : Object.entries(fields)
+  const document: StoredDocument = { versions: [], files: {} }
+  for (const [field, value] of entries) {
+    if (field.startsWith('v:')) document.versions.push(JSON.parse(value))
+    else if (field.startsWith('file:')) document.files[Number(field.slice(5))] = JSON.parse(value)
+    else if (field === 'revoked') document.revoked = JSON.parse(value)
+  }
+  if (document.versions.length === 0) return undefined
+  document.versions.sort((a, b) => a.version - b.version)
+  return document
+}
 
 /** Reply errors that mean "the server is there but cannot serve now", not a bug in our command. */
 const UNAVAILABLE_REPLY = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY|NOREPLICAS|MISCONF)\b/
@@ -296,6 +351,87 @@ export class RedisStore implements Store {
       removed += Number(await this.run(async () => await this.client.eval(PRUNE_AUDIT, keys.length, ...keys, String(upTo), this.auditKey('idx', ''))))
     }
     return removed
+  }
+
+  // A subject's results all live under its hash tag {s:<keyed hash>}: a reuse query reads them
+  // in one round trip. The uniqueness record {n:…} and the id → subject pointer {d:…} live
+  // elsewhere; registration writes all three idempotently, so a retry completes a half-done one.
+  private documentKey (subjectHash: string, id: string): string { return this.key(`s:${subjectHash}`, 'doc', id) }
+  private subjectIndexKey (subjectHash: string): string { return this.key(`s:${subjectHash}`, 'docs') }
+
+  async registerDocument (keys: DocumentKeys, first: StoredDocumentVersion): Promise<RegisterOutcome> {
+    const naturalKey = this.key(`n:${keys.naturalKey}`)
+    const reservation = JSON.stringify({ subjectHash: keys.subjectHash, first })
+    const reserved = await this.run(async () => await this.client.set(naturalKey, reservation, 'NX'))
+    let record = { subjectHash: keys.subjectHash, first }
+    let outcome: RegisterOutcome['outcome'] = 'created'
+    if (reserved !== 'OK') {
+      const existing = await this.run(async () => await this.client.get(naturalKey))
+      if (existing === null) throw new Error('document reservation vanished')
+      record = JSON.parse(existing)
+      outcome = record.first.contentHash === first.contentHash ? 'existing' : 'conflict'
+    }
+    // (re)apply the rest: harmless when done already, completes it after a crash
+    await this.run(async () => await this.client.eval(PUT_FIRST_VERSION, 2,
+      this.documentKey(record.subjectHash, record.first.id), this.subjectIndexKey(record.subjectHash),
+      record.first.id, record.first.type, JSON.stringify(record.first)))
+    await this.run(async () => await this.client.set(this.key(`d:${record.first.id}`), record.subjectHash))
+    const document = (await this.getDocument(record.first.id))?.document as StoredDocument
+    return { outcome, document } as RegisterOutcome
+  }
+
+  async getDocument (id: string): Promise<{ document: StoredDocument, subjectHash: string } | undefined> {
+    const subjectHash = await this.run(async () => await this.client.get(this.key(`d:${id}`)))
+    if (subjectHash === null) return undefined
+    const fields = await this.run(async () => await this.client.hgetall(this.documentKey(subjectHash, id)))
+    const document = documentFromHash(fields)
+    return document ? { document, subjectHash } : undefined
+  }
+
+  async amendDocument (subjectHash: string, next: StoredDocumentVersion, expectedVersion: number): Promise<boolean> {
+    const done = await this.run(async () => await this.client.eval(AMEND, 1, this.documentKey(subjectHash, next.id), String(expectedVersion), JSON.stringify(next)))
+    return done === 1
+  }
+
+  async revokeDocument (subjectHash: string, id: string, revoked: NonNullable<StoredDocument['revoked']>): Promise<boolean> {
+    const set = await this.run(async () => await this.client.hsetnx(this.documentKey(subjectHash, id), 'revoked', JSON.stringify(revoked)))
+    return set === 1
+  }
+
+  async attachDocumentFile (subjectHash: string, id: string, version: number, file: StoredDocument['files'][number]): Promise<boolean> {
+    const set = await this.run(async () => await this.client.hsetnx(this.documentKey(subjectHash, id), `file:${version}`, JSON.stringify(file)))
+    return set === 1
+  }
+
+  async documentsOfSubject (subjectHash: string, types?: string[]): Promise<StoredDocument[]> {
+    const prefix = this.documentKey(subjectHash, '')
+    const rows = await this.run(async () => await this.client.eval(SUBJECT_DOCUMENTS, 1, this.subjectIndexKey(subjectHash), prefix, ...(types ?? []))) as string[][]
+    return rows.map(documentFromHash).filter((d): d is StoredDocument => d !== undefined)
+  }
+
+  private get typesKey (): string { return this.key('document-types') }
+
+  async getDocumentType (code: string): Promise<DocumentTypeRecord | undefined> {
+    const json = await this.run(async () => await this.client.hget(this.typesKey, code))
+    return json === null ? undefined : JSON.parse(json)
+  }
+
+  async listDocumentTypes (): Promise<DocumentTypeRecord[]> {
+    const all = await this.run(async () => await this.client.hgetall(this.typesKey))
+    return Object.keys(all).sort().map((code) => JSON.parse(all[code] as string))
+  }
+
+  async putDocumentType (record: DocumentTypeRecord, expectedVersion: number): Promise<boolean> {
+    // compare-and-set on the schema version: two admins changing a type cannot both win
+    const script = `
+      local current = redis.call('HGET', KEYS[1], ARGV[1])
+      local version = 0
+      if current then version = cjson.decode(current).schemaVersion end
+      if version ~= tonumber(ARGV[2]) then return 0 end
+      redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+      return 1`
+    const done = await this.run(async () => await this.client.eval(script, 1, this.typesKey, record.code, String(expectedVersion), JSON.stringify(record)))
+    return done === 1
   }
 
   async close (): Promise<void> {

@@ -73,6 +73,56 @@ export interface AuditCheckpointRecord {
   chains: Array<{ chain: string, seq: number, hash: string }>
 }
 
+/** One version of an indexed result, as stored (content; status is derived at read time). */
+export interface StoredDocumentVersion {
+  id: string
+  version: number
+  type: string
+  typeSchemaVersion: number
+  subject: { kind: 'citizen' | 'organization', id: string }
+  issuer: string
+  procedureCode: string
+  dossierCode: string
+  documentNumber: string
+  issuedAt: string
+  validFrom: string
+  validUntil?: string
+  data: Record<string, unknown>
+  createdAt: string
+  /** SHA-256 of the canonical content: what "the same content again" is compared by */
+  contentHash: string
+  amendmentReason?: string
+}
+
+/** A document: its versions and what happened to it since. */
+export interface StoredDocument {
+  versions: StoredDocumentVersion[]
+  revoked?: { at: string, reason: string, by: string }
+  /** digitized files by version */
+  files: Record<number, { mediaType: string, size: number, sha256: string, uploadedAt: string }>
+}
+
+export interface DocumentKeys {
+  /** keyed hash of the subject: the partition all of a subject's results live in */
+  subjectHash: string
+  /** issuer, type and a hash of the document number: the uniqueness key */
+  naturalKey: string
+}
+
+export type RegisterOutcome =
+  | { outcome: 'created', document: StoredDocument }
+  | { outcome: 'existing', document: StoredDocument }
+  | { outcome: 'conflict', document: StoredDocument }
+
+/** A document type with every schema version it ever had (documents keep the one they were indexed under). */
+export interface DocumentTypeRecord {
+  code: string
+  schemaVersion: number
+  definition: Record<string, unknown>
+  schemas: Record<number, Record<string, unknown>>
+  updatedAt: string
+}
+
 export interface Store {
   readonly kind: StoreKind
   /** resolves when the store answers; throws StoreUnavailableError otherwise */
@@ -111,6 +161,27 @@ export interface Store {
   auditCheckpoints(): Promise<AuditCheckpointRecord[]>
   /** retention: removes each chain's events up to and including `upToSeq[chain]`, and their index entries */
   pruneAudit(upToSeq: Record<string, number>): Promise<number>
+
+  /**
+   * Indexes version 1 of a result, exactly once per natural key: the same content again is
+   * `existing`, different content `conflict`. A retry after a crash completes what was begun.
+   */
+  registerDocument(keys: DocumentKeys, first: StoredDocumentVersion): Promise<RegisterOutcome>
+  /** a document by id, with the subject partition it lives in */
+  getDocument(id: string): Promise<{ document: StoredDocument, subjectHash: string } | undefined>
+  /** appends version n+1 if the current version is still `expectedVersion` (else false) */
+  amendDocument(subjectHash: string, next: StoredDocumentVersion, expectedVersion: number): Promise<boolean>
+  /** marks a document revoked (once; false if it already was) */
+  revokeDocument(subjectHash: string, id: string, revoked: NonNullable<StoredDocument['revoked']>): Promise<boolean>
+  /** records the file of a version (once; false if it already has one) */
+  attachDocumentFile(subjectHash: string, id: string, version: number, file: StoredDocument['files'][number]): Promise<boolean>
+  /** every document of a subject of the given types, in one round trip */
+  documentsOfSubject(subjectHash: string, types?: string[]): Promise<StoredDocument[]>
+
+  getDocumentType(code: string): Promise<DocumentTypeRecord | undefined>
+  listDocumentTypes(): Promise<DocumentTypeRecord[]>
+  /** stores a type if its schemaVersion is still `expectedVersion` (0: new); false otherwise */
+  putDocumentType(record: DocumentTypeRecord, expectedVersion: number): Promise<boolean>
 
   /** releases connections; bounded in time, never throws */
   close(): Promise<void>

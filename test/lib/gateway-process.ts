@@ -23,7 +23,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 export function spawnGateway (env: Record<string, string>): { child: ChildProcess, lines: Array<Record<string, unknown>>, stderr: () => string, exited: GatewayProcess['exited'] } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'info', DEMO_DIR: mkdtempSync(join(tmpdir(), 'rg-demo-')), AUDIT_LOG_FILE: join(mkdtempSync(join(tmpdir(), 'rg-audit-')), 'audit.log'), ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'info', DEMO_DIR: mkdtempSync(join(tmpdir(), 'rg-demo-')), AUDIT_LOG_FILE: join(mkdtempSync(join(tmpdir(), 'rg-audit-')), 'audit.log'), BLOB_DIR: mkdtempSync(join(tmpdir(), 'rg-blobs-')), ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const lines: Array<Record<string, unknown>> = []

@@ -1,0 +1,53 @@
+import type { FastifyInstance } from 'fastify'
+import { problemResponses, requires } from '../../lib/openapi.js'
+import { ProblemError } from '../../lib/problem.js'
+import type { DocumentTypeDefinition } from '../../services/catalogue.js'
+
+const codeParam = {
+  type: 'object',
+  required: ['code'],
+  properties: { code: { type: 'string', pattern: '^[a-z0-9]+(-[a-z0-9]+)*$', maxLength: 64 } },
+  additionalProperties: false
+}
+
+export default async function documentTypeRoutes (app: FastifyInstance): Promise<void> {
+  app.get('/v1/document-types', {
+    schema: {
+      tags: ['document types'],
+      summary: 'The catalogue of document types, each with the JSON Schema of its structured data',
+      security: requires(),
+      response: { 200: { $ref: 'DocumentTypeList#' }, ...problemResponses(401, 503) }
+    }
+  }, async () => ({ documentTypes: await app.catalogue.list() }))
+
+  app.get<{ Params: { code: string } }>('/v1/document-types/:code', {
+    schema: {
+      tags: ['document types'],
+      summary: 'One document type',
+      security: requires(),
+      params: codeParam,
+      response: { 200: { $ref: 'DocumentType#' }, ...problemResponses(400, 401, 404, 503) }
+    }
+  }, async (request) => {
+    const type = await app.catalogue.get(request.params.code)
+    if (!type) throw new ProblemError(404, 'document_type_not_found', `no document type ${request.params.code}`)
+    return type
+  })
+
+  app.put<{ Params: { code: string }, Body: Omit<DocumentTypeDefinition, 'code' | 'schemaVersion'> }>('/v1/document-types/:code', {
+    schema: {
+      tags: ['document types'],
+      summary: 'Add or change a document type',
+      description: 'A changed schema gets the next schemaVersion; documents already indexed keep the version they were validated against.',
+      security: requires('admin'),
+      params: codeParam,
+      body: { $ref: 'DocumentTypePut#' },
+      response: { 200: { $ref: 'DocumentType#' }, 201: { $ref: 'DocumentType#' }, ...problemResponses(400, 401, 403, 409, 415, 503) }
+    }
+  }, async (request, reply) => {
+    const before = await app.catalogue.get(request.params.code)
+    await request.audit({ action: 'document_type.changed', outcome: 'granted', detail: { code: request.params.code, previousSchemaVersion: before?.schemaVersion ?? null } })
+    const { type, created } = await app.catalogue.put(request.params.code, request.body)
+    return await reply.code(created ? 201 : 200).send(type)
+  })
+}

@@ -1,0 +1,241 @@
+import { Readable } from 'node:stream'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { problemResponses, requires } from '../../lib/openapi.js'
+import { ProblemError } from '../../lib/problem.js'
+import { parseJsonBody } from '../../plugins/validation.js'
+import { createAjv } from '../../plugins/validation.js'
+import { loadApiSchemas } from '../../plugins/validation.js'
+import { BlobDigestMismatchError, BlobTooLargeError } from '../../store/blob-store.js'
+import { view } from '../../services/documents.js'
+import type { AmendInput, DocumentInput, DocumentView } from '../../services/documents.js'
+import { validationErrors } from '../../plugins/errors.js'
+
+const idParam = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: '^[0-9A-HJKMNP-TV-Z]{26}$', description: 'document id' } },
+  additionalProperties: false
+}
+
+const FILE_TYPES = ['application/pdf', 'image/jpeg', 'image/png', 'image/tiff']
+
+export type RegistrationResult =
+  | { outcome: 'created' | 'existing', document: DocumentView }
+  | { outcome: 'conflict', problem: ProblemError }
+
+/** Registers one result on behalf of the calling issuer: checked, audited, then written. */
+async function registerOne (app: FastifyInstance, request: FastifyRequest, input: DocumentInput): Promise<RegistrationResult> {
+  const issuer = request.caller?.code as string
+  const prepared = await app.documents.prepareRegistration(issuer, input)
+  const record = async (outcome: 'granted' | 'error', action: string, id: string, detail?: Record<string, unknown>): Promise<void> => {
+    await request.audit({
+      action,
+      outcome,
+      subject: prepared.keys.subjectHash,
+      documents: [{ id, version: 1 }],
+      purpose: { procedureCode: input.procedureCode, dossierCode: input.dossierCode },
+      detail: { type: input.type, ...detail }
+    })
+  }
+  // on record before it is written (fail closed); the outcome of the write follows
+  await record('granted', 'document.indexed', prepared.first.id)
+  let result
+  try {
+    result = await app.documents.register(prepared)
+  } catch (err) {
+    await record('error', 'document.index_failed', prepared.first.id).catch(() => {})
+    throw err
+  }
+  const latest = result.document.versions[result.document.versions.length - 1]
+  if (result.outcome === 'conflict') {
+    const id = result.document.versions[0]?.id as string
+    return {
+      outcome: 'conflict',
+      problem: new ProblemError(409, 'document_exists', `a ${input.type} numbered ${JSON.stringify(input.documentNumber)} is already indexed by this issuer with other content; send the change as an amendment: POST /v1/documents/${id}/amend`, {
+        extensions: { documentId: id, amend: `/v1/documents/${id}/amend` }
+      })
+    }
+  }
+  if (result.outcome === 'existing' && result.document.versions[0]?.id !== prepared.first.id) {
+    // the retry of an earlier registration: the id reserved here was never used
+    await record('granted', 'document.index_repeated', result.document.versions[0]?.id as string, { unusedId: prepared.first.id })
+  }
+  const first = result.document.versions[0]
+  return { outcome: result.outcome, document: view(result.document, result.outcome === 'existing' ? first! : latest!) }
+}
+
+export default async function documentRoutes (app: FastifyInstance): Promise<void> {
+  // the batch body: NDJSON, one DocumentInput a line; parsed per line below
+  app.addContentTypeParser('application/x-ndjson', { parseAs: 'string', bodyLimit: app.config.limits.batchBytes }, (_request, body, done) => { done(null, body) })
+  // digitized files arrive as their own bytes, streamed to the blob store
+  app.addContentTypeParser(FILE_TYPES, (_request, payload, done) => { done(null, payload) })
+
+  const lineAjv = createAjv()
+  for (const schema of loadApiSchemas()) lineAjv.addSchema(schema)
+  const validateLine = lineAjv.getSchema('DocumentInput') as NonNullable<ReturnType<typeof lineAjv.getSchema>>
+
+  app.post<{ Body: DocumentInput }>('/v1/documents', {
+    schema: {
+      tags: ['documents'],
+      summary: 'Index one result',
+      description: 'Idempotent on (issuer, type, documentNumber): 201 when new, 200 with the same document when the same content is sent again, 409 (`document_exists`, with `documentId`) when different content is sent under the same number — send that as an amendment. Identifiers, the type, dates and the structured data are checked (422 with JSON pointers).',
+      security: requires('documents:write'),
+      body: { $ref: 'DocumentInput#' },
+      response: { 200: { $ref: 'Document#' }, 201: { $ref: 'Document#' }, ...problemResponses(400, 401, 403, 409, 413, 415, 422, 503) }
+    }
+  }, async (request, reply) => {
+    const result = await registerOne(app, request, request.body)
+    if (result.outcome === 'conflict') throw result.problem
+    return await reply.code(result.outcome === 'created' ? 201 : 200).send(result.document)
+  })
+
+  app.post<{ Body: string }>('/v1/documents/batch', {
+    schema: {
+      tags: ['documents'],
+      summary: 'Index many results (NDJSON)',
+      description: 'One DocumentInput a line (application/x-ndjson), at most BATCH_MAX_LINES lines. Each line is checked and indexed on its own; the answer streams one NDJSON line per input line: `{line, outcome: created|existing|conflict|rejected, id?, version?, status?, problem?}`. A line is indexed exactly once however often the batch is retried (same idempotency as a single registration).',
+      security: requires('documents:write'),
+      consumes: ['application/x-ndjson'],
+      body: { type: 'string' },
+      produces: ['application/x-ndjson'],
+      response: {
+        200: { description: 'one result line per input line', content: { 'application/x-ndjson': { schema: { $ref: 'BatchLineResult#' } } } },
+        ...problemResponses(400, 401, 403, 413, 415, 503)
+      }
+    }
+  }, async (request, reply) => {
+    const lines = request.body.split('\n')
+    if (lines.length > 0 && lines[lines.length - 1]?.trim() === '') lines.pop()
+    if (lines.length === 0) throw new ProblemError(400, 'empty_batch', 'the batch has no lines')
+    if (lines.length > app.config.limits.batchLines) {
+      throw new ProblemError(413, 'batch_too_large', `the batch has ${lines.length} lines; at most ${app.config.limits.batchLines} are accepted (BATCH_MAX_LINES)`)
+    }
+    async function * results (): AsyncGenerator<string> {
+      for (const [i, text] of lines.entries()) {
+        const line = i + 1
+        let out: Record<string, unknown>
+        try {
+          const input = parseJsonBody(Buffer.from(text, 'utf8'))
+          if (!validateLine(input)) {
+            const errors = validationErrors(validateLine.errors ?? [], 'body')
+            throw new ProblemError(400, 'validation_failed', `${errors[0]?.pointer ?? '/'} ${errors[0]?.detail ?? 'is invalid'}`, { errors })
+          }
+          const result = await registerOne(app, request, input as DocumentInput)
+          out = result.outcome === 'conflict'
+            ? { line, outcome: 'conflict', problem: result.problem.toBody() }
+            : { line, outcome: result.outcome, id: result.document.id, version: result.document.version, status: result.document.status }
+        } catch (err) {
+          if (!(err instanceof ProblemError)) throw err
+          out = { line, outcome: 'rejected', problem: err.toBody() }
+        }
+        yield JSON.stringify(out) + '\n'
+      }
+    }
+    reply.type('application/x-ndjson')
+    return await reply.send(Readable.from(results()))
+  })
+
+  app.get<{ Params: { id: string }, Querystring: { version?: number } }>('/v1/documents/:id', {
+    schema: {
+      tags: ['documents'],
+      summary: 'One of the caller\'s own results, any version',
+      description: 'The latest version, or `?version=n`. Another issuer\'s document is 404, as if it did not exist.',
+      security: requires('documents:write'),
+      params: idParam,
+      querystring: { type: 'object', properties: { version: { type: 'integer', minimum: 1 } }, additionalProperties: false },
+      response: { 200: { $ref: 'Document#' }, ...problemResponses(400, 401, 403, 404, 503) }
+    }
+  }, async (request) => await app.documents.read(request.caller?.code as string, request.params.id, request.query.version))
+
+  app.post<{ Params: { id: string }, Body: AmendInput }>('/v1/documents/:id/amend', {
+    schema: {
+      tags: ['documents'],
+      summary: 'Amend: a new version',
+      description: 'Adds version n+1 with the full new structured data; version n becomes `superseded` and stays readable.',
+      security: requires('documents:write'),
+      params: idParam,
+      body: { $ref: 'DocumentAmend#' },
+      response: { 201: { $ref: 'Document#' }, ...problemResponses(400, 401, 403, 404, 409, 415, 422, 503) }
+    }
+  }, async (request, reply) => {
+    const prepared = await app.documents.prepareAmendment(request.caller?.code as string, request.params.id, request.body)
+    await request.audit({
+      action: 'document.amended',
+      outcome: 'granted',
+      subject: prepared.subjectHash,
+      documents: [{ id: request.params.id, version: prepared.next.version }],
+      purpose: { procedureCode: request.body.procedureCode, dossierCode: request.body.dossierCode },
+      detail: { reason: request.body.reason, supersedes: prepared.expected }
+    })
+    return await reply.code(201).send(await app.documents.amend(prepared))
+  })
+
+  app.post<{ Params: { id: string }, Body: { reason: string } }>('/v1/documents/:id/revoke', {
+    schema: {
+      tags: ['documents'],
+      summary: 'Revoke with a reason',
+      description: 'The document stays readable for audit, marked `revoked` with its time and reason. Revoking twice is a 409.',
+      security: requires('documents:write'),
+      params: idParam,
+      body: { $ref: 'DocumentRevoke#' },
+      response: { 200: { $ref: 'Document#' }, ...problemResponses(400, 401, 403, 404, 409, 415, 503) }
+    }
+  }, async (request) => {
+    const issuer = request.caller?.code as string
+    const { document, subjectHash } = await app.documents.own(issuer, request.params.id)
+    if (document.revoked) throw new ProblemError(409, 'already_revoked', `document ${request.params.id} was revoked at ${document.revoked.at}`)
+    const latest = document.versions[document.versions.length - 1]
+    await request.audit({ action: 'document.revoked', outcome: 'granted', subject: subjectHash, documents: [{ id: request.params.id, version: latest?.version as number }], detail: { reason: request.body.reason } })
+    if (!await app.documents.revoke(issuer, request.params.id, subjectHash, request.body.reason)) {
+      throw new ProblemError(409, 'already_revoked', `document ${request.params.id} was revoked meanwhile`)
+    }
+    return await app.documents.read(issuer, request.params.id)
+  })
+
+  app.put<{ Params: { id: string }, Querystring: { version?: number } }>('/v1/documents/:id/file', {
+    schema: {
+      tags: ['documents'],
+      summary: 'Upload the digitized file',
+      description: 'The file itself as the body (application/pdf, image/jpeg, image/png or image/tiff), streamed; at most FILE_SIZE_LIMIT_BYTES (20 MiB by default). Send `Repr-Digest: sha-256=:<base64>:` (RFC 9530) to have it checked: a mismatch stores nothing. Files are kept once by content. Attaches to the latest version (or `?version=`); a version has one file.',
+      security: requires('documents:write'),
+      params: idParam,
+      querystring: { type: 'object', properties: { version: { type: 'integer', minimum: 1 } }, additionalProperties: false },
+      consumes: FILE_TYPES,
+      response: { 200: { $ref: 'Document#' }, ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422, 503) }
+    }
+  }, async (request) => {
+    const issuer = request.caller?.code as string
+    const mediaType = String(request.headers['content-type']).split(';')[0]?.trim() as string
+    const { document, subjectHash } = await app.documents.own(issuer, request.params.id)
+    const version = request.query.version ?? document.versions.length
+    if (!document.versions.some((v) => v.version === version)) throw new ProblemError(404, 'version_not_found', `document ${request.params.id} has no version ${version}`)
+    if (document.files[version]) throw new ProblemError(409, 'file_exists', `version ${version} already has its file; amend the document to change it`)
+    const limit = app.config.limits.fileBytes
+    if (Number(request.headers['content-length'] ?? 0) > limit) throw new ProblemError(413, 'file_too_large', `the file is larger than ${limit} bytes (FILE_SIZE_LIMIT_BYTES)`)
+    const expected = expectedDigest(request.headers['repr-digest'] ?? request.headers['content-digest'])
+    let stored
+    try {
+      stored = await app.blobs.put(request.body as Readable, { maxBytes: limit, ...(expected ? { expectedSha256: expected } : {}) })
+    } catch (err) {
+      if (err instanceof BlobTooLargeError) throw new ProblemError(413, 'file_too_large', `the file is larger than ${limit} bytes (FILE_SIZE_LIMIT_BYTES); nothing was stored`)
+      if (err instanceof BlobDigestMismatchError) throw new ProblemError(422, 'digest_mismatch', `the file's SHA-256 is ${err.actual}, not the announced ${err.expected}; nothing was stored`)
+      throw err
+    }
+    await request.audit({ action: 'document.file_uploaded', outcome: 'granted', subject: subjectHash, documents: [{ id: request.params.id, version }], detail: { mediaType, size: stored.size, sha256: stored.sha256 } })
+    if (!await app.store.attachDocumentFile(subjectHash, request.params.id, version, { mediaType, size: stored.size, sha256: stored.sha256, uploadedAt: new Date().toISOString() })) {
+      throw new ProblemError(409, 'file_exists', `version ${version} got its file meanwhile`)
+    }
+    return await app.documents.read(issuer, request.params.id, version)
+  })
+}
+
+/** `sha-256=:<base64>:` from Repr-Digest / Content-Digest (RFC 9530), as hex; 400 when malformed. */
+function expectedDigest (header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined
+  const value = Array.isArray(header) ? header.join(',') : header
+  const match = /(?:^|,)\s*sha-256=:([A-Za-z0-9+/]+=*):/.exec(value)
+  if (!match?.[1]) throw new ProblemError(400, 'invalid_digest_header', 'Repr-Digest must carry sha-256=:<base64 of the SHA-256>: (RFC 9530)')
+  const bytes = Buffer.from(match[1], 'base64')
+  if (bytes.length !== 32) throw new ProblemError(400, 'invalid_digest_header', 'the sha-256 digest must be 32 bytes')
+  return bytes.toString('hex')
+}

@@ -1,0 +1,242 @@
+import { createHash } from 'node:crypto'
+import canonicalizeModule from 'canonicalize'
+import { monotonicFactory } from 'ulid'
+import { ProblemError } from '../lib/problem.js'
+import type { ProblemFieldError } from '../lib/problem.js'
+import type { DocumentKeys, RegisterOutcome, Store, StoredDocument, StoredDocumentVersion } from '../store/index.js'
+import { addDuration } from './catalogue.js'
+import type { Catalogue } from './catalogue.js'
+import { subjectHash, subjectProblem } from './identifiers.js'
+import type { Subject } from './identifiers.js'
+
+const canonicalize = canonicalizeModule as unknown as (input: unknown) => string | undefined
+const newId = monotonicFactory()
+
+/**
+ * The index of digitized results, issuer side. An issuer only ever sees and changes its own
+ * results: another issuer's document is "not found", never "forbidden", so its existence is
+ * not revealed. Nothing is overwritten: amending adds a version, revoking marks the document,
+ * and every version stays readable.
+ */
+export interface DocumentInput {
+  type: string
+  subject: Subject
+  documentNumber: string
+  procedureCode: string
+  dossierCode: string
+  issuedAt: string
+  validFrom?: string
+  validUntil?: string
+  data: Record<string, unknown>
+}
+
+export interface AmendInput {
+  procedureCode: string
+  dossierCode: string
+  issuedAt?: string
+  validFrom?: string
+  validUntil?: string
+  data: Record<string, unknown>
+  reason: string
+}
+
+export type DocumentStatus = 'valid' | 'expired' | 'revoked' | 'superseded'
+
+export interface DocumentView {
+  id: string
+  version: number
+  latestVersion: number
+  type: string
+  typeSchemaVersion: number
+  subject: Subject
+  issuer: string
+  procedureCode: string
+  dossierCode: string
+  documentNumber: string
+  issuedAt: string
+  validFrom: string
+  validUntil?: string
+  data: Record<string, unknown>
+  file?: { mediaType: string, size: number, sha256: string }
+  status: DocumentStatus
+  revokedAt?: string
+  revocationReason?: string
+  amendmentReason?: string
+  createdAt: string
+}
+
+/** Today in Vietnam (UTC+7): validity dates are calendar dates there. */
+export function today (now = new Date()): string {
+  return new Date(now.getTime() + 7 * 3_600_000).toISOString().slice(0, 10)
+}
+
+export function statusOf (document: StoredDocument, version: StoredDocumentVersion, now = new Date()): DocumentStatus {
+  const latest = document.versions[document.versions.length - 1] as StoredDocumentVersion
+  if (version.version < latest.version) return 'superseded'
+  if (document.revoked) return 'revoked'
+  if (version.validUntil !== undefined && version.validUntil < today(now)) return 'expired'
+  return 'valid'
+}
+
+export function view (document: StoredDocument, version: StoredDocumentVersion, now = new Date()): DocumentView {
+  const latest = document.versions[document.versions.length - 1] as StoredDocumentVersion
+  const status = statusOf(document, version, now)
+  const file = document.files[version.version]
+  const { contentHash: _hash, ...content } = version
+  return {
+    ...content,
+    latestVersion: latest.version,
+    status,
+    ...(file ? { file: { mediaType: file.mediaType, size: file.size, sha256: file.sha256 } } : {}),
+    ...(status === 'revoked' && document.revoked ? { revokedAt: document.revoked.at, revocationReason: document.revoked.reason } : {})
+  }
+}
+
+function sha256 (text: string): string {
+  return createHash('sha256').update(text).digest('hex')
+}
+
+const unprocessable = (code: string, detail: string, errors?: ProblemFieldError[]): ProblemError =>
+  new ProblemError(422, code, detail, errors ? { errors } : {})
+
+export interface PreparedRegistration {
+  keys: DocumentKeys
+  first: StoredDocumentVersion
+}
+
+export class DocumentService {
+  constructor (private readonly store: Store, private readonly catalogue: Catalogue, private readonly pepper: string) {}
+
+  subjectHash (subject: Subject): string {
+    return subjectHash(this.pepper, subject)
+  }
+
+  /** Everything a registration needs checked and computed, before anything is written or audited. */
+  async prepareRegistration (issuer: string, input: DocumentInput, now = new Date()): Promise<PreparedRegistration> {
+    const problem = subjectProblem(input.subject)
+    if (problem) throw unprocessable('invalid_subject', `subject.id: ${problem}`, [{ in: 'body', pointer: '/subject/id', detail: problem }])
+    const found = await this.catalogue.validator(input.type)
+    if (!found) throw unprocessable('unknown_document_type', `no document type "${input.type}" in the catalogue (GET /v1/document-types)`, [{ in: 'body', pointer: '/type', detail: 'is not a known document type' }])
+    const { validate, type } = found
+    if (!type.subjectKinds.includes(input.subject.kind)) {
+      throw unprocessable('subject_kind_not_allowed', `a ${type.code} is about a ${type.subjectKinds.join(' or ')}, not a ${input.subject.kind}`, [{ in: 'body', pointer: '/subject/kind', detail: `must be ${type.subjectKinds.join(' or ')}` }])
+    }
+    this.checkData(validate, input.data)
+    const validFrom = input.validFrom ?? input.issuedAt
+    const validUntil = input.validUntil ?? (type.defaultValidity ? addDuration(validFrom, type.defaultValidity) : undefined)
+    this.checkPeriod(input.issuedAt, validFrom, validUntil)
+    const content = {
+      type: input.type,
+      subject: input.subject,
+      documentNumber: input.documentNumber,
+      procedureCode: input.procedureCode,
+      dossierCode: input.dossierCode,
+      issuedAt: input.issuedAt,
+      validFrom,
+      ...(validUntil ? { validUntil } : {}),
+      data: input.data
+    }
+    const first: StoredDocumentVersion = {
+      id: newId(),
+      version: 1,
+      typeSchemaVersion: type.schemaVersion,
+      issuer,
+      ...content,
+      createdAt: now.toISOString(),
+      contentHash: sha256(canonicalize(content) as string)
+    }
+    const hash = this.subjectHash(input.subject)
+    return {
+      keys: {
+        subjectHash: hash,
+        naturalKey: `${issuer}:${input.type}:${createHash('sha256').update(input.documentNumber).digest('base64url').slice(0, 32)}`
+      },
+      first
+    }
+  }
+
+  async register (prepared: PreparedRegistration): Promise<RegisterOutcome> {
+    return await this.store.registerDocument(prepared.keys, prepared.first)
+  }
+
+  /** One of the issuer's own documents; another issuer's is not found. */
+  async own (issuer: string, id: string): Promise<{ document: StoredDocument, subjectHash: string }> {
+    const found = /^[0-9A-HJKMNP-TV-Z]{26}$/.test(id) ? await this.store.getDocument(id) : undefined
+    if (!found || found.document.versions[0]?.issuer !== issuer) throw new ProblemError(404, 'document_not_found', `no document ${id} of this issuer`)
+    return found
+  }
+
+  async read (issuer: string, id: string, version?: number): Promise<DocumentView> {
+    const { document } = await this.own(issuer, id)
+    const wanted = version === undefined ? document.versions[document.versions.length - 1] : document.versions.find((v) => v.version === version)
+    if (!wanted) throw new ProblemError(404, 'version_not_found', `document ${id} has no version ${version}`)
+    return view(document, wanted)
+  }
+
+  async prepareAmendment (issuer: string, id: string, input: AmendInput, now = new Date()): Promise<{ subjectHash: string, next: StoredDocumentVersion, expected: number, document: StoredDocument }> {
+    const { document, subjectHash } = await this.own(issuer, id)
+    if (document.revoked) throw new ProblemError(409, 'document_revoked', `document ${id} is revoked and cannot be amended`)
+    const latest = document.versions[document.versions.length - 1] as StoredDocumentVersion
+    const found = await this.catalogue.validator(latest.type)
+    if (!found) throw unprocessable('unknown_document_type', `document type ${latest.type} is no longer in the catalogue`)
+    this.checkData(found.validate, input.data)
+    const issuedAt = input.issuedAt ?? latest.issuedAt
+    const validFrom = input.validFrom ?? latest.validFrom
+    const validUntil = input.validUntil ?? latest.validUntil
+    this.checkPeriod(issuedAt, validFrom, validUntil)
+    const content = {
+      type: latest.type,
+      subject: latest.subject,
+      documentNumber: latest.documentNumber,
+      procedureCode: input.procedureCode,
+      dossierCode: input.dossierCode,
+      issuedAt,
+      validFrom,
+      ...(validUntil ? { validUntil } : {}),
+      data: input.data
+    }
+    const next: StoredDocumentVersion = {
+      id,
+      version: latest.version + 1,
+      typeSchemaVersion: found.type.schemaVersion,
+      issuer,
+      ...content,
+      createdAt: now.toISOString(),
+      contentHash: sha256(canonicalize(content) as string),
+      amendmentReason: input.reason
+    }
+    return { subjectHash, next, expected: latest.version, document }
+  }
+
+  async amend (prepared: { subjectHash: string, next: StoredDocumentVersion, expected: number, document: StoredDocument }): Promise<DocumentView> {
+    if (!await this.store.amendDocument(prepared.subjectHash, prepared.next, prepared.expected)) {
+      throw new ProblemError(409, 'concurrent_change', `document ${prepared.next.id} changed meanwhile (amended or revoked); read it again`)
+    }
+    return view({ ...prepared.document, versions: [...prepared.document.versions, prepared.next] }, prepared.next)
+  }
+
+  async revoke (issuer: string, id: string, subjectHashValue: string, reason: string, now = new Date()): Promise<boolean> {
+    return await this.store.revokeDocument(subjectHashValue, id, { at: now.toISOString(), reason, by: issuer })
+  }
+
+  private checkData (validate: (data: unknown) => boolean, data: unknown): void {
+    if (validate(data)) return
+    const errors = ((validate as unknown as { errors?: Array<{ instancePath: string, keyword: string, message?: string, params: Record<string, unknown> }> }).errors ?? []).map((e) => {
+      let pointer = `/data${e.instancePath}`
+      let detail = e.message ?? 'is invalid'
+      if (e.keyword === 'additionalProperties') { pointer += `/${String(e.params.additionalProperty)}`; detail = 'is not a field of this document type' }
+      if (e.keyword === 'required') { pointer += `/${String(e.params.missingProperty)}`; detail = 'is required' }
+      return { in: 'body', pointer, detail }
+    })
+    throw unprocessable('data_invalid', `the structured data does not match the document type's schema: ${errors[0]?.pointer ?? '/data'} ${errors[0]?.detail ?? ''}`.trim(), errors)
+  }
+
+  private checkPeriod (issuedAt: string, validFrom: string, validUntil: string | undefined): void {
+    if (validUntil !== undefined && validUntil < validFrom) {
+      throw unprocessable('invalid_validity_period', `validUntil (${validUntil}) is before validFrom (${validFrom})`, [{ in: 'body', pointer: '/validUntil', detail: 'must not be before validFrom' }])
+    }
+    if (validFrom < issuedAt) {
+      throw unprocessable('invalid_validity_period', `validFrom (${validFrom}) is before issuedAt (${issuedAt})`, [{ in: 'body', pointer: '/validFrom', detail: 'must not be before issuedAt' }])
+    }
+  }
+}
