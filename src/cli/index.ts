@@ -13,6 +13,7 @@ import { createStore } from '../store/index.js'
 import { generateGatewayKey, parseKeyFile, rotateKeys, rotateStoredKeys, writeKeyFile } from '../services/signing-keys.js'
 import type { GatewayAlg } from '../services/signing-keys.js'
 import { fetchAccessToken, generateAgencyKeyPair, signClientAssertion } from './agency-keys.js'
+import { importDocuments } from './import.js'
 import type { AgencyAlg, AgencyPrivateKey } from './agency-keys.js'
 import { VERSION } from '../lib/version.js'
 
@@ -118,6 +119,32 @@ export function buildCli (): Command {
         }
       }
       process.stdout.write(`new active signing key: ${active}\n`)
+    })
+
+  const documents = program.command('documents').description('the index of digitized results')
+
+  documents.command('import')
+    .description('index an NDJSON file of results (one DocumentInput a line) through the batch endpoint, with progress; resumable, and rejected lines are written with their reasons to <file>.rejected.ndjson')
+    .argument('<file>', 'NDJSON file')
+    .requiredOption('--key <file>', "the issuing agency's private JWK file")
+    .option('--agency <code>', 'agency code (default: the one in the key file)')
+    .option('--gateway <url>', 'gateway base URL', 'http://127.0.0.1:3000')
+    .option('--chunk <n>', 'lines per batch request', '1000')
+    .option('--restart', 'start from the first line instead of resuming')
+    .option('--quiet', 'no progress bar')
+    .action(async (file: string, options: { key: string, agency?: string, gateway: string, chunk: string, restart?: boolean, quiet?: boolean }) => {
+      const privateKey = await readPrivateKey(options.key)
+      const summary = await importDocuments({
+        file,
+        gateway: options.gateway,
+        privateKey,
+        agency: agencyOf(privateKey, options.agency),
+        chunk: Number(options.chunk),
+        ...(options.restart ? { restart: true } : {}),
+        progress: !options.quiet
+      })
+      process.stdout.write(JSON.stringify(summary, null, 2) + '\n')
+      if (summary.rejected + summary.conflict > 0) process.stderr.write(`${summary.rejected + summary.conflict} lines not indexed: see ${summary.rejectedFile}\n`)
     })
 
   const audit = program.command('audit').description('the audit trail')

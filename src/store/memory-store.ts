@@ -197,6 +197,11 @@ export class MemoryStore implements Store {
     return { outcome: 'created', document: structuredClone(document) }
   }
 
+  async findRegistration (naturalKey: string): Promise<{ id: string, contentHash: string } | undefined> {
+    const known = this.naturalKeys.get(naturalKey)
+    return known ? { ...known } : undefined
+  }
+
   async getDocument (id: string): Promise<{ document: StoredDocument, subjectHash: string } | undefined> {
     const subjectHash = this.documentSubject.get(id)
     const document = subjectHash === undefined ? undefined : this.readDocument(subjectHash, id)

@@ -380,6 +380,13 @@ export class RedisStore implements Store {
     return { outcome, document } as RegisterOutcome
   }
 
+  async findRegistration (naturalKey: string): Promise<{ id: string, contentHash: string } | undefined> {
+    const json = await this.run(async () => await this.client.get(this.key(`n:${naturalKey}`)))
+    if (json === null) return undefined
+    const { first } = JSON.parse(json) as { first: StoredDocumentVersion }
+    return { id: first.id, contentHash: first.contentHash }
+  }
+
   async getDocument (id: string): Promise<{ document: StoredDocument, subjectHash: string } | undefined> {
     const subjectHash = await this.run(async () => await this.client.get(this.key(`d:${id}`)))
     if (subjectHash === null) return undefined

@@ -167,6 +167,8 @@ export interface Store {
    * `existing`, different content `conflict`. A retry after a crash completes what was begun.
    */
   registerDocument(keys: DocumentKeys, first: StoredDocumentVersion): Promise<RegisterOutcome>
+  /** the document registered under a natural key, if any (id and content hash of its version 1) */
+  findRegistration(naturalKey: string): Promise<{ id: string, contentHash: string } | undefined>
   /** a document by id, with the subject partition it lives in */
   getDocument(id: string): Promise<{ document: StoredDocument, subjectHash: string } | undefined>
   /** appends version n+1 if the current version is still `expectedVersion` (else false) */

@@ -78,3 +78,48 @@ export function agencyContract (t: Test, makeStore: StoreFactory): void {
     t.same(await store.getSigningKeys(), { revision: 2, keys: [{ kid: 'c' }, { kid: 'a' }] })
   })
 }
+
+export function documentContract (t: Test, makeStore: StoreFactory): void {
+  const version = (id: string, n: number, contentHash = 'h1'): import('../../src/store/index.js').StoredDocumentVersion => ({
+    id, version: n, type: 'giay-khai-sinh', typeSchemaVersion: 1, subject: { kind: 'citizen', id: '001099012345' }, issuer: '000.00.12.H41',
+    procedureCode: '1.001193', dossierCode: '000.00.41.H41-260101-0001', documentNumber: '12/2026', issuedAt: '2026-01-01', validFrom: '2026-01-01',
+    data: { fullName: 'Nguyễn Văn An' }, createdAt: '2026-01-01T00:00:00.000Z', contentHash
+  })
+  const keys = { subjectHash: 'a'.repeat(64), naturalKey: '000.00.12.H41:giay-khai-sinh:abc' }
+
+  t.test('documents: registered once per natural key; same content is existing, other content a conflict', async (t) => {
+    const store = await makeStore(t)
+    t.equal(await store.findRegistration(keys.naturalKey), undefined)
+    const created = await store.registerDocument(keys, version('01J00000000000000000000001', 1))
+    t.equal(created.outcome, 'created')
+    t.same(await store.findRegistration(keys.naturalKey), { id: '01J00000000000000000000001', contentHash: 'h1' })
+    const again = await store.registerDocument(keys, version('01J00000000000000000000002', 1))
+    t.equal(again.outcome, 'existing')
+    t.equal(again.document.versions[0]?.id, '01J00000000000000000000001', 'the first id stays')
+    const other = await store.registerDocument(keys, version('01J00000000000000000000003', 1, 'h2'))
+    t.equal(other.outcome, 'conflict')
+    t.equal(await store.getDocument('01J00000000000000000000002'), undefined)
+  })
+
+  t.test('documents: versions, revocation and files; a subject\'s documents in one call', async (t) => {
+    const store = await makeStore(t)
+    const id = '01J00000000000000000000010'
+    await store.registerDocument(keys, version(id, 1))
+    t.equal(await store.amendDocument(keys.subjectHash, version(id, 2), 1), true)
+    t.equal(await store.amendDocument(keys.subjectHash, version(id, 3), 1), false, 'only on top of the current version')
+    t.equal(await store.attachDocumentFile(keys.subjectHash, id, 2, { mediaType: 'application/pdf', size: 3, sha256: 'f'.repeat(64), uploadedAt: 'x' }), true)
+    t.equal(await store.attachDocumentFile(keys.subjectHash, id, 2, { mediaType: 'application/pdf', size: 4, sha256: 'e'.repeat(64), uploadedAt: 'x' }), false)
+    t.equal(await store.revokeDocument(keys.subjectHash, id, { at: 'now', reason: 'r', by: 'x' }), true)
+    t.equal(await store.revokeDocument(keys.subjectHash, id, { at: 'now', reason: 'r', by: 'x' }), false)
+    t.equal(await store.amendDocument(keys.subjectHash, version(id, 3), 2), false, 'not after revocation')
+    const found = await store.getDocument(id)
+    t.same(found?.document.versions.map((v) => v.version), [1, 2])
+    t.equal(found?.document.files[2]?.size, 3)
+    t.equal(found?.document.revoked?.reason, 'r')
+    t.equal(found?.subjectHash, keys.subjectHash)
+    await store.registerDocument({ ...keys, naturalKey: 'other' }, { ...version('01J00000000000000000000011', 1), type: 'giay-phep-lai-xe' })
+    t.equal((await store.documentsOfSubject(keys.subjectHash)).length, 2)
+    t.same((await store.documentsOfSubject(keys.subjectHash, ['giay-phep-lai-xe'])).map((d) => d.versions[0]?.id), ['01J00000000000000000000011'])
+    t.same(await store.documentsOfSubject('b'.repeat(64)), [])
+  })
+}

@@ -37,13 +37,18 @@ async function registerOne (app: FastifyInstance, request: FastifyRequest, input
       detail: { type: input.type, ...detail }
     })
   }
-  // on record before it is written (fail closed); the outcome of the write follows
-  await record('granted', 'document.indexed', prepared.first.id)
+  // Already registered (a retried request or batch): nothing new is written, so nothing new is
+  // audited; the store call still completes a registration a crash interrupted.
+  const known = await app.store.findRegistration(prepared.keys.naturalKey)
+  if (!known) {
+    // on record before it is written (fail closed)
+    await record('granted', 'document.indexed', prepared.first.id)
+  }
   let result
   try {
     result = await app.documents.register(prepared)
   } catch (err) {
-    await record('error', 'document.index_failed', prepared.first.id).catch(() => {})
+    if (!known) await record('error', 'document.index_failed', prepared.first.id).catch(() => {})
     throw err
   }
   const latest = result.document.versions[result.document.versions.length - 1]
@@ -56,7 +61,7 @@ async function registerOne (app: FastifyInstance, request: FastifyRequest, input
       })
     }
   }
-  if (result.outcome === 'existing' && result.document.versions[0]?.id !== prepared.first.id) {
+  if (!known && result.outcome !== 'created' && result.document.versions[0]?.id !== prepared.first.id) {
     // the retry of an earlier registration: the id reserved here was never used
     await record('granted', 'document.index_repeated', result.document.versions[0]?.id as string, { unusedId: prepared.first.id })
   }

@@ -1,0 +1,124 @@
+import { createReadStream, existsSync } from 'node:fs'
+import { appendFile, readFile, writeFile } from 'node:fs/promises'
+import { createInterface } from 'node:readline'
+import { Presets, SingleBar } from 'cli-progress'
+import { fetchAccessToken } from './agency-keys.js'
+import type { AgencyPrivateKey } from './agency-keys.js'
+
+/**
+ * `documents import`: sends an NDJSON file to the batch endpoint in chunks. Resumable: after
+ * each chunk the number of lines done is saved beside the file, and a re-run starts after it;
+ * and since registration is idempotent, a chunk sent twice (interrupted mid-way) indexes nothing
+ * twice. Rejected lines go, with their reasons, to a file of their own.
+ */
+export interface ImportOptions {
+  file: string
+  gateway: string
+  privateKey: AgencyPrivateKey
+  agency: string
+  /** lines per batch request */
+  chunk?: number
+  /** where rejected lines go (default: <file>.rejected.ndjson) */
+  rejectedFile?: string
+  /** start over instead of resuming */
+  restart?: boolean
+  progress?: boolean
+}
+
+export interface ImportSummary {
+  lines: number
+  skipped: number
+  created: number
+  existing: number
+  conflict: number
+  rejected: number
+  seconds: number
+  rejectedFile: string
+}
+
+async function countLines (file: string): Promise<number> {
+  let n = 0
+  for await (const line of createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity })) if (line.trim() !== '') n++
+  return n
+}
+
+export async function importDocuments (options: ImportOptions): Promise<ImportSummary> {
+  const gateway = options.gateway.replace(/\/+$/, '')
+  const chunkSize = options.chunk ?? 1000
+  const stateFile = `${options.file}.import-state.json`
+  const rejectedFile = options.rejectedFile ?? `${options.file}.rejected.ndjson`
+  let done = 0
+  if (!options.restart && existsSync(stateFile)) done = (JSON.parse(await readFile(stateFile, 'utf8')) as { linesDone: number }).linesDone
+  else await writeFile(rejectedFile, '')
+
+  const total = await countLines(options.file)
+  const bar = options.progress === false ? undefined : new SingleBar({ format: 'importing {bar} {value}/{total} lines | {rate} docs/s | rejected {rejected}', hideCursor: true }, Presets.shades_classic)
+  bar?.start(total, done, { rate: 0, rejected: 0 })
+  const summary: ImportSummary = { lines: total, skipped: done, created: 0, existing: 0, conflict: 0, rejected: 0, seconds: 0, rejectedFile }
+  const started = Date.now()
+
+  let token = ''
+  let tokenExpires = 0
+  const authorization = async (): Promise<string> => {
+    if (Date.now() > tokenExpires - 30_000) {
+      const response = await fetchAccessToken({ gateway, privateKey: options.privateKey, agency: options.agency, scope: 'documents:write' })
+      token = response.access_token
+      tokenExpires = Date.now() + response.expires_in * 1000
+    }
+    return `Bearer ${token}`
+  }
+
+  const send = async (lines: string[], firstLine: number): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      const response = await fetch(`${gateway}/v1/documents/batch`, {
+        method: 'POST',
+        headers: { authorization: await authorization(), 'content-type': 'application/x-ndjson' },
+        body: lines.join('\n') + '\n'
+      })
+      if (response.status === 503 && attempt < 10) {
+        // the gateway is draining or its store is away: wait as told, then send the same chunk again
+        await new Promise((resolve) => setTimeout(resolve, 1000 * Number(response.headers.get('retry-after') ?? 1)))
+        continue
+      }
+      if (response.status === 401 && attempt < 2) { tokenExpires = 0; continue }
+      if (!response.ok) throw new Error(`batch refused (${response.status}): ${await response.text()}`)
+      const results = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as { line: number, outcome: keyof ImportSummary, problem?: { code: string, detail: string } })
+      const rejected: string[] = []
+      for (const result of results) {
+        (summary[result.outcome] as number)++
+        if (result.outcome === 'rejected' || result.outcome === 'conflict') {
+          rejected.push(JSON.stringify({ line: firstLine + result.line - 1, code: result.problem?.code, reason: result.problem?.detail, input: lines[result.line - 1] }))
+        }
+      }
+      if (rejected.length) await appendFile(rejectedFile, rejected.join('\n') + '\n')
+      return
+    }
+  }
+
+  let lineNo = 0
+  let chunk: string[] = []
+  let chunkStart = done + 1
+  for await (const line of createInterface({ input: createReadStream(options.file, 'utf8'), crlfDelay: Infinity })) {
+    if (line.trim() === '') continue
+    lineNo++
+    if (lineNo <= done) continue
+    chunk.push(line)
+    if (chunk.length === chunkSize) {
+      await send(chunk, chunkStart)
+      done = lineNo
+      await writeFile(stateFile, JSON.stringify({ linesDone: done }))
+      chunk = []
+      chunkStart = lineNo + 1
+      bar?.update(done, { rate: Math.round((done - summary.skipped) / ((Date.now() - started) / 1000)), rejected: summary.rejected + summary.conflict })
+    }
+  }
+  if (chunk.length) {
+    await send(chunk, chunkStart)
+    done = lineNo
+    await writeFile(stateFile, JSON.stringify({ linesDone: done }))
+  }
+  bar?.update(done, { rate: Math.round((done - summary.skipped) / Math.max(0.001, (Date.now() - started) / 1000)), rejected: summary.rejected + summary.conflict })
+  bar?.stop()
+  summary.seconds = (Date.now() - started) / 1000
+  return summary
+}
