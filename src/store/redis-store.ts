@@ -361,37 +361,50 @@ export class RedisStore implements Store {
 
   async registerDocument (keys: DocumentKeys, first: StoredDocumentVersion): Promise<RegisterOutcome> {
     const naturalKey = this.key(`n:${keys.naturalKey}`)
-    const reservation = JSON.stringify({ subjectHash: keys.subjectHash, first })
-    const reserved = await this.run(async () => await this.client.set(naturalKey, reservation, 'NX'))
-    let record = { subjectHash: keys.subjectHash, first }
-    let outcome: RegisterOutcome['outcome'] = 'created'
-    if (reserved !== 'OK') {
-      const existing = await this.run(async () => await this.client.get(naturalKey))
-      if (existing === null) throw new Error('document reservation vanished')
-      record = JSON.parse(existing)
-      outcome = record.first.contentHash === first.contentHash ? 'existing' : 'conflict'
+    // the reservation names the id, partition and content; a retry with the same content
+    // carries everything else needed to finish a registration a crash interrupted
+    const reservation = { id: first.id, subjectHash: keys.subjectHash, contentHash: first.contentHash, createdAt: first.createdAt }
+    const reserved = await this.run(async () => await this.client.set(naturalKey, JSON.stringify(reservation), 'NX'))
+    if (reserved === 'OK') {
+      await this.completeRegistration(keys.subjectHash, first)
+      return { outcome: 'created', document: { versions: [first], files: {} } }
     }
-    // (re)apply the rest: harmless when done already, completes it after a crash
+    const existing = await this.run(async () => await this.client.get(naturalKey))
+    if (existing === null) throw new Error('document reservation vanished')
+    const record = JSON.parse(existing) as typeof reservation
+    const found = await this.getDocumentIn(record.subjectHash, record.id)
+    if (record.contentHash !== first.contentHash) {
+      return { outcome: 'conflict', document: found ?? { versions: [{ ...first, id: record.id, createdAt: record.createdAt, contentHash: record.contentHash }], files: {} } }
+    }
+    if (found) return { outcome: 'existing', document: found }
+    const completed = { ...first, id: record.id, createdAt: record.createdAt }
+    await this.completeRegistration(record.subjectHash, completed)
+    return { outcome: 'existing', document: { versions: [completed], files: {} } }
+  }
+
+  /** version 1 into the subject's partition, then the id → partition pointer; both idempotent */
+  private async completeRegistration (subjectHash: string, first: StoredDocumentVersion): Promise<void> {
     await this.run(async () => await this.client.eval(PUT_FIRST_VERSION, 2,
-      this.documentKey(record.subjectHash, record.first.id), this.subjectIndexKey(record.subjectHash),
-      record.first.id, record.first.type, JSON.stringify(record.first)))
-    await this.run(async () => await this.client.set(this.key(`d:${record.first.id}`), record.subjectHash))
-    const document = (await this.getDocument(record.first.id))?.document as StoredDocument
-    return { outcome, document } as RegisterOutcome
+      this.documentKey(subjectHash, first.id), this.subjectIndexKey(subjectHash),
+      first.id, first.type, JSON.stringify(first)))
+    await this.run(async () => await this.client.set(this.key(`d:${first.id}`), subjectHash))
+  }
+
+  private async getDocumentIn (subjectHash: string, id: string): Promise<StoredDocument | undefined> {
+    return documentFromHash(await this.run(async () => await this.client.hgetall(this.documentKey(subjectHash, id))))
   }
 
   async findRegistration (naturalKey: string): Promise<{ id: string, contentHash: string } | undefined> {
     const json = await this.run(async () => await this.client.get(this.key(`n:${naturalKey}`)))
     if (json === null) return undefined
-    const { first } = JSON.parse(json) as { first: StoredDocumentVersion }
-    return { id: first.id, contentHash: first.contentHash }
+    const { id, contentHash } = JSON.parse(json) as { id: string, contentHash: string }
+    return { id, contentHash }
   }
 
   async getDocument (id: string): Promise<{ document: StoredDocument, subjectHash: string } | undefined> {
     const subjectHash = await this.run(async () => await this.client.get(this.key(`d:${id}`)))
     if (subjectHash === null) return undefined
-    const fields = await this.run(async () => await this.client.hgetall(this.documentKey(subjectHash, id)))
-    const document = documentFromHash(fields)
+    const document = await this.getDocumentIn(subjectHash, id)
     return document ? { document, subjectHash } : undefined
   }
 
