@@ -7,7 +7,7 @@ import { startGateway } from '../test/lib/gateway-process.js'
 import { startTestRedis } from '../test/lib/redis-server.js'
 import { fetchAccessToken, generateAgencyKeyPair } from '../src/cli/agency-keys.js'
 import { importDocuments } from '../src/cli/import.js'
-import { generateDocuments } from '../scripts/sample-data.js'
+import { generateDocuments } from '../src/sample-data/generate.js'
 
 /**
  * Batch import of generated documents through the gateway (the command-line import, batch

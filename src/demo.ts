@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { generateAgencyKeyPair } from './cli/agency-keys.js'
 import type { AgencyPrivateKey } from './cli/agency-keys.js'
 import type { AgencyRole } from './services/agencies.js'
+import { generateDocuments } from './sample-data/generate.js'
 
 /**
  * First run: on the embedded store with no admin configured, register a demo set of agencies
@@ -32,6 +33,18 @@ async function keyFor (dir: string, code: string): Promise<AgencyPrivateKey> {
   }
 }
 
+/** Sample results, as the two demo issuers would index them: civil status by Justice, land and business by Natural Resources. */
+async function indexSampleDocuments (app: FastifyInstance): Promise<number> {
+  let indexed = 0
+  for (const document of generateDocuments(40, { seed: 2026 })) {
+    const issuer = document.type.startsWith('giay-chung-nhan-quyen') || document.type.startsWith('giay-chung-nhan-dang-ky') ? '000.00.15.H41' : '000.00.12.H41'
+    const prepared = await app.documents.prepareRegistration(issuer, document)
+    await app.audit.record({ actor: issuer, action: 'document.indexed', outcome: 'granted', subject: prepared.keys.subjectHash, documents: [{ id: prepared.first.id, version: 1 }], purpose: { procedureCode: document.procedureCode, dossierCode: document.dossierCode }, detail: { type: document.type, demo: true } })
+    if ((await app.documents.register(prepared)).outcome === 'created') indexed++
+  }
+  return indexed
+}
+
 export async function setUpDemo (app: FastifyInstance, base: string): Promise<string> {
   const dir = resolve(app.config.demoDir)
   await mkdir(dir, { recursive: true })
@@ -41,12 +54,14 @@ export async function setUpDemo (app: FastifyInstance, base: string): Promise<st
     const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, agency: _agency, ...publicKey } = key
     await app.agencies.put(agency.code, { name: agency.name, roles: agency.roles, jwks: { keys: [{ ...publicKey, use: 'sig' }] } })
   }
+  const indexed = await indexSampleDocuments(app)
   const admin = DEMO_AGENCIES[0]?.code as string
   const rel = app.config.demoDir
   return [
     '',
     `  First run: demo agencies registered, their private keys in ${rel}/ (git-ignored):`,
     ...DEMO_AGENCIES.map((agency) => `    ${agency.code}  ${agency.roles.join(',').padEnd(9)}  ${agency.name}`),
+    `  ${indexed} sample results indexed by the two issuers (scripts/sample-data.ts).`,
     '',
     '  Get a token as the admin and make a first call:',
     `    TOKEN=$(npx reuse-gateway token --key ${rel}/${admin}.private.jwk.json --gateway ${base})`,

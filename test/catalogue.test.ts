@@ -7,8 +7,8 @@ import { createAjv } from '../src/plugins/validation.js'
 import {
   DEFAULT_AS_OF, PROVINCES, SAMPLE_TYPES, decodeCitizenId, genderCenturyDigit, generateDocuments, isValidCitizenId,
   isValidOrganizationId, provinceByCode, taxCodeCheckDigit, validUntilFor
-} from '../scripts/sample-data.js'
-import type { SampleDocument } from '../scripts/sample-data.js'
+} from '../src/sample-data/generate.js'
+import type { SampleDocument } from '../src/sample-data/generate.js'
 
 const DIR = new URL('../schemas/document-types/', import.meta.url)
 const REQUIRED_CODES = [

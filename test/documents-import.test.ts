@@ -9,7 +9,7 @@ import { startGateway } from './lib/gateway-process.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { ADMIN_CODE, makeAgency } from './lib/agencies.js'
 import { fetchAccessToken } from '../src/cli/agency-keys.js'
-import { generateDocuments } from '../scripts/sample-data.js'
+import { generateDocuments } from '../src/sample-data/generate.js'
 
 /**
  * `reuse-gateway documents import` against a running gateway on Redis: interrupted half-way

@@ -8,8 +8,8 @@ import { build } from './helper.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
 import { ADMIN_CODE, adminEnv, makeAgency, register, tokenFor } from './lib/agencies.js'
-import { generateDocuments } from '../scripts/sample-data.js'
-import type { SampleDocument } from '../scripts/sample-data.js'
+import { generateDocuments } from '../src/sample-data/generate.js'
+import type { SampleDocument } from '../src/sample-data/generate.js'
 
 /**
  * The issuer side of the index, as an issuing agency's system meets it: index, read, amend,

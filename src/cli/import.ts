@@ -1,5 +1,5 @@
 import { createReadStream, existsSync } from 'node:fs'
-import { appendFile, readFile, writeFile } from 'node:fs/promises'
+import { appendFile, readFile, rename, writeFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { Presets, SingleBar } from 'cli-progress'
 import { fetchAccessToken } from './agency-keys.js'
@@ -34,6 +34,12 @@ export interface ImportSummary {
   rejected: number
   seconds: number
   rejectedFile: string
+}
+
+/** write then rename: a kill at any moment leaves the previous state or the new one, never half of one */
+async function saveState (stateFile: string, linesDone: number): Promise<void> {
+  await writeFile(`${stateFile}.tmp`, JSON.stringify({ linesDone }))
+  await rename(`${stateFile}.tmp`, stateFile)
 }
 
 async function countLines (file: string): Promise<number> {
@@ -106,7 +112,7 @@ export async function importDocuments (options: ImportOptions): Promise<ImportSu
     if (chunk.length === chunkSize) {
       await send(chunk, chunkStart)
       done = lineNo
-      await writeFile(stateFile, JSON.stringify({ linesDone: done }))
+      await saveState(stateFile, done)
       chunk = []
       chunkStart = lineNo + 1
       bar?.update(done, { rate: Math.round((done - summary.skipped) / ((Date.now() - started) / 1000)), rejected: summary.rejected + summary.conflict })
@@ -115,7 +121,7 @@ export async function importDocuments (options: ImportOptions): Promise<ImportSu
   if (chunk.length) {
     await send(chunk, chunkStart)
     done = lineNo
-    await writeFile(stateFile, JSON.stringify({ linesDone: done }))
+    await saveState(stateFile, done)
   }
   bar?.update(done, { rate: Math.round((done - summary.skipped) / Math.max(0.001, (Date.now() - started) / 1000)), rejected: summary.rejected + summary.conflict })
   bar?.stop()
