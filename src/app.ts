@@ -15,6 +15,7 @@ import authPlugin from './plugins/auth.js'
 import documentsPlugin from './plugins/documents.js'
 import documentRoutes from './routes/documents/index.js'
 import documentTypeRoutes from './routes/document-types/index.js'
+import reuseRoutes from './routes/reuse/index.js'
 import auditRoutes from './routes/audit/index.js'
 import agencyRoutes from './routes/agencies/index.js'
 import healthRoutes from './routes/health/index.js'
@@ -107,6 +108,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(auditRoutes)
   await app.register(documentTypeRoutes)
   await app.register(documentRoutes)
+  await app.register(reuseRoutes)
 
   return app
 }

@@ -11,6 +11,7 @@ import type { Caller } from '../services/tokens.js'
 declare module 'fastify' {
   interface FastifyInstance {
     signingKeys: SigningKeys
+    agencyKeys: AgencyKeys
     agencies: AgencyService
     tokens: TokenService
   }
@@ -65,6 +66,7 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
     accessTokenTtlSeconds: config.accessTokenTtlSeconds
   })
   app.decorate('signingKeys', signingKeys)
+  app.decorate('agencyKeys', agencyKeys)
   app.decorate('agencies', agencies)
   app.decorate('tokens', tokens)
   app.decorateRequest('caller', null)

@@ -2,13 +2,23 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { parseJsonBody } from './validation.js'
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** the JSON body as it arrived, before parsing */
+    rawBody: Buffer | null
+  }
+}
+
 /**
  * What every response shares: the request id echoed back, no caching of API answers (they carry
  * personal data), no MIME sniffing; and the one JSON body parser.
  */
 async function httpFramePlugin (app: FastifyInstance): Promise<void> {
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+  app.decorateRequest('rawBody', null)
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    // kept: the reuse receipt signs a hash of the bytes exactly as sent
+    request.rawBody = body as Buffer
     try {
       done(null, parseJsonBody(body as Buffer))
     } catch (err) {

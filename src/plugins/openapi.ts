@@ -28,7 +28,12 @@ async function openapiPlugin (app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'health', description: 'Liveness and readiness for orchestrators and load balancers' },
         { name: 'tokens', description: 'Access tokens for agencies, and the gateway\'s public keys' },
-        { name: 'agencies', description: 'The registry of agencies, their roles and keys (admin)' }
+        { name: 'agencies', description: 'The registry of agencies, their roles and keys (admin)' },
+        { name: 'audit', description: 'The tamper-evident audit trail (auditors)' },
+        { name: 'document types', description: 'The catalogue of result types and their schemas' },
+        { name: 'documents', description: 'The index of digitized results (issuing agencies)' },
+        { name: 'agreements', description: 'Data-sharing agreements (admin)' },
+        { name: 'reuse', description: 'Reuse queries, attestations and downloads (requesting agencies)' }
       ],
       components: {
         securitySchemes: {

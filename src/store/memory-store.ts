@@ -1,5 +1,5 @@
 import { auditIndexName, auditIndexNames } from './audit-keys.js'
-import type { DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion } from './store.js'
+import type { AgreementRecord, DownloadGrant, DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion } from './store.js'
 import type { AgencyRecord, AuditCheckpointRecord, AuditIndexPage, Persistence, SigningKeySetRecord, Store, StoredAuditEvent } from './store.js'
 
 /** first position in a sorted array whose value is ≥ (or > when `after`) the probe */
@@ -33,6 +33,9 @@ export class MemoryStore implements Store {
   private readonly documents = new Map<string, Map<string, string>>()
   private readonly documentSubject = new Map<string, string>()
   private readonly documentTypes = new Map<string, string>()
+  private readonly agreements = new Map<string, string>()
+  private readonly reuses = new Map<string, string[]>()
+  private readonly downloads = new Map<string, { json: string, until: number }>()
   private readonly naturalKeys = new Map<string, { id: string, contentHash: string }>()
 
   async ping (): Promise<void> {}
@@ -255,6 +258,48 @@ export class MemoryStore implements Store {
     if ((current?.schemaVersion ?? 0) !== expectedVersion) return false
     this.documentTypes.set(record.code, JSON.stringify(record))
     return true
+  }
+
+  async getAgreement (id: string): Promise<AgreementRecord | undefined> {
+    const json = this.agreements.get(id)
+    return json === undefined ? undefined : JSON.parse(json)
+  }
+
+  async putAgreement (agreement: AgreementRecord): Promise<{ created: boolean }> {
+    const created = !this.agreements.has(agreement.id)
+    this.agreements.set(agreement.id, JSON.stringify(agreement))
+    return { created }
+  }
+
+  async listAgreements (): Promise<AgreementRecord[]> {
+    return [...this.agreements.keys()].sort().map((id) => JSON.parse(this.agreements.get(id) as string))
+  }
+
+  async recordReuse (subjectHash: string, documentId: string, reuse: { requester: string, version: number, dossierCode: string, procedureCode: string, at: string }): Promise<void> {
+    const key = `${subjectHash}/${documentId}`
+    const list = this.reuses.get(key) ?? []
+    list.push(JSON.stringify(reuse))
+    this.reuses.set(key, list)
+  }
+
+  async reusesOf (subjectHash: string, documentId: string): Promise<Array<{ requester: string, version: number, dossierCode: string, procedureCode: string, at: string }>> {
+    return (this.reuses.get(`${subjectHash}/${documentId}`) ?? []).map((json) => JSON.parse(json))
+  }
+
+  async putDownloadGrant (token: string, grant: DownloadGrant, ttlMs: number): Promise<void> {
+    this.downloads.set(token, { json: JSON.stringify(grant), until: Date.now() + ttlMs })
+  }
+
+  async peekDownloadGrant (token: string): Promise<DownloadGrant | undefined> {
+    const entry = this.downloads.get(token)
+    if (!entry || entry.until <= Date.now()) return undefined
+    return JSON.parse(entry.json)
+  }
+
+  async takeDownloadGrant (token: string): Promise<DownloadGrant | undefined> {
+    const grant = await this.peekDownloadGrant(token)
+    this.downloads.delete(token)
+    return grant
   }
 
   async close (): Promise<void> {}

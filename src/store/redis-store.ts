@@ -2,7 +2,7 @@ import { Redis, Cluster } from 'ioredis'
 import type { RedisOptions, ClusterOptions } from 'ioredis'
 import { StoreUnavailableError } from './errors.js'
 import { auditIndexName, auditIndexNames } from './audit-keys.js'
-import type { DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion } from './store.js'
+import type { AgreementRecord, DownloadGrant, DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion } from './store.js'
 import type { AgencyRecord, AuditCheckpointRecord, AuditIndexPage, Persistence, SigningKeySetRecord, Store, StoredAuditEvent } from './store.js'
 import { createHash } from 'node:crypto'
 
@@ -452,6 +452,52 @@ export class RedisStore implements Store {
       return 1`
     const done = await this.run(async () => await this.client.eval(script, 1, this.typesKey, record.code, String(expectedVersion), JSON.stringify(record)))
     return done === 1
+  }
+
+  private get agreementsKey (): string { return this.key('agreements') }
+
+  async getAgreement (id: string): Promise<AgreementRecord | undefined> {
+    const json = await this.run(async () => await this.client.hget(this.agreementsKey, id))
+    return json === null ? undefined : JSON.parse(json)
+  }
+
+  async putAgreement (agreement: AgreementRecord): Promise<{ created: boolean }> {
+    const added = await this.run(async () => await this.client.hset(this.agreementsKey, agreement.id, JSON.stringify(agreement)))
+    return { created: added === 1 }
+  }
+
+  async listAgreements (): Promise<AgreementRecord[]> {
+    const all = await this.run(async () => await this.client.hgetall(this.agreementsKey))
+    return Object.keys(all).sort().map((id) => JSON.parse(all[id] as string))
+  }
+
+  // who reused a document lives beside the document, under its subject's tag
+  async recordReuse (subjectHash: string, documentId: string, reuse: { requester: string, version: number, dossierCode: string, procedureCode: string, at: string }): Promise<void> {
+    await this.run(async () => await this.client.rpush(this.key(`s:${subjectHash}`, 'reuse', documentId), JSON.stringify(reuse)))
+  }
+
+  async reusesOf (subjectHash: string, documentId: string): Promise<Array<{ requester: string, version: number, dossierCode: string, procedureCode: string, at: string }>> {
+    const all = await this.run(async () => await this.client.lrange(this.key(`s:${subjectHash}`, 'reuse', documentId), 0, -1))
+    return all.map((json) => JSON.parse(json))
+  }
+
+  private downloadKey (token: string): string {
+    // the token is a bearer secret: only its hash is a key
+    return this.key(`dl:${createHash('sha256').update(token).digest('base64url')}`)
+  }
+
+  async putDownloadGrant (token: string, grant: DownloadGrant, ttlMs: number): Promise<void> {
+    await this.run(async () => await this.client.set(this.downloadKey(token), JSON.stringify(grant), 'PX', Math.max(1, Math.ceil(ttlMs))))
+  }
+
+  async peekDownloadGrant (token: string): Promise<DownloadGrant | undefined> {
+    const json = await this.run(async () => await this.client.get(this.downloadKey(token)))
+    return json === null ? undefined : JSON.parse(json)
+  }
+
+  async takeDownloadGrant (token: string): Promise<DownloadGrant | undefined> {
+    const json = await this.run(async () => await this.client.getdel(this.downloadKey(token)))
+    return json === null ? undefined : JSON.parse(json)
   }
 
   async close (): Promise<void> {

@@ -123,6 +123,36 @@ export interface DocumentTypeRecord {
   updatedAt: string
 }
 
+/** A data-sharing agreement: what a requester may reuse, for which procedures, which fields. */
+export interface AgreementRecord {
+  id: string
+  requester: string
+  documentTypes: string[]
+  procedureCodes: string[]
+  /** per document type, the structured-data fields released (data minimization) */
+  fields: Record<string, string[]>
+  fileDownload: boolean
+  hiddenAllowed: boolean
+  validFrom: string
+  validUntil?: string
+  status: 'active' | 'suspended'
+  legalBasis?: string
+  createdAt: string
+  updatedAt: string
+}
+
+/** A short-lived, single-use right to download one file version. */
+export interface DownloadGrant {
+  requester: string
+  documentId: string
+  version: number
+  sha256: string
+  mediaType: string
+  size: number
+  dossierCode: string
+  procedureCode: string
+}
+
 export interface Store {
   readonly kind: StoreKind
   /** resolves when the store answers; throws StoreUnavailableError otherwise */
@@ -184,6 +214,20 @@ export interface Store {
   listDocumentTypes(): Promise<DocumentTypeRecord[]>
   /** stores a type if its schemaVersion is still `expectedVersion` (0: new); false otherwise */
   putDocumentType(record: DocumentTypeRecord, expectedVersion: number): Promise<boolean>
+
+  getAgreement(id: string): Promise<AgreementRecord | undefined>
+  putAgreement(agreement: AgreementRecord): Promise<{ created: boolean }>
+  listAgreements(): Promise<AgreementRecord[]>
+
+  /** remembers that `requester` received this document version for this dossier */
+  recordReuse(subjectHash: string, documentId: string, reuse: { requester: string, version: number, dossierCode: string, procedureCode: string, at: string }): Promise<void>
+  reusesOf(subjectHash: string, documentId: string): Promise<Array<{ requester: string, version: number, dossierCode: string, procedureCode: string, at: string }>>
+
+  putDownloadGrant(token: string, grant: DownloadGrant, ttlMs: number): Promise<void>
+  /** reads a grant without using it up */
+  peekDownloadGrant(token: string): Promise<DownloadGrant | undefined>
+  /** uses a grant up, atomically: only the first caller gets it */
+  takeDownloadGrant(token: string): Promise<DownloadGrant | undefined>
 
   /** releases connections; bounded in time, never throws */
   close(): Promise<void>

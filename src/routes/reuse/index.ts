@@ -1,0 +1,346 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
+import { problemResponses, requires } from '../../lib/openapi.js'
+import { ProblemError } from '../../lib/problem.js'
+import { scopesOf } from '../../services/agencies.js'
+import { subjectProblem } from '../../services/identifiers.js'
+import { statusOf, today } from '../../services/documents.js'
+import { ATTESTATION_TYP, DOWNLOAD_TTL_MS, RECEIPT_TYP, dataDigest, grantFor, minimize, newDownloadToken, pick, sha256Hex, verifyConsent } from '../../services/reuse.js'
+import type { AgreementRecord } from '../../store/index.js'
+import type { Subject } from '../../services/identifiers.js'
+
+interface ReuseQueryBody {
+  subject: Subject
+  documentTypes: string[]
+  purpose: { procedureCode: string, dossierCode: string }
+  reason?: string
+  consentToken?: string
+  hidden?: boolean
+  hiddenUntil?: string
+  mode?: 'full' | 'status'
+}
+
+type AgreementBody = Omit<AgreementRecord, 'id' | 'createdAt' | 'updatedAt' | 'status' | 'fileDownload' | 'hiddenAllowed'> & Partial<Pick<AgreementRecord, 'status' | 'fileDownload' | 'hiddenAllowed'>>
+
+export default async function reuseRoutes (app: FastifyInstance): Promise<void> {
+  app.put<{ Params: { id: string }, Body: AgreementBody }>('/v1/agreements/:id', {
+    schema: {
+      tags: ['agreements'],
+      summary: 'Create or replace a data-sharing agreement',
+      description: 'Takes effect on the next query, on every gateway process (agreements are read from the store per query).',
+      security: requires('admin'),
+      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' } }, additionalProperties: false },
+      body: { $ref: 'AgreementPut#' },
+      response: { 200: { $ref: 'Agreement#' }, 201: { $ref: 'Agreement#' }, ...problemResponses(400, 401, 403, 415, 422, 503) }
+    }
+  }, async (request, reply) => {
+    const body = request.body
+    const requester = await app.store.getAgency(body.requester)
+    if (!requester || !requester.roles.includes('requester')) throw new ProblemError(422, 'not_a_requester', `${body.requester} is not a registered agency with the requester role`)
+    for (const type of body.documentTypes) if (!await app.catalogue.get(type)) throw new ProblemError(422, 'unknown_document_type', `no document type ${type}`)
+    if (body.validUntil && body.validUntil < body.validFrom) throw new ProblemError(422, 'invalid_validity_period', 'validUntil is before validFrom')
+    const previous = await app.store.getAgreement(request.params.id)
+    const now = new Date().toISOString()
+    const agreement: AgreementRecord = {
+      ...body,
+      id: request.params.id,
+      fileDownload: body.fileDownload ?? false,
+      hiddenAllowed: body.hiddenAllowed ?? false,
+      status: body.status ?? 'active',
+      createdAt: previous?.createdAt ?? now,
+      updatedAt: now
+    }
+    await request.audit({ action: previous ? 'agreement.updated' : 'agreement.created', outcome: 'granted', detail: { agreement: agreement.id, requester: agreement.requester, documentTypes: agreement.documentTypes, status: agreement.status } })
+    await app.store.putAgreement(agreement)
+    return await reply.code(previous ? 200 : 201).send(agreement)
+  })
+
+  app.get('/v1/agreements', {
+    schema: {
+      tags: ['agreements'],
+      summary: 'All data-sharing agreements',
+      security: requires('admin'),
+      response: { 200: { type: 'object', required: ['agreements'], properties: { agreements: { type: 'array', items: { $ref: 'Agreement#' } } }, additionalProperties: false }, ...problemResponses(401, 403, 503) }
+    }
+  }, async () => ({ agreements: await app.store.listAgreements() }))
+
+  app.get('/v1/discovery', {
+    schema: {
+      tags: ['reuse'],
+      summary: 'What this caller may do',
+      description: 'The calling agency, its roles and scopes, and for a requester each document type its agreements grant today, with the procedures, the fields released, whether files may be downloaded and whether the citizen\'s consent is needed (like X-Road\'s allowedMethods).',
+      security: requires(),
+      response: {
+        200: {
+          type: 'object',
+          required: ['agency', 'roles', 'scopes', 'grants'],
+          properties: {
+            agency: { type: 'string' },
+            roles: { type: 'array', items: { type: 'string' } },
+            scopes: { type: 'array', items: { type: 'string' } },
+            grants: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['documentType', 'procedureCodes', 'fields', 'fileDownload', 'hiddenAllowed', 'consentRequired', 'agreement'],
+                properties: {
+                  documentType: { type: 'string' },
+                  procedureCodes: { type: 'array', items: { type: 'string' } },
+                  fields: { type: 'array', items: { type: 'string' } },
+                  fileDownload: { type: 'boolean' },
+                  hiddenAllowed: { type: 'boolean' },
+                  consentRequired: { type: 'boolean' },
+                  agreement: { type: 'string' },
+                  validUntil: { type: 'string' }
+                },
+                additionalProperties: false
+              }
+            }
+          },
+          additionalProperties: false
+        },
+        ...problemResponses(401, 503)
+      }
+    }
+  }, async (request) => {
+    const caller = request.caller!
+    const day = today()
+    const agreements = caller.roles.includes('requester')
+      ? (await app.store.listAgreements()).filter((a) => a.requester === caller.code && a.status === 'active' && a.validFrom <= day && (!a.validUntil || a.validUntil >= day))
+      : []
+    const grants = []
+    for (const agreement of agreements) {
+      for (const type of agreement.documentTypes) {
+        grants.push({
+          documentType: type,
+          procedureCodes: agreement.procedureCodes,
+          fields: agreement.fields[type] ?? [],
+          fileDownload: agreement.fileDownload,
+          hiddenAllowed: agreement.hiddenAllowed,
+          consentRequired: (await app.catalogue.get(type))?.consentRequired ?? false,
+          agreement: agreement.id,
+          ...(agreement.validUntil ? { validUntil: agreement.validUntil } : {})
+        })
+      }
+    }
+    return { agency: caller.code, roles: caller.roles, scopes: scopesOf(caller.roles).filter((s) => caller.scopes.includes(s)), grants }
+  })
+
+  app.post<{ Body: ReuseQueryBody }>('/v1/reuse-queries', {
+    schema: {
+      tags: ['reuse'],
+      summary: 'Ask whether the subject already holds valid results, and get them',
+      description: [
+        'For each document type: the current valid results, their structured data cut down to the fields the agreement grants, a signed attestation each, and a single-use download link where files are granted.',
+        'A type without an agreement for this procedure is a 403 for the whole query (audited as denied); a type that needs consent needs a matching consent token from the national portal (403 with a code saying what does not match).',
+        'Nothing found is a 200 with `found: false` and `why`. Every answer carries `Reuse-Receipt`: a JWS (typ reuse-receipt+jwt) by the gateway with `request_sha256` (of the request body bytes as sent), `response_sha256` (of the response body bytes), `jti` (= queryId), `aud` (the requester) and `iat`; a requester proves which answer it got to which question by keeping both bodies and the receipt and checking the hashes and the signature against /.well-known/jwks.json.'
+      ].join(' '),
+      security: requires('documents:reuse'),
+      body: { $ref: 'ReuseQuery#' },
+      response: { 200: { $ref: 'ReuseResult#' }, ...problemResponses(400, 401, 403, 415, 422, 503) }
+    }
+  }, async (request, reply) => {
+    const caller = request.caller!
+    const body = request.body
+    const problem = subjectProblem(body.subject)
+    if (problem) throw new ProblemError(422, 'invalid_subject', `subject.id: ${problem}`, { errors: [{ in: 'body', pointer: '/subject/id', detail: problem }] })
+    const subjectHash = app.documents.subjectHash(body.subject)
+    const purpose = body.purpose
+    const deny = async (code: string, detail: string, extra: Record<string, unknown> = {}): Promise<never> => {
+      await request.audit({ action: 'reuse.queried', outcome: 'denied', subject: subjectHash, purpose, detail: { code, documentTypes: body.documentTypes, ...extra } })
+      throw new ProblemError(403, code, detail)
+    }
+
+    const agreements = await app.store.listAgreements()
+    const grants = new Map<string, AgreementRecord>()
+    for (const type of body.documentTypes) {
+      const grant = grantFor(agreements, caller.code, type, purpose.procedureCode)
+      if (!grant) {
+        const anyForType = agreements.some((a) => a.requester === caller.code && a.status === 'active' && a.documentTypes.includes(type))
+        await deny(anyForType ? 'procedure_not_granted' : 'no_agreement', anyForType
+          ? `the agreement for ${type} does not cover procedure ${purpose.procedureCode}`
+          : `agency ${caller.code} has no active agreement to reuse ${type}`, { documentType: type })
+      }
+      grants.set(type, grant!)
+    }
+    if (body.hidden) {
+      if (![...grants.values()].every((g) => g.hiddenAllowed)) await deny('hidden_not_allowed', 'this agency\'s agreement does not allow hidden queries')
+      if (!body.hiddenUntil) throw new ProblemError(400, 'hidden_until_required', 'a hidden query needs hiddenUntil: the date from which the citizen sees it')
+    }
+    const needConsent = []
+    for (const type of body.documentTypes) if ((await app.catalogue.get(type))?.consentRequired) needConsent.push(type)
+    let consentId: string | undefined
+    if (needConsent.length) {
+      if (!body.consentToken) await deny('consent_required', `${needConsent.join(', ')} needs the citizen's consent token from the national portal`)
+      try {
+        consentId = (await verifyConsent(body.consentToken!, { subject: body.subject, requester: caller.code, types: needConsent, procedureCode: purpose.procedureCode, dossierCode: purpose.dossierCode }, { store: app.store, agencyKeys: app.agencyKeys })).jti
+      } catch (err) {
+        if (err instanceof ProblemError) await deny(err.code, err.message)
+        throw err
+      }
+    }
+
+    const documents = await app.store.documentsOfSubject(subjectHash, body.documentTypes)
+    const statusOnly = body.mode === 'status'
+    const picked = body.documentTypes.map((type) => ({ type, ...pick(documents, type) }))
+    const released = picked.flatMap((p) => p.valid.map((c) => ({ id: c.version.id, version: c.version.version })))
+    const event = await request.audit({
+      action: 'reuse.queried',
+      outcome: released.length ? 'granted' : 'empty',
+      subject: subjectHash,
+      documents: released,
+      purpose,
+      detail: {
+        documentTypes: body.documentTypes,
+        mode: statusOnly ? 'status' : 'full',
+        ...(body.reason ? { reason: body.reason } : {}),
+        ...(body.hidden ? { hidden: true, hiddenUntil: body.hiddenUntil } : {}),
+        ...(consentId ? { consentId } : {})
+      }
+    })
+
+    const iat = Math.floor(Date.now() / 1000)
+    let n = 0
+    const results = []
+    for (const p of picked) {
+      const grant = grants.get(p.type) as AgreementRecord
+      const out = []
+      for (const c of p.valid) {
+        n++
+        const v = c.version
+        const base = { id: v.id, version: v.version, status: c.status, issuer: v.issuer, validFrom: v.validFrom, ...(v.validUntil ? { validUntil: v.validUntil } : {}) }
+        if (statusOnly) { out.push(base); continue }
+        const data = minimize(v.data, grant.fields[p.type])
+        const file = c.document.files[v.version]
+        const attestation = await app.signingKeys.sign({
+          iss: app.config.gatewayIssuer,
+          aud: caller.code,
+          iat,
+          jti: `${event.id}.${n}`,
+          audit_event: event.id,
+          document_id: v.id,
+          document_version: v.version,
+          document_type: p.type,
+          issuer: v.issuer,
+          status: c.status,
+          valid_until: v.validUntil ?? null,
+          data_sha256: dataDigest(data),
+          file_sha256: file?.sha256 ?? null,
+          procedure_code: purpose.procedureCode,
+          dossier_code: purpose.dossierCode
+        }, ATTESTATION_TYP)
+        let download: string | undefined
+        if (file && grant.fileDownload) {
+          const token = newDownloadToken()
+          await app.store.putDownloadGrant(token, { requester: caller.code, documentId: v.id, version: v.version, sha256: file.sha256, mediaType: file.mediaType, size: file.size, dossierCode: purpose.dossierCode, procedureCode: purpose.procedureCode }, DOWNLOAD_TTL_MS)
+          download = `/v1/files/${token}`
+        }
+        await app.store.recordReuse(subjectHash, v.id, { requester: caller.code, version: v.version, dossierCode: purpose.dossierCode, procedureCode: purpose.procedureCode, at: new Date().toISOString() })
+        out.push({
+          ...base,
+          documentNumber: v.documentNumber,
+          issuedAt: v.issuedAt,
+          data,
+          ...(file ? { file: { mediaType: file.mediaType, size: file.size, sha256: file.sha256 } } : {}),
+          ...(download ? { download } : {}),
+          attestation
+        })
+      }
+      results.push({ documentType: p.type, found: out.length > 0, ...(p.why ? { why: p.why } : {}), documents: out })
+    }
+
+    const payload = JSON.stringify({ queryId: event.id, results })
+    const receipt = await app.signingKeys.sign({
+      iss: app.config.gatewayIssuer,
+      aud: caller.code,
+      iat,
+      jti: event.id,
+      request_sha256: sha256Hex(request.rawBody ?? Buffer.alloc(0)),
+      response_sha256: sha256Hex(payload)
+    }, RECEIPT_TYP)
+    reply.header('reuse-receipt', receipt)
+    return await reply.type('application/json; charset=utf-8').serializer((x: unknown) => x as string).send(payload)
+  })
+
+  app.get<{ Params: { token: string } }>('/v1/files/:token', {
+    schema: {
+      tags: ['reuse'],
+      summary: 'Download a released file',
+      description: 'The link from a reuse query: single use, valid 5 minutes, only for the requester it was issued to (send its access token too). Streams the file with Content-Type, Content-Length and Repr-Digest (SHA-256).',
+      security: requires('documents:reuse'),
+      params: { type: 'object', required: ['token'], properties: { token: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' } }, additionalProperties: false },
+      response: { 200: { description: 'the file', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }, ...problemResponses(400, 401, 403, 404, 503) }
+    }
+  }, async (request, reply) => {
+    const caller = request.caller!
+    const token = request.params.token
+    const peeked = await app.store.peekDownloadGrant(token)
+    if (!peeked) {
+      await request.audit({ action: 'file.downloaded', outcome: 'denied', detail: { code: 'download_not_found' } })
+      throw new ProblemError(404, 'download_not_found', 'this download link is unknown, used already, or expired')
+    }
+    if (peeked.requester !== caller.code) {
+      // another agency's link: refused, and left usable for its owner
+      await request.audit({ action: 'file.downloaded', outcome: 'denied', documents: [{ id: peeked.documentId, version: peeked.version }], detail: { code: 'download_not_yours' } })
+      throw new ProblemError(403, 'download_not_yours', 'this download link was issued to another agency')
+    }
+    const grant = await app.store.takeDownloadGrant(token)
+    if (!grant) throw new ProblemError(404, 'download_not_found', 'this download link was used meanwhile')
+    const blob = await app.blobs.open(grant.sha256)
+    if (!blob) throw new ProblemError(404, 'file_missing', 'the file is not in the file store')
+    await request.audit({ action: 'file.downloaded', outcome: 'granted', documents: [{ id: grant.documentId, version: grant.version }], purpose: { procedureCode: grant.procedureCode, dossierCode: grant.dossierCode }, detail: { sha256: grant.sha256 } })
+    reply.header('content-type', grant.mediaType)
+    reply.header('content-length', String(blob.size))
+    reply.header('repr-digest', `sha-256=:${Buffer.from(grant.sha256, 'hex').toString('base64')}:`)
+    reply.header('digest', `SHA-256=${Buffer.from(grant.sha256, 'hex').toString('base64')}`)
+    return await reply.send(blob.stream)
+  })
+
+  app.post<{ Body: { attestation: string } }>('/v1/attestations/verify', {
+    schema: {
+      tags: ['reuse'],
+      summary: 'Verify an attestation and tell the document\'s status now',
+      security: requires(),
+      body: { type: 'object', required: ['attestation'], properties: { attestation: { type: 'string', maxLength: 8192 } }, additionalProperties: false },
+      response: {
+        200: {
+          type: 'object',
+          required: ['valid'],
+          properties: {
+            valid: { type: 'boolean', description: 'the signature verifies with a published gateway key' },
+            reason: { type: 'string' },
+            kid: { type: 'string' },
+            claims: { type: 'object', additionalProperties: true },
+            statusNow: { type: 'string', enum: ['valid', 'expired', 'revoked', 'superseded', 'unknown'] },
+            revokedAt: { type: 'string' },
+            latestVersion: { type: 'integer' }
+          },
+          additionalProperties: false
+        },
+        ...problemResponses(400, 401, 415, 503)
+      }
+    }
+  }, async (request) => {
+    const jws = request.body.attestation
+    let result: Record<string, unknown>
+    try {
+      const { payload, protectedHeader } = await jwtVerify(jws, createLocalJWKSet(app.signingKeys.jwks()), { issuer: app.config.gatewayIssuer, typ: ATTESTATION_TYP, algorithms: ['EdDSA', 'ES256'] })
+      const found = await app.store.getDocument(String(payload.document_id))
+      let statusNow = 'unknown'
+      let extra: Record<string, unknown> = {}
+      if (found) {
+        const version = found.document.versions.find((v) => v.version === payload.document_version)
+        if (version) statusNow = statusOf(found.document, version)
+        extra = { latestVersion: found.document.versions.length, ...(found.document.revoked ? { revokedAt: found.document.revoked.at } : {}) }
+      }
+      result = { valid: true, kid: protectedHeader.kid, claims: payload, statusNow, ...extra }
+    } catch (err) {
+      let kid: string | undefined
+      try { kid = decodeProtectedHeader(jws).kid } catch {}
+      result = { valid: false, reason: (err as { code?: string }).code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' ? 'the signature does not verify: the attestation was altered or not made by this gateway' : `not a valid attestation of this gateway (${(err as Error).message})`, ...(kid ? { kid } : {}) }
+    }
+    await request.audit({ action: 'attestation.verified', outcome: result.valid ? 'granted' : 'denied', ...(result.valid ? { documents: [{ id: String((result.claims as Record<string, unknown>).document_id), version: Number((result.claims as Record<string, unknown>).document_version) }] } : {}), detail: { valid: result.valid, ...(result.statusNow ? { statusNow: result.statusNow } : {}), ref: randomUUID() } })
+    return result
+  })
+}

@@ -1,0 +1,129 @@
+import { createHash, randomBytes } from 'node:crypto'
+import canonicalizeModule from 'canonicalize'
+import { decodeProtectedHeader, jwtVerify } from 'jose'
+import { ProblemError } from '../lib/problem.js'
+import type { AgreementRecord, Store, StoredDocument, StoredDocumentVersion } from '../store/index.js'
+import { AGENCY_ALGORITHMS } from './agencies.js'
+import type { AgencyKeys } from './agency-keys.js'
+import type { Catalogue } from './catalogue.js'
+import { statusOf, today } from './documents.js'
+import type { DocumentStatus } from './documents.js'
+import type { Subject } from './identifiers.js'
+import { CLOCK_TOLERANCE_S } from './tokens.js'
+
+const canonicalize = canonicalizeModule as unknown as (input: unknown) => string | undefined
+
+/**
+ * Reuse: what a requester may receive (agreements), with whose consent, minimized to the
+ * granted fields, and proven by a signed attestation per released document.
+ */
+export const ATTESTATION_TYP = 'reuse-attestation+jwt'
+export const RECEIPT_TYP = 'reuse-receipt+jwt'
+export const CONSENT_MAX_LIFETIME_S = 30 * 86_400
+export const DOWNLOAD_TTL_MS = 5 * 60_000
+
+export function sha256Hex (data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex')
+}
+
+/** SHA-256 of the RFC 8785 canonical JSON: what an attestation's data_sha256 is. */
+export function dataDigest (data: unknown): string {
+  return sha256Hex(canonicalize(data) as string)
+}
+
+/** The active agreement letting `requester` reuse `type` for `procedureCode` today, if any. */
+export function grantFor (agreements: AgreementRecord[], requester: string, type: string, procedureCode: string, day = today()): AgreementRecord | undefined {
+  return agreements.find((a) => a.requester === requester && a.status === 'active' &&
+    a.documentTypes.includes(type) && a.procedureCodes.includes(procedureCode) &&
+    a.validFrom <= day && (a.validUntil === undefined || a.validUntil >= day))
+}
+
+/** Data minimization: only the granted top-level fields leave the gateway. */
+export function minimize (data: Record<string, unknown>, fields: string[] | undefined): Record<string, unknown> {
+  if (!fields || fields.includes('*')) return data
+  const out: Record<string, unknown> = {}
+  for (const field of fields) if (field in data) out[field] = data[field]
+  return out
+}
+
+export interface ConsentClaims {
+  iss: string
+  sub: string
+  azp: string
+  document_types: string[]
+  procedure_code: string
+  dossier_code: string
+  exp: number
+  jti: string
+}
+
+/**
+ * A consent token: signed by an active agency with the portal role, naming this citizen, this
+ * requester, these types, this procedure and this dossier, unexpired, at most 30 days long.
+ */
+export async function verifyConsent (
+  token: string,
+  expected: { subject: Subject, requester: string, types: string[], procedureCode: string, dossierCode: string },
+  deps: { store: Store, agencyKeys: AgencyKeys }
+): Promise<ConsentClaims> {
+  const refuse = (code: string, detail: string): ProblemError => new ProblemError(403, code, detail)
+  let header: { alg?: string, kid?: string }
+  try {
+    header = decodeProtectedHeader(token)
+  } catch {
+    throw refuse('consent_invalid', 'the consent token is not a signed JWT')
+  }
+  if (!header.alg || !(AGENCY_ALGORITHMS as readonly string[]).includes(header.alg) || !header.kid) throw refuse('consent_invalid', 'the consent token must be signed with ES256, EdDSA, RS256 or PS256 and name its key (kid)')
+  let iss: unknown
+  try {
+    iss = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')).iss
+  } catch {
+    throw refuse('consent_invalid', 'the consent token payload is not JSON')
+  }
+  const portal = typeof iss === 'string' ? await deps.store.getAgency(iss) : undefined
+  if (!portal || portal.status !== 'active' || !portal.roles.includes('portal')) throw refuse('consent_issuer_not_portal', 'the consent token is not signed by an active agency with the portal role')
+  let claims: ConsentClaims
+  try {
+    const key = await deps.agencyKeys.key(portal, header.kid, header.alg)
+    claims = (await jwtVerify(token, key, { algorithms: [header.alg], clockTolerance: CLOCK_TOLERANCE_S, requiredClaims: ['sub', 'azp', 'exp', 'jti', 'iat'] })).payload as unknown as ConsentClaims
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    if (code === 'ERR_JWT_EXPIRED') throw refuse('consent_expired', 'the consent token has expired')
+    throw refuse('consent_invalid', 'the consent token does not verify against the portal\'s keys')
+  }
+  const iat = (claims as unknown as { iat: number }).iat
+  if (claims.exp - iat > CONSENT_MAX_LIFETIME_S) throw refuse('consent_invalid', 'a consent token may last at most 30 days')
+  if (claims.sub !== expected.subject.id) throw refuse('consent_wrong_subject', 'the consent token is for another citizen')
+  if (claims.azp !== expected.requester) throw refuse('consent_wrong_requester', 'the consent token is for another requesting agency')
+  if (claims.dossier_code !== expected.dossierCode) throw refuse('consent_wrong_dossier', 'the consent token is for another dossier')
+  if (claims.procedure_code !== expected.procedureCode) throw refuse('consent_wrong_procedure', 'the consent token is for another procedure')
+  const missing = expected.types.filter((type) => !(claims.document_types ?? []).includes(type))
+  if (missing.length) throw refuse('consent_wrong_types', `the consent token does not cover ${missing.join(', ')}`)
+  return claims
+}
+
+export interface Candidate {
+  document: StoredDocument
+  version: StoredDocumentVersion
+  status: DocumentStatus
+}
+
+/** The current valid documents of a type, or why there is none. */
+export function pick (documents: StoredDocument[], type: string, now = new Date()): { valid: Candidate[], why?: 'none' | 'expired' | 'revoked' } {
+  const candidates = documents
+    .filter((d) => d.versions[0]?.type === type)
+    .map((document) => {
+      const version = document.versions[document.versions.length - 1] as StoredDocumentVersion
+      return { document, version, status: statusOf(document, version, now) }
+    })
+  const valid = candidates.filter((c) => c.status === 'valid').sort((a, b) => b.version.issuedAt.localeCompare(a.version.issuedAt))
+  if (valid.length) return { valid }
+  if (candidates.length === 0) return { valid, why: 'none' }
+  return { valid, why: candidates.some((c) => c.status === 'expired') ? 'expired' : 'revoked' }
+}
+
+export function newDownloadToken (): string {
+  return randomBytes(32).toString('base64url')
+}
+
+export type { Catalogue }

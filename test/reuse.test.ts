@@ -1,0 +1,219 @@
+import { createHash, randomUUID } from 'node:crypto'
+import t from 'tap'
+import type { Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { compactVerify, createLocalJWKSet, importJWK, jwtVerify, SignJWT } from 'jose'
+import { MemoryStore } from '../src/store/index.js'
+import type { Store } from '../src/store/index.js'
+import { build } from './helper.js'
+import { startTestRedis } from './lib/redis-server.js'
+import { testRedisStore } from './lib/redis-store.js'
+import { ADMIN_CODE, adminEnv, makeAgency, register, tokenFor } from './lib/agencies.js'
+import type { TestAgency } from './lib/agencies.js'
+import { generateDocuments } from '../src/sample-data/generate.js'
+import type { SampleDocument } from '../src/sample-data/generate.js'
+
+/**
+ * Reuse end to end, as a ward office processing a dossier meets it, and every abuse refused.
+ */
+const redis = await startTestRedis()
+t.teardown(async () => await redis.destroy())
+
+const ISSUER = '000.00.12.H41'
+const REQUESTER = '000.20.41.H41'
+const OTHER_REQUESTER = '000.00.03.H41'
+const PORTAL = '000.00.00.G22'
+const PROCEDURE = '1.001193'
+const DOSSIER = '000.20.41.H41-260301-0001'
+const samples = [...generateDocuments(200, { seed: 11 })]
+
+interface World {
+  app: FastifyInstance
+  issuerToken: string
+  requesterToken: string
+  otherToken: string
+  adminToken: string
+  portal: TestAgency
+  citizen: string
+  birth: SampleDocument
+  land: SampleDocument
+}
+
+async function world (t: Test, store: Store): Promise<World> {
+  const admin = await makeAgency(ADMIN_CODE)
+  const app = await build(t, { store, env: adminEnv(admin) })
+  const adminToken = await tokenFor(app, admin)
+  const issuer = await makeAgency(ISSUER)
+  const requester = await makeAgency(REQUESTER)
+  const other = await makeAgency(OTHER_REQUESTER)
+  const portal = await makeAgency(PORTAL)
+  await register(app, adminToken, issuer, ['issuer'])
+  await register(app, adminToken, requester, ['requester'])
+  await register(app, adminToken, other, ['requester'])
+  await register(app, adminToken, portal, ['portal'])
+  const birth = structuredClone(samples.find((d) => d.type === 'giay-khai-sinh') as SampleDocument)
+  const land = structuredClone(samples.find((d) => d.type === 'giay-chung-nhan-quyen-su-dung-dat' && d.subject.kind === 'citizen') as SampleDocument)
+  land.subject = birth.subject
+  const w = { app, adminToken, issuerToken: await tokenFor(app, issuer), requesterToken: await tokenFor(app, requester), otherToken: await tokenFor(app, other), portal, citizen: birth.subject.id, birth, land }
+  for (const doc of [birth, land]) {
+    const res = await app.inject({ method: 'POST', url: '/v1/documents', headers: { authorization: `Bearer ${w.issuerToken}` }, payload: doc })
+    if (res.statusCode !== 201) throw new Error(res.body)
+  }
+  const agreement = await app.inject({
+    method: 'PUT', url: '/v1/agreements/ward-quang-trung-2026', headers: { authorization: `Bearer ${adminToken}` },
+    payload: {
+      requester: REQUESTER,
+      documentTypes: ['giay-khai-sinh', 'giay-chung-nhan-quyen-su-dung-dat', 'phieu-ly-lich-tu-phap'],
+      procedureCodes: [PROCEDURE],
+      fields: { 'giay-khai-sinh': ['fullName', 'dateOfBirth', 'gender'], 'giay-chung-nhan-quyen-su-dung-dat': ['parcelNumber', 'mapSheetNumber', 'areaM2'], 'phieu-ly-lich-tu-phap': ['*'] },
+      fileDownload: true,
+      validFrom: '2026-01-01'
+    }
+  })
+  if (agreement.statusCode !== 201) throw new Error(agreement.body)
+  return w
+}
+
+const query = async (w: World, body: Record<string, unknown>, token = w.requesterToken) =>
+  await w.app.inject({ method: 'POST', url: '/v1/reuse-queries', headers: { authorization: `Bearer ${token}` }, payload: body })
+const base = (w: World) => ({ subject: { kind: 'citizen', id: w.citizen }, documentTypes: ['giay-khai-sinh', 'giay-chung-nhan-quyen-su-dung-dat'], purpose: { procedureCode: PROCEDURE, dossierCode: DOSSIER } })
+
+async function consent (w: World, claims: Record<string, unknown> = {}, signer: TestAgency = w.portal): Promise<string> {
+  const now = Math.floor(Date.now() / 1000)
+  return await new SignJWT({ sub: w.citizen, azp: REQUESTER, document_types: ['phieu-ly-lich-tu-phap'], procedure_code: PROCEDURE, dossier_code: DOSSIER, jti: randomUUID(), iat: now, exp: now + 86_400, ...claims })
+    .setProtectedHeader({ alg: signer.privateKey.alg, kid: signer.privateKey.kid })
+    .setIssuer(signer.code)
+    .sign(await importJWK(signer.privateKey, signer.privateKey.alg))
+}
+
+function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
+  t.test(name, async (t) => {
+    t.test('end to end: indexed, found, minimized, attested, downloaded once, all on record', async (t) => {
+      const w = await world(t, await makeStore(t))
+      const birthId = (await w.app.audit.search({ action: 'document.indexed', limit: 10 })).events.find((e) => e.detail?.type === 'giay-khai-sinh')?.documents?.[0]?.id as string
+      const pdf = Buffer.from('%PDF-1.7 giấy khai sinh bản điện tử')
+      const upload = await w.app.inject({ method: 'PUT', url: `/v1/documents/${birthId}/file`, headers: { authorization: `Bearer ${w.issuerToken}`, 'content-type': 'application/pdf' }, payload: pdf })
+      t.equal(upload.statusCode, 200)
+
+      const discovery = await w.app.inject({ method: 'GET', url: '/v1/discovery', headers: { authorization: `Bearer ${w.requesterToken}` } })
+      t.same(discovery.json().grants.map((g: { documentType: string }) => g.documentType).sort(), ['giay-chung-nhan-quyen-su-dung-dat', 'giay-khai-sinh', 'phieu-ly-lich-tu-phap'])
+      t.equal(discovery.json().grants.find((g: { documentType: string }) => g.documentType === 'phieu-ly-lich-tu-phap').consentRequired, true)
+
+      const res = await query(w, { ...base(w), reason: 'Đăng ký thường trú' })
+      t.equal(res.statusCode, 200)
+      const body = res.json()
+      t.same(body.results.map((r: { found: boolean }) => r.found), [true, true])
+      const birth = body.results[0].documents[0]
+      t.same(Object.keys(birth.data).sort(), ['dateOfBirth', 'fullName', 'gender'], 'only the granted fields')
+      t.same(Object.keys(body.results[1].documents[0].data).sort(), ['areaM2', 'mapSheetNumber', 'parcelNumber'])
+      t.match(birth.download, /^\/v1\/files\/[\w-]{43}$/)
+      t.notOk(body.results[1].documents[0].download, 'no file, no link')
+
+      // the attestation, with plain jose and the published JWKS
+      const jwks = createLocalJWKSet((await w.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json())
+      const { payload, protectedHeader } = await jwtVerify(birth.attestation, jwks, { issuer: w.app.config.gatewayIssuer, audience: REQUESTER })
+      t.equal(protectedHeader.typ, 'reuse-attestation+jwt')
+      t.equal(payload.document_id, birth.id)
+      t.equal(payload.document_version, 1)
+      t.equal(payload.document_type, 'giay-khai-sinh')
+      t.equal(payload.issuer, ISSUER)
+      t.equal(payload.status, 'valid')
+      t.equal(payload.procedure_code, PROCEDURE)
+      t.equal(payload.dossier_code, DOSSIER)
+      t.equal(payload.file_sha256, createHash('sha256').update(pdf).digest('hex'))
+      t.equal(payload.audit_event, body.queryId)
+
+      // the receipt: over the request and response bodies
+      const receipt = await compactVerify(String(res.headers['reuse-receipt']), jwks)
+      const claims = JSON.parse(new TextDecoder().decode(receipt.payload))
+      t.equal(claims.response_sha256, createHash('sha256').update(res.body).digest('hex'))
+      t.equal(claims.request_sha256, createHash('sha256').update(JSON.stringify({ ...base(w), reason: 'Đăng ký thường trú' })).digest('hex'))
+      t.equal(claims.jti, body.queryId)
+
+      // verification tells the status now; one changed byte is caught
+      const verify = await w.app.inject({ method: 'POST', url: '/v1/attestations/verify', headers: { authorization: `Bearer ${w.otherToken}` }, payload: { attestation: birth.attestation } })
+      t.equal(verify.json().valid, true)
+      t.equal(verify.json().statusNow, 'valid')
+      const tampered = birth.attestation.slice(0, -3) + (birth.attestation.slice(-3, -2) === 'A' ? 'B' : 'A') + birth.attestation.slice(-2)
+      t.equal((await w.app.inject({ method: 'POST', url: '/v1/attestations/verify', headers: { authorization: `Bearer ${w.otherToken}` }, payload: { attestation: tampered } })).json().valid, false)
+
+      // the download: not for another agency, once for its owner
+      const stolen = await w.app.inject({ method: 'GET', url: birth.download, headers: { authorization: `Bearer ${w.otherToken}` } })
+      t.equal(stolen.statusCode, 403)
+      const file = await w.app.inject({ method: 'GET', url: birth.download, headers: { authorization: `Bearer ${w.requesterToken}` } })
+      t.equal(file.statusCode, 200)
+      t.same(file.rawPayload, pdf)
+      t.equal(file.headers['content-type'], 'application/pdf')
+      t.equal(file.headers['repr-digest'], `sha-256=:${createHash('sha256').update(pdf).digest('base64')}:`)
+      t.equal((await w.app.inject({ method: 'GET', url: birth.download, headers: { authorization: `Bearer ${w.requesterToken}` } })).statusCode, 404, 'single use')
+      const forged = birth.download.slice(0, -2) + (birth.download.endsWith('AA') ? 'BB' : 'AA')
+      t.equal((await w.app.inject({ method: 'GET', url: forged, headers: { authorization: `Bearer ${w.requesterToken}` } })).statusCode, 404)
+
+      // revoked: no longer returned as valid; the verifier says so
+      await w.app.inject({ method: 'POST', url: `/v1/documents/${birth.id}/revoke`, headers: { authorization: `Bearer ${w.issuerToken}` }, payload: { reason: 'Cấp sai thông tin' } })
+      const after = (await query(w, base(w))).json()
+      t.same(after.results[0], { documentType: 'giay-khai-sinh', found: false, why: 'revoked', documents: [] })
+      t.equal((await w.app.inject({ method: 'POST', url: '/v1/attestations/verify', headers: { authorization: `Bearer ${w.otherToken}` }, payload: { attestation: birth.attestation } })).json().statusNow, 'revoked')
+
+      const trail = (await w.app.audit.search({ limit: 100 })).events.map((e) => `${e.action}:${e.outcome}`)
+      for (const step of ['document.indexed:granted', 'document.file_uploaded:granted', 'agreement.created:granted', 'reuse.queried:granted', 'attestation.verified:granted', 'attestation.verified:denied', 'file.downloaded:denied', 'file.downloaded:granted', 'document.revoked:granted']) {
+        t.ok(trail.includes(step), `on record: ${step}`)
+      }
+      const reuses = await w.app.store.reusesOf(w.app.documents.subjectHash(w.birth.subject), birth.id)
+      t.same(reuses.map((r) => [r.requester, r.version, r.dossierCode]), [[REQUESTER, 1, DOSSIER]], 'the reuse is remembered for revocation notices')
+    })
+
+    t.test('status mode releases no data, no file, no attestation; nothing found is 200 and audited', async (t) => {
+      const w = await world(t, await makeStore(t))
+      const res = (await query(w, { ...base(w), mode: 'status' })).json()
+      t.same(Object.keys(res.results[0].documents[0]).sort(), ['id', 'issuer', 'status', 'validFrom', 'version'].concat(res.results[0].documents[0].validUntil ? ['validUntil'] : []).sort())
+      const empty = await query(w, { ...base(w), subject: { kind: 'citizen', id: '079199000111' } })
+      t.equal(empty.statusCode, 200)
+      t.same(empty.json().results.map((r: { why: string }) => r.why), ['none', 'none'])
+      t.ok(empty.headers['reuse-receipt'], 'an empty answer has its receipt too')
+      t.equal((await w.app.audit.search({ action: 'reuse.queried', outcome: 'empty', limit: 10 })).events.length, 1)
+    })
+
+    t.test('abuse: every case refused and audited as denied', async (t) => {
+      const w = await world(t, await makeStore(t))
+      const crimeQuery = { ...base(w), documentTypes: ['phieu-ly-lich-tu-phap'] }
+      const otherPortal = await makeAgency('000.00.00.G23')
+      const cases: Array<[string, () => Promise<Record<string, unknown>>, string, string?]> = [
+        ['a type only another agency may reuse', async () => base(w), 'no_agreement', 'other'],
+        ['a procedure outside the agreement', async () => ({ ...base(w), purpose: { procedureCode: '2.000001', dossierCode: DOSSIER } }), 'procedure_not_granted'],
+        ['consent missing', async () => crimeQuery, 'consent_required'],
+        ['consent for another citizen', async () => ({ ...crimeQuery, consentToken: await consent(w, { sub: '001099099999' }) }), 'consent_wrong_subject'],
+        ['consent for another requester', async () => ({ ...crimeQuery, consentToken: await consent(w, { azp: OTHER_REQUESTER }) }), 'consent_wrong_requester'],
+        ['consent for another dossier', async () => ({ ...crimeQuery, consentToken: await consent(w, { dossier_code: '000.20.41.H41-260301-0002' }) }), 'consent_wrong_dossier'],
+        ['consent expired', async () => ({ ...crimeQuery, consentToken: await consent(w, { iat: Math.floor(Date.now() / 1000) - 7200, exp: Math.floor(Date.now() / 1000) - 3600 }) }), 'consent_expired'],
+        ['consent signed by a non-portal agency', async () => ({ ...crimeQuery, consentToken: await consent(w, {}, otherPortal) }), 'consent_issuer_not_portal'],
+        ['hidden without the right', async () => ({ ...base(w), hidden: true, hiddenUntil: '2027-01-01' }), 'hidden_not_allowed']
+      ]
+      for (const [what, body, code, who] of cases) {
+        const res = await query(w, await body(), who === 'other' ? w.otherToken : w.requesterToken)
+        t.equal(res.statusCode, 403, what)
+        t.equal(res.json().code, code, what)
+      }
+      const denied = await w.app.audit.search({ action: 'reuse.queried', outcome: 'denied', limit: 100 })
+      t.equal(denied.events.length, cases.length, 'each refusal on record')
+      t.ok(denied.events.every((e) => e.purpose?.dossierCode && e.subject), 'with purpose and subject hash')
+      const ok = await query(w, { ...crimeQuery, consentToken: await consent(w) })
+      t.equal(ok.statusCode, 200, 'a matching consent token opens it')
+      const malformed: Array<Record<string, unknown>> = [
+        { ...base(w), subject: { kind: 'citizen', id: '12' } },
+        { ...base(w), documentTypes: [] },
+        { ...base(w), purpose: { procedureCode: 'x', dossierCode: DOSSIER } },
+        { ...base(w), mode: 'everything' },
+        { ...base(w), extra: 1 }
+      ]
+      for (const body of malformed) {
+        const res = await query(w, body)
+        t.ok(res.statusCode === 400 || res.statusCode === 422, JSON.stringify(body).slice(0, 60))
+      }
+      t.equal((await query(w, base(w), w.issuerToken)).statusCode, 403, 'an issuer is not a requester')
+    })
+  })
+}
+
+suite('embedded store', async () => new MemoryStore())
+suite('redis store', async (t) => await testRedisStore(t, redis))
