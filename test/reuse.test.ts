@@ -197,8 +197,16 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       const denied = await w.app.audit.search({ action: 'reuse.queried', outcome: 'denied', limit: 100 })
       t.equal(denied.events.length, cases.length, 'each refusal on record')
       t.ok(denied.events.every((e) => e.purpose?.dossierCode && e.subject), 'with purpose and subject hash')
-      const ok = await query(w, { ...crimeQuery, consentToken: await consent(w) })
+      const given = await consent(w)
+      const ok = await query(w, { ...crimeQuery, consentToken: given })
       t.equal(ok.statusCode, 200, 'a matching consent token opens it')
+      const portalToken = await tokenFor(w.app, w.portal)
+      const jti = JSON.parse(Buffer.from(given.split('.')[1] as string, 'base64url').toString()).jti
+      t.equal((await w.app.inject({ method: 'POST', url: '/v1/consents/revoke', headers: { authorization: `Bearer ${w.requesterToken}` }, payload: { consentId: jti } })).statusCode, 403, 'only the portal withdraws consent')
+      t.equal((await w.app.inject({ method: 'POST', url: '/v1/consents/revoke', headers: { authorization: `Bearer ${portalToken}` }, payload: { consentId: jti, reason: 'Công dân rút lại sự đồng ý' } })).statusCode, 204)
+      const replayed = await query(w, { ...crimeQuery, consentToken: given })
+      t.equal(replayed.statusCode, 403, 'replayed after the consent was withdrawn')
+      t.equal(replayed.json().code, 'consent_revoked')
       const malformed: Array<Record<string, unknown>> = [
         { ...base(w), subject: { kind: 'citizen', id: '12' } },
         { ...base(w), documentTypes: [] },

@@ -91,6 +91,7 @@ export async function verifyConsent (
     if (code === 'ERR_JWT_EXPIRED') throw refuse('consent_expired', 'the consent token has expired')
     throw refuse('consent_invalid', 'the consent token does not verify against the portal\'s keys')
   }
+  if (typeof claims.jti !== 'string' || await deps.store.consentRevoked(claims.jti)) throw refuse('consent_revoked', 'the citizen has withdrawn this consent')
   const iat = (claims as unknown as { iat: number }).iat
   if (claims.exp - iat > CONSENT_MAX_LIFETIME_S) throw refuse('consent_invalid', 'a consent token may last at most 30 days')
   if (claims.sub !== expected.subject.id) throw refuse('consent_wrong_subject', 'the consent token is for another citizen')

@@ -286,6 +286,14 @@ export class MemoryStore implements Store {
     return (this.reuses.get(`${subjectHash}/${documentId}`) ?? []).map((json) => JSON.parse(json))
   }
 
+  async revokeConsent (jti: string, ttlMs: number): Promise<void> {
+    this.claims.set(`consent-revoked\u0000${jti}`, Date.now() + ttlMs)
+  }
+
+  async consentRevoked (jti: string): Promise<boolean> {
+    return (this.claims.get(`consent-revoked\u0000${jti}`) ?? 0) > Date.now()
+  }
+
   async putDownloadGrant (token: string, grant: DownloadGrant, ttlMs: number): Promise<void> {
     this.downloads.set(token, { json: JSON.stringify(grant), until: Date.now() + ttlMs })
   }
@@ -297,9 +305,11 @@ export class MemoryStore implements Store {
   }
 
   async takeDownloadGrant (token: string): Promise<DownloadGrant | undefined> {
-    const grant = await this.peekDownloadGrant(token)
+    // read and delete with no await between: concurrent takers cannot both get it
+    const entry = this.downloads.get(token)
     this.downloads.delete(token)
-    return grant
+    if (!entry || entry.until <= Date.now()) return undefined
+    return JSON.parse(entry.json)
   }
 
   async close (): Promise<void> {}

@@ -481,6 +481,18 @@ export class RedisStore implements Store {
     return all.map((json) => JSON.parse(json))
   }
 
+  private consentKey (jti: string): string {
+    return this.key(`consent-revoked:${createHash('sha256').update(jti).digest('base64url')}`)
+  }
+
+  async revokeConsent (jti: string, ttlMs: number): Promise<void> {
+    await this.run(async () => await this.client.set(this.consentKey(jti), '1', 'PX', Math.max(1, Math.ceil(ttlMs))))
+  }
+
+  async consentRevoked (jti: string): Promise<boolean> {
+    return (await this.run(async () => await this.client.exists(this.consentKey(jti)))) === 1
+  }
+
   private downloadKey (token: string): string {
     // the token is a bearer secret: only its hash is a key
     return this.key(`dl:${createHash('sha256').update(token).digest('base64url')}`)

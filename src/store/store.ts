@@ -223,6 +223,10 @@ export interface Store {
   recordReuse(subjectHash: string, documentId: string, reuse: { requester: string, version: number, dossierCode: string, procedureCode: string, at: string }): Promise<void>
   reusesOf(subjectHash: string, documentId: string): Promise<Array<{ requester: string, version: number, dossierCode: string, procedureCode: string, at: string }>>
 
+  /** the portal withdrew a consent: its token is refused from now until `ttlMs` (past its expiry) */
+  revokeConsent(jti: string, ttlMs: number): Promise<void>
+  consentRevoked(jti: string): Promise<boolean>
+
   putDownloadGrant(token: string, grant: DownloadGrant, ttlMs: number): Promise<void>
   /** reads a grant without using it up */
   peekDownloadGrant(token: string): Promise<DownloadGrant | undefined>

@@ -123,3 +123,37 @@ export function documentContract (t: Test, makeStore: StoreFactory): void {
     t.same(await store.documentsOfSubject('b'.repeat(64)), [])
   })
 }
+
+export function reuseContract (t: Test, makeStore: StoreFactory): void {
+  const grant = { requester: '000.20.41.H41', documentId: '01J00000000000000000000001', version: 1, sha256: 'a'.repeat(64), mediaType: 'application/pdf', size: 10, dossierCode: '000.20.41.H41-260301-0001', procedureCode: '1.001193' }
+
+  t.test('download grants: single use, bound in time, peeking does not use them up', async (t) => {
+    const store = await makeStore(t)
+    await store.putDownloadGrant('token-1', grant, 60_000)
+    t.same(await store.peekDownloadGrant('token-1'), grant)
+    t.same(await store.takeDownloadGrant('token-1'), grant)
+    t.equal(await store.takeDownloadGrant('token-1'), undefined, 'once only')
+    await store.putDownloadGrant('token-2', grant, 30)
+    await new Promise((resolve) => setTimeout(resolve, 80))
+    t.equal(await store.takeDownloadGrant('token-2'), undefined, 'expired')
+    await store.putDownloadGrant('token-3', grant, 60_000)
+    const takers = await Promise.all(Array.from({ length: 20 }, async () => await store.takeDownloadGrant('token-3')))
+    t.equal(takers.filter(Boolean).length, 1, 'of concurrent takers exactly one gets it')
+  })
+
+  t.test('agreements, reuse records and withdrawn consents', async (t) => {
+    const store = await makeStore(t)
+    const agreement = { id: 'a1', requester: '000.20.41.H41', documentTypes: ['giay-khai-sinh'], procedureCodes: ['1.001193'], fields: { 'giay-khai-sinh': ['fullName'] }, fileDownload: false, hiddenAllowed: false, validFrom: '2026-01-01', status: 'active' as const, createdAt: 'x', updatedAt: 'x' }
+    t.same(await store.putAgreement(agreement), { created: true })
+    t.same(await store.putAgreement({ ...agreement, status: 'suspended' }), { created: false })
+    t.equal((await store.getAgreement('a1'))?.status, 'suspended')
+    t.same((await store.listAgreements()).map((a) => a.id), ['a1'])
+    await store.recordReuse('h'.repeat(64), 'D1', { requester: 'R', version: 1, dossierCode: 'X', procedureCode: 'P', at: 't' })
+    await store.recordReuse('h'.repeat(64), 'D1', { requester: 'S', version: 2, dossierCode: 'Y', procedureCode: 'P', at: 't' })
+    t.same((await store.reusesOf('h'.repeat(64), 'D1')).map((r) => r.requester), ['R', 'S'])
+    t.same(await store.reusesOf('h'.repeat(64), 'D2'), [])
+    t.equal(await store.consentRevoked('c1'), false)
+    await store.revokeConsent('c1', 60_000)
+    t.equal(await store.consentRevoked('c1'), true)
+  })
+}

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { MemoryStore } from '../../src/store/index.js'
-import { agencyContract, documentContract, storeContract } from './contract.js'
+import { agencyContract, documentContract, reuseContract, storeContract } from './contract.js'
 import type { StoreFactory } from './contract.js'
 
 const factory: StoreFactory = async (t) => {
@@ -11,6 +11,7 @@ const factory: StoreFactory = async (t) => {
 storeContract(t, factory)
 agencyContract(t, factory)
 documentContract(t, factory)
+reuseContract(t, factory)
 
 t.test('the embedded store says it keeps nothing', async (t) => {
   t.same(await new MemoryStore().persistence(), { aof: false, rdb: false })

@@ -2,7 +2,7 @@ import t from 'tap'
 import { startTestRedis } from '../lib/redis-server.js'
 import { testRedisStore } from '../lib/redis-store.js'
 import { StoreUnavailableError } from '../../src/store/index.js'
-import { agencyContract, documentContract, storeContract } from './contract.js'
+import { agencyContract, documentContract, reuseContract, storeContract } from './contract.js'
 import type { StoreFactory } from './contract.js'
 
 const redis = await startTestRedis()
@@ -12,6 +12,7 @@ const factory: StoreFactory = async (t) => await testRedisStore(t, redis)
 storeContract(t, factory)
 agencyContract(t, factory)
 documentContract(t, factory)
+reuseContract(t, factory)
 
 t.test('persistence reflects the server settings', async (t) => {
   const store = await testRedisStore(t, redis)

@@ -6,7 +6,7 @@ import { ProblemError } from '../../lib/problem.js'
 import { scopesOf } from '../../services/agencies.js'
 import { subjectProblem } from '../../services/identifiers.js'
 import { statusOf, today } from '../../services/documents.js'
-import { ATTESTATION_TYP, DOWNLOAD_TTL_MS, RECEIPT_TYP, dataDigest, grantFor, minimize, newDownloadToken, pick, sha256Hex, verifyConsent } from '../../services/reuse.js'
+import { ATTESTATION_TYP, CONSENT_MAX_LIFETIME_S, DOWNLOAD_TTL_MS, RECEIPT_TYP, dataDigest, grantFor, minimize, newDownloadToken, pick, sha256Hex, verifyConsent } from '../../services/reuse.js'
 import type { AgreementRecord } from '../../store/index.js'
 import type { Subject } from '../../services/identifiers.js'
 
@@ -261,6 +261,22 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
     }, RECEIPT_TYP)
     reply.header('reuse-receipt', receipt)
     return await reply.type('application/json; charset=utf-8').serializer((x: unknown) => x as string).send(payload)
+  })
+
+  app.post<{ Body: { consentId: string, reason?: string } }>('/v1/consents/revoke', {
+    schema: {
+      tags: ['reuse'],
+      summary: 'The citizen withdraws a consent',
+      description: 'Called by the national portal when a citizen withdraws a consent: the consent token with this `jti` is refused from the next query on (`consent_revoked`), on every gateway process.',
+      security: requires('portal'),
+      body: { type: 'object', required: ['consentId'], properties: { consentId: { type: 'string', minLength: 1, maxLength: 200, description: 'the jti of the consent token' }, reason: { type: 'string', maxLength: 500 } }, additionalProperties: false },
+      response: { 204: { description: 'withdrawn', type: 'null' }, ...problemResponses(400, 401, 403, 415, 503) }
+    }
+  }, async (request, reply) => {
+    await request.audit({ action: 'consent.revoked', outcome: 'granted', detail: { consentId: request.body.consentId, ...(request.body.reason ? { reason: request.body.reason } : {}) } })
+    // kept past the longest a consent token can live
+    await app.store.revokeConsent(request.body.consentId, (CONSENT_MAX_LIFETIME_S + 86_400) * 1000)
+    return await reply.code(204).send()
   })
 
   app.get<{ Params: { token: string } }>('/v1/files/:token', {
