@@ -11,6 +11,9 @@ import type { AuditEvent } from './audit.js'
  * and the signed checkpoints — verified against the gateway's JWKS — pin each chain's head, so
  * an edited, deleted, reordered or cut-off event is found and the first bad one named.
  *
+ * Offline, a log's own chain (named as `writer` by the checkpoints the log holds) must be in it:
+ * a file stripped of every event of its chain would otherwise read as a gateway that did nothing.
+ *
  * Retention: a chain whose oldest kept event is past seq 1 must start right after a signed
  * checkpoint (seq + 1, prevHash = the checkpoint's hash): that is where verification begins.
  */
@@ -26,6 +29,11 @@ export interface VerifyResult {
 export interface CheckpointInput {
   time?: string
   jws: string
+  /**
+   * read from the audit log being verified: the chain it names as its writer is this log's own,
+   * so that chain must be present (a checkpoint kept elsewhere may come from another process)
+   */
+  inLog?: boolean
 }
 
 interface Anchor { seq: number, hash: string }
@@ -48,12 +56,14 @@ export async function verifyAuditTrail (
   } = {}
 ): Promise<VerifyResult> {
   const anchors = new Map<string, Map<number, string>>()
+  const ownChains = new Set<string>()
   for (const [i, checkpoint] of checkpoints.entries()) {
     let chains: Array<{ chain: string, seq: number, hash: string }>
     try {
       const { payload } = await jwtVerify(checkpoint.jws, keys, { typ: CHECKPOINT_TYP, ...(options.issuer ? { issuer: options.issuer } : {}) })
       chains = payload.chains as typeof chains
       if (!Array.isArray(chains)) throw new Error('no chains')
+      if (checkpoint.inLog === true && typeof payload.writer === 'string') ownChains.add(payload.writer)
     } catch (err) {
       return { ok: false, checked: 0, chains: 0, checkpoints: i, firstBadEvent: `checkpoint ${checkpoint.time ?? i}`, reason: `checkpoint ${i + 1} does not verify against the gateway's keys (${(err as Error).message}): forged or altered` }
     }
@@ -102,7 +112,7 @@ export async function verifyAuditTrail (
   }
 
   for (const [chain, byChain] of anchors) {
-    if (!options.requireAllChains && !states.has(chain)) continue
+    if (!options.requireAllChains && !ownChains.has(chain) && !states.has(chain)) continue
     const highest = Math.max(...byChain.keys())
     const reached = states.get(chain)?.lastSeq ?? 0
     if (highest > reached) {
@@ -125,7 +135,7 @@ export async function readAuditLog (path: string): Promise<AuditLogContents> {
   const checkpoints: CheckpointInput[] = []
   for await (const record of lines(path)) {
     const checkpoint = (record as { checkpoint?: CheckpointInput }).checkpoint
-    if (checkpoint && typeof checkpoint.jws === 'string') checkpoints.push({ jws: checkpoint.jws, ...(checkpoint.time ? { time: checkpoint.time } : {}) })
+    if (checkpoint && typeof checkpoint.jws === 'string') checkpoints.push({ jws: checkpoint.jws, inLog: true, ...(checkpoint.time ? { time: checkpoint.time } : {}) })
   }
   return {
     checkpoints,

@@ -87,6 +87,10 @@ const ulid = monotonicFactory()
 export class AuditService {
   private chainId: string
   private head: { seq: number, hash: string } | undefined
+  /** the last event of this chain written to the log; undefined until the head is first read */
+  private logged: { seq: number, hash: string } | undefined
+  /** events that reached the store although their append was reported failed, not yet noted in the chain */
+  private unconfirmed: string[] = []
   private queue: Promise<unknown> = Promise.resolve()
   private timer: NodeJS.Timeout | undefined
 
@@ -108,8 +112,49 @@ export class AuditService {
     return await next
   }
 
-  private async append (input: AuditInput, retried = false): Promise<AuditEvent> {
-    if (!this.head) this.head = await this.options.store.auditChainHead(this.chain) ?? { seq: 0, hash: GENESIS_HASH }
+  private async append (input: AuditInput): Promise<AuditEvent> {
+    if (!this.head) await this.resync()
+    if (this.unconfirmed.length > 0) {
+      // the chain itself says which of its events recorded actions that were refused
+      await this.write({ actor: null, action: 'audit.unconfirmed', outcome: 'error', detail: { events: this.unconfirmed } })
+      this.unconfirmed = []
+    }
+    return await this.write(input)
+  }
+
+  /**
+   * Reads the chain head from the store: at the first append, and after a failed one. A failed
+   * append (a timeout, a dropped connection) may still have reached the store; such events are
+   * logged now, so that the log alone still verifies, and noted in the chain as unconfirmed —
+   * their callers were refused, so the actions they record did not happen. A store that lost
+   * events this process logged (restored, or failed over without them) is never appended to
+   * at those positions again: the log would hold two different events with one seq.
+   */
+  private async resync (): Promise<void> {
+    const stored = await this.options.store.auditChainHead(this.chain) ?? { seq: 0, hash: GENESIS_HASH }
+    const logged = this.logged ?? stored
+    if (stored.seq < logged.seq || (stored.seq === logged.seq && stored.hash !== logged.hash)) {
+      this.options.log.error({ chain: this.chain, stored: stored.seq, logged: logged.seq }, 'the store lost audit events this process logged; continuing on a new chain')
+      this.startChain()
+      return
+    }
+    if (stored.seq > logged.seq) {
+      const missed = await this.options.store.auditChainSlice(this.chain, logged.seq + 1, stored.seq - logged.seq) as unknown as AuditEvent[]
+      for (const event of missed) this.options.log.info({ audit: event, unconfirmed: true }, 'audit')
+      this.unconfirmed.push(...missed.map((event) => event.id))
+    }
+    this.logged = stored
+    this.head = stored
+  }
+
+  private startChain (): void {
+    this.chainId = ulid()
+    this.head = { seq: 0, hash: GENESIS_HASH }
+    this.logged = this.head
+  }
+
+  private async write (input: AuditInput, retried = false): Promise<AuditEvent> {
+    if (!this.head) throw new Error('audit chain head unknown')
     const id = ulid()
     const body: Omit<AuditEvent, 'hash'> = {
       id,
@@ -141,12 +186,12 @@ export class AuditService {
       // collision) does that. Never append on top of it: leave it as evidence for the verifier
       // and continue on a new chain.
       this.options.log.error({ chain: this.chain, expectedSeq: event.seq - 1 }, 'audit chain head moved under this process; continuing on a new chain')
-      this.chainId = ulid()
-      this.head = { seq: 0, hash: GENESIS_HASH }
+      this.startChain()
       if (retried) throw new Error('audit chain could not be appended to')
-      return await this.append(input, true)
+      return await this.write(input, true)
     }
     this.head = { seq: event.seq, hash: event.hash }
+    this.logged = this.head
     this.options.log.info({ audit: event }, 'audit')
     return event
   }
@@ -159,7 +204,9 @@ export class AuditService {
       if (head) chains.push({ chain, ...head })
     }
     const time = new Date().toISOString()
-    const jws = await this.options.signer.sign({ iss: this.options.issuer, iat: Math.floor(Date.parse(time) / 1000), chains }, CHECKPOINT_TYP)
+    // `writer` names the chain of the log this checkpoint also goes to: offline, that chain must
+    // be in the log, so removing all of its events from the file is not mistaken for "none yet"
+    const jws = await this.options.signer.sign({ iss: this.options.issuer, iat: Math.floor(Date.parse(time) / 1000), writer: this.chain, chains }, CHECKPOINT_TYP)
     const checkpoint: AuditCheckpointRecord = { time, jws, chains }
     await this.options.store.putAuditCheckpoint(checkpoint)
     this.options.log.info({ checkpoint }, 'audit checkpoint')

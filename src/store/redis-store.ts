@@ -48,33 +48,44 @@ for i = 4, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[5]) end
 return 1`
 
 /**
- * Retention for one chain: removes its events with seq ≤ ARGV[1], their index entries and
- * chain positions. KEYS: events hash, the chain's seq → id hash; ARGV[2..] the index keys
- * prefix (indexes are found from each event's own fields, so nothing is scanned).
+ * Retention for one chain, one bounded batch at a time: a script runs alone on the server, so
+ * pruning a long chain in one go would stall every gateway (BUSY after lua-time-limit) and,
+ * audit being fail-closed, refuse every request meanwhile. Removes seqs from the chain's floor
+ * (its first kept seq, kept in the same hash, 1 when absent) up to min(floor + ARGV[2] − 1,
+ * ARGV[1]), with their events and index entries (found from each event's own fields, so
+ * nothing is scanned), then moves the floor. KEYS: events hash, the chain's seq → id hash.
+ * ARGV: last seq to remove, batch size, index key prefix. Returns {removed, done (1/0)}.
  */
 const PRUNE_AUDIT = `
+local floor = tonumber(redis.call('HGET', KEYS[2], 'floor') or '1')
+local upTo = tonumber(ARGV[1])
+if floor > upTo then return {0, 1} end
+local last = math.min(upTo, floor + tonumber(ARGV[2]) - 1)
 local removed = 0
-local positions = redis.call('HGETALL', KEYS[2])
-for i = 1, #positions, 2 do
-  local seq = tonumber(positions[i])
-  if seq <= tonumber(ARGV[1]) then
-    local id = positions[i + 1]
+for seq = floor, last do
+  local id = redis.call('HGET', KEYS[2], tostring(seq))
+  if id then
     local json = redis.call('HGET', KEYS[1], id)
     if json then
       local event = cjson.decode(json)
-      redis.call('ZREM', ARGV[2] .. 'all', id)
-      if type(event.actor) == 'string' then redis.call('ZREM', ARGV[2] .. 'agency:' .. event.actor, id) end
-      if type(event.subject) == 'string' then redis.call('ZREM', ARGV[2] .. 'subject:' .. event.subject, id) end
+      redis.call('ZREM', ARGV[3] .. 'all', id)
+      if type(event.actor) == 'string' then redis.call('ZREM', ARGV[3] .. 'agency:' .. event.actor, id) end
+      if type(event.subject) == 'string' then redis.call('ZREM', ARGV[3] .. 'subject:' .. event.subject, id) end
       if type(event.documents) == 'table' then
-        for _, document in ipairs(event.documents) do redis.call('ZREM', ARGV[2] .. 'document:' .. document.id, id) end
+        for _, document in ipairs(event.documents) do redis.call('ZREM', ARGV[3] .. 'document:' .. document.id, id) end
       end
       redis.call('HDEL', KEYS[1], id)
     end
-    redis.call('HDEL', KEYS[2], positions[i])
+    redis.call('HDEL', KEYS[2], tostring(seq))
     removed = removed + 1
   end
 end
-return removed`
+redis.call('HSET', KEYS[2], 'floor', last + 1)
+if last >= upTo then return {removed, 1} end
+return {removed, 0}`
+
+/** events one retention script removes at most: a few milliseconds of server time */
+const PRUNE_BATCH = 256
 
 /**
  * Writes version 1 of a document into its subject's partition, idempotently (a retry after a
@@ -348,7 +359,12 @@ export class RedisStore implements Store {
     let removed = 0
     for (const [chain, upTo] of Object.entries(upToSeq)) {
       const keys = [this.auditKey('ev'), this.auditKey('chain', chain)]
-      removed += Number(await this.run(async () => await this.client.eval(PRUNE_AUDIT, keys.length, ...keys, String(upTo), this.auditKey('idx', ''))))
+      // batch after batch, each its own script: other commands run in between
+      for (let done = 0; done === 0;) {
+        const [count, finished] = await this.run(async () => await this.client.eval(PRUNE_AUDIT, keys.length, ...keys, String(upTo), String(PRUNE_BATCH), this.auditKey('idx', ''))) as [number, number]
+        removed += count
+        done = finished
+      }
     }
     return removed
   }
