@@ -1,7 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
-import canonicalizeModule from 'canonicalize'
 import { encodeTime, monotonicFactory } from 'ulid'
 import type { Logger } from 'pino'
+import { canonicalDigest } from '../lib/digest.js'
 import { ProblemError } from '../lib/problem.js'
 import type { AuditCheckpointRecord, AuditIndex, Store, StoredAuditEvent } from '../store/index.js'
 
@@ -41,16 +41,13 @@ export interface AuditEvent extends AuditInput {
   hash: string
 }
 
-// canonicalize is CommonJS; NodeNext sees its default export as the module object
-const canonicalize = canonicalizeModule as unknown as (input: unknown) => string | undefined
-
 export const GENESIS_HASH = '0'.repeat(64)
 export const CHECKPOINT_TYP = 'audit-checkpoint+jwt'
 
 /** SHA-256 over the RFC 8785 canonical JSON of the event without its own hash. */
 export function eventHash (event: Omit<AuditEvent, 'hash'> | AuditEvent): string {
   const { hash: _hash, ...rest } = event as AuditEvent
-  return createHash('sha256').update(canonicalize(rest) as string).digest('hex')
+  return canonicalDigest(rest)
 }
 
 export interface AuditSigner {

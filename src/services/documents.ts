@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import canonicalizeModule from 'canonicalize'
 import { monotonicFactory } from 'ulid'
+import { canonicalDigest } from '../lib/digest.js'
 import { ProblemError } from '../lib/problem.js'
 import type { ProblemFieldError } from '../lib/problem.js'
 import type { DocumentKeys, RegisterOutcome, Store, StoredDocument, StoredDocumentVersion } from '../store/index.js'
@@ -9,7 +9,6 @@ import type { Catalogue } from './catalogue.js'
 import { subjectHash, subjectProblem } from './identifiers.js'
 import type { Subject } from './identifiers.js'
 
-const canonicalize = canonicalizeModule as unknown as (input: unknown) => string | undefined
 const newId = monotonicFactory()
 
 /**
@@ -92,10 +91,6 @@ export function view (document: StoredDocument, version: StoredDocumentVersion, 
   }
 }
 
-function sha256 (text: string): string {
-  return createHash('sha256').update(text).digest('hex')
-}
-
 const unprocessable = (code: string, detail: string, errors?: ProblemFieldError[]): ProblemError =>
   new ProblemError(422, code, detail, errors ? { errors } : {})
 
@@ -143,7 +138,7 @@ export class DocumentService {
       issuer,
       ...content,
       createdAt: now.toISOString(),
-      contentHash: sha256(canonicalize(content) as string)
+      contentHash: canonicalDigest(content)
     }
     const hash = this.subjectHash(input.subject)
     return {
@@ -202,7 +197,7 @@ export class DocumentService {
       issuer,
       ...content,
       createdAt: now.toISOString(),
-      contentHash: sha256(canonicalize(content) as string),
+      contentHash: canonicalDigest(content),
       amendmentReason: input.reason
     }
     return { subjectHash, next, expected: latest.version, document }

@@ -1,17 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto'
-import canonicalizeModule from 'canonicalize'
+import { randomBytes } from 'node:crypto'
 import { decodeProtectedHeader, jwtVerify } from 'jose'
 import { ProblemError } from '../lib/problem.js'
 import type { AgreementRecord, Store, StoredDocument, StoredDocumentVersion } from '../store/index.js'
 import { AGENCY_ALGORITHMS } from './agencies.js'
 import type { AgencyKeys } from './agency-keys.js'
-import type { Catalogue } from './catalogue.js'
 import { statusOf, today } from './documents.js'
 import type { DocumentStatus } from './documents.js'
 import type { Subject } from './identifiers.js'
 import { CLOCK_TOLERANCE_S } from './tokens.js'
-
-const canonicalize = canonicalizeModule as unknown as (input: unknown) => string | undefined
 
 /**
  * Reuse: what a requester may receive (agreements), with whose consent, minimized to the
@@ -22,14 +18,6 @@ export const RECEIPT_TYP = 'reuse-receipt+jwt'
 export const CONSENT_MAX_LIFETIME_S = 30 * 86_400
 export const DOWNLOAD_TTL_MS = 5 * 60_000
 
-export function sha256Hex (data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex')
-}
-
-/** SHA-256 of the RFC 8785 canonical JSON: what an attestation's data_sha256 is. */
-export function dataDigest (data: unknown): string {
-  return sha256Hex(canonicalize(data) as string)
-}
 
 /** The active agreement letting `requester` reuse `type` for `procedureCode` today, if any. */
 export function grantFor (agreements: AgreementRecord[], requester: string, type: string, procedureCode: string, day = today()): AgreementRecord | undefined {
@@ -127,4 +115,3 @@ export function newDownloadToken (): string {
   return randomBytes(32).toString('base64url')
 }
 
-export type { Catalogue }

@@ -6,7 +6,8 @@ import { ProblemError } from '../../lib/problem.js'
 import { scopesOf } from '../../services/agencies.js'
 import { subjectProblem } from '../../services/identifiers.js'
 import { statusOf, today } from '../../services/documents.js'
-import { ATTESTATION_TYP, CONSENT_MAX_LIFETIME_S, DOWNLOAD_TTL_MS, RECEIPT_TYP, dataDigest, grantFor, minimize, newDownloadToken, pick, sha256Hex, verifyConsent } from '../../services/reuse.js'
+import { canonicalDigest, sha256Hex } from '../../lib/digest.js'
+import { ATTESTATION_TYP, CONSENT_MAX_LIFETIME_S, DOWNLOAD_TTL_MS, RECEIPT_TYP, grantFor, minimize, newDownloadToken, pick, verifyConsent } from '../../services/reuse.js'
 import type { AgreementRecord } from '../../store/index.js'
 import type { Subject } from '../../services/identifiers.js'
 
@@ -225,7 +226,8 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
           issuer: v.issuer,
           status: c.status,
           valid_until: v.validUntil ?? null,
-          data_sha256: dataDigest(data),
+          // data_sha256: SHA-256 of the released data in RFC 8785 canonical JSON
+          data_sha256: canonicalDigest(data),
           file_sha256: file?.sha256 ?? null,
           procedure_code: purpose.procedureCode,
           dossier_code: purpose.dossierCode
