@@ -2,6 +2,29 @@ import { auditIndexName, auditIndexNames } from './audit-keys.js'
 import type { AgreementRecord, DownloadGrant, DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion } from './store.js'
 import type { AgencyRecord, AuditCheckpointRecord, AuditIndexPage, Persistence, SigningKeySetRecord, Store, StoredAuditEvent } from './store.js'
 
+/**
+ * Records kept serialized, as Redis keeps them, listed in key order: callers never share
+ * objects with the store.
+ */
+class RecordTable<T> {
+  private readonly records = new Map<string, string>()
+
+  get (key: string): T | undefined {
+    const json = this.records.get(key)
+    return json === undefined ? undefined : JSON.parse(json) as T
+  }
+
+  list (): T[] {
+    return [...this.records.keys()].sort().map((key) => JSON.parse(this.records.get(key) as string) as T)
+  }
+
+  put (key: string, record: T): { created: boolean } {
+    const created = !this.records.has(key)
+    this.records.set(key, JSON.stringify(record))
+    return { created }
+  }
+}
+
 /** first position in a sorted array whose value is ≥ (or > when `after`) the probe */
 function bound (sorted: string[], probe: string, after: boolean): number {
   let lo = 0
@@ -21,7 +44,7 @@ function bound (sorted: string[], probe: string, after: boolean): number {
  */
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const
-  private readonly agencies = new Map<string, string>()
+  private readonly agencies = new RecordTable<AgencyRecord>()
   private readonly claims = new Map<string, number>()
   private signingKeys: SigningKeySetRecord | undefined
   private lastSweep = 0
@@ -32,8 +55,8 @@ export class MemoryStore implements Store {
   private readonly checkpoints: AuditCheckpointRecord[] = []
   private readonly documents = new Map<string, Map<string, string>>()
   private readonly documentSubject = new Map<string, string>()
-  private readonly documentTypes = new Map<string, string>()
-  private readonly agreements = new Map<string, string>()
+  private readonly documentTypes = new RecordTable<DocumentTypeRecord>()
+  private readonly agreements = new RecordTable<AgreementRecord>()
   private readonly reuses = new Map<string, string[]>()
   private readonly downloads = new Map<string, { json: string, until: number }>()
   private readonly naturalKeys = new Map<string, { id: string, contentHash: string }>()
@@ -44,20 +67,16 @@ export class MemoryStore implements Store {
     return { aof: false, rdb: false }
   }
 
-  // Records are kept serialized, as Redis keeps them: callers never share objects with the store.
   async getAgency (code: string): Promise<AgencyRecord | undefined> {
-    const json = this.agencies.get(code)
-    return json === undefined ? undefined : JSON.parse(json)
+    return this.agencies.get(code)
   }
 
   async listAgencies (): Promise<AgencyRecord[]> {
-    return [...this.agencies.keys()].sort().map((code) => JSON.parse(this.agencies.get(code) as string))
+    return this.agencies.list()
   }
 
   async putAgency (agency: AgencyRecord): Promise<{ created: boolean }> {
-    const created = !this.agencies.has(agency.code)
-    this.agencies.set(agency.code, JSON.stringify(agency))
-    return { created }
+    return this.agencies.put(agency.code, agency)
   }
 
   async claimOnce (namespace: string, id: string, ttlMs: number): Promise<boolean> {
@@ -245,34 +264,30 @@ export class MemoryStore implements Store {
   }
 
   async getDocumentType (code: string): Promise<DocumentTypeRecord | undefined> {
-    const json = this.documentTypes.get(code)
-    return json === undefined ? undefined : JSON.parse(json)
+    return this.documentTypes.get(code)
   }
 
   async listDocumentTypes (): Promise<DocumentTypeRecord[]> {
-    return [...this.documentTypes.keys()].sort().map((code) => JSON.parse(this.documentTypes.get(code) as string))
+    return this.documentTypes.list()
   }
 
   async putDocumentType (record: DocumentTypeRecord, expectedVersion: number): Promise<boolean> {
     const current = await this.getDocumentType(record.code)
     if ((current?.schemaVersion ?? 0) !== expectedVersion) return false
-    this.documentTypes.set(record.code, JSON.stringify(record))
+    this.documentTypes.put(record.code, record)
     return true
   }
 
   async getAgreement (id: string): Promise<AgreementRecord | undefined> {
-    const json = this.agreements.get(id)
-    return json === undefined ? undefined : JSON.parse(json)
+    return this.agreements.get(id)
   }
 
   async putAgreement (agreement: AgreementRecord): Promise<{ created: boolean }> {
-    const created = !this.agreements.has(agreement.id)
-    this.agreements.set(agreement.id, JSON.stringify(agreement))
-    return { created }
+    return this.agreements.put(agreement.id, agreement)
   }
 
   async listAgreements (): Promise<AgreementRecord[]> {
-    return [...this.agreements.keys()].sort().map((id) => JSON.parse(this.agreements.get(id) as string))
+    return this.agreements.list()
   }
 
   async recordReuse (subjectHash: string, documentId: string, reuse: { requester: string, version: number, dossierCode: string, procedureCode: string, at: string }): Promise<void> {

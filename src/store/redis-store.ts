@@ -125,6 +125,9 @@ for i = 1, #index, 2 do
 end
 return out`
 
+/** a TTL for PX: whole milliseconds, at least one */
+const px = (ms: number): number => Math.max(1, Math.ceil(ms))
+
 /** HGETALL of a document hash → the document (versions in order). */
 function documentFromHash (fields: string[] | Record<string, string>): StoredDocument | undefined {
   const entries = Array.isArray(fields)
@@ -255,29 +258,47 @@ export class RedisStore implements Store {
     })
   }
 
-  // All agencies live in one hash: one key, one slot, HGETALL lists them (there are hundreds, not millions).
-  private get agenciesKey (): string { return this.key('agencies') }
-
-  async getAgency (code: string): Promise<AgencyRecord | undefined> {
-    const json = await this.run(async () => await this.client.hget(this.agenciesKey, code))
-    return json === null ? undefined : JSON.parse(json)
+  // Registries (agencies, document types, agreements) are each one hash of JSON records: one
+  // key, one slot, HGETALL lists them (there are hundreds, not millions).
+  private async hashRecord<T> (key: string, field: string): Promise<T | undefined> {
+    const json = await this.run(async () => await this.client.hget(key, field))
+    return json === null ? undefined : JSON.parse(json) as T
   }
 
-  async listAgencies (): Promise<AgencyRecord[]> {
-    const all = await this.run(async () => await this.client.hgetall(this.agenciesKey))
-    return Object.keys(all).sort().map((code) => JSON.parse(all[code] as string))
+  private async hashRecords<T> (key: string): Promise<T[]> {
+    const all = await this.run(async () => await this.client.hgetall(key))
+    return Object.keys(all).sort().map((field) => JSON.parse(all[field] as string) as T)
   }
 
-  async putAgency (agency: AgencyRecord): Promise<{ created: boolean }> {
-    const added = await this.run(async () => await this.client.hset(this.agenciesKey, agency.code, JSON.stringify(agency)))
+  private async putHashRecord (key: string, field: string, record: unknown): Promise<{ created: boolean }> {
+    const added = await this.run(async () => await this.client.hset(key, field, JSON.stringify(record)))
     return { created: added === 1 }
   }
 
+  private get agenciesKey (): string { return this.key('agencies') }
+
+  async getAgency (code: string): Promise<AgencyRecord | undefined> {
+    return await this.hashRecord<AgencyRecord>(this.agenciesKey, code)
+  }
+
+  async listAgencies (): Promise<AgencyRecord[]> {
+    return await this.hashRecords<AgencyRecord>(this.agenciesKey)
+  }
+
+  async putAgency (agency: AgencyRecord): Promise<{ created: boolean }> {
+    return await this.putHashRecord(this.agenciesKey, agency.code, agency)
+  }
+
+  /**
+   * A key named by the SHA-256 of a caller-supplied value (a jti, a download token): keys stay
+   * short, carry nothing a caller chose verbatim, and a bearer secret is never a key in clear.
+   */
+  private hashedKey (kind: string, value: string): string {
+    return this.key(`${kind}:${createHash('sha256').update(value).digest('base64url')}`)
+  }
+
   async claimOnce (namespace: string, id: string, ttlMs: number): Promise<boolean> {
-    // the id is hashed: keys stay short and carry nothing a caller chose verbatim
-    const digest = createHash('sha256').update(id).digest('base64url')
-    const key = this.key(`once:${namespace}:${digest}`)
-    const set = await this.run(async () => await this.client.set(key, '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'))
+    const set = await this.run(async () => await this.client.set(this.hashedKey(`once:${namespace}`, id), '1', 'PX', px(ttlMs), 'NX'))
     return set === 'OK'
   }
 
@@ -448,13 +469,11 @@ export class RedisStore implements Store {
   private get typesKey (): string { return this.key('document-types') }
 
   async getDocumentType (code: string): Promise<DocumentTypeRecord | undefined> {
-    const json = await this.run(async () => await this.client.hget(this.typesKey, code))
-    return json === null ? undefined : JSON.parse(json)
+    return await this.hashRecord<DocumentTypeRecord>(this.typesKey, code)
   }
 
   async listDocumentTypes (): Promise<DocumentTypeRecord[]> {
-    const all = await this.run(async () => await this.client.hgetall(this.typesKey))
-    return Object.keys(all).sort().map((code) => JSON.parse(all[code] as string))
+    return await this.hashRecords<DocumentTypeRecord>(this.typesKey)
   }
 
   async putDocumentType (record: DocumentTypeRecord, expectedVersion: number): Promise<boolean> {
@@ -473,18 +492,15 @@ export class RedisStore implements Store {
   private get agreementsKey (): string { return this.key('agreements') }
 
   async getAgreement (id: string): Promise<AgreementRecord | undefined> {
-    const json = await this.run(async () => await this.client.hget(this.agreementsKey, id))
-    return json === null ? undefined : JSON.parse(json)
+    return await this.hashRecord<AgreementRecord>(this.agreementsKey, id)
   }
 
   async putAgreement (agreement: AgreementRecord): Promise<{ created: boolean }> {
-    const added = await this.run(async () => await this.client.hset(this.agreementsKey, agreement.id, JSON.stringify(agreement)))
-    return { created: added === 1 }
+    return await this.putHashRecord(this.agreementsKey, agreement.id, agreement)
   }
 
   async listAgreements (): Promise<AgreementRecord[]> {
-    const all = await this.run(async () => await this.client.hgetall(this.agreementsKey))
-    return Object.keys(all).sort().map((id) => JSON.parse(all[id] as string))
+    return await this.hashRecords<AgreementRecord>(this.agreementsKey)
   }
 
   // who reused a document lives beside the document, under its subject's tag
@@ -497,34 +513,25 @@ export class RedisStore implements Store {
     return all.map((json) => JSON.parse(json))
   }
 
-  private consentKey (jti: string): string {
-    return this.key(`consent-revoked:${createHash('sha256').update(jti).digest('base64url')}`)
-  }
-
   async revokeConsent (jti: string, ttlMs: number): Promise<void> {
-    await this.run(async () => await this.client.set(this.consentKey(jti), '1', 'PX', Math.max(1, Math.ceil(ttlMs))))
+    await this.run(async () => await this.client.set(this.hashedKey('consent-revoked', jti), '1', 'PX', px(ttlMs)))
   }
 
   async consentRevoked (jti: string): Promise<boolean> {
-    return (await this.run(async () => await this.client.exists(this.consentKey(jti)))) === 1
-  }
-
-  private downloadKey (token: string): string {
-    // the token is a bearer secret: only its hash is a key
-    return this.key(`dl:${createHash('sha256').update(token).digest('base64url')}`)
+    return (await this.run(async () => await this.client.exists(this.hashedKey('consent-revoked', jti)))) === 1
   }
 
   async putDownloadGrant (token: string, grant: DownloadGrant, ttlMs: number): Promise<void> {
-    await this.run(async () => await this.client.set(this.downloadKey(token), JSON.stringify(grant), 'PX', Math.max(1, Math.ceil(ttlMs))))
+    await this.run(async () => await this.client.set(this.hashedKey('dl', token), JSON.stringify(grant), 'PX', px(ttlMs)))
   }
 
   async peekDownloadGrant (token: string): Promise<DownloadGrant | undefined> {
-    const json = await this.run(async () => await this.client.get(this.downloadKey(token)))
+    const json = await this.run(async () => await this.client.get(this.hashedKey('dl', token)))
     return json === null ? undefined : JSON.parse(json)
   }
 
   async takeDownloadGrant (token: string): Promise<DownloadGrant | undefined> {
-    const json = await this.run(async () => await this.client.getdel(this.downloadKey(token)))
+    const json = await this.run(async () => await this.client.getdel(this.hashedKey('dl', token)))
     return json === null ? undefined : JSON.parse(json)
   }
 
