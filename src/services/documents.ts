@@ -41,27 +41,13 @@ export interface AmendInput {
 
 export type DocumentStatus = 'valid' | 'expired' | 'revoked' | 'superseded'
 
-export interface DocumentView {
-  id: string
-  version: number
+/** A version as an issuer reads it: its content, plus what is derived when it is read. */
+export type DocumentView = Omit<StoredDocumentVersion, 'contentHash'> & {
   latestVersion: number
-  type: string
-  typeSchemaVersion: number
-  subject: Subject
-  issuer: string
-  procedureCode: string
-  dossierCode: string
-  documentNumber: string
-  issuedAt: string
-  validFrom: string
-  validUntil?: string
-  data: Record<string, unknown>
   file?: { mediaType: string, size: number, sha256: string }
   status: DocumentStatus
   revokedAt?: string
   revocationReason?: string
-  amendmentReason?: string
-  createdAt: string
 }
 
 /** Today in Vietnam (UTC+7): validity dates are calendar dates there. */

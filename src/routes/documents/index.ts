@@ -2,9 +2,7 @@ import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { problemResponses, requires } from '../../lib/openapi.js'
 import { ProblemError } from '../../lib/problem.js'
-import { parseJsonBody } from '../../plugins/validation.js'
-import { createAjv } from '../../plugins/validation.js'
-import { loadApiSchemas } from '../../plugins/validation.js'
+import { createAjv, parseJsonBody } from '../../plugins/validation.js'
 import { BlobDigestMismatchError, BlobTooLargeError } from '../../store/blob-store.js'
 import { view } from '../../services/documents.js'
 import type { AmendInput, DocumentInput, DocumentView } from '../../services/documents.js'
@@ -75,8 +73,9 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
   // digitized files arrive as their own bytes, streamed to the blob store
   app.addContentTypeParser(FILE_TYPES, (_request, payload, done) => { done(null, payload) })
 
+  // batch lines are checked against the same DocumentInput schema as a single registration
   const lineAjv = createAjv()
-  for (const schema of loadApiSchemas()) lineAjv.addSchema(schema)
+  for (const schema of Object.values(app.getSchemas())) lineAjv.addSchema(schema as Record<string, unknown>)
   const validateLine = lineAjv.getSchema('DocumentInput') as NonNullable<ReturnType<typeof lineAjv.getSchema>>
 
   app.post<{ Body: DocumentInput }>('/v1/documents', {

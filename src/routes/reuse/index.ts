@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import { problemResponses, requires } from '../../lib/openapi.js'
@@ -358,7 +357,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
       try { kid = decodeProtectedHeader(jws).kid } catch {}
       result = { valid: false, reason: (err as { code?: string }).code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' ? 'the signature does not verify: the attestation was altered or not made by this gateway' : `not a valid attestation of this gateway (${(err as Error).message})`, ...(kid ? { kid } : {}) }
     }
-    await request.audit({ action: 'attestation.verified', outcome: result.valid ? 'granted' : 'denied', ...(result.valid ? { documents: [{ id: String((result.claims as Record<string, unknown>).document_id), version: Number((result.claims as Record<string, unknown>).document_version) }] } : {}), detail: { valid: result.valid, ...(result.statusNow ? { statusNow: result.statusNow } : {}), ref: randomUUID() } })
+    await request.audit({ action: 'attestation.verified', outcome: result.valid ? 'granted' : 'denied', ...(result.valid ? { documents: [{ id: String((result.claims as Record<string, unknown>).document_id), version: Number((result.claims as Record<string, unknown>).document_version) }] } : {}), detail: { valid: result.valid, ...(result.statusNow ? { statusNow: result.statusNow } : {}) } })
     return result
   })
 }
