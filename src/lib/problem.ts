@@ -97,3 +97,39 @@ export const notFound = (code: string, detail: string): ProblemError => new Prob
 export const conflict = (code: string, detail: string, options?: ProblemOptions): ProblemError =>
   new ProblemError(409, code, detail, options)
 export const forbidden = (code: string, detail: string): ProblemError => new ProblemError(403, code, detail)
+
+/** The shape of an Ajv error, as Fastify and our own validators report it. */
+export interface AjvLikeError {
+  instancePath: string
+  keyword: string
+  message?: string
+  params: Record<string, unknown>
+}
+
+/** RFC 6901: a key as one segment of a JSON pointer. */
+export const escapePointer = (segment: string): string => segment.replace(/~/g, '~0').replace(/\//g, '~1')
+
+/**
+ * One entry per failed check, with a JSON pointer to the value (or the field) at fault.
+ * `prefix` places the pointers inside a larger body (e.g. `/data` for structured data).
+ */
+export function validationErrors (
+  errors: AjvLikeError[],
+  part: string,
+  options: { prefix?: string, unknownField?: string } = {}
+): ProblemFieldError[] {
+  return errors.map((e) => {
+    let pointer = (options.prefix ?? '') + e.instancePath
+    let detail = e.message ?? 'is invalid'
+    if (e.keyword === 'additionalProperties' && typeof e.params.additionalProperty === 'string') {
+      pointer += `/${escapePointer(e.params.additionalProperty)}`
+      detail = options.unknownField ?? 'is not a known field'
+    } else if (e.keyword === 'required' && typeof e.params.missingProperty === 'string') {
+      pointer += `/${escapePointer(e.params.missingProperty)}`
+      detail = 'is required'
+    } else if (e.keyword === 'enum' && Array.isArray(e.params.allowedValues)) {
+      detail = `must be one of: ${e.params.allowedValues.join(', ')}`
+    }
+    return { in: part, pointer, detail }
+  })
+}

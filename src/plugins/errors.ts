@@ -3,7 +3,9 @@ import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ProblemError, problemType, statusTitle } from '../lib/problem.js'
-import type { ProblemBody, ProblemFieldError } from '../lib/problem.js'
+import type { ProblemBody } from '../lib/problem.js'
+import { validationErrors } from '../lib/problem.js'
+import type { AjvLikeError } from '../lib/problem.js'
 import { StoreUnavailableError } from '../store/errors.js'
 
 /** Fastify's own error codes, mapped to the gateway's stable problem codes. */
@@ -16,33 +18,6 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_BAD_URL: 'bad_url',
   FST_ERR_ASYNC_CONSTRAINT: 'bad_request',
   FST_ERR_NOT_FOUND: 'route_not_found'
-}
-
-interface AjvLikeError {
-  instancePath: string
-  keyword: string
-  message?: string
-  params: Record<string, unknown>
-}
-
-const escapePointer = (segment: string): string => segment.replace(/~/g, '~0').replace(/\//g, '~1')
-
-/** One entry per failed check, with a JSON pointer to the value (or the field) at fault. */
-export function validationErrors (errors: AjvLikeError[], part: string): ProblemFieldError[] {
-  return errors.map((e) => {
-    let pointer = e.instancePath
-    let detail = e.message ?? 'is invalid'
-    if (e.keyword === 'additionalProperties' && typeof e.params.additionalProperty === 'string') {
-      pointer += `/${escapePointer(e.params.additionalProperty)}`
-      detail = 'is not a known field'
-    } else if (e.keyword === 'required' && typeof e.params.missingProperty === 'string') {
-      pointer += `/${escapePointer(e.params.missingProperty)}`
-      detail = 'is required'
-    } else if (e.keyword === 'enum' && Array.isArray(e.params.allowedValues)) {
-      detail = `must be one of: ${e.params.allowedValues.join(', ')}`
-    }
-    return { in: part, pointer, detail }
-  })
 }
 
 function toProblem (error: FastifyError | Error, request: FastifyRequest): { problem: ProblemError, internal: boolean } {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import type { Options as AjvOptions, AnySchema } from 'ajv'
 import addFormatsModule from 'ajv-formats'
-import { badRequest } from '../lib/problem.js'
+import { badRequest, escapePointer } from '../lib/problem.js'
 
 // ajv-formats is CommonJS with a default export that NodeNext sees as the module namespace
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
@@ -101,12 +101,11 @@ function sanitize (value: unknown, depth: number, pointer: string): unknown {
   }
   const out: Record<string, unknown> = {}
   for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
-    const escaped = key.replace(/~/g, '~0').replace(/\//g, '~1')
     if (FORBIDDEN_KEYS.has(key)) {
       throw badRequest('forbidden_key', `the key "${key}" is not allowed (at ${pointer || '/'})`)
     }
     if (!key.isWellFormed()) throw badRequest('invalid_unicode', `a key at ${pointer || '/'} contains an unpaired surrogate`)
-    out[key.normalize('NFC')] = sanitize(item, depth + 1, `${pointer}/${escaped}`)
+    out[key.normalize('NFC')] = sanitize(item, depth + 1, `${pointer}/${escapePointer(key)}`)
   }
   return out
 }

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { monotonicFactory } from 'ulid'
 import { canonicalDigest } from '../lib/digest.js'
-import { ProblemError } from '../lib/problem.js'
-import type { ProblemFieldError } from '../lib/problem.js'
+import { ProblemError, validationErrors } from '../lib/problem.js'
+import type { AjvLikeError, ProblemFieldError } from '../lib/problem.js'
 import type { DocumentKeys, RegisterOutcome, Store, StoredDocument, StoredDocumentVersion } from '../store/index.js'
 import { addDuration } from './catalogue.js'
 import type { Catalogue } from './catalogue.js'
@@ -202,13 +202,7 @@ export class DocumentService {
 
   private checkData (validate: (data: unknown) => boolean, data: unknown): void {
     if (validate(data)) return
-    const errors = ((validate as unknown as { errors?: Array<{ instancePath: string, keyword: string, message?: string, params: Record<string, unknown> }> }).errors ?? []).map((e) => {
-      let pointer = `/data${e.instancePath}`
-      let detail = e.message ?? 'is invalid'
-      if (e.keyword === 'additionalProperties') { pointer += `/${String(e.params.additionalProperty)}`; detail = 'is not a field of this document type' }
-      if (e.keyword === 'required') { pointer += `/${String(e.params.missingProperty)}`; detail = 'is required' }
-      return { in: 'body', pointer, detail }
-    })
+    const errors = validationErrors((validate as unknown as { errors?: AjvLikeError[] }).errors ?? [], 'body', { prefix: '/data', unknownField: 'is not a field of this document type' })
     throw unprocessable('data_invalid', `the structured data does not match the document type's schema: ${errors[0]?.pointer ?? '/data'} ${errors[0]?.detail ?? ''}`.trim(), errors)
   }
 

@@ -1,12 +1,11 @@
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { problemResponses, requires } from '../../lib/openapi.js'
-import { ProblemError } from '../../lib/problem.js'
+import { ProblemError, validationErrors } from '../../lib/problem.js'
 import { createAjv, parseJsonBody } from '../../plugins/validation.js'
 import { BlobDigestMismatchError, BlobTooLargeError } from '../../store/blob-store.js'
 import { view } from '../../services/documents.js'
 import type { AmendInput, DocumentInput, DocumentView } from '../../services/documents.js'
-import { validationErrors } from '../../plugins/errors.js'
 
 const idParam = {
   type: 'object',
