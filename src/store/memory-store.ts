@@ -57,6 +57,7 @@ export class MemoryStore implements Store {
   private readonly documentSubject = new Map<string, string>()
   private readonly documentTypes = new RecordTable<DocumentTypeRecord>()
   private readonly agreements = new RecordTable<AgreementRecord>()
+  private readonly reuseCounters = new Map<string, Map<string, number>>()
   private readonly reuses = new Map<string, string[]>()
   private readonly downloads = new Map<string, { json: string, until: number }>()
   private readonly naturalKeys = new Map<string, { id: string, contentHash: string }>()
@@ -299,6 +300,18 @@ export class MemoryStore implements Store {
 
   async reusesOf (subjectHash: string, documentId: string): Promise<Array<{ requester: string, version: number, dossierCode: string, procedureCode: string, at: string }>> {
     return (this.reuses.get(`${subjectHash}/${documentId}`) ?? []).map((json) => JSON.parse(json))
+  }
+
+  async addReuseCounts (day: string, increments: Record<string, number>): Promise<void> {
+    const counts = this.reuseCounters.get(day) ?? new Map<string, number>()
+    for (const [field, n] of Object.entries(increments)) counts.set(field, (counts.get(field) ?? 0) + n)
+    this.reuseCounters.set(day, counts)
+  }
+
+  async reuseCounts (days: string[]): Promise<Record<string, number>> {
+    const sum: Record<string, number> = {}
+    for (const day of days) for (const [field, n] of this.reuseCounters.get(day) ?? []) sum[field] = (sum[field] ?? 0) + n
+    return sum
   }
 
   async revokeConsent (jti: string, ttlMs: number): Promise<void> {

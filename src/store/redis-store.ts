@@ -227,7 +227,7 @@ export class RedisStore implements Store {
     }
   }
 
-  private translate (err: unknown): unknown {
+  translate (err: unknown): unknown {
     if (!(err instanceof Error)) return err
     // ReplyError is the server rejecting a command: only a few of those mean "unavailable"
     if (err.name === 'ReplyError' && !UNAVAILABLE_REPLY.test(err.message)) return err
@@ -511,6 +511,28 @@ export class RedisStore implements Store {
   async reusesOf (subjectHash: string, documentId: string): Promise<Array<{ requester: string, version: number, dossierCode: string, procedureCode: string, at: string }>> {
     const all = await this.run(async () => await this.client.lrange(this.key(`s:${subjectHash}`, 'reuse', documentId), 0, -1))
     return all.map((json) => JSON.parse(json))
+  }
+
+  // Statistics: one hash per day under {stats}; a query over a period reads its days in one
+  // pipeline (a year is 366 small hashes), never the trail.
+  async addReuseCounts (day: string, increments: Record<string, number>): Promise<void> {
+    const key = this.key('stats', 'reuse', day)
+    const transaction = this.client.multi()
+    for (const [field, n] of Object.entries(increments)) transaction.hincrby(key, field, n)
+    await this.run(async () => await transaction.exec())
+  }
+
+  async reuseCounts (days: string[]): Promise<Record<string, number>> {
+    const sum: Record<string, number> = {}
+    if (days.length === 0) return sum
+    const pipeline = this.client.pipeline()
+    for (const day of days) pipeline.hgetall(this.key('stats', 'reuse', day))
+    const replies = await this.run(async () => await pipeline.exec()) ?? []
+    for (const [err, counts] of replies) {
+      if (err) throw this.translate(err)
+      for (const [field, n] of Object.entries(counts as Record<string, string>)) sum[field] = (sum[field] ?? 0) + Number(n)
+    }
+    return sum
   }
 
   async revokeConsent (jti: string, ttlMs: number): Promise<void> {

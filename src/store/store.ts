@@ -223,6 +223,14 @@ export interface Store {
   recordReuse(subjectHash: string, documentId: string, reuse: { requester: string, version: number, dossierCode: string, procedureCode: string, at: string }): Promise<void>
   reusesOf(subjectHash: string, documentId: string): Promise<Array<{ requester: string, version: number, dossierCode: string, procedureCode: string, at: string }>>
 
+  /**
+   * Adds to one day's reuse counters (statistics kept as events happen, never computed by a
+   * scan). Fields are opaque to the store; each day is one record.
+   */
+  addReuseCounts(day: string, increments: Record<string, number>): Promise<void>
+  /** the counters of each of these days, summed field by field */
+  reuseCounts(days: string[]): Promise<Record<string, number>>
+
   /** the portal withdrew a consent: its token is refused from now until `ttlMs` (past its expiry) */
   revokeConsent(jti: string, ttlMs: number): Promise<void>
   consentRevoked(jti: string): Promise<boolean>

@@ -156,4 +156,18 @@ export function reuseContract (t: Test, makeStore: StoreFactory): void {
     await store.revokeConsent('c1', 60_000)
     t.equal(await store.consentRevoked('c1'), true)
   })
+
+  t.test('reuse counters: per day, summed over the days asked', async (t) => {
+    const store = await makeStore(t)
+    t.same(await store.reuseCounts(['2026-11-01']), {}, 'a day with nothing counted')
+    await store.addReuseCounts('2026-11-01', { 'p\t1.001193\tqueries': 2, 'p\t1.001193\tfound': 1 })
+    await store.addReuseCounts('2026-11-01', { 'p\t1.001193\tqueries': 1 })
+    await store.addReuseCounts('2026-11-02', { 'p\t1.001193\tqueries': 5, 'a\tX\tdenials': 1 })
+    await store.addReuseCounts('2026-11-03', { 'p\t1.001193\tqueries': 100 })
+    t.same(await store.reuseCounts(['2026-11-01', '2026-11-02']), { 'p\t1.001193\tqueries': 8, 'p\t1.001193\tfound': 1, 'a\tX\tdenials': 1 })
+    t.same(await store.reuseCounts([]), {})
+    const concurrent = Array.from({ length: 50 }, async () => { await store.addReuseCounts('2026-11-04', { n: 1 }) })
+    await Promise.all(concurrent)
+    t.same(await store.reuseCounts(['2026-11-04']), { n: 50 }, 'concurrent increments are all kept')
+  })
 }
