@@ -62,6 +62,7 @@ export interface AgencyInput {
   roles: AgencyRole[]
   jwks?: { keys: Array<Record<string, unknown>> }
   jwksUri?: string
+  webhookUrl?: string
   status?: 'active' | 'suspended'
 }
 
@@ -97,6 +98,7 @@ export class AgencyService {
       roles,
       ...(input.jwks ? { jwks: { keys: input.jwks.keys } } : {}),
       ...(input.jwksUri ? { jwksUri: input.jwksUri } : {}),
+      ...(input.webhookUrl ? { webhookUrl: input.webhookUrl } : {}),
       status: input.status ?? 'active',
       createdAt: previous?.createdAt ?? now.toISOString(),
       updatedAt: now.toISOString()

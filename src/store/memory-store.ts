@@ -1,6 +1,8 @@
 import { auditIndexName, auditIndexNames } from './audit-keys.js'
 import type { AgreementRecord, DownloadGrant, DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion } from './store.js'
 import type { AgencyRecord, AuditCheckpointRecord, AuditIndexPage, Persistence, SigningKeySetRecord, Store, StoredAuditEvent } from './store.js'
+import type { OutboxDeliveryRecord, OutboxDestinationStatus, OutboxEventRecord, OutboxSettlement } from './store.js'
+import { MemoryOutbox } from './memory-outbox.js'
 
 /**
  * Records kept serialized, as Redis keeps them, listed in key order: callers never share
@@ -58,6 +60,7 @@ export class MemoryStore implements Store {
   private readonly documentTypes = new RecordTable<DocumentTypeRecord>()
   private readonly agreements = new RecordTable<AgreementRecord>()
   private readonly reuseCounters = new Map<string, Map<string, number>>()
+  private readonly outbox = new MemoryOutbox()
   private readonly reuses = new Map<string, string[]>()
   private readonly downloads = new Map<string, { json: string, until: number }>()
   private readonly naturalKeys = new Map<string, { id: string, contentHash: string }>()
@@ -107,7 +110,7 @@ export class MemoryStore implements Store {
     return true
   }
 
-  async appendAuditEvent (event: StoredAuditEvent): Promise<boolean> {
+  async appendAuditEvent (event: StoredAuditEvent, options?: { announce?: boolean }): Promise<boolean> {
     const head = this.auditHeads.get(event.chain)
     const fits = head === undefined ? event.seq === 1 : head.seq === event.seq - 1 && head.hash === event.prevHash
     if (!fits) return false
@@ -121,6 +124,7 @@ export class MemoryStore implements Store {
       if (!ids) this.auditIndexes.set(name, ids = [])
       ids.splice(bound(ids, event.id, false), 0, event.id)
     }
+    if (options?.announce) this.outbox.announce(event.id, Date.parse(String(event.time)))
     return true
   }
 
@@ -300,6 +304,46 @@ export class MemoryStore implements Store {
 
   async reusesOf (subjectHash: string, documentId: string): Promise<Array<{ requester: string, version: number, dossierCode: string, procedureCode: string, at: string }>> {
     return (this.reuses.get(`${subjectHash}/${documentId}`) ?? []).map((json) => JSON.parse(json))
+  }
+
+  async claimOutboxSources (now: number, leaseMs: number, limit: number): Promise<string[]> {
+    return this.outbox.claimSources(now, leaseMs, limit)
+  }
+
+  async scheduleOutboxSource (source: string, at: number): Promise<void> {
+    this.outbox.schedule(source, at)
+  }
+
+  async dropOutboxSource (source: string): Promise<void> {
+    this.outbox.drop(source)
+  }
+
+  async publishOutboxEvent (source: string | undefined, event: Omit<OutboxEventRecord, 'cursor'>, deliveries: Array<{ destination: string, extra?: Record<string, unknown> }>, schedule: Array<{ source: string, at: number }>, now: number): Promise<OutboxEventRecord | undefined> {
+    return this.outbox.publish(source, event, deliveries, schedule, now)
+  }
+
+  async claimOutboxDeliveries (now: number, leaseMs: number, limit: number, lease: string): Promise<Array<{ delivery: OutboxDeliveryRecord, event: OutboxEventRecord }>> {
+    return this.outbox.claimDeliveries(now, leaseMs, limit, lease)
+  }
+
+  async settleOutboxDelivery (destination: string, eventId: string, lease: string, outcome: OutboxSettlement, now: number): Promise<boolean> {
+    return this.outbox.settle(destination, eventId, lease, outcome, now)
+  }
+
+  async replayOutbox (destination: string, after: number, limit: number, now: number): Promise<{ requeued: number, next?: number }> {
+    return this.outbox.replay(destination, after, limit, now)
+  }
+
+  async outboxDeliveries (destination: string, after: number, limit: number): Promise<OutboxDeliveryRecord[]> {
+    return this.outbox.list(destination, after, limit)
+  }
+
+  async outboxStatus (): Promise<OutboxDestinationStatus[]> {
+    return this.outbox.status()
+  }
+
+  async holdLease (name: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.outbox.holdLease(name, owner, ttlMs)
   }
 
   async addReuseCounts (day: string, increments: Record<string, number>): Promise<void> {

@@ -5,6 +5,8 @@ import { auditIndexName, auditIndexNames } from './audit-keys.js'
 import type { AgreementRecord, DownloadGrant, DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion } from './store.js'
 import type { AgencyRecord, AuditCheckpointRecord, AuditIndexPage, Persistence, SigningKeySetRecord, Store, StoredAuditEvent } from './store.js'
 import { createHash } from 'node:crypto'
+import { RedisOutbox, defineOutboxCommands } from './redis-outbox.js'
+import type { OutboxDeliveryRecord, OutboxDestinationStatus, OutboxEventRecord, OutboxSettlement } from './store.js'
 
 /** the little a store needs of a logger (pino's and Fastify's both fit) */
 export interface StoreLogger {
@@ -30,8 +32,10 @@ type Client = Redis | Cluster
  * Appends one audit event: the event, its chain position, the chain head and every index
  * entry, or nothing. The head must be (seq − 1, prevHash) — seq 1 on an empty chain — so a
  * chain can never fork or skip, whatever the callers do.
- * KEYS: events hash, heads hash, the chain's seq → id hash, then the index sorted sets.
- * ARGV: chain, seq, prevHash, hash, id, event JSON.
+ * An event that announces a change (ARGV[7] = '1') also queues its outbox source, so nothing
+ * announced is lost between the audit record and the outbox (redis-outbox.ts).
+ * KEYS: events hash, heads hash, the chain's seq → id hash, the outbox sources, then the index
+ * sorted sets. ARGV: chain, seq, prevHash, hash, id, event JSON, announce (1/0), event time (ms).
  */
 const APPEND_AUDIT = `
 local head = redis.call('HGET', KEYS[2], ARGV[1])
@@ -44,7 +48,8 @@ end
 redis.call('HSET', KEYS[1], ARGV[5], ARGV[6])
 redis.call('HSET', KEYS[2], ARGV[1], tostring(seq) .. ' ' .. ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[5])
-for i = 4, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[5]) end
+for i = 5, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[5]) end
+if ARGV[7] == '1' then redis.call('ZADD', KEYS[4], ARGV[8], 'a:' .. ARGV[5]) end
 return 1`
 
 /**
@@ -163,6 +168,7 @@ export class RedisStore implements Store {
   private readonly quitTimeoutMs: number
   private readonly logger: StoreLogger | undefined
   private lastErrorLog = 0
+  private readonly outbox: RedisOutbox
 
   constructor (options: RedisStoreOptions) {
     this.prefix = options.keyPrefix
@@ -199,6 +205,8 @@ export class RedisStore implements Store {
       }
     })
     this.client.on('ready', () => this.logger?.info('redis connection ready'))
+    defineOutboxCommands(this.client)
+    this.outbox = new RedisOutbox(this.client, this.key('audit', 'ob', ''), async (operation) => await this.run(operation))
   }
 
   /**
@@ -325,13 +333,14 @@ export class RedisStore implements Store {
   // and all its indexes atomically, which on a cluster requires one slot.
   private auditKey (...rest: string[]): string { return this.key('audit', ...rest) }
 
-  async appendAuditEvent (event: StoredAuditEvent): Promise<boolean> {
+  async appendAuditEvent (event: StoredAuditEvent, options?: { announce?: boolean }): Promise<boolean> {
     const keys = [
-      this.auditKey('ev'), this.auditKey('head'), this.auditKey('chain', event.chain),
+      this.auditKey('ev'), this.auditKey('head'), this.auditKey('chain', event.chain), this.outbox.sourcesKey,
       ...auditIndexNames(event).map((name) => this.auditKey('idx', name))
     ]
     const done = await this.run(async () => await this.client.eval(APPEND_AUDIT, keys.length, ...keys,
-      event.chain, String(event.seq), event.prevHash, event.hash, event.id, JSON.stringify(event)))
+      event.chain, String(event.seq), event.prevHash, event.hash, event.id, JSON.stringify(event),
+      options?.announce ? '1' : '0', String(Date.parse(String(event.time)))))
     return done === 1
   }
 
@@ -511,6 +520,46 @@ export class RedisStore implements Store {
   async reusesOf (subjectHash: string, documentId: string): Promise<Array<{ requester: string, version: number, dossierCode: string, procedureCode: string, at: string }>> {
     const all = await this.run(async () => await this.client.lrange(this.key(`s:${subjectHash}`, 'reuse', documentId), 0, -1))
     return all.map((json) => JSON.parse(json))
+  }
+
+  async claimOutboxSources (now: number, leaseMs: number, limit: number): Promise<string[]> {
+    return await this.outbox.claimSources(now, leaseMs, limit)
+  }
+
+  async scheduleOutboxSource (source: string, at: number): Promise<void> {
+    await this.outbox.schedule(source, at)
+  }
+
+  async dropOutboxSource (source: string): Promise<void> {
+    await this.outbox.drop(source)
+  }
+
+  async publishOutboxEvent (source: string | undefined, event: Omit<OutboxEventRecord, 'cursor'>, deliveries: Array<{ destination: string, extra?: Record<string, unknown> }>, schedule: Array<{ source: string, at: number }>, now: number): Promise<OutboxEventRecord | undefined> {
+    return await this.outbox.publish(source, event, deliveries, schedule, now)
+  }
+
+  async claimOutboxDeliveries (now: number, leaseMs: number, limit: number, lease: string): Promise<Array<{ delivery: OutboxDeliveryRecord, event: OutboxEventRecord }>> {
+    return await this.outbox.claimDeliveries(now, leaseMs, limit, lease)
+  }
+
+  async settleOutboxDelivery (destination: string, eventId: string, lease: string, outcome: OutboxSettlement, now: number): Promise<boolean> {
+    return await this.outbox.settle(destination, eventId, lease, outcome, now)
+  }
+
+  async replayOutbox (destination: string, after: number, limit: number, now: number): Promise<{ requeued: number, next?: number }> {
+    return await this.outbox.replay(destination, after, limit, now)
+  }
+
+  async outboxDeliveries (destination: string, after: number, limit: number): Promise<OutboxDeliveryRecord[]> {
+    return await this.outbox.list(destination, after, limit)
+  }
+
+  async outboxStatus (): Promise<OutboxDestinationStatus[]> {
+    return await this.outbox.status()
+  }
+
+  async holdLease (name: string, owner: string, ttlMs: number): Promise<boolean> {
+    return await this.outbox.holdLease(name, owner, ttlMs)
   }
 
   // Statistics: one hash per day under {stats}; a query over a period reads its days in one

@@ -4,6 +4,7 @@ import { testRedisStore } from '../lib/redis-store.js'
 import { StoreUnavailableError } from '../../src/store/index.js'
 import { agencyContract, documentContract, reuseContract, storeContract } from './contract.js'
 import type { StoreFactory } from './contract.js'
+import { outboxContract } from './outbox-contract.js'
 
 const redis = await startTestRedis()
 t.teardown(async () => await redis.destroy())
@@ -13,6 +14,7 @@ storeContract(t, factory)
 agencyContract(t, factory)
 documentContract(t, factory)
 reuseContract(t, factory)
+outboxContract(t, factory)
 
 t.test('persistence reflects the server settings', async (t) => {
   const store = await testRedisStore(t, redis)

@@ -38,6 +38,7 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
         agency: agency.code,
         roles: agency.roles,
         status: agency.status,
+        ...(agency.webhookUrl ? { webhookUrl: agency.webhookUrl } : {}),
         keys: agency.jwksUri ? { jwksUri: agency.jwksUri } : { kids: kids(agency) },
         ...(previous ? { previous: { roles: previous.roles, status: previous.status, keys: previous.jwksUri ? { jwksUri: previous.jwksUri } : { kids: kids(previous) } } } : {})
       }

@@ -1,0 +1,97 @@
+import type { Test } from 'tap'
+import type { StoreFactory } from './contract.js'
+
+const T0 = Date.parse('2026-11-25T03:00:00Z')
+
+function auditEvent (id: string, seq: number, prevHash: string) {
+  return { id, chain: 'C1', seq, prevHash, hash: `h${seq}`.padEnd(64, '0'), actor: 'A', action: 'document.revoked', outcome: 'granted', time: new Date(T0).toISOString() }
+}
+
+const event = (doc: string, version: number, kind: string) => ({
+  id: `${doc}.${version}.${kind}`, type: `document.${kind}` as 'document.indexed', occurredAt: new Date(T0).toISOString(), documentId: doc, payload: { document: { id: doc, version } }
+})
+
+/**
+ * The outbox part of the Store contract: sources, publication (once per event id), leased
+ * deliveries in order per destination and document, settlement, replay and counts.
+ */
+export function outboxContract (t: Test, makeStore: StoreFactory): void {
+  t.test('an announced audit event queues its source atomically; a claimed source is hidden until its lease ends', async (t) => {
+    const store = await makeStore(t)
+    t.ok(await store.appendAuditEvent(auditEvent('E1', 1, '0'.repeat(64)), { announce: true }))
+    t.ok(await store.appendAuditEvent(auditEvent('E2', 2, 'h1'.padEnd(64, '0')), {}), 'an event that announces nothing')
+    t.same(await store.claimOutboxSources(T0 - 1, 1000, 10), [], 'not due before the event time')
+    t.same(await store.claimOutboxSources(T0, 1000, 10), ['a:E1'], 'only the announcing event is a source')
+    t.same(await store.claimOutboxSources(T0 + 999, 1000, 10), [], 'leased to the first claimer')
+    t.same(await store.claimOutboxSources(T0 + 1000, 1000, 10), ['a:E1'], 'claimable again once the lease ran out (its claimer died)')
+    await store.scheduleOutboxSource('x:D1:1', T0 + 5000)
+    t.same(await store.claimOutboxSources(T0 + 5000, 10, 10), ['a:E1', 'x:D1:1'], 'oldest first')
+    await store.dropOutboxSource('a:E1')
+    t.same(await store.claimOutboxSources(T0 + 9000, 10, 10), ['x:D1:1'])
+  })
+
+  t.test('an event is published once, with its deliveries and schedule, and its source dropped', async (t) => {
+    const store = await makeStore(t)
+    await store.scheduleOutboxSource('a:E1', T0)
+    const first = await store.publishOutboxEvent('a:E1', event('D1', 1, 'indexed'), [{ destination: 'portal', extra: { subject: { kind: 'citizen', id: 'x' } } }, { destination: 'agency:A' }], [{ source: 'x:D1:1', at: T0 + 60_000 }], T0)
+    t.equal(first?.cursor, 1)
+    t.same(await store.claimOutboxSources(T0 + 1000, 10, 10), [], 'the source is gone, the expiry not yet due')
+    t.same(await store.claimOutboxSources(T0 + 60_000, 10, 10), ['x:D1:1'])
+    await store.scheduleOutboxSource('a:E9', T0)
+    t.equal(await store.publishOutboxEvent('a:E9', event('D1', 1, 'indexed'), [{ destination: 'portal' }], [], T0), undefined, 'the same fact again is not published twice')
+    t.same(await store.claimOutboxSources(T0 + 1000, 10, 10), [], 'and its source is dropped all the same')
+    const claimed = await store.claimOutboxDeliveries(T0, 5000, 10, 'L1')
+    t.same(claimed.map((c) => c.delivery.destination).sort(), ['agency:A', 'portal'])
+    const portal = claimed.find((c) => c.delivery.destination === 'portal')
+    t.same(portal?.delivery.extra, { subject: { kind: 'citizen', id: 'x' } })
+    t.match(portal, { delivery: { eventId: 'D1.1.indexed', cursor: 1, state: 'queued', attempts: 0, documentId: 'D1' }, event: { id: 'D1.1.indexed', cursor: 1, type: 'document.indexed', payload: { document: { id: 'D1' } } } })
+    t.same(await store.outboxStatus(), [{ destination: 'agency:A', queued: 1, delivered: 0, dead: 0 }, { destination: 'portal', queued: 1, delivered: 0, dead: 0 }])
+  })
+
+  t.test('deliveries go one at a time per destination and document, in cursor order, under a lease', async (t) => {
+    const store = await makeStore(t)
+    await store.publishOutboxEvent(undefined, event('D1', 1, 'indexed'), [{ destination: 'portal' }], [], T0)
+    await store.publishOutboxEvent(undefined, event('D2', 1, 'indexed'), [{ destination: 'portal' }], [], T0)
+    await store.publishOutboxEvent(undefined, event('D1', 2, 'amended'), [{ destination: 'portal' }], [], T0)
+    await store.publishOutboxEvent(undefined, event('D1', 2, 'revoked'), [{ destination: 'portal' }], [], T0)
+    const first = await store.claimOutboxDeliveries(T0, 5000, 10, 'L1')
+    t.same(first.map((c) => c.event.id).sort(), ['D1.1.indexed', 'D2.1.indexed'], 'a later event of D1 waits for the earlier one')
+    t.same(await store.claimOutboxDeliveries(T0 + 4999, 5000, 10, 'L2'), [], 'leased deliveries are not handed to a second worker')
+    t.equal(await store.settleOutboxDelivery('portal', 'D1.1.indexed', 'L2', { state: 'delivered', at: 'now' }, T0), false, 'only the lease holder settles')
+    t.ok(await store.settleOutboxDelivery('portal', 'D1.1.indexed', 'L1', { state: 'retry', nextAttemptAt: T0 + 2000, error: 'HTTP 500' }, T0))
+    t.same(await store.claimOutboxDeliveries(T0 + 1999, 5000, 10, 'L1'), [], 'a retry waits for its time, and D1 waits with it')
+    const retried = await store.claimOutboxDeliveries(T0 + 2000, 5000, 10, 'L3')
+    t.same(retried.map((c) => [c.event.id, c.delivery.attempts, c.delivery.lastError]), [['D1.1.indexed', 1, 'HTTP 500']])
+    t.ok(await store.settleOutboxDelivery('portal', 'D1.1.indexed', 'L3', { state: 'delivered', at: 'then' }, T0 + 2100))
+    t.same((await store.claimOutboxDeliveries(T0 + 2100, 5000, 10, 'L4')).map((c) => c.event.id), ['D1.2.amended'], 'the next event of D1 is due once the first is settled')
+    t.ok(await store.settleOutboxDelivery('portal', 'D1.2.amended', 'L4', { state: 'dead', at: 'then', error: 'gave up' }, T0 + 2200))
+    t.same((await store.claimOutboxDeliveries(T0 + 2200, 5000, 10, 'L5')).map((c) => c.event.id), ['D1.2.revoked'], 'a dead delivery lets the queue go on')
+    t.same(await store.outboxStatus(), [{ destination: 'portal', queued: 2, delivered: 1, dead: 1 }])
+    const listed = await store.outboxDeliveries('portal', 0, 10)
+    t.same(listed.map((d) => [d.eventId, d.state, d.attempts]), [['D1.1.indexed', 'delivered', 2], ['D2.1.indexed', 'queued', 0], ['D1.2.amended', 'dead', 1], ['D1.2.revoked', 'queued', 0]])
+    t.same((await store.outboxDeliveries('portal', 2, 1)).map((d) => d.eventId), ['D1.2.amended'], 'listed from a cursor')
+  })
+
+  t.test('replay queues settled deliveries after a cursor again, page by page', async (t) => {
+    const store = await makeStore(t)
+    for (let i = 1; i <= 5; i++) await store.publishOutboxEvent(undefined, event(`D${i}`, 1, 'indexed'), [{ destination: 'portal' }], [], T0)
+    for (const c of await store.claimOutboxDeliveries(T0, 5000, 10, 'L')) await store.settleOutboxDelivery('portal', c.event.id, 'L', { state: 'delivered', at: 'x' }, T0)
+    t.same(await store.outboxStatus(), [{ destination: 'portal', queued: 0, delivered: 5, dead: 0 }])
+    t.same(await store.replayOutbox('portal', 1, 2, T0 + 10), { requeued: 2, next: 3 })
+    t.same(await store.replayOutbox('portal', 3, 2, T0 + 10), { requeued: 2, next: 5 })
+    t.same(await store.replayOutbox('portal', 5, 2, T0 + 10), { requeued: 0 })
+    t.same(await store.outboxStatus(), [{ destination: 'portal', queued: 4, delivered: 1, dead: 0 }])
+    t.same((await store.claimOutboxDeliveries(T0 + 10, 5000, 10, 'M')).map((c) => [c.event.id, c.delivery.attempts]).sort(), [['D2.1.indexed', 0], ['D3.1.indexed', 0], ['D4.1.indexed', 0], ['D5.1.indexed', 0]])
+    t.same(await store.replayOutbox('portal', 0, 10, T0 + 20), { requeued: 1 }, 'deliveries still queued are left alone')
+    t.same(await store.replayOutbox('agency:NOBODY', 0, 10, T0), { requeued: 0 })
+  })
+
+  t.test('a lease is held by one owner at a time and renewed by it', async (t) => {
+    const store = await makeStore(t)
+    t.ok(await store.holdLease('fan-out', 'P1', 300))
+    t.notOk(await store.holdLease('fan-out', 'P2', 300))
+    t.ok(await store.holdLease('fan-out', 'P1', 300), 'renewed by its owner')
+    await new Promise((resolve) => setTimeout(resolve, 350))
+    t.ok(await store.holdLease('fan-out', 'P2', 300), 'free again once it lapsed')
+  })
+}
