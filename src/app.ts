@@ -13,9 +13,11 @@ import { buildValidatorFactory, loadApiSchemas } from './plugins/validation.js'
 import auditPlugin from './plugins/audit.js'
 import authPlugin from './plugins/auth.js'
 import documentsPlugin from './plugins/documents.js'
+import statsPlugin from './plugins/stats.js'
 import documentRoutes from './routes/documents/index.js'
 import documentTypeRoutes from './routes/document-types/index.js'
 import reuseRoutes from './routes/reuse/index.js'
+import statsRoutes from './routes/stats/index.js'
 import auditRoutes from './routes/audit/index.js'
 import agencyRoutes from './routes/agencies/index.js'
 import healthRoutes from './routes/health/index.js'
@@ -99,6 +101,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(authPlugin)
   await app.register(auditPlugin)
   await app.register(documentsPlugin)
+  await app.register(statsPlugin)
 
   // routes
   await app.register(healthRoutes)
@@ -109,6 +112,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(documentTypeRoutes)
   await app.register(documentRoutes)
   await app.register(reuseRoutes)
+  await app.register(statsRoutes)
 
   return app
 }

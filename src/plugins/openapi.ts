@@ -33,7 +33,8 @@ async function openapiPlugin (app: FastifyInstance): Promise<void> {
         { name: 'document types', description: 'The catalogue of result types and their schemas' },
         { name: 'documents', description: 'The index of digitized results (issuing agencies)' },
         { name: 'agreements', description: 'Data-sharing agreements (admin)' },
-        { name: 'reuse', description: 'Reuse queries, attestations and downloads (requesting agencies)' }
+        { name: 'reuse', description: 'Reuse queries, attestations and downloads (requesting agencies)' },
+        { name: 'stats', description: 'Reuse statistics: the reuse rate per procedure, agency and document type (auditors)' }
       ],
       components: {
         securitySchemes: {

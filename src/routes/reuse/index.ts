@@ -149,6 +149,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
     const purpose = body.purpose
     const deny = async (code: string, detail: string, extra: Record<string, unknown> = {}): Promise<never> => {
       await request.audit({ action: 'reuse.queried', outcome: 'denied', subject: subjectHash, purpose, detail: { code, documentTypes: body.documentTypes, ...extra } })
+      await app.reuseStats.countDenial(request.log, { requester: caller.code, procedureCode: purpose.procedureCode, documentTypes: body.documentTypes })
       throw new ProblemError(403, code, detail)
     }
 
@@ -251,6 +252,8 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
       results.push({ documentType: p.type, found: out.length > 0, ...(p.why ? { why: p.why } : {}), documents: out })
     }
 
+    // counted while the receipt is signed; never fails the query
+    const counted = app.reuseStats.countQuery(request.log, { requester: caller.code, procedureCode: purpose.procedureCode, documentTypes: body.documentTypes, foundTypes: picked.filter((p) => p.valid.length > 0).map((p) => p.type) })
     const payload = JSON.stringify({ queryId: event.id, results })
     const receipt = await app.signingKeys.sign({
       iss: app.config.gatewayIssuer,
@@ -261,6 +264,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
       response_sha256: sha256Hex(payload)
     }, RECEIPT_TYP)
     reply.header('reuse-receipt', receipt)
+    await counted
     return await reply.type('application/json; charset=utf-8').serializer((x: unknown) => x as string).send(payload)
   })
 
@@ -307,6 +311,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
     const blob = await app.blobs.open(grant.sha256)
     if (!blob) throw new ProblemError(404, 'file_missing', 'the file is not in the file store')
     await request.audit({ action: 'file.downloaded', outcome: 'granted', documents: [{ id: grant.documentId, version: grant.version }], purpose: { procedureCode: grant.procedureCode, dossierCode: grant.dossierCode }, detail: { sha256: grant.sha256 } })
+    await app.reuseStats.countDownload(request.log, { requester: caller.code, procedureCode: grant.procedureCode, documentId: grant.documentId, version: grant.version })
     reply.header('content-type', grant.mediaType)
     reply.header('content-length', String(blob.size))
     reply.header('repr-digest', `sha-256=:${Buffer.from(grant.sha256, 'hex').toString('base64')}:`)

@@ -1,0 +1,16 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { ReuseStats } from '../services/stats.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    reuseStats: ReuseStats
+  }
+}
+
+/** The reuse counters: written by the reuse routes as things happen, read by GET /v1/stats/reuse. */
+async function statsPlugin (app: FastifyInstance): Promise<void> {
+  app.decorate('reuseStats', new ReuseStats(app.store))
+}
+
+export default fp(statsPlugin, { name: 'stats', dependencies: ['store'] })

@@ -1,0 +1,36 @@
+import type { FastifyInstance } from 'fastify'
+import { problemResponses, requires } from '../../lib/openapi.js'
+import { DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS, STATS_GROUPINGS } from '../../services/stats.js'
+import type { StatsGrouping } from '../../services/stats.js'
+
+const day = { type: 'string', format: 'date', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' }
+
+export default async function statsRoutes (app: FastifyInstance): Promise<void> {
+  app.get<{ Querystring: { from?: string, to?: string, groupBy: StatsGrouping } }>('/v1/stats/reuse', {
+    schema: {
+      tags: ['stats'],
+      summary: 'Reuse statistics: queries, results found, refusals, downloads and the reuse rate',
+      description: [
+        `Over the Vietnam calendar days \`from\` to \`to\`, both inclusive (default: the last ${DEFAULT_RANGE_DAYS} days up to today; at most ${MAX_RANGE_DAYS} days), in total and per procedure code, requesting agency or document type.`,
+        'The reuse rate is found / queries: the share of answered reuse queries that found a valid result, the figure a province reports on.',
+        'Counted as queries, refusals and downloads happen, with codes only: no personal data.'
+      ].join(' '),
+      security: requires('audit:read'),
+      querystring: {
+        type: 'object',
+        properties: {
+          from: { ...day, description: 'first day (YYYY-MM-DD), inclusive' },
+          to: { ...day, description: 'last day (YYYY-MM-DD), inclusive' },
+          groupBy: { type: 'string', enum: [...STATS_GROUPINGS], default: 'procedure' }
+        },
+        additionalProperties: false
+      },
+      response: { 200: { $ref: 'ReuseStats#' }, ...problemResponses(400, 401, 403, 503) }
+    }
+  }, async (request) => {
+    const { from, to, groupBy } = request.query
+    const report = await app.reuseStats.report({ ...(from ? { from } : {}), ...(to ? { to } : {}), groupBy })
+    await request.audit({ action: 'stats.read', outcome: 'granted', detail: { from: report.from, to: report.to, groupBy } })
+    return report
+  })
+}
