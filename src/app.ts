@@ -17,6 +17,8 @@ import statsPlugin from './plugins/stats.js'
 import documentRoutes from './routes/documents/index.js'
 import documentTypeRoutes from './routes/document-types/index.js'
 import reuseRoutes from './routes/reuse/index.js'
+import webhookRoutes from './routes/webhooks/index.js'
+import outboxPlugin from './plugins/outbox.js'
 import statsRoutes from './routes/stats/index.js'
 import auditRoutes from './routes/audit/index.js'
 import agencyRoutes from './routes/agencies/index.js'
@@ -101,6 +103,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(authPlugin)
   await app.register(auditPlugin)
   await app.register(documentsPlugin)
+  await app.register(outboxPlugin)
   await app.register(statsPlugin)
 
   // routes
@@ -112,6 +115,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(documentTypeRoutes)
   await app.register(documentRoutes)
   await app.register(reuseRoutes)
+  await app.register(webhookRoutes)
   await app.register(statsRoutes)
 
   return app

@@ -41,6 +41,20 @@ export interface Config {
     retentionDays: number
   }
   portalWebhookUrl: string | undefined
+  outbox: {
+    /** whether this process delivers (fan-out and webhooks); any number of processes may */
+    worker: boolean
+    pollMs: number
+    /** attempts before a delivery is dead-lettered */
+    maxAttempts: number
+    /** first retry delay; doubled each attempt (with jitter) up to retryMaxMs */
+    retryBaseMs: number
+    retryMaxMs: number
+    /** how long a receiver has to answer */
+    timeoutMs: number
+    /** deliveries in flight at once in this process */
+    concurrency: number
+  }
   /** where digitized files are kept (content-addressed) */
   blobDir: string
   limits: {
@@ -92,6 +106,13 @@ const schema = {
     AUDIT_CHECKPOINT_INTERVAL_MS: { type: 'integer', minimum: 1000, maximum: 86400000, default: 60000 },
     AUDIT_RETENTION_DAYS: { type: 'integer', minimum: 0, maximum: 36500, default: 0 },
     PORTAL_WEBHOOK_URL: { type: 'string', pattern: '^https?://[^\\s]+$' },
+    OUTBOX_WORKER: { type: 'boolean', default: true },
+    OUTBOX_POLL_MS: { type: 'integer', minimum: 10, maximum: 60000, default: 1000 },
+    OUTBOX_MAX_ATTEMPTS: { type: 'integer', minimum: 1, maximum: 100, default: 15 },
+    OUTBOX_RETRY_BASE_MS: { type: 'integer', minimum: 10, maximum: 3600000, default: 2000 },
+    OUTBOX_RETRY_MAX_MS: { type: 'integer', minimum: 10, maximum: 86400000, default: 3600000 },
+    OUTBOX_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 256, default: 8 },
+    WEBHOOK_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 120000, default: 10000 },
     BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 104857600, default: 1048576 },
     FILE_SIZE_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 1073741824, default: 20971520 },
     BATCH_MAX_LINES: { type: 'integer', minimum: 1, maximum: 1000000, default: 10000 },
@@ -127,6 +148,13 @@ interface RawEnv {
   AUDIT_CHECKPOINT_INTERVAL_MS: number
   AUDIT_RETENTION_DAYS: number
   PORTAL_WEBHOOK_URL?: string
+  OUTBOX_WORKER: boolean
+  OUTBOX_POLL_MS: number
+  OUTBOX_MAX_ATTEMPTS: number
+  OUTBOX_RETRY_BASE_MS: number
+  OUTBOX_RETRY_MAX_MS: number
+  OUTBOX_CONCURRENCY: number
+  WEBHOOK_TIMEOUT_MS: number
   BODY_LIMIT_BYTES: number
   FILE_SIZE_LIMIT_BYTES: number
   BATCH_MAX_LINES: number
@@ -238,6 +266,15 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       retentionDays: raw.AUDIT_RETENTION_DAYS
     },
     portalWebhookUrl: raw.PORTAL_WEBHOOK_URL,
+    outbox: {
+      worker: raw.OUTBOX_WORKER,
+      pollMs: raw.OUTBOX_POLL_MS,
+      maxAttempts: raw.OUTBOX_MAX_ATTEMPTS,
+      retryBaseMs: raw.OUTBOX_RETRY_BASE_MS,
+      retryMaxMs: Math.max(raw.OUTBOX_RETRY_MAX_MS, raw.OUTBOX_RETRY_BASE_MS),
+      timeoutMs: raw.WEBHOOK_TIMEOUT_MS,
+      concurrency: raw.OUTBOX_CONCURRENCY
+    },
     blobDir: raw.BLOB_DIR,
     limits: {
       batchBytes: raw.BATCH_BODY_LIMIT_BYTES,

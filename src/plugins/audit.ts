@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { pino } from 'pino'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { AuditService } from '../services/audit.js'
-import type { AuditEvent, AuditInput, AuditOutcome } from '../services/audit.js'
+import type { AppendOptions, AuditEvent, AuditInput, AuditOutcome } from '../services/audit.js'
 import type { Subject } from '../services/identifiers.js'
 
 export type { AuditEvent }
@@ -26,7 +26,7 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     /** records an audit event with this request's actor, id and client address; rejects if it cannot */
-    audit(event: Omit<AuditInput, 'actor' | 'requestId' | 'clientAddress'> & { actor?: string | null }): Promise<AuditEvent>
+    audit(event: Omit<AuditInput, 'actor' | 'requestId' | 'clientAddress'> & { actor?: string | null }, options?: AppendOptions): Promise<AuditEvent>
   }
 }
 
@@ -49,13 +49,13 @@ async function auditPlugin (app: FastifyInstance): Promise<void> {
     cursorKey: createHmac('sha256', config.subjectPepper).update('audit-cursor').digest('hex')
   })
   app.decorate('audit', audit)
-  app.decorateRequest('audit', async function (this: FastifyRequest, event) {
+  app.decorateRequest('audit', async function (this: FastifyRequest, event, options) {
     return await audit.record({
       actor: this.caller?.code ?? null,
       requestId: this.id,
       clientAddress: this.ip,
       ...event
-    })
+    }, options)
   })
 
   const onError = (err: unknown): void => { app.log.warn({ err: { message: (err as Error).message } }, 'audit checkpoint failed; retrying at the next interval') }

@@ -41,6 +41,15 @@ export interface AuditEvent extends AuditInput {
   hash: string
 }
 
+export interface AppendOptions {
+  /**
+   * The event records a change to a document that the outbox announces: the store queues it
+   * for the outbox in the same atomic write (services/outbox.ts confirms the change before
+   * publishing it).
+   */
+  announce?: boolean
+}
+
 export const GENESIS_HASH = '0'.repeat(64)
 export const CHECKPOINT_TYP = 'audit-checkpoint+jwt'
 
@@ -102,21 +111,21 @@ export class AuditService {
    * Appends one event: resolves once it is in the store (and then in the log). Rejects when
    * the store cannot take it — the caller must not perform the action then.
    */
-  async record (input: AuditInput): Promise<AuditEvent> {
+  async record (input: AuditInput, options: AppendOptions = {}): Promise<AuditEvent> {
     // appends of this process are serialized: each needs the hash of the one before
-    const next = this.queue.then(async () => await this.append(input))
+    const next = this.queue.then(async () => await this.append(input, options))
     this.queue = next.catch(() => {})
     return await next
   }
 
-  private async append (input: AuditInput): Promise<AuditEvent> {
+  private async append (input: AuditInput, options: AppendOptions): Promise<AuditEvent> {
     if (!this.head) await this.resync()
     if (this.unconfirmed.length > 0) {
       // the chain itself says which of its events recorded actions that were refused
       await this.write({ actor: null, action: 'audit.unconfirmed', outcome: 'error', detail: { events: this.unconfirmed } })
       this.unconfirmed = []
     }
-    return await this.write(input)
+    return await this.write(input, false, options)
   }
 
   /**
@@ -150,7 +159,7 @@ export class AuditService {
     this.logged = this.head
   }
 
-  private async write (input: AuditInput, retried = false): Promise<AuditEvent> {
+  private async write (input: AuditInput, retried = false, options: AppendOptions = {}): Promise<AuditEvent> {
     if (!this.head) throw new Error('audit chain head unknown')
     const id = ulid()
     const body: Omit<AuditEvent, 'hash'> = {
@@ -172,7 +181,7 @@ export class AuditService {
     const event: AuditEvent = { ...body, hash: eventHash(body) }
     let appended: boolean
     try {
-      appended = await this.options.store.appendAuditEvent(event as unknown as StoredAuditEvent)
+      appended = await this.options.store.appendAuditEvent(event as unknown as StoredAuditEvent, options)
     } catch (err) {
       // the write may or may not have landed: read the head again before the next append
       this.head = undefined
@@ -185,7 +194,7 @@ export class AuditService {
       this.options.log.error({ chain: this.chain, expectedSeq: event.seq - 1 }, 'audit chain head moved under this process; continuing on a new chain')
       this.startChain()
       if (retried) throw new Error('audit chain could not be appended to')
-      return await this.write(input, true)
+      return await this.write(input, true, options)
     }
     this.head = { seq: event.seq, hash: event.hash }
     this.logged = this.head

@@ -1,5 +1,5 @@
 import { readFile, stat, writeFile, rename } from 'node:fs/promises'
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose'
+import { calculateJwkThumbprint, exportJWK, FlattenedSign, generateKeyPair, importJWK, SignJWT } from 'jose'
 import type { JWK, JWTPayload, KeyObject } from 'jose'
 import type { Store } from '../store/index.js'
 
@@ -132,6 +132,17 @@ export class SigningKeys {
   async sign (claims: JWTPayload, typ: string): Promise<string> {
     const { kid, alg, key } = this.loaded.active
     return await new SignJWT(claims).setProtectedHeader({ alg, kid, typ }).sign(key)
+  }
+
+  /**
+   * A JWS over `payload` with the payload detached (RFC 7515 appendix F): `<header>..<signature>`.
+   * The receiver puts the base64url of the bytes it got between the dots and verifies with the JWKS.
+   */
+  async signDetached (payload: string | Uint8Array, typ: string): Promise<string> {
+    const { kid, alg, key } = this.loaded.active
+    const bytes = typeof payload === 'string' ? new TextEncoder().encode(payload) : payload
+    const jws = await new FlattenedSign(bytes).setProtectedHeader({ alg, kid, typ }).sign(key)
+    return `${jws.protected as string}..${jws.signature}`
   }
 
   async refresh (initial: boolean): Promise<void> {

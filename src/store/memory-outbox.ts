@@ -31,10 +31,13 @@ export class MemoryOutbox {
     this.sources.set(`a:${auditEventId}`, at)
   }
 
-  claimSources (now: number, leaseMs: number, limit: number): string[] {
-    const claimed = dueEntries(this.sources, now, limit)
-    for (const source of claimed) this.sources.set(source, now + leaseMs)
-    return claimed
+  dueSources (now: number, limit: number): string[] {
+    return dueEntries(this.sources, now, limit)
+  }
+
+  event (id: string): OutboxEventRecord | undefined {
+    const json = this.events.get(id)
+    return json === undefined ? undefined : JSON.parse(json) as OutboxEventRecord
   }
 
   schedule (source: string, at: number): void {

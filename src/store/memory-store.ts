@@ -306,8 +306,12 @@ export class MemoryStore implements Store {
     return (this.reuses.get(`${subjectHash}/${documentId}`) ?? []).map((json) => JSON.parse(json))
   }
 
-  async claimOutboxSources (now: number, leaseMs: number, limit: number): Promise<string[]> {
-    return this.outbox.claimSources(now, leaseMs, limit)
+  async dueOutboxSources (now: number, limit: number): Promise<string[]> {
+    return this.outbox.dueSources(now, limit)
+  }
+
+  async outboxEvent (id: string): Promise<OutboxEventRecord | undefined> {
+    return this.outbox.event(id)
   }
 
   async scheduleOutboxSource (source: string, at: number): Promise<void> {

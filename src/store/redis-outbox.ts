@@ -6,7 +6,7 @@ import type { OutboxDeliveryRecord, OutboxDestinationStatus, OutboxEventRecord, 
  * very script that appends the audit event recording the change (store.appendAuditEvent with
  * `announce`), and an event, its deliveries and its queues are written by one script below —
  * on a cluster, one slot. Keys, after `<prefix>{audit}:ob:`:
- *   src           sorted set: source → when it is due (a claim pushes it past its lease)
+ *   src           sorted set: source → when it is due (the audit event's time, or an expiry)
  *   ev            hash: event id → "<cursor> <event JSON>"
  *   seq           the last cursor given
  *   due           sorted set: "<destination>|<event id>" → when the delivery is due; only the
@@ -19,13 +19,6 @@ import type { OutboxDeliveryRecord, OutboxDestinationStatus, OutboxEventRecord, 
  *   lease:<name>  a lease (SET PX) held by one process
  * Destinations never contain "|" (agency codes are digits, dots and letters).
  */
-
-/** KEYS: src. ARGV: now, lease ms, limit. Due sources, oldest first, each pushed past its lease. */
-const CLAIM_SOURCES = `
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-local hidden = tonumber(ARGV[1]) + tonumber(ARGV[2])
-for _, source in ipairs(due) do redis.call('ZADD', KEYS[1], hidden, source) end
-return due`
 
 /**
  * Publishes one event: unless its id exists, gives it the next cursor, queues a delivery per
@@ -147,7 +140,6 @@ return 1`
 type Client = Redis | Cluster
 
 interface OutboxCommands {
-  outboxClaimSources(key: string, now: number, leaseMs: number, limit: number): Promise<string[]>
   outboxPublish(...args: Array<string | number>): Promise<number>
   outboxClaimDeliveries(due: string, events: string, now: number, leaseMs: number, limit: number, lease: string, prefix: string): Promise<Array<[string, string[], string]>>
   outboxSettle(due: string, ...args: string[]): Promise<number>
@@ -157,7 +149,6 @@ interface OutboxCommands {
 
 /** the scripts, registered once per client (EVALSHA, falling back to EVAL after a restart) */
 export function defineOutboxCommands (client: Client): void {
-  client.defineCommand('outboxClaimSources', { numberOfKeys: 1, lua: CLAIM_SOURCES })
   client.defineCommand('outboxPublish', { numberOfKeys: 5, lua: PUBLISH })
   client.defineCommand('outboxClaimDeliveries', { numberOfKeys: 2, lua: CLAIM_DELIVERIES })
   client.defineCommand('outboxSettle', { numberOfKeys: 1, lua: SETTLE })
@@ -201,8 +192,13 @@ export class RedisOutbox {
   private get dueKey (): string { return this.prefix + 'due' }
   private get eventsKey (): string { return this.prefix + 'ev' }
 
-  async claimSources (now: number, leaseMs: number, limit: number): Promise<string[]> {
-    return await this.run(async () => await this.commands.outboxClaimSources(this.sourcesKey, now, leaseMs, limit))
+  async dueSources (now: number, limit: number): Promise<string[]> {
+    return await this.run(async () => await this.client.zrangebyscore(this.sourcesKey, '-inf', now, 'LIMIT', 0, limit))
+  }
+
+  async event (id: string): Promise<OutboxEventRecord | undefined> {
+    const value = await this.run(async () => await this.client.hget(this.eventsKey, id))
+    return value === null ? undefined : parseEvent(value)
   }
 
   async schedule (source: string, at: number): Promise<void> {

@@ -522,8 +522,12 @@ export class RedisStore implements Store {
     return all.map((json) => JSON.parse(json))
   }
 
-  async claimOutboxSources (now: number, leaseMs: number, limit: number): Promise<string[]> {
-    return await this.outbox.claimSources(now, leaseMs, limit)
+  async dueOutboxSources (now: number, limit: number): Promise<string[]> {
+    return await this.outbox.dueSources(now, limit)
+  }
+
+  async outboxEvent (id: string): Promise<OutboxEventRecord | undefined> {
+    return await this.outbox.event(id)
   }
 
   async scheduleOutboxSource (source: string, at: number): Promise<void> {

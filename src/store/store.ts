@@ -278,8 +278,10 @@ export interface Store {
   // confirmed in the store; deliveries go out one at a time per (destination, document), in
   // cursor order.
 
-  /** sources due by `now`, oldest first, each hidden from other claimers until now + leaseMs */
-  claimOutboxSources(now: number, leaseMs: number, limit: number): Promise<string[]>
+  /** sources due by `now`, oldest first (read only: one fan-out worker at a time, under a lease) */
+  dueOutboxSources(now: number, limit: number): Promise<string[]>
+  /** a published event, if any */
+  outboxEvent(id: string): Promise<OutboxEventRecord | undefined>
   /** (re)schedules a source at `at` (epoch ms) */
   scheduleOutboxSource(source: string, at: number): Promise<void>
   dropOutboxSource(source: string): Promise<void>

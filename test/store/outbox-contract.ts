@@ -16,18 +16,19 @@ const event = (doc: string, version: number, kind: string) => ({
  * deliveries in order per destination and document, settlement, replay and counts.
  */
 export function outboxContract (t: Test, makeStore: StoreFactory): void {
-  t.test('an announced audit event queues its source atomically; a claimed source is hidden until its lease ends', async (t) => {
+  t.test('an announced audit event queues its source atomically', async (t) => {
     const store = await makeStore(t)
     t.ok(await store.appendAuditEvent(auditEvent('E1', 1, '0'.repeat(64)), { announce: true }))
     t.ok(await store.appendAuditEvent(auditEvent('E2', 2, 'h1'.padEnd(64, '0')), {}), 'an event that announces nothing')
-    t.same(await store.claimOutboxSources(T0 - 1, 1000, 10), [], 'not due before the event time')
-    t.same(await store.claimOutboxSources(T0, 1000, 10), ['a:E1'], 'only the announcing event is a source')
-    t.same(await store.claimOutboxSources(T0 + 999, 1000, 10), [], 'leased to the first claimer')
-    t.same(await store.claimOutboxSources(T0 + 1000, 1000, 10), ['a:E1'], 'claimable again once the lease ran out (its claimer died)')
+    t.same(await store.dueOutboxSources(T0 - 1, 10), [], 'not due before the event time')
+    t.same(await store.dueOutboxSources(T0, 10), ['a:E1'], 'only the announcing event is a source')
+    t.same(await store.dueOutboxSources(T0, 10), ['a:E1'], 'reading leaves it where it is')
     await store.scheduleOutboxSource('x:D1:1', T0 + 5000)
-    t.same(await store.claimOutboxSources(T0 + 5000, 10, 10), ['a:E1', 'x:D1:1'], 'oldest first')
+    await store.scheduleOutboxSource('x:D0:1', T0 - 5000)
+    t.same(await store.dueOutboxSources(T0 + 5000, 10), ['x:D0:1', 'a:E1', 'x:D1:1'], 'oldest first')
+    t.same(await store.dueOutboxSources(T0 + 5000, 2), ['x:D0:1', 'a:E1'], 'at most the limit')
     await store.dropOutboxSource('a:E1')
-    t.same(await store.claimOutboxSources(T0 + 9000, 10, 10), ['x:D1:1'])
+    t.same(await store.dueOutboxSources(T0 + 9000, 10), ['x:D0:1', 'x:D1:1'])
   })
 
   t.test('an event is published once, with its deliveries and schedule, and its source dropped', async (t) => {
@@ -35,11 +36,13 @@ export function outboxContract (t: Test, makeStore: StoreFactory): void {
     await store.scheduleOutboxSource('a:E1', T0)
     const first = await store.publishOutboxEvent('a:E1', event('D1', 1, 'indexed'), [{ destination: 'portal', extra: { subject: { kind: 'citizen', id: 'x' } } }, { destination: 'agency:A' }], [{ source: 'x:D1:1', at: T0 + 60_000 }], T0)
     t.equal(first?.cursor, 1)
-    t.same(await store.claimOutboxSources(T0 + 1000, 10, 10), [], 'the source is gone, the expiry not yet due')
-    t.same(await store.claimOutboxSources(T0 + 60_000, 10, 10), ['x:D1:1'])
+    t.same(await store.dueOutboxSources(T0 + 1000, 10), [], 'the source is gone, the expiry not yet due')
+    t.same(await store.dueOutboxSources(T0 + 60_000, 10), ['x:D1:1'])
+    t.match(await store.outboxEvent('D1.1.indexed'), { id: 'D1.1.indexed', cursor: 1, documentId: 'D1', type: 'document.indexed' })
+    t.equal(await store.outboxEvent('D1.2.amended'), undefined)
     await store.scheduleOutboxSource('a:E9', T0)
     t.equal(await store.publishOutboxEvent('a:E9', event('D1', 1, 'indexed'), [{ destination: 'portal' }], [], T0), undefined, 'the same fact again is not published twice')
-    t.same(await store.claimOutboxSources(T0 + 1000, 10, 10), [], 'and its source is dropped all the same')
+    t.same(await store.dueOutboxSources(T0 + 1000, 10), [], 'and its source is dropped all the same')
     const claimed = await store.claimOutboxDeliveries(T0, 5000, 10, 'L1')
     t.same(claimed.map((c) => c.delivery.destination).sort(), ['agency:A', 'portal'])
     const portal = claimed.find((c) => c.delivery.destination === 'portal')

@@ -24,28 +24,34 @@ export type RegistrationResult =
 async function registerOne (app: FastifyInstance, request: FastifyRequest, input: DocumentInput): Promise<RegistrationResult> {
   const issuer = request.caller?.code as string
   const prepared = await app.documents.prepareRegistration(issuer, input)
-  const record = async (outcome: 'granted' | 'error', action: string, id: string, detail?: Record<string, unknown>): Promise<void> => {
-    await request.audit({
+  const record = async (outcome: 'granted' | 'error', action: string, id: string, detail?: Record<string, unknown>): Promise<string> => {
+    // the new document is announced (outbox) by the event that records it
+    const event = await request.audit({
       action,
       outcome,
       subject: prepared.keys.subjectHash,
       documents: [{ id, version: 1 }],
       purpose: { procedureCode: input.procedureCode, dossierCode: input.dossierCode },
       detail: { type: input.type, ...detail }
-    })
+    }, { announce: action === 'document.indexed' })
+    return event.id
   }
   // Already registered (a retried request or batch): nothing new is written, so nothing new is
   // audited; the store call still completes a registration a crash interrupted.
   const known = await app.store.findRegistration(prepared.keys.naturalKey)
+  let indexedEvent: string | undefined
   if (!known) {
     // on record before it is written (fail closed)
-    await record('granted', 'document.indexed', prepared.first.id)
+    indexedEvent = await record('granted', 'document.indexed', prepared.first.id)
   }
   let result
   try {
     result = await app.documents.register(prepared)
   } catch (err) {
-    if (!known) await record('error', 'document.index_failed', prepared.first.id).catch(() => {})
+    if (indexedEvent) {
+      await record('error', 'document.index_failed', prepared.first.id).catch(() => {})
+      await app.outbox.discard(indexedEvent).catch(() => {})
+    }
     throw err
   }
   const latest = result.document.versions[result.document.versions.length - 1]
@@ -61,6 +67,7 @@ async function registerOne (app: FastifyInstance, request: FastifyRequest, input
   if (!known && result.outcome !== 'created' && result.document.versions[0]?.id !== prepared.first.id) {
     // the retry of an earlier registration: the id reserved here was never used
     await record('granted', 'document.index_repeated', result.document.versions[0]?.id as string, { unusedId: prepared.first.id })
+    if (indexedEvent) await app.outbox.discard(indexedEvent)
   }
   const first = result.document.versions[0]
   return { outcome: result.outcome, document: view(result.document, result.outcome === 'existing' ? first! : latest!) }
@@ -169,7 +176,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
       documents: [{ id: request.params.id, version: prepared.next.version }],
       purpose: { procedureCode: request.body.procedureCode, dossierCode: request.body.dossierCode },
       detail: { reason: request.body.reason, supersedes: prepared.expected }
-    })
+    }, { announce: true })
     return await reply.code(201).send(await app.documents.amend(prepared))
   })
 
@@ -188,7 +195,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
     const { document, subjectHash } = await app.documents.own(issuer, request.params.id)
     if (document.revoked) throw new ProblemError(409, 'already_revoked', `document ${request.params.id} was revoked at ${document.revoked.at}`)
     const latest = document.versions[document.versions.length - 1]
-    await request.audit({ action: 'document.revoked', outcome: 'granted', subject: subjectHash, documents: [{ id: request.params.id, version: latest?.version as number }], detail: { reason: request.body.reason } })
+    await request.audit({ action: 'document.revoked', outcome: 'granted', subject: subjectHash, documents: [{ id: request.params.id, version: latest?.version as number }], detail: { reason: request.body.reason } }, { announce: true })
     if (!await app.documents.revoke(issuer, request.params.id, subjectHash, request.body.reason)) {
       throw new ProblemError(409, 'already_revoked', `document ${request.params.id} was revoked meanwhile`)
     }

@@ -1,0 +1,390 @@
+import { randomUUID } from 'node:crypto'
+import type { Config } from '../config.js'
+import type { AuditInput } from './audit.js'
+import { statusOf } from './documents.js'
+import type { OutboxDeliveryRecord, OutboxEventRecord, OutboxEventType, OutboxSettlement, Store, StoredDocument, StoredDocumentVersion } from '../store/index.js'
+
+/**
+ * The outbox: announcements of changes to indexed results, delivered to webhooks.
+ *
+ * How nothing is lost: the audit event that records a change (written before the change, fail
+ * closed) queues an outbox source in the same atomic store write. A single fan-out worker (a
+ * store lease, so events get their cursors in the order the changes happened) confirms each
+ * source against the store — a change whose write failed is dropped after a grace period — and
+ * publishes one event per fact (`<document>.<version>.<kind>`, so a retried or raced
+ * announcement publishes once) with one delivery per destination: the portal, and for a
+ * revocation or amendment every agency that reused an affected version and registered a webhook.
+ *
+ * Deliveries: any number of workers in any number of processes; each delivery is leased to one
+ * worker (no two deliver it at once), one at a time per destination and document (in cursor
+ * order), retried with exponential back-off and jitter, dead-lettered after maxAttempts, and
+ * can be replayed from a cursor. At-least-once: a worker that dies mid-delivery loses its lease
+ * and another delivers again; receivers de-duplicate on the event id. Every body is signed by
+ * the gateway (detached JWS, verifiable with /.well-known/jwks.json).
+ */
+export const WEBHOOK_TYP = 'reuse-webhook+jws'
+export const PORTAL = 'portal'
+/** how long a worker holds a source it is confirming before another may take it */
+const SOURCE_BATCH = 200
+/**
+ * a change announced but not in the store after this long never happened (its write failed);
+ * far above the store's command timeout, which bounds how late a write can land
+ */
+export const CONFIRM_GRACE_MS = 10_000
+
+/** the worker's settings: OUTBOX_* and WEBHOOK_TIMEOUT_MS (config.ts), and where the portal listens */
+export type OutboxSettings = Omit<Config['outbox'], 'worker'> & {
+  portalWebhookUrl?: string | undefined
+  confirmGraceMs?: number
+}
+
+export interface OutboxDeps {
+  store: Store
+  /** detached JWS over the body bytes, and the key id that signed it */
+  sign: (body: string) => Promise<string>
+  audit: (input: AuditInput) => Promise<unknown>
+  log: { info: (obj: object, msg: string) => void, warn: (obj: object, msg: string) => void }
+  userAgent: string
+}
+
+export const agencyDestination = (code: string): string => `agency:${code}`
+
+/** The first day a result valid until `validUntil` (a Vietnamese calendar date) is expired. */
+export function expiryInstant (validUntil: string): number {
+  return Date.parse(`${validUntil}T00:00:00+07:00`) + 86_400_000
+}
+
+/** Exponential back-off with equal jitter: half the delay fixed, half random. */
+export function retryDelay (attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
+  const delay = Math.min(maxMs, baseMs * 2 ** Math.min(attempt - 1, 30))
+  return Math.round(delay / 2 + random() * delay / 2)
+}
+
+interface Resolved {
+  source: string
+  kind: 'indexed' | 'amended' | 'revoked' | 'expired'
+  documentId: string
+  version: number
+  /** when the change was recorded (0 for an expiry) */
+  since: number
+  found: { document: StoredDocument, subjectHash: string } | undefined
+}
+
+interface Reuse { requester: string, version: number, dossierCode: string, procedureCode: string, at: string }
+
+export class OutboxService {
+  /** this process, as lease owner */
+  readonly owner = randomUUID()
+  private stopped = true
+  private readonly abort = new AbortController()
+  private fanOutTimer: NodeJS.Timeout | undefined
+  private deliveryTimer: NodeJS.Timeout | undefined
+  private fanOutRun: Promise<void> | undefined
+  private deliveryRun: Promise<void> | undefined
+  private readonly inFlight = new Set<Promise<void>>()
+
+  constructor (private readonly settings: OutboxSettings, private readonly deps: OutboxDeps) {}
+
+  private get store (): Store { return this.deps.store }
+  private get graceMs (): number { return this.settings.confirmGraceMs ?? CONFIRM_GRACE_MS }
+  /** a delivery is leased past the longest an attempt can take, so it is never held by two */
+  private get deliveryLeaseMs (): number { return this.settings.timeoutMs * 2 + 5000 }
+
+  start (): void {
+    this.stopped = false
+    this.fanOutTimer = setTimeout(() => this.loopFanOut(), 0)
+    this.deliveryTimer = setTimeout(() => this.loopDeliveries(), 0)
+  }
+
+  /**
+   * Stops taking work and aborts attempts in flight; bounded by the receivers' timeout. An
+   * aborted attempt is not settled: its lease runs out and another worker delivers it.
+   */
+  async stop (): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.fanOutTimer)
+    clearTimeout(this.deliveryTimer)
+    this.abort.abort()
+    await Promise.allSettled([this.fanOutRun, this.deliveryRun, ...this.inFlight])
+  }
+
+  private loopFanOut (): void {
+    if (this.stopped) return
+    this.fanOutRun = this.fanOutOnce().then(() => {}, (err) => {
+      this.deps.log.warn({ err: { message: (err as Error).message } }, 'outbox fan-out failed; retrying')
+    }).finally(() => {
+      if (!this.stopped) this.fanOutTimer = setTimeout(() => this.loopFanOut(), this.settings.pollMs)
+    })
+  }
+
+  private loopDeliveries (): void {
+    if (this.stopped) return
+    this.deliveryRun = this.deliverDue().catch((err) => {
+      this.deps.log.warn({ err: { message: (err as Error).message } }, 'outbox delivery round failed; retrying')
+    }).finally(() => {
+      if (!this.stopped) this.deliveryTimer = setTimeout(() => this.loopDeliveries(), this.settings.pollMs)
+    })
+  }
+
+  /**
+   * Turns due sources into events, if this process holds the fan-out lease (one process at a
+   * time). Sources are taken oldest first, and a document's events are published in the order
+   * its changes happened: a source whose change is not visible yet (its write is on its way),
+   * or whose predecessor (the document's previous event) is not published yet, waits — and so
+   * do the later sources of that document — while other documents go on. A source that still
+   * cannot be confirmed after the grace period recorded a write that failed, and is dropped.
+   * Returns how many sources it published or dropped.
+   */
+  async fanOutOnce (): Promise<number> {
+    let handled = 0
+    const leaseMs = Math.max(5 * this.settings.pollMs, 5000)
+    for (;;) {
+      if (!await this.store.holdLease('outbox-fan-out', this.owner, leaseMs)) return handled
+      const sources = await this.store.dueOutboxSources(Date.now(), SOURCE_BATCH)
+      const waiting = new Set<string>()
+      for (const source of sources) {
+        if (await this.handleSource(source, waiting)) handled++
+      }
+      if (sources.length < SOURCE_BATCH || waiting.size >= sources.length || this.stopped) return handled
+    }
+  }
+
+  /** true when the source was published or dropped, false when it waits (its document added to `waiting`) */
+  private async handleSource (source: string, waiting: Set<string>): Promise<boolean> {
+    const resolved = await this.resolve(source)
+    if (!resolved) {
+      await this.store.dropOutboxSource(source)
+      return true
+    }
+    if (waiting.has(resolved.documentId)) return false
+    const verdict = await this.check(resolved)
+    if (verdict === 'wait') {
+      waiting.add(resolved.documentId)
+      return false
+    }
+    if (verdict === 'drop') {
+      await this.store.dropOutboxSource(source)
+      if (resolved.kind !== 'expired') this.deps.log.warn({ source, kind: resolved.kind }, 'an announced change is not in the store: its write failed, nothing to announce')
+      return true
+    }
+    if (verdict === 'later') {
+      await this.store.scheduleOutboxSource(source, expiryInstant(resolved.found?.document.versions.at(-1)?.validUntil as string))
+      return true
+    }
+    await this.publish(source, resolved.kind, verdict.document, verdict.subjectHash, verdict.version)
+    return true
+  }
+
+  /** what a source announces: an audited change (`a:<audit event id>`) or an expiry (`x:<document>:<version>`) */
+  private async resolve (source: string): Promise<Resolved | undefined> {
+    if (source.startsWith('x:')) {
+      const [documentId, version] = source.slice(2).split(':')
+      if (!documentId || !version) return undefined
+      return { source, kind: 'expired', documentId, version: Number(version), since: 0, found: await this.store.getDocument(documentId) }
+    }
+    if (!source.startsWith('a:')) return undefined
+    const [event] = await this.store.auditEvents([source.slice(2)])
+    const ref = event?.documents?.[0]
+    const kind = ({ 'document.indexed': 'indexed', 'document.amended': 'amended', 'document.revoked': 'revoked' } as const)[String(event?.action)]
+    if (!event || !ref || !kind) return undefined
+    return { source, kind, documentId: ref.id, version: ref.version ?? 1, since: Date.parse(String(event.time)), found: await this.store.getDocument(ref.id) }
+  }
+
+  private async check (r: Resolved): Promise<'wait' | 'drop' | 'later' | { document: StoredDocument, subjectHash: string, version: StoredDocumentVersion }> {
+    const young = Date.now() - r.since < this.graceMs
+    const document = r.found?.document
+    const latest = document?.versions.at(-1)
+    if (r.kind === 'expired') {
+      if (!document || !latest || latest.version !== r.version || document.revoked || latest.validUntil === undefined) return 'drop'
+      if (statusOf(document, latest) !== 'expired') return 'later'
+    }
+    const confirmed = document !== undefined && latest !== undefined && (
+      r.kind === 'indexed' || r.kind === 'expired' ||
+      (r.kind === 'amended' && document.versions.some((v) => v.version === r.version)) ||
+      (r.kind === 'revoked' && document.revoked !== undefined))
+    if (!confirmed) return young ? 'wait' : 'drop'
+    const version = r.kind === 'revoked' ? latest : document.versions.find((v) => v.version === r.version) as StoredDocumentVersion
+    // the document's previous event first (a change is audited only after the one before it
+    // was written, but the processes that audited them may disagree on the time)
+    if (r.kind !== 'indexed') {
+      const before = r.kind === 'amended' ? version.version - 1 : version.version
+      const predecessor = before <= 1 ? `${r.documentId}.1.indexed` : `${r.documentId}.${before}.amended`
+      if (young && !await this.store.outboxEvent(predecessor)) return 'wait'
+    }
+    return { document, subjectHash: (r.found as { subjectHash: string }).subjectHash, version }
+  }
+
+  private async publish (source: string, kind: 'indexed' | 'amended' | 'revoked' | 'expired', document: StoredDocument, subjectHash: string, version: StoredDocumentVersion): Promise<void> {
+    const latest = document.versions[document.versions.length - 1] as StoredDocumentVersion
+    const occurredAt = kind === 'revoked'
+      ? (document.revoked as NonNullable<StoredDocument['revoked']>).at
+      : kind === 'expired' ? new Date(expiryInstant(version.validUntil as string)).toISOString() : version.createdAt
+    const event: Omit<OutboxEventRecord, 'cursor'> = {
+      id: `${version.id}.${version.version}.${kind}`,
+      type: `document.${kind}` as OutboxEventType,
+      occurredAt,
+      documentId: version.id,
+      payload: {
+        document: {
+          id: version.id,
+          version: version.version,
+          latestVersion: latest.version,
+          type: version.type,
+          issuer: version.issuer,
+          documentNumber: version.documentNumber,
+          status: statusOf(document, version),
+          validFrom: version.validFrom,
+          ...(version.validUntil ? { validUntil: version.validUntil } : {}),
+          ...(kind === 'amended' ? { supersedes: version.version - 1, amendmentReason: version.amendmentReason } : {}),
+          ...(document.revoked ? { revokedAt: document.revoked.at, revocationReason: document.revoked.reason } : {})
+        }
+      }
+    }
+    const deliveries: Array<{ destination: string, extra?: Record<string, unknown> }> = []
+    if (this.settings.portalWebhookUrl) deliveries.push({ destination: PORTAL, extra: { subject: version.subject } })
+    if (kind === 'amended' || kind === 'revoked') deliveries.push(...await this.noticesFor(kind, document, subjectHash, version))
+    const schedule = (kind === 'indexed' || kind === 'amended') && version.validUntil !== undefined
+      ? [{ source: `x:${version.id}:${version.version}`, at: expiryInstant(version.validUntil) }]
+      : []
+    const published = await this.store.publishOutboxEvent(source, event, deliveries, schedule, Date.now())
+    if (published) this.deps.log.info({ outboxEvent: published.id, cursor: published.cursor, destinations: deliveries.length }, 'outbox event published')
+  }
+
+  /**
+   * Reuse-aware notices: each agency that received an affected version — every version for a
+   * revocation, the versions now superseded for an amendment — and has a webhook, with the
+   * dossiers it used them for.
+   */
+  private async noticesFor (kind: 'amended' | 'revoked', document: StoredDocument, subjectHash: string, version: StoredDocumentVersion): Promise<Array<{ destination: string, extra: Record<string, unknown> }>> {
+    const reuses = (await this.store.reusesOf(subjectHash, version.id)).filter((r) => kind === 'revoked' || r.version < version.version)
+    const byRequester = new Map<string, Map<string, Reuse>>()
+    for (const reuse of reuses) {
+      const own = byRequester.get(reuse.requester) ?? new Map<string, Reuse>()
+      // the same dossier asked about twice is one entry, with its latest time
+      const key = `${reuse.version}\u0000${reuse.procedureCode}\u0000${reuse.dossierCode}`
+      if (!own.has(key) || (own.get(key) as Reuse).at < reuse.at) own.set(key, reuse)
+      byRequester.set(reuse.requester, own)
+    }
+    const out = []
+    for (const [requester, own] of [...byRequester].sort(([a], [b]) => a.localeCompare(b))) {
+      const agency = await this.store.getAgency(requester)
+      if (!agency?.webhookUrl) continue
+      out.push({
+        destination: agencyDestination(requester),
+        extra: {
+          reuses: [...own.values()].sort((a, b) => a.at.localeCompare(b.at)).map((r) => {
+            const reused = document.versions.find((v) => v.version === r.version)
+            return { version: r.version, status: reused ? statusOf(document, reused) : 'superseded', procedureCode: r.procedureCode, dossierCode: r.dossierCode, reusedAt: r.at }
+          })
+        }
+      })
+    }
+    return out
+  }
+
+  /** Keeps up to `concurrency` deliveries in flight until nothing is due. */
+  async deliverDue (): Promise<void> {
+    const lease = `${this.owner}:${randomUUID()}`
+    while (!this.stopped) {
+      const room = this.settings.concurrency - this.inFlight.size
+      const claimed = room > 0 ? await this.store.claimOutboxDeliveries(Date.now(), this.deliveryLeaseMs, room, lease) : []
+      for (const item of claimed) {
+        const attempt: Promise<void> = this.attempt(item.delivery, item.event, lease)
+          .catch((err) => { this.deps.log.warn({ err: { message: (err as Error).message }, outboxEvent: item.event.id, destination: item.delivery.destination }, 'outbox delivery not settled; its lease will run out and it will be tried again') })
+          .finally(() => this.inFlight.delete(attempt))
+        this.inFlight.add(attempt)
+      }
+      if (this.inFlight.size === 0) return
+      // wait for a slot (or for all when nothing more was due)
+      await Promise.race(this.inFlight)
+    }
+  }
+
+  private async urlOf (destination: string): Promise<string | undefined> {
+    if (destination === PORTAL) return this.settings.portalWebhookUrl
+    if (destination.startsWith('agency:')) return (await this.store.getAgency(destination.slice(7)))?.webhookUrl
+    return undefined
+  }
+
+  /** One attempt: POST the signed body, then audit and settle what happened. */
+  private async attempt (delivery: OutboxDeliveryRecord, event: OutboxEventRecord, lease: string): Promise<void> {
+    const attempt = delivery.attempts + 1
+    const recipient = delivery.destination === PORTAL ? PORTAL : delivery.destination.slice(7)
+    const body = JSON.stringify({ id: event.id, cursor: event.cursor, type: event.type, occurredAt: event.occurredAt, recipient, ...event.payload, ...delivery.extra })
+    const url = await this.urlOf(delivery.destination)
+    let status: number | undefined
+    let error: string | undefined
+    if (!url) {
+      error = 'no webhook registered for this destination'
+    } else {
+      try {
+        const signature = await this.deps.sign(body)
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': this.deps.userAgent,
+            'reuse-event-id': event.id,
+            'reuse-event-cursor': String(event.cursor),
+            'reuse-delivery-attempt': String(attempt),
+            'reuse-signature': signature
+          },
+          body,
+          // a receiver never sends the gateway elsewhere
+          redirect: 'manual',
+          signal: AbortSignal.any([AbortSignal.timeout(this.settings.timeoutMs), this.abort.signal])
+        })
+        status = response.status
+        await response.body?.cancel().catch(() => {})
+        if (status < 200 || status > 299) error = `the receiver answered HTTP ${status}`
+      } catch (err) {
+        if (this.abort.signal.aborted) return
+        const name = (err as Error).name
+        const cause = (err as { cause?: { code?: string } }).cause?.code
+        error = name === 'TimeoutError' ? `no answer within ${this.settings.timeoutMs} ms` : `unreachable${cause ? ` (${cause})` : ''}`
+      }
+    }
+    const now = Date.now()
+    const outcome: OutboxSettlement = error === undefined
+      ? { state: 'delivered', at: new Date(now).toISOString() }
+      : attempt >= this.settings.maxAttempts || !url
+        ? { state: 'dead', at: new Date(now).toISOString(), error }
+        : { state: 'retry', nextAttemptAt: now + retryDelay(attempt, this.settings.retryBaseMs, this.settings.retryMaxMs), error }
+    const documentRef = (event.payload.document as { id: string, version: number })
+    await this.deps.audit({
+      actor: null,
+      action: outcome.state === 'delivered' ? 'webhook.delivered' : outcome.state === 'dead' ? 'webhook.dead' : 'webhook.failed',
+      outcome: outcome.state === 'delivered' ? 'granted' : 'error',
+      documents: [{ id: documentRef.id, version: documentRef.version }],
+      detail: {
+        event: event.id,
+        cursor: event.cursor,
+        destination: delivery.destination,
+        attempt,
+        ...(status !== undefined ? { status } : {}),
+        ...(error !== undefined ? { error } : {}),
+        ...(outcome.state === 'retry' ? { nextAttemptAt: new Date(outcome.nextAttemptAt).toISOString() } : {})
+      }
+    })
+    if (!await this.store.settleOutboxDelivery(delivery.destination, event.id, lease, outcome, now)) {
+      this.deps.log.warn({ outboxEvent: event.id, destination: delivery.destination }, 'outbox delivery lease ran out before it was settled; it will be tried again')
+    }
+  }
+
+  /** A recorded change that did not happen after all (the write failed, or an earlier registration won): nothing to announce. */
+  async discard (auditEventId: string): Promise<void> {
+    await this.store.dropOutboxSource(`a:${auditEventId}`)
+  }
+
+  /** Queues again every settled delivery to `destination` after `after`; returns how many. */
+  async replay (destination: string, after: number): Promise<{ requeued: number }> {
+    let requeued = 0
+    let cursor: number | undefined = after
+    while (cursor !== undefined) {
+      const page: { requeued: number, next?: number } = await this.store.replayOutbox(destination, cursor, 500, Date.now())
+      requeued += page.requeued
+      cursor = page.next
+    }
+    return { requeued }
+  }
+}
