@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
@@ -19,6 +22,11 @@ import type { SampleDocument } from '../src/sample-data/generate.js'
  * The outbox with real HTTP receivers on loopback: announcements to the portal, notices to the
  * agencies that reused a result, and what happens when receivers fail or a gateway dies.
  */
+const run = promisify(execFile)
+const root = fileURLToPath(new URL('../', import.meta.url))
+const cli = async (args: string[], env: Record<string, string>): Promise<string> =>
+  (await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 })).stdout
+
 const redis = await startTestRedis()
 t.teardown(async () => await redis.destroy())
 
@@ -290,6 +298,18 @@ t.test('a gateway killed mid-delivery: the delivery is made after a restart', as
   t.same(ids(got), [`${id}.1.indexed`])
   t.equal(portal.acknowledged().length, 1, 'acknowledged once')
   t.same((await store.outboxStatus()), [{ destination: 'portal', queued: 0, delivered: 1, dead: 0 }])
+
+  // the operator's view, and a replay the portal asked for by telephone
+  const cliEnv = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix }
+  const status = await cli(['outbox', 'status'], cliEnv)
+  t.match(status, /^portal\s+0\s+1\s+0$/m)
+  // the attempt cut off by the kill was never settled, so it is not counted
+  t.match(await cli(['outbox', 'status', '--destination', 'portal'], cliEnv), new RegExp(`delivered\\s+1 attempts\\s+${id}\\.1\\.indexed`))
+  t.match(await cli(['outbox', 'replay', '--destination', 'portal', '--after', '0'], cliEnv), /^1 deliveries to portal queued again$/m)
+  await portal.until((acked) => acked.length >= 2, 30_000)
+  t.same(ids(portal.acknowledged()), [`${id}.1.indexed`, `${id}.1.indexed`], 'sent again with the same event id')
+  const refused = await cli(['outbox', 'replay', '--destination', 'nowhere'], cliEnv).catch((err: { stderr: string }) => err.stderr)
+  t.match(refused, /unknown destination/)
 })
 
 t.test('back-off doubles up to its bound, with jitter', async (t) => {

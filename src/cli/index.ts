@@ -10,6 +10,8 @@ import { join } from 'node:path'
 import { Command, Option } from 'commander'
 import { loadConfig } from '../config.js'
 import { createStore } from '../store/index.js'
+import type { Store } from '../store/index.js'
+import { PORTAL, agencyDestination, replayOutbox } from '../services/outbox.js'
 import { generateGatewayKey, parseKeyFile, rotateKeys, rotateStoredKeys, writeKeyFile } from '../services/signing-keys.js'
 import type { GatewayAlg } from '../services/signing-keys.js'
 import { fetchAccessToken, generateAgencyKeyPair, signClientAssertion } from './agency-keys.js'
@@ -204,7 +206,68 @@ export function buildCli (): Command {
       process.stderr.write(`${events} events written to ${options.out}\n`)
     })
 
+  const outbox = program.command('outbox').description('announcements and notices on their way to webhooks (on the store at REDIS_URL / REDIS_CLUSTER_NODES)')
+
+  outbox.command('status')
+    .description('per destination (portal, agency:<code>): deliveries queued, delivered and dead; with --destination, its deliveries one by one')
+    .option('--destination <destination>', 'portal, agency:<code>, or an agency code')
+    .option('--after <cursor>', 'with --destination: list from after this cursor', '0')
+    .option('--limit <n>', 'with --destination: at most this many', '100')
+    .option('--json', 'print JSON')
+    .action(async (options: { destination?: string, after: string, limit: string, json?: boolean }) => {
+      await withStore(async (store) => {
+        if (options.destination) {
+          const deliveries = await store.outboxDeliveries(destinationName(options.destination), cursorOption(options.after, '--after'), cursorOption(options.limit, '--limit'))
+          if (options.json) { process.stdout.write(JSON.stringify(deliveries, null, 2) + '\n'); return }
+          for (const d of deliveries) {
+            process.stdout.write(`${String(d.cursor).padStart(8)}  ${d.state.padEnd(9)} ${String(d.attempts).padStart(3)} attempts  ${d.eventId}${d.lastError ? `  (${d.lastError})` : ''}\n`)
+          }
+          return
+        }
+        const status = await store.outboxStatus()
+        if (options.json) { process.stdout.write(JSON.stringify(status, null, 2) + '\n'); return }
+        process.stdout.write(`${'destination'.padEnd(24)} ${'queued'.padStart(9)} ${'delivered'.padStart(10)} ${'dead'.padStart(7)}\n`)
+        for (const s of status) process.stdout.write(`${s.destination.padEnd(24)} ${String(s.queued).padStart(9)} ${String(s.delivered).padStart(10)} ${String(s.dead).padStart(7)}\n`)
+      })
+    })
+
+  outbox.command('replay')
+    .description('queue again every delivered or dead event to a destination after a cursor; the gateways send them in order, with their original event ids')
+    .requiredOption('--destination <destination>', 'portal, agency:<code>, or an agency code')
+    .option('--after <cursor>', 'the last cursor the receiver processed', '0')
+    .action(async (options: { destination: string, after: string }) => {
+      await withStore(async (store) => {
+        const destination = destinationName(options.destination)
+        const { requeued } = await replayOutbox(store, destination, cursorOption(options.after, '--after'))
+        process.stdout.write(`${requeued} deliveries to ${destination} queued again\n`)
+      })
+    })
+
   return program
+}
+
+/** the store the gateways share, from the same environment they read */
+async function withStore (work: (store: Store) => Promise<void>): Promise<void> {
+  const config = loadConfig()
+  if (config.redis.mode === 'memory') throw new Error('no store: set REDIS_URL (or REDIS_CLUSTER_NODES) as the gateway has it')
+  const store = await createStore(config)
+  try {
+    await store.ping()
+    await work(store)
+  } finally {
+    await store.close()
+  }
+}
+
+function destinationName (value: string): string {
+  if (value === PORTAL || value.startsWith('agency:')) return value
+  if (/^[0-9A-Z]{3}\.[0-9A-Z]{2}\.[0-9A-Z]{2}\.[A-Z][0-9]{2}$/.test(value)) return agencyDestination(value)
+  throw new Error(`unknown destination ${JSON.stringify(value)}: portal, agency:<code> or an agency code`)
+}
+
+function cursorOption (value: string, name: string): number {
+  if (!/^[0-9]{1,15}$/.test(value)) throw new Error(`${name} must be a whole number`)
+  return Number(value)
 }
 
 export async function runCli (argv: string[]): Promise<void> {

@@ -72,6 +72,18 @@ interface Resolved {
 
 interface Reuse { requester: string, version: number, dossierCode: string, procedureCode: string, at: string }
 
+/** Queues again every settled delivery to `destination` after `after`, page by page; returns how many. */
+export async function replayOutbox (store: Store, destination: string, after: number): Promise<{ requeued: number }> {
+  let requeued = 0
+  let cursor: number | undefined = after
+  while (cursor !== undefined) {
+    const page: { requeued: number, next?: number } = await store.replayOutbox(destination, cursor, 500, Date.now())
+    requeued += page.requeued
+    cursor = page.next
+  }
+  return { requeued }
+}
+
 export class OutboxService {
   /** this process, as lease owner */
   readonly owner = randomUUID()
@@ -376,15 +388,7 @@ export class OutboxService {
     await this.store.dropOutboxSource(`a:${auditEventId}`)
   }
 
-  /** Queues again every settled delivery to `destination` after `after`; returns how many. */
   async replay (destination: string, after: number): Promise<{ requeued: number }> {
-    let requeued = 0
-    let cursor: number | undefined = after
-    while (cursor !== undefined) {
-      const page: { requeued: number, next?: number } = await this.store.replayOutbox(destination, cursor, 500, Date.now())
-      requeued += page.requeued
-      cursor = page.next
-    }
-    return { requeued }
+    return await replayOutbox(this.store, destination, after)
   }
 }
