@@ -129,6 +129,20 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       t.same(Object.values(w.hooks).flatMap((r) => r.received), [], 'no agency reused it: no notices')
     })
 
+    t.test('a result whose validity ends is announced as expired, once', async (t) => {
+      const w = await world(t, await makeStore(t))
+      const doc = { ...structuredClone(samples[9] as SampleDocument), issuedAt: '2025-01-02', validFrom: '2025-01-02', validUntil: '2025-06-30' }
+      const current = { ...structuredClone(samples[11] as SampleDocument), validUntil: '2099-12-31' }
+      const id = await index(w, doc)
+      const currentId = await index(w, current)
+      const got = await w.portal.until((acked) => acked.length >= 3)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      t.same(ids(w.portal.received).sort(), [`${currentId}.1.indexed`, `${id}.1.expired`, `${id}.1.indexed`].sort())
+      t.same(ids(ofDocument(got, id)), [`${id}.1.indexed`, `${id}.1.expired`], 'after its indexing')
+      const expired = ofDocument(got, id)[1]!
+      t.match(expired.body, { type: 'document.expired', occurredAt: '2025-06-30T17:00:00.000Z', document: { status: 'expired', validUntil: '2025-06-30' } })
+    })
+
     t.test('a revocation reaches exactly the agencies that reused the document, with their dossier codes', async (t) => {
       const w = await world(t, await makeStore(t))
       const doc = structuredClone(samples[1] as SampleDocument)
