@@ -17,6 +17,7 @@ import statsPlugin from './plugins/stats.js'
 import documentRoutes from './routes/documents/index.js'
 import documentTypeRoutes from './routes/document-types/index.js'
 import reuseRoutes from './routes/reuse/index.js'
+import portalRoutes from './routes/portal/index.js'
 import webhookRoutes from './routes/webhooks/index.js'
 import outboxPlugin from './plugins/outbox.js'
 import statsRoutes from './routes/stats/index.js'
@@ -115,6 +116,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(documentTypeRoutes)
   await app.register(documentRoutes)
   await app.register(reuseRoutes)
+  await app.register(portalRoutes)
   await app.register(webhookRoutes)
   await app.register(statsRoutes)
 
