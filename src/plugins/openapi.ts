@@ -34,7 +34,9 @@ async function openapiPlugin (app: FastifyInstance): Promise<void> {
         { name: 'documents', description: 'The index of digitized results (issuing agencies)' },
         { name: 'agreements', description: 'Data-sharing agreements (admin)' },
         { name: 'reuse', description: 'Reuse queries, attestations and downloads (requesting agencies)' },
-        { name: 'stats', description: 'Reuse statistics: the reuse rate per procedure, agency and document type (auditors)' }
+        { name: 'stats', description: 'Reuse statistics: the reuse rate per procedure, agency and document type (auditors)' },
+        { name: 'portal', description: 'The national public service portal: a citizen\'s own results and who used them' },
+        { name: 'webhooks', description: 'Signed announcements to the portal and reuse-aware notices to agencies: what was sent, and replay from a cursor. Each delivery is a POST of JSON `{id, cursor, type, occurredAt, recipient, document, subject | reuses}` with headers Reuse-Event-Id, Reuse-Event-Cursor, Reuse-Delivery-Attempt and Reuse-Signature (a JWS, typ reuse-webhook+jws, over the body with the payload detached: put the base64url of the body between its two dots and verify with /.well-known/jwks.json). At least once; receivers de-duplicate on `id`.' }
       ],
       components: {
         securitySchemes: {
@@ -47,7 +49,7 @@ async function openapiPlugin (app: FastifyInstance): Promise<void> {
                 scopes: {
                   'documents:write': 'issuer: index, amend, revoke its own results and upload their files',
                   'documents:reuse': 'requester: run reuse queries and download granted files',
-                  portal: 'the national portal: citizen views, consent tokens',
+                  portal: 'the national portal: a citizen\'s results and access history, consent withdrawal, its announcements',
                   'audit:read': 'auditor: read, export and verify the audit trail, read statistics',
                   admin: 'admin: agencies, keys, document types and agreements'
                 }
