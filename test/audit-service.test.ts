@@ -126,10 +126,10 @@ t.test('a store that lost logged events is not appended to at their positions: t
   const [second] = await w.store.auditChainSlice(chain, 2, 1)
   await w.store.client.hset(w.store.key('audit', 'head'), chain, `2 ${second?.hash as string}`)
   await w.store.client.hdel(w.store.key('audit', 'chain', chain), '3')
-  const append = w.store.appendAuditEvent.bind(w.store)
-  w.store.appendAuditEvent = async () => { throw new StoreUnavailableError('connection lost') }
+  const append = w.store.appendAuditEvents.bind(w.store)
+  w.store.appendAuditEvents = async () => { throw new StoreUnavailableError('connection lost') }
   await t.rejects(w.audit.record(input), StoreUnavailableError)
-  w.store.appendAuditEvent = append
+  w.store.appendAuditEvents = append
   const after = await w.audit.record(input)
   t.not(after.chain, chain, 'a new chain')
   t.equal(after.seq, 1)
@@ -147,4 +147,18 @@ t.test('offline: a log stripped of every event of its own chain does not verify'
   t.equal(result.ok, false)
   t.equal(result.firstBadEvent, `${w.audit.chain}#1`)
   t.match(result.reason, /cut off/)
+})
+
+t.test('events recorded at once share store round trips, and still form one valid chain in order', async (t) => {
+  const w = await world(t)
+  const append = w.store.appendAuditEvents.bind(w.store)
+  const sizes: number[] = []
+  w.store.appendAuditEvents = async (batch) => { sizes.push(batch.length); return await append(batch) }
+  const events = await Promise.all(Array.from({ length: 300 }, async (_, i) => await w.audit.record({ ...input, requestId: `req-${i}` })))
+  t.same(events.map((e) => e.seq), Array.from({ length: 300 }, (_, i) => i + 1), 'each caller gets its own position, in the order recorded')
+  t.same(events.map((e) => e.requestId), Array.from({ length: 300 }, (_, i) => `req-${i}`))
+  t.ok(sizes.length < 300 && sizes.length >= 2, `300 events in ${sizes.length} appends`)
+  t.ok(Math.max(...sizes) <= 256, 'no append larger than its bound')
+  await w.audit.stop()
+  t.same(await verifyOffline(w.logFile), { ok: true, checked: 300, chains: 1, checkpoints: 0 })
 })

@@ -261,8 +261,8 @@ t.test('fail closed: with the store failing, nothing is released or changed unau
   const before = await w.app.audit.search({ limit: 1000 })
 
   // the audit append fails while everything else would still work
-  const append = store.appendAuditEvent.bind(store)
-  store.appendAuditEvent = async () => { throw new (await import('../src/store/index.js')).StoreUnavailableError('audit append failed') }
+  const append = store.appendAuditEvents.bind(store)
+  store.appendAuditEvents = async () => { throw new (await import('../src/store/index.js')).StoreUnavailableError('audit append failed') }
   const token = await requestToken(w.app, pending)
   t.equal(token.statusCode, 503, 'no token without its audit event')
   t.notOk(token.json().access_token)
@@ -271,7 +271,7 @@ t.test('fail closed: with the store failing, nothing is released or changed unau
   t.equal(put.json().code, 'store_unavailable')
   const read = await search(w, {})
   t.equal(read.statusCode, 503, 'no search result without its audit event')
-  store.appendAuditEvent = append
+  store.appendAuditEvents = append
 
   t.equal(await store.getAgency(other.code), undefined, 'the agency change did not happen')
   const after = await w.app.audit.search({ limit: 1000 })

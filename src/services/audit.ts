@@ -50,6 +50,16 @@ export interface AppendOptions {
   announce?: boolean
 }
 
+interface PendingEvent {
+  input: AuditInput
+  options: AppendOptions
+  resolve?: (event: AuditEvent) => void
+  reject?: (err: unknown) => void
+}
+
+/** events one append writes at most (one store round trip, a few hundred kilobytes) */
+const MAX_BATCH = 256
+
 export const GENESIS_HASH = '0'.repeat(64)
 export const CHECKPOINT_TYP = 'audit-checkpoint+jwt'
 
@@ -97,7 +107,8 @@ export class AuditService {
   private logged: { seq: number, hash: string } | undefined
   /** events that reached the store although their append was reported failed, not yet noted in the chain */
   private unconfirmed: string[] = []
-  private queue: Promise<unknown> = Promise.resolve()
+  private readonly pending: PendingEvent[] = []
+  private flushing: Promise<void> | undefined
   private timer: NodeJS.Timeout | undefined
 
   constructor (private readonly options: AuditServiceOptions) {
@@ -110,22 +121,47 @@ export class AuditService {
   /**
    * Appends one event: resolves once it is in the store (and then in the log). Rejects when
    * the store cannot take it — the caller must not perform the action then.
+   *
+   * Group commit: each event needs the hash of the one before, so appends of this process are
+   * serialized — but events recorded while an append is in flight go together in the next one
+   * (one store round trip for all of them, atomically), so the chain is not a queue every
+   * request waits in turn for.
    */
   async record (input: AuditInput, options: AppendOptions = {}): Promise<AuditEvent> {
-    // appends of this process are serialized: each needs the hash of the one before
-    const next = this.queue.then(async () => await this.append(input, options))
-    this.queue = next.catch(() => {})
-    return await next
+    return await new Promise<AuditEvent>((resolve, reject) => {
+      this.pending.push({ input, options, resolve, reject })
+      this.flush()
+    })
   }
 
-  private async append (input: AuditInput, options: AppendOptions): Promise<AuditEvent> {
+  private flush (): void {
+    if (this.flushing) return
+    this.flushing = (async () => {
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0, MAX_BATCH)
+        try {
+          const events = await this.append(batch)
+          batch.forEach((item, i) => item.resolve?.(events[i] as AuditEvent))
+        } catch (err) {
+          for (const item of batch) item.reject?.(err)
+        }
+      }
+    })().finally(() => {
+      this.flushing = undefined
+      // recorded between the last check and now
+      if (this.pending.length > 0) this.flush()
+    })
+  }
+
+  private async append (batch: PendingEvent[]): Promise<AuditEvent[]> {
     if (!this.head) await this.resync()
-    if (this.unconfirmed.length > 0) {
-      // the chain itself says which of its events recorded actions that were refused
-      await this.write({ actor: null, action: 'audit.unconfirmed', outcome: 'error', detail: { events: this.unconfirmed } })
-      this.unconfirmed = []
-    }
-    return await this.write(input, false, options)
+    // the chain itself says which of its events recorded actions that were refused
+    const note: PendingEvent[] = this.unconfirmed.length > 0
+      ? [{ input: { actor: null, action: 'audit.unconfirmed', outcome: 'error', detail: { events: this.unconfirmed } }, options: {} }]
+      : []
+    const events = await this.write([...note, ...batch])
+    if (note.length) this.unconfirmed = []
+    return events.slice(note.length)
   }
 
   /**
@@ -159,29 +195,33 @@ export class AuditService {
     this.logged = this.head
   }
 
-  private async write (input: AuditInput, retried = false, options: AppendOptions = {}): Promise<AuditEvent> {
+  private async write (batch: Array<Pick<PendingEvent, 'input' | 'options'>>, retried = false): Promise<AuditEvent[]> {
     if (!this.head) throw new Error('audit chain head unknown')
-    const id = ulid()
-    const body: Omit<AuditEvent, 'hash'> = {
-      id,
-      chain: this.chain,
-      seq: this.head.seq + 1,
-      time: new Date().toISOString(),
-      actor: input.actor,
-      action: input.action,
-      outcome: input.outcome,
-      ...(input.subject ? { subject: input.subject } : {}),
-      ...(input.documents?.length ? { documents: input.documents } : {}),
-      ...(input.purpose && Object.keys(input.purpose).length ? { purpose: input.purpose } : {}),
-      ...(input.requestId ? { requestId: input.requestId } : {}),
-      ...(input.clientAddress ? { clientAddress: input.clientAddress } : {}),
-      ...(input.detail && Object.keys(input.detail).length ? { detail: input.detail } : {}),
-      prevHash: this.head.hash
-    }
-    const event: AuditEvent = { ...body, hash: eventHash(body) }
+    let previous = this.head
+    const events = batch.map(({ input }) => {
+      const body: Omit<AuditEvent, 'hash'> = {
+        id: ulid(),
+        chain: this.chain,
+        seq: previous.seq + 1,
+        time: new Date().toISOString(),
+        actor: input.actor,
+        action: input.action,
+        outcome: input.outcome,
+        ...(input.subject ? { subject: input.subject } : {}),
+        ...(input.documents?.length ? { documents: input.documents } : {}),
+        ...(input.purpose && Object.keys(input.purpose).length ? { purpose: input.purpose } : {}),
+        ...(input.requestId ? { requestId: input.requestId } : {}),
+        ...(input.clientAddress ? { clientAddress: input.clientAddress } : {}),
+        ...(input.detail && Object.keys(input.detail).length ? { detail: input.detail } : {}),
+        prevHash: previous.hash
+      }
+      const event: AuditEvent = { ...body, hash: eventHash(body) }
+      previous = { seq: event.seq, hash: event.hash }
+      return event
+    })
     let appended: boolean
     try {
-      appended = await this.options.store.appendAuditEvent(event as unknown as StoredAuditEvent, options)
+      appended = await this.options.store.appendAuditEvents(events.map((event, i) => ({ event: event as unknown as StoredAuditEvent, announce: batch[i]?.options.announce === true })))
     } catch (err) {
       // the write may or may not have landed: read the head again before the next append
       this.head = undefined
@@ -191,15 +231,15 @@ export class AuditService {
       // The stored head is not where this process left it: only tampering (or a chain id
       // collision) does that. Never append on top of it: leave it as evidence for the verifier
       // and continue on a new chain.
-      this.options.log.error({ chain: this.chain, expectedSeq: event.seq - 1 }, 'audit chain head moved under this process; continuing on a new chain')
+      this.options.log.error({ chain: this.chain, expectedSeq: (events[0]?.seq ?? 1) - 1 }, 'audit chain head moved under this process; continuing on a new chain')
       this.startChain()
       if (retried) throw new Error('audit chain could not be appended to')
-      return await this.write(input, true, options)
+      return await this.write(batch, true)
     }
-    this.head = { seq: event.seq, hash: event.hash }
+    this.head = previous
     this.logged = this.head
-    this.options.log.info({ audit: event }, 'audit')
-    return event
+    for (const event of events) this.options.log.info({ audit: event }, 'audit')
+    return events
   }
 
   /** Signs the heads of all chains, so that cutting events off a chain's end is detected too. */
@@ -227,7 +267,7 @@ export class AuditService {
   /** Waits for appends in flight, stops the checkpoint timer. */
   async stop (): Promise<void> {
     if (this.timer) clearInterval(this.timer)
-    await this.queue
+    while (this.flushing) await this.flushing
   }
 
   /**

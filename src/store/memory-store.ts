@@ -111,9 +111,24 @@ export class MemoryStore implements Store {
   }
 
   async appendAuditEvent (event: StoredAuditEvent, options?: { announce?: boolean }): Promise<boolean> {
-    const head = this.auditHeads.get(event.chain)
-    const fits = head === undefined ? event.seq === 1 : head.seq === event.seq - 1 && head.hash === event.prevHash
+    return await this.appendAuditEvents([{ event, ...options }])
+  }
+
+  async appendAuditEvents (batch: Array<{ event: StoredAuditEvent, announce?: boolean }>): Promise<boolean> {
+    const first = batch[0]?.event
+    if (!first) return true
+    const head = this.auditHeads.get(first.chain)
+    let fits = head === undefined ? first.seq === 1 : head.seq === first.seq - 1 && head.hash === first.prevHash
+    for (let i = 1; i < batch.length && fits; i++) {
+      const [before, event] = [batch[i - 1]!.event, batch[i]!.event]
+      fits = event.chain === before.chain && event.seq === before.seq + 1 && event.prevHash === before.hash
+    }
     if (!fits) return false
+    for (const { event, announce } of batch) this.putAuditEvent(event, announce === true)
+    return true
+  }
+
+  private putAuditEvent (event: StoredAuditEvent, announce: boolean): void {
     this.auditEventsById.set(event.id, JSON.stringify(event))
     this.auditHeads.set(event.chain, { seq: event.seq, hash: event.hash })
     let bySeq = this.auditBySeq.get(event.chain)
@@ -124,8 +139,7 @@ export class MemoryStore implements Store {
       if (!ids) this.auditIndexes.set(name, ids = [])
       ids.splice(bound(ids, event.id, false), 0, event.id)
     }
-    if (options?.announce) this.outbox.announce(event.id, Date.parse(String(event.time)))
-    return true
+    if (announce) this.outbox.announce(event.id, Date.parse(String(event.time)))
   }
 
   async auditChainHead (chain: string): Promise<{ seq: number, hash: string } | undefined> {

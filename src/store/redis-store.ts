@@ -29,27 +29,45 @@ export interface RedisStoreOptions {
 type Client = Redis | Cluster
 
 /**
- * Appends one audit event: the event, its chain position, the chain head and every index
- * entry, or nothing. The head must be (seq − 1, prevHash) — seq 1 on an empty chain — so a
- * chain can never fork or skip, whatever the callers do.
- * An event that announces a change (ARGV[7] = '1') also queues its outbox source, so nothing
- * announced is lost between the audit record and the outbox (redis-outbox.ts).
- * KEYS: events hash, heads hash, the chain's seq → id hash, the outbox sources, then the index
- * sorted sets. ARGV: chain, seq, prevHash, hash, id, event JSON, announce (1/0), event time (ms).
+ * Appends consecutive audit events of one chain: each event, its chain position and every index
+ * entry, then the new head — or nothing. The first must follow the stored head (seq 1 on an
+ * empty chain) and each the one before (seq + 1, prevHash = its hash), so a chain can never
+ * fork or skip, whatever the callers do. An event that announces a change also queues its
+ * outbox source here, so nothing announced is lost between the audit record and the outbox
+ * (redis-outbox.ts). Index keys come in ARGV: they share the {audit} tag, so one slot.
+ * KEYS: events hash, heads hash, the chain's seq → id hash, the outbox sources.
+ * ARGV: chain, then per event: seq, prevHash, hash, id, event JSON, announce (1/0), time (ms),
+ * n, then n index keys.
  */
 const APPEND_AUDIT = `
 local head = redis.call('HGET', KEYS[2], ARGV[1])
-local seq = tonumber(ARGV[2])
-if seq == 1 then
+local i = 2
+local previous
+if tonumber(ARGV[2]) == 1 then
   if head then return 0 end
-elseif head ~= (tostring(seq - 1) .. ' ' .. ARGV[3]) then
-  return 0
+else
+  previous = { tonumber(ARGV[2]) - 1, ARGV[3] }
+  if head ~= (tostring(previous[1]) .. ' ' .. previous[2]) then return 0 end
 end
-redis.call('HSET', KEYS[1], ARGV[5], ARGV[6])
-redis.call('HSET', KEYS[2], ARGV[1], tostring(seq) .. ' ' .. ARGV[4])
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[5])
-for i = 5, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[5]) end
-if ARGV[7] == '1' then redis.call('ZADD', KEYS[4], ARGV[8], 'a:' .. ARGV[5]) end
+local last
+-- the whole batch is checked before anything is written: a script is not rolled back
+while i <= #ARGV do
+  local seq, prevHash = tonumber(ARGV[i]), ARGV[i + 1]
+  if last and (seq ~= last[1] + 1 or prevHash ~= last[2]) then return redis.error_reply('ERR audit batch is not a chain') end
+  last = { seq, ARGV[i + 2] }
+  i = i + 8 + tonumber(ARGV[i + 7])
+end
+i = 2
+while i <= #ARGV do
+  local seq, hash, id = tonumber(ARGV[i]), ARGV[i + 2], ARGV[i + 3]
+  redis.call('HSET', KEYS[1], id, ARGV[i + 4])
+  redis.call('HSET', KEYS[3], tostring(seq), id)
+  if ARGV[i + 5] == '1' then redis.call('ZADD', KEYS[4], ARGV[i + 6], 'a:' .. id) end
+  local n = tonumber(ARGV[i + 7])
+  for j = 1, n do redis.call('ZADD', ARGV[i + 7 + j], 0, id) end
+  i = i + 8 + n
+end
+redis.call('HSET', KEYS[2], ARGV[1], tostring(last[1]) .. ' ' .. last[2])
 return 1`
 
 /**
@@ -130,6 +148,43 @@ for i = 1, #index, 2 do
 end
 return out`
 
+/** compare-and-set of the signing key set. KEYS: the set. ARGV: expected revision, keys JSON. */
+const PUT_SIGNING_KEYS = `
+local current = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
+if current ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'revision', tonumber(ARGV[1]) + 1, 'keys', ARGV[2])
+return 1`
+
+/** compare-and-set of a document type on its schema version. KEYS: the types hash. ARGV: code, expected version, record JSON. */
+const PUT_DOCUMENT_TYPE = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local version = 0
+if current then version = cjson.decode(current).schemaVersion end
+if version ~= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1`
+
+/** the scripts, as commands: loaded once and called by SHA (EVALSHA), not sent whole every time */
+interface StoreCommands {
+  auditAppend(...args: string[]): Promise<number>
+  auditPrune(...args: string[]): Promise<[number, number]>
+  documentPutFirst(...args: string[]): Promise<number>
+  documentAmend(...args: string[]): Promise<number>
+  subjectDocuments(...args: string[]): Promise<string[][]>
+  signingKeysPut(...args: string[]): Promise<number>
+  documentTypePut(...args: string[]): Promise<number>
+}
+
+function defineStoreCommands (client: Client): void {
+  client.defineCommand('auditAppend', { numberOfKeys: 4, lua: APPEND_AUDIT })
+  client.defineCommand('auditPrune', { numberOfKeys: 2, lua: PRUNE_AUDIT })
+  client.defineCommand('documentPutFirst', { numberOfKeys: 2, lua: PUT_FIRST_VERSION })
+  client.defineCommand('documentAmend', { numberOfKeys: 1, lua: AMEND })
+  client.defineCommand('subjectDocuments', { numberOfKeys: 1, lua: SUBJECT_DOCUMENTS })
+  client.defineCommand('signingKeysPut', { numberOfKeys: 1, lua: PUT_SIGNING_KEYS })
+  client.defineCommand('documentTypePut', { numberOfKeys: 1, lua: PUT_DOCUMENT_TYPE })
+}
+
 /** a TTL for PX: whole milliseconds, at least one */
 const px = (ms: number): number => Math.max(1, Math.ceil(ms))
 
@@ -169,6 +224,7 @@ export class RedisStore implements Store {
   private readonly logger: StoreLogger | undefined
   private lastErrorLog = 0
   private readonly outbox: RedisOutbox
+  private readonly commands: StoreCommands
 
   constructor (options: RedisStoreOptions) {
     this.prefix = options.keyPrefix
@@ -205,6 +261,8 @@ export class RedisStore implements Store {
       }
     })
     this.client.on('ready', () => this.logger?.info('redis connection ready'))
+    defineStoreCommands(this.client)
+    this.commands = this.client as unknown as StoreCommands
     defineOutboxCommands(this.client)
     this.outbox = new RedisOutbox(this.client, this.key('audit', 'ob', ''), async (operation) => await this.run(operation))
   }
@@ -320,12 +378,7 @@ export class RedisStore implements Store {
 
   async putSigningKeys (keys: SigningKeySetRecord['keys'], expectedRevision: number): Promise<boolean> {
     // compare-and-set in one script: two rotations racing cannot both replace the key set
-    const script = `
-      local current = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
-      if current ~= tonumber(ARGV[1]) then return 0 end
-      redis.call('HSET', KEYS[1], 'revision', tonumber(ARGV[1]) + 1, 'keys', ARGV[2])
-      return 1`
-    const done = await this.run(async () => await this.client.eval(script, 1, this.signingKeysKey, String(expectedRevision), JSON.stringify(keys)))
+    const done = await this.run(async () => await this.commands.signingKeysPut(this.signingKeysKey, String(expectedRevision), JSON.stringify(keys)))
     return done === 1
   }
 
@@ -334,13 +387,19 @@ export class RedisStore implements Store {
   private auditKey (...rest: string[]): string { return this.key('audit', ...rest) }
 
   async appendAuditEvent (event: StoredAuditEvent, options?: { announce?: boolean }): Promise<boolean> {
-    const keys = [
-      this.auditKey('ev'), this.auditKey('head'), this.auditKey('chain', event.chain), this.outbox.sourcesKey,
-      ...auditIndexNames(event).map((name) => this.auditKey('idx', name))
-    ]
-    const done = await this.run(async () => await this.client.eval(APPEND_AUDIT, keys.length, ...keys,
-      event.chain, String(event.seq), event.prevHash, event.hash, event.id, JSON.stringify(event),
-      options?.announce ? '1' : '0', String(Date.parse(String(event.time)))))
+    return await this.appendAuditEvents([{ event, ...options }])
+  }
+
+  async appendAuditEvents (batch: Array<{ event: StoredAuditEvent, announce?: boolean }>): Promise<boolean> {
+    const first = batch[0]?.event
+    if (!first) return true
+    const args: string[] = [first.chain]
+    for (const { event, announce } of batch) {
+      if (event.chain !== first.chain) throw new Error('an audit batch is one chain')
+      const indexes = auditIndexNames(event).map((name) => this.auditKey('idx', name))
+      args.push(String(event.seq), event.prevHash, event.hash, event.id, JSON.stringify(event), announce ? '1' : '0', String(Date.parse(String(event.time))), String(indexes.length), ...indexes)
+    }
+    const done = await this.run(async () => await this.commands.auditAppend(this.auditKey('ev'), this.auditKey('head'), this.auditKey('chain', first.chain), this.outbox.sourcesKey, ...args))
     return done === 1
   }
 
@@ -391,7 +450,7 @@ export class RedisStore implements Store {
       const keys = [this.auditKey('ev'), this.auditKey('chain', chain)]
       // batch after batch, each its own script: other commands run in between
       for (let done = 0; done === 0;) {
-        const [count, finished] = await this.run(async () => await this.client.eval(PRUNE_AUDIT, keys.length, ...keys, String(upTo), String(PRUNE_BATCH), this.auditKey('idx', ''))) as [number, number]
+        const [count, finished] = await this.run(async () => await this.commands.auditPrune(keys[0] as string, keys[1] as string, String(upTo), String(PRUNE_BATCH), this.auditKey('idx', ''))) as [number, number]
         removed += count
         done = finished
       }
@@ -430,7 +489,7 @@ export class RedisStore implements Store {
 
   /** version 1 into the subject's partition, then the id → partition pointer; both idempotent */
   private async completeRegistration (subjectHash: string, first: StoredDocumentVersion): Promise<void> {
-    await this.run(async () => await this.client.eval(PUT_FIRST_VERSION, 2,
+    await this.run(async () => await this.commands.documentPutFirst(
       this.documentKey(subjectHash, first.id), this.subjectIndexKey(subjectHash),
       first.id, first.type, JSON.stringify(first)))
     await this.run(async () => await this.client.set(this.key(`d:${first.id}`), subjectHash))
@@ -455,7 +514,7 @@ export class RedisStore implements Store {
   }
 
   async amendDocument (subjectHash: string, next: StoredDocumentVersion, expectedVersion: number): Promise<boolean> {
-    const done = await this.run(async () => await this.client.eval(AMEND, 1, this.documentKey(subjectHash, next.id), String(expectedVersion), JSON.stringify(next)))
+    const done = await this.run(async () => await this.commands.documentAmend(this.documentKey(subjectHash, next.id), String(expectedVersion), JSON.stringify(next)))
     return done === 1
   }
 
@@ -471,7 +530,7 @@ export class RedisStore implements Store {
 
   async documentsOfSubject (subjectHash: string, types?: string[]): Promise<StoredDocument[]> {
     const prefix = this.documentKey(subjectHash, '')
-    const rows = await this.run(async () => await this.client.eval(SUBJECT_DOCUMENTS, 1, this.subjectIndexKey(subjectHash), prefix, ...(types ?? []))) as string[][]
+    const rows = await this.run(async () => await this.commands.subjectDocuments(this.subjectIndexKey(subjectHash), prefix, ...(types ?? [])))
     return rows.map(documentFromHash).filter((d): d is StoredDocument => d !== undefined)
   }
 
@@ -487,14 +546,7 @@ export class RedisStore implements Store {
 
   async putDocumentType (record: DocumentTypeRecord, expectedVersion: number): Promise<boolean> {
     // compare-and-set on the schema version: two admins changing a type cannot both win
-    const script = `
-      local current = redis.call('HGET', KEYS[1], ARGV[1])
-      local version = 0
-      if current then version = cjson.decode(current).schemaVersion end
-      if version ~= tonumber(ARGV[2]) then return 0 end
-      redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-      return 1`
-    const done = await this.run(async () => await this.client.eval(script, 1, this.typesKey, record.code, String(expectedVersion), JSON.stringify(record)))
+    const done = await this.run(async () => await this.commands.documentTypePut(this.typesKey, record.code, String(expectedVersion), JSON.stringify(record)))
     return done === 1
   }
 

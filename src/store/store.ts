@@ -228,6 +228,11 @@ export interface Store {
    * writes nothing) when the chain head is not (seq − 1, prevHash): a chain never forks.
    */
   appendAuditEvent(event: StoredAuditEvent, options?: { announce?: boolean }): Promise<boolean>
+  /**
+   * Appends consecutive events of one chain (each the successor of the one before) in one atomic
+   * write: all or nothing, on the same head condition as appendAuditEvent.
+   */
+  appendAuditEvents(batch: Array<{ event: StoredAuditEvent, announce?: boolean }>): Promise<boolean>
   auditChainHead(chain: string): Promise<{ seq: number, hash: string } | undefined>
   auditChains(): Promise<string[]>
   /** ids from one index, in id (= time) order, within bounds */
