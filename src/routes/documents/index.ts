@@ -15,6 +15,8 @@ const idParam = {
 }
 
 const FILE_TYPES = ['application/pdf', 'image/jpeg', 'image/png', 'image/tiff']
+/** batch lines in progress at once */
+const BATCH_WINDOW = 32
 
 export type RegistrationResult =
   | { outcome: 'created' | 'existing', document: DocumentView }
@@ -120,25 +122,41 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
     if (lines.length > app.config.limits.batchLines) {
       throw new ProblemError(413, 'batch_too_large', `the batch has ${lines.length} lines; at most ${app.config.limits.batchLines} are accepted (BATCH_MAX_LINES)`)
     }
-    async function * results (): AsyncGenerator<string> {
-      for (const [i, text] of lines.entries()) {
-        const line = i + 1
-        let out: Record<string, unknown>
-        try {
-          const input = parseJsonBody(Buffer.from(text, 'utf8'))
-          if (!validateLine(input)) {
-            const errors = validationErrors(validateLine.errors ?? [], 'body')
-            throw new ProblemError(400, 'validation_failed', `${errors[0]?.pointer ?? '/'} ${errors[0]?.detail ?? 'is invalid'}`, { errors })
-          }
-          const result = await registerOne(app, request, input as DocumentInput)
-          out = result.outcome === 'conflict'
-            ? { line, outcome: 'conflict', problem: result.problem.toBody() }
-            : { line, outcome: result.outcome, id: result.document.id, version: result.document.version, status: result.document.status }
-        } catch (err) {
-          if (!(err instanceof ProblemError)) throw err
-          out = { line, outcome: 'rejected', problem: err.toBody() }
+    const one = async (i: number): Promise<string> => {
+      const text = lines[i] as string
+      const line = i + 1
+      let out: Record<string, unknown>
+      try {
+        const input = parseJsonBody(Buffer.from(text, 'utf8'))
+        if (!validateLine(input)) {
+          const errors = validationErrors(validateLine.errors ?? [], 'body')
+          throw new ProblemError(400, 'validation_failed', `${errors[0]?.pointer ?? '/'} ${errors[0]?.detail ?? 'is invalid'}`, { errors })
         }
-        yield JSON.stringify(out) + '\n'
+        const result = await registerOne(app, request, input as DocumentInput)
+        out = result.outcome === 'conflict'
+          ? { line, outcome: 'conflict', problem: result.problem.toBody() }
+          : { line, outcome: result.outcome, id: result.document.id, version: result.document.version, status: result.document.status }
+      } catch (err) {
+        if (!(err instanceof ProblemError)) throw err
+        out = { line, outcome: 'rejected', problem: err.toBody() }
+      }
+      return JSON.stringify(out) + '\n'
+    }
+    // Lines are indexed BATCH_WINDOW at a time (their store round trips and audit appends
+    // overlap), and answered in input order. A failure that is not the line's own (the store
+    // went away) ends the answer there; lines already answered were indexed.
+    async function * results (): AsyncGenerator<string> {
+      const window: Array<Promise<{ text: string } | { error: unknown }>> = []
+      let next = 0
+      const start = (): void => {
+        window.push(one(next++).then((text) => ({ text }), (error: unknown) => ({ error })))
+      }
+      while (next < lines.length && window.length < BATCH_WINDOW) start()
+      while (window.length > 0) {
+        const settled = await window.shift() as { text: string } | { error: unknown }
+        if ('error' in settled) throw settled.error
+        if (next < lines.length) start()
+        yield settled.text
       }
     }
     reply.type('application/x-ndjson')
