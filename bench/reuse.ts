@@ -1,67 +1,47 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import autocannon from 'autocannon'
-import { startGateway } from '../test/lib/gateway-process.js'
-import { startTestRedis } from '../test/lib/redis-server.js'
-import { fetchAccessToken, generateAgencyKeyPair } from '../src/cli/agency-keys.js'
+import { CPUS, load, root } from './lib.js'
+import type { BenchGateway, LoadFigures } from './lib.js'
 import { generateDocuments } from '../src/sample-data/generate.js'
 
 /**
  * Reuse queries finding one document (agreement, minimization, attestation, receipt, audit,
- * log line) against a running gateway on its own Redis, versus a bare Fastify route returning a
- * constant JSON object, measured in the same run with the same load generator (autocannon, in
- * this process; the servers in their own). Where taskset exists the gateway is pinned to CPU 0.
+ * log line) against the gateway, versus a bare Fastify route returning a constant JSON object
+ * (bench/bare-server.ts), each in its own process on the server CPU, loaded by the same
+ * autocannon on the other CPU.
  */
-export interface LoadFigures { requestsPerSecond: number, p50: number, p99: number, errors: number }
+export interface ReuseSetup { url: string, body: string, headers: Record<string, string> }
 
-async function load (url: string, body: string, headers: Record<string, string>, seconds: number, connections: number): Promise<LoadFigures> {
-  const result = await autocannon({ url, method: 'POST', body, headers: { 'content-type': 'application/json', ...headers }, duration: seconds, connections })
-  return { requestsPerSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx }
+export async function prepareReuse (g: BenchGateway): Promise<ReuseSetup> {
+  const issuer = await g.agency('000.00.12.H41', 'Sở Tư pháp', ['issuer'])
+  const requester = await g.agency('000.20.41.H41', 'UBND phường Quang Trung', ['requester'])
+  await g.call(g.admin, 'PUT', '/v1/agreements/bench', { requester: '000.20.41.H41', documentTypes: ['giay-khai-sinh'], procedureCodes: ['1.001193'], fields: { 'giay-khai-sinh': ['fullName', 'dateOfBirth', 'gender'] }, validFrom: '2020-01-01' })
+  const birth = [...generateDocuments(50, { seed: 5 })].find((d) => d.type === 'giay-khai-sinh')!
+  await g.call(issuer.token, 'POST', '/v1/documents', birth)
+  const body = JSON.stringify({ subject: birth.subject, documentTypes: ['giay-khai-sinh'], purpose: { procedureCode: '1.001193', dossierCode: '000.20.41.H41-260301-0001' } })
+  return { url: `${g.gateway.url}/v1/reuse-queries`, body, headers: { authorization: `Bearer ${requester.token}`, 'content-type': 'application/json' } }
 }
 
-export async function benchReuse (seconds: number, connections: number): Promise<{ gateway: LoadFigures, bare: LoadFigures, statusMode: LoadFigures }> {
-  const root = fileURLToPath(new URL('../', import.meta.url))
-  const bare = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-server.ts'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
-  const bareUrl = await new Promise<string>((resolve) => bare.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim())))
+export async function startBare (): Promise<{ url: string, stop: () => void }> {
+  const args = ['--import', 'tsx', 'bench/bare-server.ts']
+  const [command, argv] = CPUS ? ['taskset', ['-c', CPUS.server, process.execPath, ...args]] : [process.execPath, args]
+  const bare = spawn(command, argv, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+  const url = await new Promise<string>((resolve) => bare.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim())))
+  return { url: `${url}/bare`, stop: () => bare.kill() }
+}
 
-  const redis = await startTestRedis()
-  const dir = mkdtempSync(join(tmpdir(), 'rg-bench-reuse-'))
-  const admin = await generateAgencyKeyPair('EdDSA', '000.00.00.A01')
-  writeFileSync(join(dir, 'admin.jwks.json'), JSON.stringify(admin.jwks))
-  const gateway = await startGateway({ REDIS_URL: redis.url, ADMIN_AGENCY_CODE: '000.00.00.A01', ADMIN_AGENCY_JWKS: join(dir, 'admin.jwks.json'), LOG_LEVEL: 'info', AUDIT_LOG_FILE: join(dir, 'audit.log') })
-  // the request log would fill this process's memory: stop collecting it
-  gateway.child.stdout?.removeAllListeners('data')
-  gateway.child.stdout?.resume()
+export async function benchReuse (g: BenchGateway, seconds: number, connections: number): Promise<{ bare: LoadFigures, full: LoadFigures, status: LoadFigures, setup: ReuseSetup }> {
+  const setup = await prepareReuse(g)
+  const bare = await startBare()
   try {
-    const put = async (token: string, url: string, body: unknown): Promise<void> => {
-      const res = await fetch(`${gateway.url}${url}`, { method: url.startsWith('/v1/documents') ? 'POST' : 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
-      if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`)
-    }
-    const adminToken = (await fetchAccessToken({ gateway: gateway.url, privateKey: admin.privateKey, agency: '000.00.00.A01' })).access_token
-    const issuer = await generateAgencyKeyPair('ES256', '000.00.12.H41')
-    const requester = await generateAgencyKeyPair('ES256', '000.20.41.H41')
-    await put(adminToken, '/v1/agencies/000.00.12.H41', { name: 'Sở Tư pháp', roles: ['issuer'], jwks: issuer.jwks })
-    await put(adminToken, '/v1/agencies/000.20.41.H41', { name: 'UBND phường', roles: ['requester'], jwks: requester.jwks })
-    await put(adminToken, '/v1/agreements/bench', { requester: '000.20.41.H41', documentTypes: ['giay-khai-sinh'], procedureCodes: ['1.001193'], fields: { 'giay-khai-sinh': ['fullName', 'dateOfBirth', 'gender'] }, validFrom: '2020-01-01' })
-    const issuerToken = (await fetchAccessToken({ gateway: gateway.url, privateKey: issuer.privateKey, agency: '000.00.12.H41' })).access_token
-    const birth = [...generateDocuments(50, { seed: 5 })].find((d) => d.type === 'giay-khai-sinh')!
-    await put(issuerToken, '/v1/documents', birth)
-    const token = (await fetchAccessToken({ gateway: gateway.url, privateKey: requester.privateKey, agency: '000.20.41.H41' })).access_token
-    const query = { subject: birth.subject, documentTypes: ['giay-khai-sinh'], purpose: { procedureCode: '1.001193', dossierCode: '000.20.41.H41-260301-0001' } }
-    const headers = { authorization: `Bearer ${token}` }
+    const plan = { body: setup.body, headers: setup.headers, connections }
     // warm both up, then measure
-    await load(`${bareUrl}/bare`, JSON.stringify(query), {}, 2, connections)
-    await load(`${gateway.url}/v1/reuse-queries`, JSON.stringify(query), headers, 2, connections)
-    const bareFigures = await load(`${bareUrl}/bare`, JSON.stringify(query), {}, seconds, connections)
-    const gatewayFigures = await load(`${gateway.url}/v1/reuse-queries`, JSON.stringify(query), headers, seconds, connections)
-    const statusFigures = await load(`${gateway.url}/v1/reuse-queries`, JSON.stringify({ ...query, mode: 'status' }), headers, seconds, connections)
-    return { gateway: gatewayFigures, bare: bareFigures, statusMode: statusFigures }
+    await load({ ...plan, url: bare.url, seconds: 2 })
+    await load({ ...plan, url: setup.url, seconds: 3 })
+    const bareFigures = await load({ ...plan, url: bare.url, seconds })
+    const full = await load({ ...plan, url: setup.url, seconds })
+    const status = await load({ ...plan, body: JSON.stringify({ ...JSON.parse(setup.body), mode: 'status' }), url: setup.url, seconds })
+    return { bare: bareFigures, full, status, setup }
   } finally {
-    bare.kill()
-    await gateway.stop('SIGTERM')
-    await redis.destroy()
+    bare.stop()
   }
 }

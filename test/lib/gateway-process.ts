@@ -20,8 +20,17 @@ export interface GatewayProcess {
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
-export function spawnGateway (env: Record<string, string>): { child: ChildProcess, lines: Array<Record<string, unknown>>, stderr: () => string, exited: GatewayProcess['exited'] } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+export interface SpawnOptions {
+  /** extra node options (e.g. --cpu-prof) */
+  nodeArgs?: string[]
+  /** pin the process to these CPUs with taskset (benchmarks), where taskset exists */
+  cpus?: string
+}
+
+export function spawnGateway (env: Record<string, string>, options: SpawnOptions = {}): { child: ChildProcess, lines: Array<Record<string, unknown>>, stderr: () => string, exited: GatewayProcess['exited'] } {
+  const args = [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/server.ts']
+  const [command, argv] = options.cpus ? ['taskset', ['-c', options.cpus, process.execPath, ...args]] : [process.execPath, args]
+  const child = spawn(command, argv, {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'info', DEMO_DIR: mkdtempSync(join(tmpdir(), 'rg-demo-')), AUDIT_LOG_FILE: join(mkdtempSync(join(tmpdir(), 'rg-audit-')), 'audit.log'), BLOB_DIR: mkdtempSync(join(tmpdir(), 'rg-blobs-')), ...env },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -46,8 +55,8 @@ export function spawnGateway (env: Record<string, string>): { child: ChildProces
 }
 
 /** Starts a gateway and waits until it listens (bounded). */
-export async function startGateway (env: Record<string, string>): Promise<GatewayProcess> {
-  const proc = spawnGateway(env)
+export async function startGateway (env: Record<string, string>, options: SpawnOptions = {}): Promise<GatewayProcess> {
+  const proc = spawnGateway(env, options)
   const deadline = Date.now() + 30_000
   let url: string | undefined
   while (!url) {

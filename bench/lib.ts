@@ -1,0 +1,111 @@
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startGateway } from '../test/lib/gateway-process.js'
+import type { GatewayProcess } from '../test/lib/gateway-process.js'
+import { startTestRedis } from '../test/lib/redis-server.js'
+import { fetchAccessToken, generateAgencyKeyPair } from '../src/cli/agency-keys.js'
+import type { AgencyPrivateKey } from '../src/cli/agency-keys.js'
+
+/** What the scenarios share: where processes run, a Redis, a gateway with agencies, the load generator. */
+export const root = fileURLToPath(new URL('../', import.meta.url))
+
+function hasTaskset (): boolean {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** the server on CPU 0, the load generator on CPU 1 — where taskset exists and there are two CPUs */
+export const CPUS = hasTaskset() && cpus().length >= 2 ? { server: '0', load: '1', second: '1' } : undefined
+
+export interface LoadFigures { requestsPerSecond: number, requests: number, p50: number, p99: number, errors: number, non2xx: number }
+
+export interface LoadPlan { url: string, method?: 'GET' | 'POST', headers?: Record<string, string>, body?: string, bodiesFile?: string, seconds: number, connections: number }
+
+/** Runs autocannon in its own process (pinned to the load CPU) and returns its figures. */
+export async function load (plan: LoadPlan): Promise<LoadFigures> {
+  const args = ['--import', 'tsx', 'bench/load-worker.ts', JSON.stringify({ method: 'POST', headers: {}, ...plan })]
+  const [command, argv] = CPUS ? ['taskset', ['-c', CPUS.load, process.execPath, ...args]] : [process.execPath, args]
+  const child = spawn(command, argv, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  if (code !== 0) throw new Error(`load generator exited with ${code}`)
+  return JSON.parse(out.trim().split('\n').pop() as string) as LoadFigures
+}
+
+export interface BenchRedis { url: string, prefix: string, owned: boolean, stop(): Promise<void> }
+
+/** REDIS_URL if given (under a key prefix of its own), else a redis-server of the suite's own on a free loopback port */
+export async function benchRedis (): Promise<BenchRedis> {
+  const prefix = `bench${process.pid}-${Date.now().toString(36)}:`
+  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, prefix, owned: false, stop: async () => {} }
+  const redis = await startTestRedis()
+  return { url: redis.url, prefix, owned: true, stop: async () => await redis.destroy() }
+}
+
+export interface BenchGateway {
+  gateway: GatewayProcess
+  admin: string
+  /** registers an agency with these roles; returns its key and a token for it */
+  agency(code: string, name: string, roles: string[]): Promise<{ privateKey: AgencyPrivateKey, token: string }>
+  call(token: string, method: string, path: string, body: unknown): Promise<unknown>
+  stop(): Promise<void>
+}
+
+export const ADMIN = '000.00.00.A01'
+
+/** A gateway process on `redis`, pinned to `cpu`, with an admin agency. */
+export async function benchGateway (redis: BenchRedis, cpu: string | undefined, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<BenchGateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'rg-bench-'))
+  const admin = await generateAgencyKeyPair('EdDSA', ADMIN)
+  writeFileSync(join(dir, 'admin.jwks.json'), JSON.stringify(admin.jwks))
+  const gateway = await startGateway({
+    REDIS_URL: redis.url,
+    REDIS_KEY_PREFIX: redis.prefix,
+    ADMIN_AGENCY_CODE: ADMIN,
+    ADMIN_AGENCY_JWKS: join(dir, 'admin.jwks.json'),
+    LOG_LEVEL: 'info',
+    AUDIT_LOG_FILE: join(dir, 'audit.log'),
+    BLOB_DIR: join(dir, 'blobs'),
+    ...env
+  }, { ...(cpu ? { cpus: cpu } : {}), nodeArgs })
+  // the request log would fill this process's memory: stop collecting it
+  gateway.child.stdout?.removeAllListeners('data')
+  gateway.child.stdout?.resume()
+  const call = async (token: string, method: string, path: string, body: unknown): Promise<unknown> => {
+    const res = await fetch(`${gateway.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`)
+    return await res.json()
+  }
+  const adminToken = (await fetchAccessToken({ gateway: gateway.url, privateKey: admin.privateKey, agency: ADMIN })).access_token
+  return {
+    gateway,
+    admin: adminToken,
+    call,
+    async agency (code, name, roles) {
+      const pair = await generateAgencyKeyPair('EdDSA', code)
+      await call(adminToken, 'PUT', `/v1/agencies/${code}`, { name, roles, jwks: pair.jwks })
+      return { privateKey: pair.privateKey, token: (await fetchAccessToken({ gateway: gateway.url, privateKey: pair.privateKey, agency: code })).access_token }
+    },
+    async stop () { await gateway.stop('SIGTERM') }
+  }
+}
+
+/** a process of its own, pinned like a server, running `script`; resolves with its last stdout line as JSON */
+export async function pinnedScript<T> (script: string, args: string[] = []): Promise<T> {
+  const argv = ['--import', 'tsx', script, ...args]
+  const [command, list] = CPUS ? ['taskset', ['-c', CPUS.server, process.execPath, ...argv]] : [process.execPath, argv]
+  const child = spawn(command, list, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  if (code !== 0) throw new Error(`${script} exited with ${code}`)
+  return JSON.parse(out.trim().split('\n').pop() as string) as T
+}

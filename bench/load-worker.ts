@@ -1,0 +1,32 @@
+import { readFileSync } from 'node:fs'
+import autocannon from 'autocannon'
+import type { Request } from 'autocannon'
+
+/**
+ * The load generator, in a process of its own (pinned to another CPU than the server where
+ * taskset exists). Reads its plan as JSON from argv, prints its figures as JSON.
+ * With `bodiesFile`, each request takes the next line of that file as its body (tokens need a
+ * fresh client assertion each).
+ */
+interface Plan { url: string, method: 'GET' | 'POST', headers: Record<string, string>, body?: string, bodiesFile?: string, seconds: number, connections: number }
+const plan = JSON.parse(process.argv[2] as string) as Plan
+const bodies = plan.bodiesFile ? readFileSync(plan.bodiesFile, 'utf8').split('\n').filter(Boolean) : undefined
+let next = 0
+const result = await autocannon({
+  url: plan.url,
+  method: plan.method,
+  headers: plan.headers,
+  duration: plan.seconds,
+  connections: plan.connections,
+  ...(bodies
+    ? { requests: [{ method: plan.method, setupRequest: (request: Request): Request => ({ ...request, body: bodies[next++ % bodies.length] as string }) }] }
+    : plan.body !== undefined ? { body: plan.body } : {})
+})
+process.stdout.write(JSON.stringify({
+  requestsPerSecond: result.requests.average,
+  requests: result.requests.total,
+  p50: result.latency.p50,
+  p99: result.latency.p99,
+  errors: result.errors + result.timeouts,
+  non2xx: result.non2xx
+}) + '\n')
