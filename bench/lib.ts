@@ -60,11 +60,14 @@ export interface BenchGateway {
 }
 
 export const ADMIN = '000.00.00.A01'
+let adminPair: ReturnType<typeof generateAgencyKeyPair> | undefined
 
 /** A gateway process on `redis`, pinned to `cpu`, with an admin agency. */
 export async function benchGateway (redis: BenchRedis, cpu: string | undefined, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<BenchGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'rg-bench-'))
-  const admin = await generateAgencyKeyPair('EdDSA', ADMIN)
+  // one admin key pair for every gateway of the run: each registers it at start
+  adminPair ??= generateAgencyKeyPair('EdDSA', ADMIN)
+  const admin = await adminPair
   writeFileSync(join(dir, 'admin.jwks.json'), JSON.stringify(admin.jwks))
   const gateway = await startGateway({
     REDIS_URL: redis.url,
@@ -75,7 +78,7 @@ export async function benchGateway (redis: BenchRedis, cpu: string | undefined, 
     AUDIT_LOG_FILE: join(dir, 'audit.log'),
     BLOB_DIR: join(dir, 'blobs'),
     ...env
-  }, { ...(cpu ? { cpus: cpu } : {}), nodeArgs })
+  }, { ...(cpu ? { cpus: cpu } : {}), nodeArgs: [...nodeArgs, ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : [])] })
   // the request log would fill this process's memory: stop collecting it
   gateway.child.stdout?.removeAllListeners('data')
   gateway.child.stdout?.resume()

@@ -2,15 +2,23 @@ import { readFileSync } from 'node:fs'
 
 /**
  * Where a CPU profile (node --cpu-prof) spends its time: self time per function, and per
- * package or file, heaviest first. Usage: node --import tsx bench/profile-summary.ts FILE.cpuprofile [N]
+ * package or file, heaviest first.
+ * Usage: node --import tsx bench/profile-summary.ts FILE.cpuprofile [N] [only the last S seconds]
  */
 interface ProfileNode { id: number, callFrame: { functionName: string, url: string, lineNumber: number }, hitCount?: number, children?: number[] }
-const [file, topArg] = process.argv.slice(2)
-if (!file) throw new Error('usage: profile-summary.ts FILE.cpuprofile [N]')
+const [file, topArg, lastArg] = process.argv.slice(2)
+if (!file) throw new Error('usage: profile-summary.ts FILE.cpuprofile [N] [last seconds]')
 const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[], samples: number[], timeDeltas: number[] }
 const top = Number(topArg ?? 25)
 const selfUs = new Map<number, number>()
-profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
+// with a third argument, only the last seconds of the profile (the load, not the start-up)
+const span = profile.timeDeltas.reduce((a, b) => a + b, 0)
+const from = lastArg ? span - Number(lastArg) * 1e6 : 0
+let at = 0
+profile.samples.forEach((id, i) => {
+  at += profile.timeDeltas[i] ?? 0
+  if (at >= from) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
+})
 const total = [...selfUs.values()].reduce((a, b) => a + b, 0)
 const byFunction = new Map<string, number>()
 const byPlace = new Map<string, number>()

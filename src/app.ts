@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import Fastify, { LogController } from 'fastify'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import { pino } from 'pino'
 import type { DestinationStream, LoggerOptions } from 'pino'
 import type { Config } from './config.js'
 import errorsPlugin, { clientErrorHandler } from './plugins/errors.js'
@@ -73,10 +74,12 @@ export function loggerOptions (config: Config): LoggerOptions {
 /** Builds the gateway: Fastify options and registration order, nothing else. */
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const fastifyOptions: FastifyServerOptions = {
-    logger: options.logStream ? { ...loggerOptions(config), stream: options.logStream } : loggerOptions(config),
+    // standard output written asynchronously: a write per log line would be a system call per line
+    logger: { ...loggerOptions(config), stream: options.logStream ?? pino.destination({ fd: 1, sync: false }) },
     genReqId: genRequestId,
     requestIdHeader: false,
-    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    // one access-log line per request, written by http-frame.ts once it is answered
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     bodyLimit: config.limits.bodyBytes,
     requestTimeout: config.timeouts.requestMs,
     keepAliveTimeout: config.timeouts.keepAliveMs,

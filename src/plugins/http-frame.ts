@@ -31,6 +31,12 @@ async function httpFramePlugin (app: FastifyInstance): Promise<void> {
     reply.header('x-content-type-options', 'nosniff')
     reply.header('cache-control', 'no-store')
   })
+
+  // one access-log line per request, once it is answered (Fastify's own request logging,
+  // turned off in app.ts, writes two)
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ req: request, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime }, 'request completed')
+  })
 }
 
 export default fp(httpFramePlugin, { name: 'http-frame' })

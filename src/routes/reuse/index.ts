@@ -153,7 +153,13 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
       throw new ProblemError(403, code, detail)
     }
 
-    const agreements = await app.store.listAgreements()
+    // everything the query reads, at once (one round trip with auto-pipelining); nothing is
+    // released before the checks below
+    const [agreements, types, documents] = await Promise.all([
+      app.store.listAgreements(),
+      Promise.all(body.documentTypes.map(async (type) => await app.catalogue.get(type))),
+      app.store.documentsOfSubject(subjectHash, body.documentTypes)
+    ])
     const grants = new Map<string, AgreementRecord>()
     for (const type of body.documentTypes) {
       const grant = grantFor(agreements, caller.code, type, purpose.procedureCode)
@@ -169,8 +175,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
       if (![...grants.values()].every((g) => g.hiddenAllowed)) await deny('hidden_not_allowed', 'this agency\'s agreement does not allow hidden queries')
       if (!body.hiddenUntil) throw new ProblemError(400, 'hidden_until_required', 'a hidden query needs hiddenUntil: the date from which the citizen sees it')
     }
-    const needConsent = []
-    for (const type of body.documentTypes) if ((await app.catalogue.get(type))?.consentRequired) needConsent.push(type)
+    const needConsent = body.documentTypes.filter((_type, i) => types[i]?.consentRequired)
     let consentId: string | undefined
     if (needConsent.length) {
       if (!body.consentToken) await deny('consent_required', `${needConsent.join(', ')} needs the citizen's consent token from the national portal`)
@@ -182,7 +187,6 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
       }
     }
 
-    const documents = await app.store.documentsOfSubject(subjectHash, body.documentTypes)
     const statusOnly = body.mode === 'status'
     const picked = body.documentTypes.map((type) => ({ type, ...pick(documents, type) }))
     const released = picked.flatMap((p) => p.valid.map((c) => ({ id: c.version.id, version: c.version.version })))
@@ -204,6 +208,9 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
     const iat = Math.floor(Date.now() / 1000)
     let n = 0
     const results = []
+    // the writes a release makes (download grants, reuse records) go out together, and are all
+    // in the store before the answer is sent
+    const writes: Array<Promise<unknown>> = []
     for (const p of picked) {
       const grant = grants.get(p.type) as AgreementRecord
       const out = []
@@ -235,10 +242,10 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
         let download: string | undefined
         if (file && grant.fileDownload) {
           const token = newDownloadToken()
-          await app.store.putDownloadGrant(token, { requester: caller.code, documentId: v.id, version: v.version, sha256: file.sha256, mediaType: file.mediaType, size: file.size, dossierCode: purpose.dossierCode, procedureCode: purpose.procedureCode }, DOWNLOAD_TTL_MS)
+          writes.push(app.store.putDownloadGrant(token, { requester: caller.code, documentId: v.id, version: v.version, sha256: file.sha256, mediaType: file.mediaType, size: file.size, dossierCode: purpose.dossierCode, procedureCode: purpose.procedureCode }, DOWNLOAD_TTL_MS))
           download = `/v1/files/${token}`
         }
-        await app.store.recordReuse(subjectHash, v.id, { requester: caller.code, version: v.version, dossierCode: purpose.dossierCode, procedureCode: purpose.procedureCode, at: new Date().toISOString() })
+        writes.push(app.store.recordReuse(subjectHash, v.id, { requester: caller.code, version: v.version, dossierCode: purpose.dossierCode, procedureCode: purpose.procedureCode, at: new Date().toISOString() }))
         out.push({
           ...base,
           documentNumber: v.documentNumber,
@@ -264,7 +271,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
       response_sha256: sha256Hex(payload)
     }, RECEIPT_TYP)
     reply.header('reuse-receipt', receipt)
-    await counted
+    await Promise.all([...writes, counted])
     return await reply.type('application/json; charset=utf-8').serializer((x: unknown) => x as string).send(payload)
   })
 
