@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto'
+import { once } from 'node:events'
 import fp from 'fastify-plugin'
 import { pino } from 'pino'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
@@ -73,8 +74,15 @@ async function auditPlugin (app: FastifyInstance): Promise<void> {
   app.addHook('onClose', async () => {
     await audit.stop()
     await audit.checkpoint().catch(onError)
-    await new Promise<void>((resolve) => destination.flush(() => resolve()))
-    if (config.auditLogFile) destination.end()
+    // the file is written asynchronously: wait until everything (the final checkpoint
+    // included) is on disk and the file closed, bounded; standard output is flushed at exit
+    if (config.auditLogFile) {
+      const closed = once(destination, 'close')
+      destination.end()
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([closed, new Promise((resolve) => { timer = setTimeout(resolve, 5000) })])
+      clearTimeout(timer)
+    }
   })
 }
 

@@ -302,8 +302,11 @@ export class AuditService {
     let read = 0
     let last: string | undefined
     let exhausted = false
+    // the first page is the size asked for; later ones (other filters left too few) double
+    let pageSize = Math.max(filters.limit, 10)
     while (events.length < filters.limit && read < budget) {
-      const count = Math.min(500, budget - read)
+      const count = Math.min(500, budget - read, pageSize)
+      pageSize *= 2
       const ids = await this.options.store.auditIndexPage({ index, ...(fromId ? { fromId } : {}), ...(toId ? { toId } : {}), newestFirst: true, count })
       if (ids.length === 0) { exhausted = true; break }
       read += ids.length

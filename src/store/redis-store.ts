@@ -1,5 +1,4 @@
 import { Redis, Cluster } from 'ioredis'
-import { LRUCache } from 'lru-cache'
 import type { RedisOptions, ClusterOptions } from 'ioredis'
 import { StoreUnavailableError } from './errors.js'
 import { auditIndexName, auditIndexNames } from './audit-keys.js'
@@ -186,11 +185,6 @@ function defineStoreCommands (client: Client): void {
   client.defineCommand('documentTypePut', { numberOfKeys: 1, lua: PUT_DOCUMENT_TYPE })
 }
 
-function deepFreeze<T extends object> (value: T): T {
-  for (const inner of Object.values(value)) if (inner !== null && typeof inner === 'object') deepFreeze(inner as object)
-  return Object.freeze(value)
-}
-
 /** a TTL for PX: whole milliseconds, at least one */
 const px = (ms: number): number => Math.max(1, Math.ceil(ms))
 
@@ -231,8 +225,6 @@ export class RedisStore implements Store {
   private lastErrorLog = 0
   private readonly outbox: RedisOutbox
   private readonly commands: StoreCommands
-  /** registry records by their JSON text */
-  private readonly records = new LRUCache<string, object>({ max: 1000 })
 
   constructor (options: RedisStoreOptions) {
     this.prefix = options.keyPrefix
@@ -338,26 +330,14 @@ export class RedisStore implements Store {
 
   // Registries (agencies, document types, agreements) are each one hash of JSON records: one
   // key, one slot, HGETALL lists them (there are hundreds, not millions).
-  // They are read on every request (so a change applies at once on every process) but parsed
-  // only when their text changed: a document type with its schemas is kilobytes of JSON.
   private async hashRecord<T> (key: string, field: string): Promise<T | undefined> {
     const json = await this.run(async () => await this.client.hget(key, field))
-    return json === null ? undefined : this.parsed<T>(json)
+    return json === null ? undefined : JSON.parse(json) as T
   }
 
   private async hashRecords<T> (key: string): Promise<T[]> {
     const all = await this.run(async () => await this.client.hgetall(key))
-    return Object.keys(all).sort().map((field) => this.parsed<T>(all[field] as string))
-  }
-
-  private parsed<T> (json: string): T {
-    let record = this.records.get(json)
-    if (record === undefined) {
-      // frozen: every caller shares it
-      record = deepFreeze(JSON.parse(json) as object)
-      this.records.set(json, record)
-    }
-    return record as T
+    return Object.keys(all).sort().map((field) => JSON.parse(all[field] as string) as T)
   }
 
   private async putHashRecord (key: string, field: string, record: unknown): Promise<{ created: boolean }> {
