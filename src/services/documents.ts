@@ -93,10 +93,10 @@ export class DocumentService {
   }
 
   /** Everything a registration needs checked and computed, before anything is written or audited. */
-  async prepareRegistration (issuer: string, input: DocumentInput, now = new Date()): Promise<PreparedRegistration> {
+  async prepareRegistration (issuer: string, input: DocumentInput, now = new Date(), catalogue: Pick<Catalogue, 'validator'> = this.catalogue): Promise<PreparedRegistration> {
     const problem = subjectProblem(input.subject)
     if (problem) throw unprocessable('invalid_subject', `subject.id: ${problem}`, [{ in: 'body', pointer: '/subject/id', detail: problem }])
-    const found = await this.catalogue.validator(input.type)
+    const found = await catalogue.validator(input.type)
     if (!found) throw unprocessable('unknown_document_type', `no document type "${input.type}" in the catalogue (GET /v1/document-types)`, [{ in: 'body', pointer: '/type', detail: 'is not a known document type' }])
     const { validate, type } = found
     if (!type.subjectKinds.includes(input.subject.kind)) {

@@ -6,6 +6,7 @@ import { createAjv, parseJsonBody } from '../../plugins/validation.js'
 import { BlobDigestMismatchError, BlobTooLargeError } from '../../store/blob-store.js'
 import { view } from '../../services/documents.js'
 import type { AmendInput, DocumentInput, DocumentView } from '../../services/documents.js'
+import type { Catalogue } from '../../services/catalogue.js'
 
 const idParam = {
   type: 'object',
@@ -23,9 +24,9 @@ export type RegistrationResult =
   | { outcome: 'conflict', problem: ProblemError }
 
 /** Registers one result on behalf of the calling issuer: checked, audited, then written. */
-async function registerOne (app: FastifyInstance, request: FastifyRequest, input: DocumentInput): Promise<RegistrationResult> {
+async function registerOne (app: FastifyInstance, request: FastifyRequest, input: DocumentInput, catalogue?: Pick<Catalogue, 'validator'>): Promise<RegistrationResult> {
   const issuer = request.caller?.code as string
-  const prepared = await app.documents.prepareRegistration(issuer, input)
+  const prepared = await app.documents.prepareRegistration(issuer, input, new Date(), catalogue)
   const record = async (outcome: 'granted' | 'error', action: string, id: string, detail?: Record<string, unknown>): Promise<string> => {
     // the new document is announced (outbox) by the event that records it
     const event = await request.audit({
@@ -122,6 +123,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
     if (lines.length > app.config.limits.batchLines) {
       throw new ProblemError(413, 'batch_too_large', `the batch has ${lines.length} lines; at most ${app.config.limits.batchLines} are accepted (BATCH_MAX_LINES)`)
     }
+    const catalogue = app.catalogue.snapshot()
     const one = async (i: number): Promise<string> => {
       const text = lines[i] as string
       const line = i + 1
@@ -132,7 +134,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
           const errors = validationErrors(validateLine.errors ?? [], 'body')
           throw new ProblemError(400, 'validation_failed', `${errors[0]?.pointer ?? '/'} ${errors[0]?.detail ?? 'is invalid'}`, { errors })
         }
-        const result = await registerOne(app, request, input as DocumentInput)
+        const result = await registerOne(app, request, input as DocumentInput, catalogue)
         out = result.outcome === 'conflict'
           ? { line, outcome: 'conflict', problem: result.problem.toBody() }
           : { line, outcome: result.outcome, id: result.document.id, version: result.document.version, status: result.document.status }
