@@ -6,7 +6,7 @@ import type { AjvLikeError, ProblemFieldError } from '../lib/problem.js'
 import type { DocumentKeys, RegisterOutcome, Store, StoredDocument, StoredDocumentVersion } from '../store/index.js'
 import { addDuration } from './catalogue.js'
 import type { Catalogue } from './catalogue.js'
-import { subjectHash, subjectProblem } from './identifiers.js'
+import { checkedSubjectHash, subjectHash } from './identifiers.js'
 import type { Subject } from './identifiers.js'
 
 const newId = monotonicFactory()
@@ -92,10 +92,14 @@ export class DocumentService {
     return subjectHash(this.pepper, subject)
   }
 
+  /** the subject's keyed hash, once its identifier is checked (422 otherwise) */
+  checkedSubjectHash (subject: Subject): string {
+    return checkedSubjectHash(this.pepper, subject)
+  }
+
   /** Everything a registration needs checked and computed, before anything is written or audited. */
   async prepareRegistration (issuer: string, input: DocumentInput, now = new Date(), catalogue: Pick<Catalogue, 'validator'> = this.catalogue): Promise<PreparedRegistration> {
-    const problem = subjectProblem(input.subject)
-    if (problem) throw unprocessable('invalid_subject', `subject.id: ${problem}`, [{ in: 'body', pointer: '/subject/id', detail: problem }])
+    const hash = this.checkedSubjectHash(input.subject)
     const found = await catalogue.validator(input.type)
     if (!found) throw unprocessable('unknown_document_type', `no document type "${input.type}" in the catalogue (GET /v1/document-types)`, [{ in: 'body', pointer: '/type', detail: 'is not a known document type' }])
     const { validate, type } = found
@@ -126,7 +130,6 @@ export class DocumentService {
       createdAt: now.toISOString(),
       contentHash: canonicalDigest(content)
     }
-    const hash = this.subjectHash(input.subject)
     return {
       keys: {
         subjectHash: hash,

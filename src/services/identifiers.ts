@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto'
+import { ProblemError } from '../lib/problem.js'
 
 /**
  * Identifiers of SPEC §3, and the keyed hash that stands for a person or organization
@@ -37,4 +38,14 @@ export function subjectProblem (subject: Subject): string | undefined {
 /** HMAC-SHA-256 of kind and identifier under the configured pepper, hex: what keys, logs and audit events carry. */
 export function subjectHash (pepper: string, subject: Subject): string {
   return createHmac('sha256', pepper).update(`${subject.kind}:${subject.id.normalize('NFC')}`).digest('hex')
+}
+
+/**
+ * The keyed hash of a subject whose identifier is acceptable; otherwise a problem naming
+ * /subject/id (422 where the identifier is data to act on, 400 where it is a search filter).
+ */
+export function checkedSubjectHash (pepper: string, subject: Subject, status: 400 | 422 = 422): string {
+  const problem = subjectProblem(subject)
+  if (problem) throw new ProblemError(status, 'invalid_subject', `subject.id: ${problem}`, { errors: [{ in: 'body', pointer: '/subject/id', detail: problem }] })
+  return subjectHash(pepper, subject)
 }

@@ -1,7 +1,5 @@
 import type { FastifyInstance } from 'fastify'
 import { problemResponses, requires } from '../../lib/openapi.js'
-import { ProblemError } from '../../lib/problem.js'
-import { subjectProblem } from '../../services/identifiers.js'
 import type { Subject } from '../../services/identifiers.js'
 import { PortalService } from '../../services/portal.js'
 
@@ -22,11 +20,7 @@ interface AccessHistoryBody {
 export default async function portalRoutes (app: FastifyInstance): Promise<void> {
   const portal = new PortalService({ store: app.store, audit: app.audit, secret: app.config.subjectPepper })
 
-  const subjectKey = (subject: Subject): string => {
-    const problem = subjectProblem(subject)
-    if (problem) throw new ProblemError(422, 'invalid_subject', `subject.id: ${problem}`, { errors: [{ in: 'body', pointer: '/subject/id', detail: problem }] })
-    return app.documents.subjectHash(subject)
-  }
+  const subjectKey = (subject: Subject): string => app.documents.checkedSubjectHash(subject)
 
   app.post<{ Body: CitizenDocumentsBody }>('/v1/portal/citizen-documents', {
     schema: {

@@ -3,7 +3,6 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import { problemResponses, requires } from '../../lib/openapi.js'
 import { ProblemError } from '../../lib/problem.js'
 import { scopesOf } from '../../services/agencies.js'
-import { subjectProblem } from '../../services/identifiers.js'
 import { statusOf, today } from '../../services/documents.js'
 import { canonicalDigest, sha256Hex } from '../../lib/digest.js'
 import { ATTESTATION_TYP, CONSENT_MAX_LIFETIME_S, DOWNLOAD_TTL_MS, RECEIPT_TYP, grantFor, minimize, newDownloadToken, pick, verifyConsent } from '../../services/reuse.js'
@@ -143,9 +142,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
   }, async (request, reply) => {
     const caller = request.caller!
     const body = request.body
-    const problem = subjectProblem(body.subject)
-    if (problem) throw new ProblemError(422, 'invalid_subject', `subject.id: ${problem}`, { errors: [{ in: 'body', pointer: '/subject/id', detail: problem }] })
-    const subjectHash = app.documents.subjectHash(body.subject)
+    const subjectHash = app.documents.checkedSubjectHash(body.subject)
     const purpose = body.purpose
     const deny = async (code: string, detail: string, extra: Record<string, unknown> = {}): Promise<never> => {
       await request.audit({ action: 'reuse.queried', outcome: 'denied', subject: subjectHash, purpose, detail: { code, documentTypes: body.documentTypes, ...extra } })
