@@ -1,9 +1,10 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto'
 import { ProblemError } from '../lib/problem.js'
 import type { Store, StoredDocumentVersion } from '../store/index.js'
+import { checkTimeRange } from './audit.js'
 import type { AuditEvent, AuditSearchFilters } from './audit.js'
 import { today, view } from './documents.js'
-import type { DocumentStatus } from './documents.js'
+import type { DocumentView } from './documents.js'
 
 /**
  * What the national portal shows a citizen (or an organization): its own results, and who used
@@ -15,27 +16,8 @@ import type { DocumentStatus } from './documents.js'
  * resume from is never readable).
  */
 
-/** One of the subject's results as the portal shows it: the latest version and its status now. */
-export interface PortalDocument {
-  id: string
-  version: number
-  latestVersion: number
-  type: string
-  issuer: string
-  issuerName?: string
-  documentNumber: string
-  procedureCode: string
-  dossierCode: string
-  issuedAt: string
-  validFrom: string
-  validUntil?: string
-  data: Record<string, unknown>
-  file?: { mediaType: string, size: number, sha256: string }
-  status: DocumentStatus
-  revokedAt?: string
-  revocationReason?: string
-  amendmentReason?: string
-}
+/** One of the subject's results as the portal shows it: the latest version and its status now (the subject not echoed back). */
+export type PortalDocument = Omit<DocumentView, 'subject' | 'typeSchemaVersion' | 'createdAt'> & { issuerName?: string }
 
 /** One access to the subject's results: a reuse query that released something. */
 export interface AccessHistoryItem {
@@ -71,14 +53,6 @@ export interface PortalServiceOptions {
 const MAX_SEARCHES = 10
 /** how many events a look-ahead for one more visible access reads per search */
 const PEEK = 20
-/** how far an event's id time may precede its `time` (the two are taken one after the other) */
-const RANGE_SLACK_MS = 1000
-
-export function checkRange (from: string | undefined, to: string | undefined): void {
-  if (from && to && Date.parse(from) >= Date.parse(to)) {
-    throw new ProblemError(400, 'invalid_time_range', '`from` must be before `to`')
-  }
-}
 
 /**
  * Whether the citizen may see this access on `day` (YYYY-MM-DD, Vietnam): a hidden one from its
@@ -137,24 +111,16 @@ export class PortalService {
    * given: an empty last page would otherwise hint at accesses the citizen cannot see.
    */
   async accessHistory (subjectHash: string, query: AccessHistoryQuery, now = new Date()): Promise<{ items: AccessHistoryItem[], nextCursor?: string }> {
-    checkRange(query.from, query.to)
+    checkTimeRange(query.from, query.to)
     const binding = `${subjectHash}|${query.from ?? ''}|${query.to ?? ''}`
     const day = today(now)
-    // The audit index orders events by id, whose time part is taken a moment before the event's
-    // `time`: the search window is widened a little and the exact range applied to `time` here,
-    // so an access at exactly `from` is in and one at exactly `to` is out, as the portal shows them.
-    const fromMs = query.from ? Date.parse(query.from) : undefined
-    const toMs = query.to ? Date.parse(query.to) : undefined
-    const inRange = (event: AuditEvent): boolean => {
-      const time = Date.parse(event.time)
-      return (fromMs === undefined || time >= fromMs) && (toMs === undefined || time < toMs)
-    }
+    // an event's id carries its time, so the search selects exactly [from, to)
     const filters = {
       subject: subjectHash,
       action: 'reuse.queried',
       outcome: 'granted' as const,
-      ...(fromMs !== undefined ? { from: new Date(fromMs - RANGE_SLACK_MS).toISOString() } : {}),
-      ...(toMs !== undefined ? { to: new Date(toMs + RANGE_SLACK_MS).toISOString() } : {})
+      ...(query.from ? { from: query.from } : {}),
+      ...(query.to ? { to: query.to } : {})
     }
     const events: AuditEvent[] = []
     let cursor = query.cursor ? this.openCursor(query.cursor, binding) : undefined
@@ -172,7 +138,7 @@ export class PortalService {
       const full = events.length === query.limit
       const page = await this.options.audit.search({ ...filters, limit: full ? PEEK : query.limit - events.length, ...(cursor ? { cursor } : {}) })
       for (const event of page.events) {
-        if (!inRange(event) || !visibleOn(event, day)) continue
+        if (!visibleOn(event, day)) continue
         if (full) { more = true; break }
         events.push(event)
       }

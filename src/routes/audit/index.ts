@@ -1,11 +1,11 @@
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { problemResponses, requires } from '../../lib/openapi.js'
-import { ProblemError } from '../../lib/problem.js'
 import { createLocalJWKSet } from 'jose'
 import type { AuditSearchInput } from '../../plugins/audit.js'
-import { subjectHash, subjectProblem } from '../../services/identifiers.js'
+import { checkedSubjectHash } from '../../services/identifiers.js'
 import { verifyAuditTrail } from '../../services/audit-verify.js'
+import { checkTimeRange } from '../../services/audit.js'
 import type { AuditEvent } from '../../services/audit.js'
 
 const range = {
@@ -17,11 +17,6 @@ const range = {
   additionalProperties: false
 }
 
-function checkRange (from: string | undefined, to: string | undefined): void {
-  if (from && to && Date.parse(from) >= Date.parse(to)) {
-    throw new ProblemError(400, 'invalid_time_range', '`from` must be before `to`')
-  }
-}
 
 export default async function auditRoutes (app: FastifyInstance): Promise<void> {
   app.post<{ Body: AuditSearchInput }>('/v1/audit/search', {
@@ -35,13 +30,9 @@ export default async function auditRoutes (app: FastifyInstance): Promise<void> 
     }
   }, async (request) => {
     const { subject, limit, ...filters } = request.body
-    checkRange(filters.from, filters.to)
+    checkTimeRange(filters.from, filters.to)
     let subjectKey: string | undefined
-    if (subject) {
-      const problem = subjectProblem(subject)
-      if (problem) throw new ProblemError(400, 'invalid_subject', `subject.id: ${problem}`, { errors: [{ in: 'body', pointer: '/subject/id', detail: problem }] })
-      subjectKey = subjectHash(app.config.subjectPepper, subject)
-    }
+    if (subject) subjectKey = checkedSubjectHash(app.config.subjectPepper, subject, 400)
     const result = await app.audit.search({ ...filters, ...(subjectKey ? { subject: subjectKey } : {}), limit: limit ?? 100 })
     // the answer is released only once the search itself is on record
     await request.audit({
@@ -68,7 +59,7 @@ export default async function auditRoutes (app: FastifyInstance): Promise<void> 
     }
   }, async (request, reply) => {
     const { from, to } = request.query
-    checkRange(from, to)
+    checkTimeRange(from, to)
     await request.audit({ action: 'audit.exported', outcome: 'granted', detail: { ...(from ? { from } : {}), ...(to ? { to } : {}) } })
     const events = app.audit.export({ ...(from ? { from } : {}), ...(to ? { to } : {}) })
     reply.type('application/x-ndjson')
@@ -88,7 +79,7 @@ export default async function auditRoutes (app: FastifyInstance): Promise<void> 
     }
   }, async (request) => {
     const { from, to } = request.query
-    checkRange(from, to)
+    checkTimeRange(from, to)
     const fromMs = from ? Date.parse(from) : -Infinity
     const toMs = to ? Date.parse(to) : Infinity
     const inRange = (event: AuditEvent): boolean => { const t = Date.parse(event.time); return t >= fromMs && t < toMs }
