@@ -28,16 +28,21 @@ export interface LoadFigures { requestsPerSecond: number, requests: number, p50:
 
 export interface LoadPlan { url: string, method?: 'GET' | 'POST', headers?: Record<string, string>, body?: string, bodiesFile?: string, seconds: number, connections: number }
 
-/** Runs autocannon in its own process (pinned to the load CPU) and returns its figures. */
-export async function load (plan: LoadPlan): Promise<LoadFigures> {
-  const args = ['--import', 'tsx', 'bench/load-worker.ts', JSON.stringify({ method: 'POST', headers: {}, ...plan })]
-  const [command, argv] = CPUS ? ['taskset', ['-c', CPUS.load, process.execPath, ...args]] : [process.execPath, args]
-  const child = spawn(command, argv, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+/** Runs a script of the suite in a process of its own on `cpu`; resolves with its last stdout line as JSON. */
+async function runScript<T> (script: string, args: string[], cpu: string | undefined): Promise<T> {
+  const argv = ['--import', 'tsx', script, ...args]
+  const [command, list] = cpu ? ['taskset', ['-c', cpu, process.execPath, ...argv]] : [process.execPath, argv]
+  const child = spawn(command, list, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
-  if (code !== 0) throw new Error(`load generator exited with ${code}`)
-  return JSON.parse(out.trim().split('\n').pop() as string) as LoadFigures
+  if (code !== 0) throw new Error(`${script} exited with ${code}`)
+  return JSON.parse(out.trim().split('\n').pop() as string) as T
+}
+
+/** Runs autocannon in its own process (pinned to the load CPU) and returns its figures. */
+export async function load (plan: LoadPlan): Promise<LoadFigures> {
+  return await runScript<LoadFigures>('bench/load-worker.ts', [JSON.stringify({ method: 'POST', headers: {}, ...plan })], CPUS?.load)
 }
 
 export interface BenchRedis { url: string, prefix: string, owned: boolean, stop(): Promise<void> }
@@ -103,12 +108,5 @@ export async function benchGateway (redis: BenchRedis, cpu: string | undefined, 
 
 /** a process of its own, pinned like a server, running `script`; resolves with its last stdout line as JSON */
 export async function pinnedScript<T> (script: string, args: string[] = []): Promise<T> {
-  const argv = ['--import', 'tsx', script, ...args]
-  const [command, list] = CPUS ? ['taskset', ['-c', CPUS.server, process.execPath, ...argv]] : [process.execPath, argv]
-  const child = spawn(command, list, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
-  let out = ''
-  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
-  if (code !== 0) throw new Error(`${script} exited with ${code}`)
-  return JSON.parse(out.trim().split('\n').pop() as string) as T
+  return await runScript<T>(script, args, CPUS?.server)
 }

@@ -142,11 +142,12 @@ export class SigningKeys {
 
   private jws (payload: Buffer, typ: string, detached = false): string {
     const { kid, alg, signer } = this.loaded.active
-    const input = `${Buffer.from(JSON.stringify({ alg, kid, typ })).toString('base64url')}.${payload.toString('base64url')}`
+    const header = Buffer.from(JSON.stringify({ alg, kid, typ })).toString('base64url')
+    const body = payload.toString('base64url')
+    const input = Buffer.from(`${header}.${body}`)
     const signature = alg === 'EdDSA'
-      ? cryptoSign(null, Buffer.from(input), signer)
-      : cryptoSign('sha256', Buffer.from(input), { key: signer, dsaEncoding: 'ieee-p1363' })
-    const [header, body] = input.split('.') as [string, string]
+      ? cryptoSign(null, input, signer)
+      : cryptoSign('sha256', input, { key: signer, dsaEncoding: 'ieee-p1363' })
     return `${header}.${detached ? '' : body}.${signature.toString('base64url')}`
   }
 

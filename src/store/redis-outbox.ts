@@ -244,20 +244,17 @@ export class RedisOutbox {
   async list (destination: string, after: number, limit: number): Promise<OutboxDeliveryRecord[]> {
     const ids = await this.run(async () => await this.client.zrangebyscore(this.prefix + 'x:' + destination, `(${after}`, '+inf', 'LIMIT', 0, limit))
     if (ids.length === 0) return []
-    const pipeline = this.client.pipeline()
-    for (const id of ids) pipeline.hgetall(`${this.prefix}d:${destination}:${id}`)
-    const replies = await this.run(async () => await pipeline.exec()) ?? []
-    return ids.map((id, i) => parseDelivery(destination, id, replies[i]?.[1] as Record<string, string>))
+    // issued together, the reads leave in one write (auto-pipelining)
+    const replies = await this.run(async () => await Promise.all(ids.map(async (id) => await this.client.hgetall(`${this.prefix}d:${destination}:${id}`))))
+    return ids.map((id, i) => parseDelivery(destination, id, replies[i] as Record<string, string>))
   }
 
   async status (): Promise<OutboxDestinationStatus[]> {
     const destinations = (await this.run(async () => await this.client.smembers(this.prefix + 'dests'))).sort()
     if (destinations.length === 0) return []
-    const pipeline = this.client.pipeline()
-    for (const destination of destinations) pipeline.hgetall(this.prefix + 'n:' + destination)
-    const replies = await this.run(async () => await pipeline.exec()) ?? []
+    const replies = await this.run(async () => await Promise.all(destinations.map(async (destination) => await this.client.hgetall(this.prefix + 'n:' + destination))))
     return destinations.map((destination, i) => {
-      const counts = (replies[i]?.[1] ?? {}) as Record<string, string>
+      const counts = replies[i] as Record<string, string>
       return { destination, queued: Number(counts.queued ?? 0), delivered: Number(counts.delivered ?? 0), dead: Number(counts.dead ?? 0) }
     })
   }

@@ -297,7 +297,7 @@ export class RedisStore implements Store {
     }
   }
 
-  translate (err: unknown): unknown {
+  private translate (err: unknown): unknown {
     if (!(err instanceof Error)) return err
     // ReplyError is the server rejecting a command: only a few of those mean "unavailable"
     if (err.name === 'ReplyError' && !UNAVAILABLE_REPLY.test(err.message)) return err
@@ -622,8 +622,8 @@ export class RedisStore implements Store {
     return await this.outbox.holdLease(name, owner, ttlMs)
   }
 
-  // Statistics: one hash per day under {stats}; a query over a period reads its days in one
-  // pipeline (a year is 366 small hashes), never the trail.
+  // Statistics: one hash per day under {stats}; a query over a period reads its days together
+  // (one write with auto-pipelining; a year is 366 small hashes), never the trail.
   async addReuseCounts (day: string, increments: Record<string, number>): Promise<void> {
     const key = this.key('stats', 'reuse', day)
     // issued together, they leave in one write (auto-pipelining); each increment is atomic
@@ -633,12 +633,9 @@ export class RedisStore implements Store {
   async reuseCounts (days: string[]): Promise<Record<string, number>> {
     const sum: Record<string, number> = {}
     if (days.length === 0) return sum
-    const pipeline = this.client.pipeline()
-    for (const day of days) pipeline.hgetall(this.key('stats', 'reuse', day))
-    const replies = await this.run(async () => await pipeline.exec()) ?? []
-    for (const [err, counts] of replies) {
-      if (err) throw this.translate(err)
-      for (const [field, n] of Object.entries(counts as Record<string, string>)) sum[field] = (sum[field] ?? 0) + Number(n)
+    const replies = await this.run(async () => await Promise.all(days.map(async (day) => await this.client.hgetall(this.key('stats', 'reuse', day)))))
+    for (const counts of replies) {
+      for (const [field, n] of Object.entries(counts)) sum[field] = (sum[field] ?? 0) + Number(n)
     }
     return sum
   }
