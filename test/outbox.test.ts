@@ -123,6 +123,8 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       const [header, , signature] = String(got[0]!.headers['reuse-signature']).split('.')
       const altered = await flattenedVerify({ protected: header as string, payload: Buffer.from(tampered).toString('base64url'), signature: signature as string }, jwks).then(() => 'verified', (err: Error) => err.message)
       t.equal(altered, 'signature verification failed', 'an altered body does not verify')
+      // each is recorded just after the receiver's answer
+      for (let i = 0; i < 200 && (await w.app.audit.search({ action: 'webhook.delivered', limit: 10 })).events.length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 25))
       const audit = await w.app.audit.search({ action: 'webhook.delivered', limit: 10 })
       t.equal(audit.events.length, 3, 'every delivery is on record')
       t.match(audit.events[0]?.detail, { destination: 'portal', attempt: 1, status: 204 })
@@ -252,6 +254,8 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       t.same(replay.json(), { destination: 'portal', requeued: 1 }, 'only what comes after the cursor')
       const got = await w.portal.until((acked) => acked.length >= 1)
       t.same(ids(got), [`${second}.1.indexed`])
+      // settled just after the receiver's answer
+      for (let i = 0; i < 200 && (await deliveries())[1]?.state !== 'delivered'; i++) await new Promise((resolve) => setTimeout(resolve, 25))
       t.same((await deliveries()).map((d) => d.state), ['dead', 'delivered'])
       const bad = await w.app.inject({ method: 'POST', url: '/v1/webhooks/replay', headers: { authorization: `Bearer ${w.token[PORTAL]}` }, payload: { after: -1 } })
       t.equal(bad.statusCode, 400)
