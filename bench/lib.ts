@@ -106,6 +106,11 @@ export async function benchGateway (redis: BenchRedis, cpu: string | undefined, 
   }
 }
 
+/** a process of its own on the load CPU, running `script`; resolves with its last stdout line as JSON */
+export async function loadScript<T> (script: string, args: string[] = []): Promise<T> {
+  return await runScript<T>(script, args, CPUS?.load)
+}
+
 /** a process of its own, pinned like a server, running `script`; resolves with its last stdout line as JSON */
 export async function pinnedScript<T> (script: string, args: string[] = []): Promise<T> {
   return await runScript<T>(script, args, CPUS?.server)
