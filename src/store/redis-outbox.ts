@@ -18,14 +18,21 @@ import type { OutboxDeliveryRecord, OutboxDestinationStatus, OutboxEventRecord, 
  *   dests         set of destinations
  *   lease:<name>  a lease (SET PX) held by one process
  * Destinations never contain "|" (agency codes are digits, dots and letters).
+ *
+ * Every script touches only keys it is given in KEYS, never a name it builds from what it reads:
+ * a cluster routes and checks a script by its declared keys, and keys a slot migration moves
+ * under a script that did not declare them could be read half here, half there. What a script
+ * would otherwise discover (the due deliveries, a delivery's document, a replay page) the caller
+ * reads first; the script then checks that it still holds.
  */
 
 /**
  * Publishes one event: unless its id exists, gives it the next cursor, queues a delivery per
  * destination (due now when it heads its queue), adds the scheduled sources; drops the source
  * either way, so a source confirmed twice (a lease that ran out mid-way) publishes once.
- * KEYS: src, ev, seq, due, dests. ARGV: source or '', event id, event JSON, now, key prefix,
- * document id, n, then n × (destination, extra JSON or ''), m, then m × (source, at).
+ * KEYS: src, ev, seq, due, dests, then per destination its d:, q:, x: and n: keys.
+ * ARGV: source or '', event id, event JSON, now, document id, n, then n × (destination, extra
+ * JSON or '', positions in KEYS of its d:, q:, x:, n:), m, then m × (source, at).
  * Returns the cursor, or 0 when the event existed.
  */
 const PUBLISH = `
@@ -33,18 +40,19 @@ if ARGV[1] ~= '' then redis.call('ZREM', KEYS[1], ARGV[1]) end
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 0 end
 local cursor = redis.call('INCR', KEYS[3])
 redis.call('HSET', KEYS[2], ARGV[2], cursor .. ' ' .. ARGV[3])
-local id, now, p, doc = ARGV[2], ARGV[4], ARGV[5], ARGV[6]
-local i = 8
-for _ = 1, tonumber(ARGV[7]) do
+local id, now, doc = ARGV[2], ARGV[4], ARGV[5]
+local i = 7
+for _ = 1, tonumber(ARGV[6]) do
   local dest, extra = ARGV[i], ARGV[i + 1]
-  i = i + 2
-  redis.call('HSET', p .. 'd:' .. dest .. ':' .. id, 'state', 'queued', 'attempts', 0, 'next', now, 'cursor', cursor, 'doc', doc, 'extra', extra)
-  if redis.call('RPUSH', p .. 'q:' .. dest .. ':' .. doc, id) == 1 then
+  local delivery, queue, sent, counts = KEYS[tonumber(ARGV[i + 2])], KEYS[tonumber(ARGV[i + 3])], KEYS[tonumber(ARGV[i + 4])], KEYS[tonumber(ARGV[i + 5])]
+  i = i + 6
+  redis.call('HSET', delivery, 'state', 'queued', 'attempts', 0, 'next', now, 'cursor', cursor, 'doc', doc, 'extra', extra)
+  if redis.call('RPUSH', queue, id) == 1 then
     redis.call('ZADD', KEYS[4], now, dest .. '|' .. id)
   end
-  redis.call('ZADD', p .. 'x:' .. dest, cursor, id)
+  redis.call('ZADD', sent, cursor, id)
   redis.call('SADD', KEYS[5], dest)
-  redis.call('HINCRBY', p .. 'n:' .. dest, 'queued', 1)
+  redis.call('HINCRBY', counts, 'queued', 1)
 end
 local m = tonumber(ARGV[i])
 i = i + 1
@@ -56,20 +64,24 @@ return cursor`
 
 /**
  * Leases due deliveries to one worker: each stays in "due" with its time pushed past the lease,
- * so another worker takes it only if this one dies. KEYS: due, ev. ARGV: now, lease ms, limit,
- * lease token, key prefix. Returns {member, HGETALL delivery, event value} per delivery.
+ * so another worker takes it only if this one dies. The caller has read which are due; one that
+ * another worker claimed (or settled) since is no longer due and is skipped.
+ * KEYS: due, ev, then the deliveries' d: keys. ARGV: now, lease ms, lease token, then per
+ * delivery: its "due" member, event id, position of its d: key in KEYS.
+ * Returns {member, HGETALL delivery, event value} per delivery claimed.
  */
 const CLAIM_DELIVERIES = `
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-local hidden = tonumber(ARGV[1]) + tonumber(ARGV[2])
+local now = tonumber(ARGV[1])
+local hidden = now + tonumber(ARGV[2])
 local out = {}
-for _, member in ipairs(due) do
-  local sep = string.find(member, '|', 1, true)
-  local dest, id = string.sub(member, 1, sep - 1), string.sub(member, sep + 1)
-  local key = ARGV[5] .. 'd:' .. dest .. ':' .. id
-  redis.call('ZADD', KEYS[1], hidden, member)
-  redis.call('HSET', key, 'lease', ARGV[4])
-  out[#out + 1] = { member, redis.call('HGETALL', key), redis.call('HGET', KEYS[2], id) or '' }
+for i = 4, #ARGV, 3 do
+  local member, id, key = ARGV[i], ARGV[i + 1], KEYS[tonumber(ARGV[i + 2])]
+  local due = redis.call('ZSCORE', KEYS[1], member)
+  if due and tonumber(due) <= now then
+    redis.call('ZADD', KEYS[1], hidden, member)
+    redis.call('HSET', key, 'lease', ARGV[3])
+    out[#out + 1] = { member, redis.call('HGETALL', key), redis.call('HGET', KEYS[2], id) or '' }
+  end
 end
 return out`
 
@@ -77,58 +89,55 @@ return out`
  * Records an attempt, if the caller still holds the lease (a worker that outlived its lease
  * must not settle what another worker now holds). A retry stays at the head of its queue; a
  * delivered or dead one leaves it and the next event of the same document becomes due.
- * KEYS: due. ARGV: key prefix, destination, event id, lease, state (delivered|retry|dead),
- * time (next attempt for a retry, else now), error, settled-at.
+ * KEYS: due, the delivery (d:), the destination's counts (n:), its queue for the delivery's
+ * document (q:). ARGV: destination, event id, lease, state (delivered|retry|dead), time (next
+ * attempt for a retry, else now), error, settled-at.
  */
 const SETTLE = `
-local p, dest, id = ARGV[1], ARGV[2], ARGV[3]
-local key = p .. 'd:' .. dest .. ':' .. id
-if redis.call('HGET', key, 'lease') ~= ARGV[4] then return 0 end
+local dest, id, key, counts, queue = ARGV[1], ARGV[2], KEYS[2], KEYS[3], KEYS[4]
+if redis.call('HGET', key, 'lease') ~= ARGV[3] then return 0 end
 redis.call('HDEL', key, 'lease')
 redis.call('HINCRBY', key, 'attempts', 1)
 local member = dest .. '|' .. id
-if ARGV[5] == 'retry' then
-  redis.call('HSET', key, 'next', ARGV[6], 'error', ARGV[7])
-  redis.call('ZADD', KEYS[1], ARGV[6], member)
+if ARGV[4] == 'retry' then
+  redis.call('HSET', key, 'next', ARGV[5], 'error', ARGV[6])
+  redis.call('ZADD', KEYS[1], ARGV[5], member)
   return 1
 end
-redis.call('HSET', key, 'state', ARGV[5], 'at', ARGV[8])
-if ARGV[5] == 'dead' then redis.call('HSET', key, 'error', ARGV[7]) end
+redis.call('HSET', key, 'state', ARGV[4], 'at', ARGV[7])
+if ARGV[4] == 'dead' then redis.call('HSET', key, 'error', ARGV[6]) end
 redis.call('ZREM', KEYS[1], member)
-redis.call('HINCRBY', p .. 'n:' .. dest, 'queued', -1)
-redis.call('HINCRBY', p .. 'n:' .. dest, ARGV[5], 1)
-local queue = p .. 'q:' .. dest .. ':' .. redis.call('HGET', key, 'doc')
+redis.call('HINCRBY', counts, 'queued', -1)
+redis.call('HINCRBY', counts, ARGV[4], 1)
 redis.call('LREM', queue, 1, id)
 local head = redis.call('LINDEX', queue, 0)
-if head then redis.call('ZADD', KEYS[1], ARGV[6], dest .. '|' .. head) end
+if head then redis.call('ZADD', KEYS[1], ARGV[5], dest .. '|' .. head) end
 return 1`
 
 /**
- * Queues again a page of a destination's settled deliveries after a cursor (queued ones are
- * left as they are). KEYS: due. ARGV: key prefix, destination, after, limit, now.
- * Returns {requeued, last cursor of the page or '' when the page was not full}.
+ * Queues again a page of a destination's settled deliveries (queued ones are left as they are);
+ * the caller has read the page from the destination's x: set and each delivery's document.
+ * KEYS: due, the destination's counts (n:), then d: and q: keys. ARGV: destination, now, then
+ * per delivery: event id, positions in KEYS of its d: and q: keys. Returns how many it queued.
  */
 const REPLAY = `
-local p, dest, now = ARGV[1], ARGV[2], ARGV[5]
-local page = redis.call('ZRANGEBYSCORE', p .. 'x:' .. dest, '(' .. ARGV[3], '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[4]))
+local dest, now, counts = ARGV[1], ARGV[2], KEYS[2]
 local requeued = 0
-for i = 1, #page, 2 do
-  local id = page[i]
-  local key = p .. 'd:' .. dest .. ':' .. id
+for i = 3, #ARGV, 3 do
+  local id, key, queue = ARGV[i], KEYS[tonumber(ARGV[i + 1])], KEYS[tonumber(ARGV[i + 2])]
   local state = redis.call('HGET', key, 'state')
   if state and state ~= 'queued' then
     redis.call('HSET', key, 'state', 'queued', 'attempts', 0, 'next', now)
     redis.call('HDEL', key, 'error', 'at', 'lease')
-    redis.call('HINCRBY', p .. 'n:' .. dest, state, -1)
-    redis.call('HINCRBY', p .. 'n:' .. dest, 'queued', 1)
-    if redis.call('RPUSH', p .. 'q:' .. dest .. ':' .. redis.call('HGET', key, 'doc'), id) == 1 then
+    redis.call('HINCRBY', counts, state, -1)
+    redis.call('HINCRBY', counts, 'queued', 1)
+    if redis.call('RPUSH', queue, id) == 1 then
       redis.call('ZADD', KEYS[1], now, dest .. '|' .. id)
     end
     requeued = requeued + 1
   end
 end
-if #page / 2 < tonumber(ARGV[4]) then return {requeued, ''} end
-return {requeued, page[#page]}`
+return requeued`
 
 /** KEYS: the lease. ARGV: owner, ttl ms. Takes a free lease or renews one's own. */
 const HOLD_LEASE = `
@@ -139,22 +148,44 @@ return 1`
 
 type Client = Redis | Cluster
 
+/** the commands with a varying number of keys take that number first */
 interface OutboxCommands {
   outboxPublish(...args: Array<string | number>): Promise<number>
-  outboxClaimDeliveries(due: string, events: string, now: number, leaseMs: number, limit: number, lease: string, prefix: string): Promise<Array<[string, string[], string]>>
-  outboxSettle(due: string, ...args: string[]): Promise<number>
-  outboxReplay(due: string, prefix: string, destination: string, after: number, limit: number, now: number): Promise<[number, string]>
+  outboxClaimDeliveries(...args: Array<string | number>): Promise<Array<[string, string[], string]>>
+  outboxSettle(...args: string[]): Promise<number>
+  outboxReplay(...args: Array<string | number>): Promise<number>
   outboxHoldLease(key: string, owner: string, ttlMs: number): Promise<number>
 }
 
 /** the scripts, registered once per client (EVALSHA, falling back to EVAL after a restart) */
 export function defineOutboxCommands (client: Client): void {
-  client.defineCommand('outboxPublish', { numberOfKeys: 5, lua: PUBLISH })
-  client.defineCommand('outboxClaimDeliveries', { numberOfKeys: 2, lua: CLAIM_DELIVERIES })
-  client.defineCommand('outboxSettle', { numberOfKeys: 1, lua: SETTLE })
-  client.defineCommand('outboxReplay', { numberOfKeys: 1, lua: REPLAY })
+  client.defineCommand('outboxPublish', { lua: PUBLISH })
+  client.defineCommand('outboxClaimDeliveries', { lua: CLAIM_DELIVERIES })
+  client.defineCommand('outboxSettle', { numberOfKeys: 4, lua: SETTLE })
+  client.defineCommand('outboxReplay', { lua: REPLAY })
   client.defineCommand('outboxHoldLease', { numberOfKeys: 1, lua: HOLD_LEASE })
 }
+
+/** The keys a script is given, each once, and the position (1-based, as in Lua) of each in KEYS. */
+export class DeclaredKeys {
+  readonly list: string[]
+  private readonly positions = new Map<string, number>()
+
+  constructor (fixed: string[]) {
+    this.list = []
+    for (const key of fixed) this.position(key)
+  }
+
+  position (key: string): number {
+    let at = this.positions.get(key)
+    if (at === undefined) {
+      at = this.list.push(key)
+      this.positions.set(key, at)
+    }
+    return at
+  }
+}
+
 
 function parseEvent (value: string): OutboxEventRecord {
   const space = value.indexOf(' ')
@@ -191,6 +222,10 @@ export class RedisOutbox {
   get sourcesKey (): string { return this.prefix + 'src' }
   private get dueKey (): string { return this.prefix + 'due' }
   private get eventsKey (): string { return this.prefix + 'ev' }
+  private deliveryKey (destination: string, eventId: string): string { return `${this.prefix}d:${destination}:${eventId}` }
+  private queueKey (destination: string, documentId: string): string { return `${this.prefix}q:${destination}:${documentId}` }
+  private sentKey (destination: string): string { return `${this.prefix}x:${destination}` }
+  private countsKey (destination: string): string { return `${this.prefix}n:${destination}` }
 
   async dueSources (now: number, limit: number): Promise<string[]> {
     return await this.run(async () => await this.client.zrangebyscore(this.sourcesKey, '-inf', now, 'LIMIT', 0, limit))
@@ -210,18 +245,31 @@ export class RedisOutbox {
   }
 
   async publish (source: string | undefined, event: Omit<OutboxEventRecord, 'cursor'>, deliveries: Array<{ destination: string, extra?: Record<string, unknown> }>, schedule: Array<{ source: string, at: number }>, now: number): Promise<OutboxEventRecord | undefined> {
+    const keys = new DeclaredKeys([this.sourcesKey, this.eventsKey, this.prefix + 'seq', this.dueKey, this.prefix + 'dests'])
     const args: Array<string | number> = [
-      this.sourcesKey, this.eventsKey, this.prefix + 'seq', this.dueKey, this.prefix + 'dests',
-      source ?? '', event.id, JSON.stringify(event), now, this.prefix, event.documentId,
-      deliveries.length, ...deliveries.flatMap((d) => [d.destination, d.extra ? JSON.stringify(d.extra) : '']),
+      source ?? '', event.id, JSON.stringify(event), now, event.documentId,
+      deliveries.length, ...deliveries.flatMap((d) => [
+        d.destination, d.extra ? JSON.stringify(d.extra) : '',
+        keys.position(this.deliveryKey(d.destination, event.id)), keys.position(this.queueKey(d.destination, event.documentId)),
+        keys.position(this.sentKey(d.destination)), keys.position(this.countsKey(d.destination))
+      ]),
       schedule.length, ...schedule.flatMap((s) => [s.source, s.at])
     ]
-    const cursor = await this.run(async () => await this.commands.outboxPublish(...args))
+    const cursor = await this.run(async () => await this.commands.outboxPublish(keys.list.length, ...keys.list, ...args))
     return cursor === 0 ? undefined : { ...structuredClone(event), cursor }
   }
 
   async claimDeliveries (now: number, leaseMs: number, limit: number, lease: string): Promise<Array<{ delivery: OutboxDeliveryRecord, event: OutboxEventRecord }>> {
-    const rows = await this.run(async () => await this.commands.outboxClaimDeliveries(this.dueKey, this.eventsKey, now, leaseMs, limit, lease, this.prefix))
+    const due = await this.run(async () => await this.client.zrangebyscore(this.dueKey, '-inf', now, 'LIMIT', 0, limit))
+    if (due.length === 0) return []
+    const keys = new DeclaredKeys([this.dueKey, this.eventsKey])
+    const args: Array<string | number> = [now, leaseMs, lease]
+    for (const member of due) {
+      const sep = member.indexOf('|')
+      const eventId = member.slice(sep + 1)
+      args.push(member, eventId, keys.position(this.deliveryKey(member.slice(0, sep), eventId)))
+    }
+    const rows = await this.run(async () => await this.commands.outboxClaimDeliveries(keys.list.length, ...keys.list, ...args))
     return rows.map(([member, fields, value]) => {
       const sep = member.indexOf('|')
       return { delivery: parseDelivery(member.slice(0, sep), member.slice(sep + 1), fields), event: parseEvent(value) }
@@ -232,27 +280,43 @@ export class RedisOutbox {
     const time = outcome.state === 'retry' ? outcome.nextAttemptAt : now
     const error = outcome.state === 'delivered' ? '' : outcome.error
     const at = outcome.state === 'retry' ? '' : outcome.at
-    const done = await this.run(async () => await this.commands.outboxSettle(this.dueKey, this.prefix, destination, eventId, lease, outcome.state, String(time), error, at))
+    // a delivery's document never changes: read first, its queue is declared to the script
+    const documentId = await this.run(async () => await this.client.hget(this.deliveryKey(destination, eventId), 'doc'))
+    if (documentId === null) return false
+    const done = await this.run(async () => await this.commands.outboxSettle(
+      this.dueKey, this.deliveryKey(destination, eventId), this.countsKey(destination), this.queueKey(destination, documentId),
+      destination, eventId, lease, outcome.state, String(time), error, at))
     return done === 1
   }
 
   async replay (destination: string, after: number, limit: number, now: number): Promise<{ requeued: number, next?: number }> {
-    const [requeued, last] = await this.run(async () => await this.commands.outboxReplay(this.dueKey, this.prefix, destination, after, limit, now))
-    return { requeued, ...(last === '' ? {} : { next: Number(last) }) }
+    // the page and each delivery's document are fixed once written: read first, then declared
+    const page = await this.run(async () => await this.client.zrangebyscore(this.sentKey(destination), `(${after}`, '+inf', 'WITHSCORES', 'LIMIT', 0, limit))
+    const ids = page.filter((_, i) => i % 2 === 0)
+    if (ids.length === 0) return { requeued: 0 }
+    const documents = await this.run(async () => await Promise.all(ids.map(async (id) => await this.client.hget(this.deliveryKey(destination, id), 'doc'))))
+    const keys = new DeclaredKeys([this.dueKey, this.countsKey(destination)])
+    const args: Array<string | number> = [destination, now]
+    ids.forEach((id, i) => {
+      const documentId = documents[i]
+      if (documentId) args.push(id, keys.position(this.deliveryKey(destination, id)), keys.position(this.queueKey(destination, documentId)))
+    })
+    const requeued = await this.run(async () => await this.commands.outboxReplay(keys.list.length, ...keys.list, ...args))
+    return { requeued, ...(ids.length < limit ? {} : { next: Number(page[page.length - 1]) }) }
   }
 
   async list (destination: string, after: number, limit: number): Promise<OutboxDeliveryRecord[]> {
-    const ids = await this.run(async () => await this.client.zrangebyscore(this.prefix + 'x:' + destination, `(${after}`, '+inf', 'LIMIT', 0, limit))
+    const ids = await this.run(async () => await this.client.zrangebyscore(this.sentKey(destination), `(${after}`, '+inf', 'LIMIT', 0, limit))
     if (ids.length === 0) return []
     // issued together, the reads leave in one write (auto-pipelining)
-    const replies = await this.run(async () => await Promise.all(ids.map(async (id) => await this.client.hgetall(`${this.prefix}d:${destination}:${id}`))))
+    const replies = await this.run(async () => await Promise.all(ids.map(async (id) => await this.client.hgetall(this.deliveryKey(destination, id)))))
     return ids.map((id, i) => parseDelivery(destination, id, replies[i] as Record<string, string>))
   }
 
   async status (): Promise<OutboxDestinationStatus[]> {
     const destinations = (await this.run(async () => await this.client.smembers(this.prefix + 'dests'))).sort()
     if (destinations.length === 0) return []
-    const replies = await this.run(async () => await Promise.all(destinations.map(async (destination) => await this.client.hgetall(this.prefix + 'n:' + destination))))
+    const replies = await this.run(async () => await Promise.all(destinations.map(async (destination) => await this.client.hgetall(this.countsKey(destination)))))
     return destinations.map((destination, i) => {
       const counts = replies[i] as Record<string, string>
       return { destination, queued: Number(counts.queued ?? 0), delivered: Number(counts.delivered ?? 0), dead: Number(counts.dead ?? 0) }

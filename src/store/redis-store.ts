@@ -5,7 +5,7 @@ import { auditIndexName, auditIndexNames } from './audit-keys.js'
 import type { AgreementRecord, DownloadGrant, DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion } from './store.js'
 import type { AgencyRecord, AuditCheckpointRecord, AuditIndexPage, Persistence, SigningKeySetRecord, Store, StoredAuditEvent } from './store.js'
 import { createHash } from 'node:crypto'
-import { RedisOutbox, defineOutboxCommands } from './redis-outbox.js'
+import { DeclaredKeys, RedisOutbox, defineOutboxCommands } from './redis-outbox.js'
 import type { OutboxDeliveryRecord, OutboxDestinationStatus, OutboxEventRecord, OutboxSettlement } from './store.js'
 
 /** the little a store needs of a logger (pino's and Fastify's both fit) */
@@ -34,10 +34,11 @@ type Client = Redis | Cluster
  * empty chain) and each the one before (seq + 1, prevHash = its hash), so a chain can never
  * fork or skip, whatever the callers do. An event that announces a change also queues its
  * outbox source here, so nothing announced is lost between the audit record and the outbox
- * (redis-outbox.ts). Index keys come in ARGV: they share the {audit} tag, so one slot.
- * KEYS: events hash, heads hash, the chain's seq → id hash, the outbox sources.
- * ARGV: chain, then per event: seq, prevHash, hash, id, event JSON, announce (1/0), time (ms),
- * n, then n index keys.
+ * (redis-outbox.ts). Like every script here it touches only keys it is given in KEYS (all
+ * under the {audit} tag, so one slot): a cluster routes it, and checks it, by them.
+ * KEYS: events hash, heads hash, the chain's seq → id hash, the outbox sources, then the index
+ * keys of the batch. ARGV: chain, then per event: seq, prevHash, hash, id, event JSON, announce
+ * (1/0), time (ms), n, then the positions in KEYS of its n indexes.
  */
 const APPEND_AUDIT = `
 local head = redis.call('HGET', KEYS[2], ARGV[1])
@@ -64,7 +65,7 @@ while i <= #ARGV do
   redis.call('HSET', KEYS[3], tostring(seq), id)
   if ARGV[i + 5] == '1' then redis.call('ZADD', KEYS[4], ARGV[i + 6], 'a:' .. id) end
   local n = tonumber(ARGV[i + 7])
-  for j = 1, n do redis.call('ZADD', ARGV[i + 7 + j], 0, id) end
+  for j = 1, n do redis.call('ZADD', KEYS[tonumber(ARGV[i + 7 + j])], 0, id) end
   i = i + 8 + n
 end
 redis.call('HSET', KEYS[2], ARGV[1], tostring(last[1]) .. ' ' .. last[2])
@@ -73,80 +74,55 @@ return 1`
 /**
  * Retention for one chain, one bounded batch at a time: a script runs alone on the server, so
  * pruning a long chain in one go would stall every gateway (BUSY after lua-time-limit) and,
- * audit being fail-closed, refuse every request meanwhile. Removes seqs from the chain's floor
- * (its first kept seq, kept in the same hash, 1 when absent) up to min(floor + ARGV[2] − 1,
- * ARGV[1]), with their events and index entries (found from each event's own fields, so
- * nothing is scanned), then moves the floor. KEYS: events hash, the chain's seq → id hash.
- * ARGV: last seq to remove, batch size, index key prefix. Returns {removed, done (1/0)}.
+ * audit being fail-closed, refuse every request meanwhile. The caller reads the batch first
+ * (seqs from the chain's floor, their events, and from each event's own fields its index keys,
+ * so nothing is scanned and every key is declared); the script removes them only if the floor
+ * (the chain's first kept seq, kept in the same hash, 1 when absent) has not moved meanwhile,
+ * then moves it past the batch. Events are never rewritten, so what was read still holds.
+ * KEYS: events hash, the chain's seq → id hash, then index keys. ARGV: the floor read, the new
+ * floor, then per seq: seq, id ('' when none), n, then the positions in KEYS of its n indexes.
+ * Returns the number of seqs removed, or -1 when the floor moved (read again).
  */
 const PRUNE_AUDIT = `
-local floor = tonumber(redis.call('HGET', KEYS[2], 'floor') or '1')
-local upTo = tonumber(ARGV[1])
-if floor > upTo then return {0, 1} end
-local last = math.min(upTo, floor + tonumber(ARGV[2]) - 1)
+if tonumber(redis.call('HGET', KEYS[2], 'floor') or '1') ~= tonumber(ARGV[1]) then return -1 end
 local removed = 0
-for seq = floor, last do
-  local id = redis.call('HGET', KEYS[2], tostring(seq))
-  if id then
-    local json = redis.call('HGET', KEYS[1], id)
-    if json then
-      local event = cjson.decode(json)
-      redis.call('ZREM', ARGV[3] .. 'all', id)
-      if type(event.actor) == 'string' then redis.call('ZREM', ARGV[3] .. 'agency:' .. event.actor, id) end
-      if type(event.subject) == 'string' then redis.call('ZREM', ARGV[3] .. 'subject:' .. event.subject, id) end
-      if type(event.documents) == 'table' then
-        for _, document in ipairs(event.documents) do redis.call('ZREM', ARGV[3] .. 'document:' .. document.id, id) end
-      end
-      redis.call('HDEL', KEYS[1], id)
-    end
-    redis.call('HDEL', KEYS[2], tostring(seq))
+local i = 3
+while i <= #ARGV do
+  local seq, id, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  if id ~= '' then
+    for j = 1, n do redis.call('ZREM', KEYS[tonumber(ARGV[i + 2 + j])], id) end
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], seq)
     removed = removed + 1
   end
+  i = i + 3 + n
 end
-redis.call('HSET', KEYS[2], 'floor', last + 1)
-if last >= upTo then return {removed, 1} end
-return {removed, 0}`
+redis.call('HSET', KEYS[2], 'floor', ARGV[2])
+return removed`
 
 /** events one retention script removes at most: a few milliseconds of server time */
 const PRUNE_BATCH = 256
 
 /**
  * Writes version 1 of a document into its subject's partition, idempotently (a retry after a
- * crash redoes exactly this). KEYS: the document hash, the subject's id → type index.
- * ARGV: id, type, version JSON.
+ * crash redoes exactly this). KEYS: the partition. ARGV: id, type, version JSON.
  */
 const PUT_FIRST_VERSION = `
-redis.call('HSETNX', KEYS[1], 'v:1', ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSETNX', KEYS[1], ARGV[1] .. '|v:1', ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1`
 
 /**
  * Appends version n+1 when the document's last version is still n and it is not revoked.
- * KEYS: the document hash. ARGV: expected n, the new version JSON.
+ * KEYS: the subject's partition. ARGV: document id, expected n, the new version JSON.
  */
 const AMEND = `
-if redis.call('HEXISTS', KEYS[1], 'revoked') == 1 then return 0 end
-local n = tonumber(ARGV[1])
-if redis.call('HEXISTS', KEYS[1], 'v:' .. n) == 0 or redis.call('HEXISTS', KEYS[1], 'v:' .. (n + 1)) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'v:' .. (n + 1), ARGV[2])
+local d = ARGV[1] .. '|'
+if redis.call('HEXISTS', KEYS[1], d .. 'revoked') == 1 then return 0 end
+local n = tonumber(ARGV[2])
+if redis.call('HEXISTS', KEYS[1], d .. 'v:' .. n) == 0 or redis.call('HEXISTS', KEYS[1], d .. 'v:' .. (n + 1)) == 1 then return 0 end
+redis.call('HSET', KEYS[1], d .. 'v:' .. (n + 1), ARGV[3])
 return 1`
-
-/**
- * Every document of one subject, optionally of some types, in one round trip: the subject's
- * index and its documents share the subject's hash tag. KEYS: the index. ARGV: the document key
- * prefix, then the wanted types (none: all). Returns [HGETALL of each document, …].
- */
-const SUBJECT_DOCUMENTS = `
-local index = redis.call('HGETALL', KEYS[1])
-local wanted = {}
-for i = 2, #ARGV do wanted[ARGV[i]] = true end
-local out = {}
-for i = 1, #index, 2 do
-  if #ARGV == 1 or wanted[index[i + 1]] then
-    out[#out + 1] = redis.call('HGETALL', ARGV[1] .. index[i])
-  end
-end
-return out`
 
 /** compare-and-set of the signing key set. KEYS: the set. ARGV: expected revision, keys JSON. */
 const PUT_SIGNING_KEYS = `
@@ -166,21 +142,20 @@ return 1`
 
 /** the scripts, as commands: loaded once and called by SHA (EVALSHA), not sent whole every time */
 interface StoreCommands {
-  auditAppend(...args: string[]): Promise<number>
-  auditPrune(...args: string[]): Promise<[number, number]>
+  auditAppend(...args: Array<string | number>): Promise<number>
+  auditPrune(...args: Array<string | number>): Promise<number>
   documentPutFirst(...args: string[]): Promise<number>
   documentAmend(...args: string[]): Promise<number>
-  subjectDocuments(...args: string[]): Promise<string[][]>
   signingKeysPut(...args: string[]): Promise<number>
   documentTypePut(...args: string[]): Promise<number>
 }
 
 function defineStoreCommands (client: Client): void {
-  client.defineCommand('auditAppend', { numberOfKeys: 4, lua: APPEND_AUDIT })
-  client.defineCommand('auditPrune', { numberOfKeys: 2, lua: PRUNE_AUDIT })
-  client.defineCommand('documentPutFirst', { numberOfKeys: 2, lua: PUT_FIRST_VERSION })
+  // no numberOfKeys: the first argument says how many keys follow
+  client.defineCommand('auditAppend', { lua: APPEND_AUDIT })
+  client.defineCommand('auditPrune', { lua: PRUNE_AUDIT })
+  client.defineCommand('documentPutFirst', { numberOfKeys: 1, lua: PUT_FIRST_VERSION })
   client.defineCommand('documentAmend', { numberOfKeys: 1, lua: AMEND })
-  client.defineCommand('subjectDocuments', { numberOfKeys: 1, lua: SUBJECT_DOCUMENTS })
   client.defineCommand('signingKeysPut', { numberOfKeys: 1, lua: PUT_SIGNING_KEYS })
   client.defineCommand('documentTypePut', { numberOfKeys: 1, lua: PUT_DOCUMENT_TYPE })
 }
@@ -188,20 +163,34 @@ function defineStoreCommands (client: Client): void {
 /** a TTL for PX: whole milliseconds, at least one */
 const px = (ms: number): number => Math.max(1, Math.ceil(ms))
 
-/** HGETALL of a document hash → the document (versions in order). */
-function documentFromHash (fields: string[] | Record<string, string>): StoredDocument | undefined {
-  const entries = Array.isArray(fields)
-    ? Array.from({ length: fields.length / 2 }, (_, i) => [fields[2 * i] as string, fields[2 * i + 1] as string] as const)
-    : Object.entries(fields)
-  const document: StoredDocument = { versions: [], files: {} }
-  for (const [field, value] of entries) {
-    if (field.startsWith('v:')) document.versions.push(JSON.parse(value))
-    else if (field.startsWith('file:')) document.files[Number(field.slice(5))] = JSON.parse(value)
-    else if (field === 'revoked') document.revoked = JSON.parse(value)
+/**
+ * HGETALL of a subject's partition → its documents (versions in order), optionally only those of
+ * some types or one id. Fields: `<id>` → type (the index), `<id>|v:<n>`, `<id>|file:<n>`,
+ * `<id>|revoked`; ids never contain "|".
+ */
+function documentsFromPartition (fields: Record<string, string>, wanted: { types?: string[], id?: string } = {}): StoredDocument[] {
+  const types = wanted.types ? new Set(wanted.types) : undefined
+  const documents = new Map<string, StoredDocument>()
+  for (const [id, type] of Object.entries(fields)) {
+    if (id.includes('|') || (wanted.id !== undefined && id !== wanted.id) || (types && !types.has(type))) continue
+    documents.set(id, { versions: [], files: {} })
   }
-  if (document.versions.length === 0) return undefined
-  document.versions.sort((a, b) => a.version - b.version)
-  return document
+  for (const [field, value] of Object.entries(fields)) {
+    const bar = field.indexOf('|')
+    const document = bar === -1 ? undefined : documents.get(field.slice(0, bar))
+    if (!document) continue
+    const part = field.slice(bar + 1)
+    if (part.startsWith('v:')) document.versions.push(JSON.parse(value))
+    else if (part.startsWith('file:')) document.files[Number(part.slice(5))] = JSON.parse(value)
+    else if (part === 'revoked') document.revoked = JSON.parse(value)
+  }
+  const found: StoredDocument[] = []
+  for (const document of documents.values()) {
+    if (document.versions.length === 0) continue
+    document.versions.sort((a, b) => a.version - b.version)
+    found.push(document)
+  }
+  return found
 }
 
 /** Reply errors that mean "the server is there but cannot serve now", not a bug in our command. */
@@ -397,13 +386,14 @@ export class RedisStore implements Store {
   async appendAuditEvents (batch: Array<{ event: StoredAuditEvent, announce?: boolean }>): Promise<boolean> {
     const first = batch[0]?.event
     if (!first) return true
-    const args: string[] = [first.chain]
+    const keys = new DeclaredKeys([this.auditKey('ev'), this.auditKey('head'), this.auditKey('chain', first.chain), this.outbox.sourcesKey])
+    const args: Array<string | number> = [first.chain]
     for (const { event, announce } of batch) {
       if (event.chain !== first.chain) throw new Error('an audit batch is one chain')
-      const indexes = auditIndexNames(event).map((name) => this.auditKey('idx', name))
-      args.push(String(event.seq), event.prevHash, event.hash, event.id, JSON.stringify(event), announce ? '1' : '0', String(Date.parse(String(event.time))), String(indexes.length), ...indexes)
+      const indexes = auditIndexNames(event).map((name) => keys.position(this.auditKey('idx', name)))
+      args.push(event.seq, event.prevHash, event.hash, event.id, JSON.stringify(event), announce ? '1' : '0', Date.parse(String(event.time)), indexes.length, ...indexes)
     }
-    const done = await this.run(async () => await this.commands.auditAppend(this.auditKey('ev'), this.auditKey('head'), this.auditKey('chain', first.chain), this.outbox.sourcesKey, ...args))
+    const done = await this.run(async () => await this.commands.auditAppend(keys.list.length, ...keys.list, ...args))
     return done === 1
   }
 
@@ -451,22 +441,46 @@ export class RedisStore implements Store {
   async pruneAudit (upToSeq: Record<string, number>): Promise<number> {
     let removed = 0
     for (const [chain, upTo] of Object.entries(upToSeq)) {
-      const keys = [this.auditKey('ev'), this.auditKey('chain', chain)]
       // batch after batch, each its own script: other commands run in between
-      for (let done = 0; done === 0;) {
-        const [count, finished] = await this.run(async () => await this.commands.auditPrune(keys[0] as string, keys[1] as string, String(upTo), String(PRUNE_BATCH), this.auditKey('idx', ''))) as [number, number]
+      for (;;) {
+        const count = await this.pruneAuditBatch(chain, upTo)
+        if (count === undefined) break
         removed += count
-        done = finished
       }
     }
     return removed
   }
 
-  // A subject's results all live under its hash tag {s:<keyed hash>}: a reuse query reads them
-  // in one round trip. The uniqueness record {n:…} and the id → subject pointer {d:…} live
-  // elsewhere; registration writes all three idempotently, so a retry completes a half-done one.
-  private documentKey (subjectHash: string, id: string): string { return this.key(`s:${subjectHash}`, 'doc', id) }
-  private subjectIndexKey (subjectHash: string): string { return this.key(`s:${subjectHash}`, 'docs') }
+  /** one retention batch (PRUNE_AUDIT): seqs removed, or undefined when nothing is left up to upTo */
+  private async pruneAuditBatch (chain: string, upTo: number): Promise<number | undefined> {
+    const chainKey = this.auditKey('chain', chain)
+    for (;;) {
+      const floor = Number(await this.run(async () => await this.client.hget(chainKey, 'floor')) ?? '1')
+      if (floor > upTo) return undefined
+      const seqs = Array.from({ length: Math.min(upTo, floor + PRUNE_BATCH - 1) - floor + 1 }, (_, i) => floor + i)
+      const ids = await this.run(async () => await this.client.hmget(chainKey, ...seqs.map(String)))
+      const present = ids.filter((id): id is string => id !== null)
+      const events = present.length ? await this.run(async () => await this.client.hmget(this.auditKey('ev'), ...present)) : []
+      const eventOf = new Map(present.map((id, i) => [id, events[i]]))
+      const keys = new DeclaredKeys([this.auditKey('ev'), chainKey])
+      const args: Array<string | number> = [floor, floor + seqs.length]
+      seqs.forEach((seq, i) => {
+        const id = ids[i] ?? ''
+        const json = eventOf.get(id)
+        const indexes = json ? auditIndexNames(JSON.parse(json) as StoredAuditEvent).map((name) => keys.position(this.auditKey('idx', name))) : []
+        args.push(seq, id, indexes.length, ...indexes)
+      })
+      const removed = await this.run(async () => await this.commands.auditPrune(keys.list.length, ...keys.list, ...args))
+      // another process pruned this chain meanwhile: read again from where it stopped
+      if (removed >= 0) return removed
+    }
+  }
+
+  // A subject's results all live in one hash, its partition, under its hash tag {s:<keyed hash>}:
+  // a reuse query reads them with one command (one key, so nothing to declare or route apart).
+  // The uniqueness record {n:…} and the id → subject pointer {d:…} live elsewhere; registration
+  // writes all three idempotently, so a retry completes a half-done one.
+  private partitionKey (subjectHash: string): string { return this.key(`s:${subjectHash}`, 'docs') }
 
   async registerDocument (keys: DocumentKeys, first: StoredDocumentVersion): Promise<RegisterOutcome> {
     const naturalKey = this.key(`n:${keys.naturalKey}`)
@@ -493,14 +507,12 @@ export class RedisStore implements Store {
 
   /** version 1 into the subject's partition, then the id → partition pointer; both idempotent */
   private async completeRegistration (subjectHash: string, first: StoredDocumentVersion): Promise<void> {
-    await this.run(async () => await this.commands.documentPutFirst(
-      this.documentKey(subjectHash, first.id), this.subjectIndexKey(subjectHash),
-      first.id, first.type, JSON.stringify(first)))
+    await this.run(async () => await this.commands.documentPutFirst(this.partitionKey(subjectHash), first.id, first.type, JSON.stringify(first)))
     await this.run(async () => await this.client.set(this.key(`d:${first.id}`), subjectHash))
   }
 
   private async getDocumentIn (subjectHash: string, id: string): Promise<StoredDocument | undefined> {
-    return documentFromHash(await this.run(async () => await this.client.hgetall(this.documentKey(subjectHash, id))))
+    return documentsFromPartition(await this.run(async () => await this.client.hgetall(this.partitionKey(subjectHash))), { id })[0]
   }
 
   async findRegistration (naturalKey: string): Promise<{ id: string, contentHash: string } | undefined> {
@@ -518,24 +530,23 @@ export class RedisStore implements Store {
   }
 
   async amendDocument (subjectHash: string, next: StoredDocumentVersion, expectedVersion: number): Promise<boolean> {
-    const done = await this.run(async () => await this.commands.documentAmend(this.documentKey(subjectHash, next.id), String(expectedVersion), JSON.stringify(next)))
+    const done = await this.run(async () => await this.commands.documentAmend(this.partitionKey(subjectHash), next.id, String(expectedVersion), JSON.stringify(next)))
     return done === 1
   }
 
   async revokeDocument (subjectHash: string, id: string, revoked: NonNullable<StoredDocument['revoked']>): Promise<boolean> {
-    const set = await this.run(async () => await this.client.hsetnx(this.documentKey(subjectHash, id), 'revoked', JSON.stringify(revoked)))
+    const set = await this.run(async () => await this.client.hsetnx(this.partitionKey(subjectHash), `${id}|revoked`, JSON.stringify(revoked)))
     return set === 1
   }
 
   async attachDocumentFile (subjectHash: string, id: string, version: number, file: StoredDocument['files'][number]): Promise<boolean> {
-    const set = await this.run(async () => await this.client.hsetnx(this.documentKey(subjectHash, id), `file:${version}`, JSON.stringify(file)))
+    const set = await this.run(async () => await this.client.hsetnx(this.partitionKey(subjectHash), `${id}|file:${version}`, JSON.stringify(file)))
     return set === 1
   }
 
   async documentsOfSubject (subjectHash: string, types?: string[]): Promise<StoredDocument[]> {
-    const prefix = this.documentKey(subjectHash, '')
-    const rows = await this.run(async () => await this.commands.subjectDocuments(this.subjectIndexKey(subjectHash), prefix, ...(types ?? [])))
-    return rows.map(documentFromHash).filter((d): d is StoredDocument => d !== undefined)
+    const fields = await this.run(async () => await this.client.hgetall(this.partitionKey(subjectHash)))
+    return documentsFromPartition(fields, types ? { types } : {})
   }
 
   private get typesKey (): string { return this.key('document-types') }

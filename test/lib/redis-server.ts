@@ -52,7 +52,7 @@ export async function freePort (): Promise<number> {
   })
 }
 
-async function portAnswers (port: number): Promise<boolean> {
+export async function portAnswers (port: number): Promise<boolean> {
   return await new Promise((resolve) => {
     const socket = connect({ port, host: '127.0.0.1' })
     socket.once('connect', () => {
@@ -63,7 +63,7 @@ async function portAnswers (port: number): Promise<boolean> {
   })
 }
 
-async function waitFor (predicate: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+export async function waitFor (predicate: () => Promise<boolean>, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms
   while (Date.now() < deadline) {
     if (await predicate()) return
