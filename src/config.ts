@@ -20,6 +20,8 @@ export interface Config {
     | { mode: 'memory' }
     | { mode: 'standalone', url: string, keyPrefix: string, commandTimeoutMs: number, quitTimeoutMs: number }
     | { mode: 'cluster', nodes: Array<{ host: string, port: number }>, keyPrefix: string, commandTimeoutMs: number, quitTimeoutMs: number }
+  /** start in production on a Redis whose persistence loses acknowledged writes in a crash (warned, not refused) */
+  allowNoPersistence: boolean
   subjectPepper: string
   signing: {
     /** JWKS file with the gateway's private keys; absent: keys kept in the store (not in production) */
@@ -94,6 +96,7 @@ const schema = {
     REDIS_KEY_PREFIX: { type: 'string', pattern: '^[A-Za-z0-9:_.-]{0,32}$', default: 'rg:' },
     REDIS_COMMAND_TIMEOUT_MS: { type: 'integer', minimum: 50, maximum: 60000, default: 1000 },
     REDIS_QUIT_TIMEOUT_MS: { type: 'integer', minimum: 0, maximum: 60000, default: 2000 },
+    ALLOW_NO_PERSISTENCE: { type: 'boolean', default: false },
     SUBJECT_PEPPER: { type: 'string', minLength: 32 },
     SIGNING_KEYS_FILE: { type: 'string', minLength: 1 },
     SIGNING_KEY_ALG: { type: 'string', enum: ['EdDSA', 'ES256'], default: 'EdDSA' },
@@ -136,6 +139,7 @@ interface RawEnv {
   REDIS_KEY_PREFIX: string
   REDIS_COMMAND_TIMEOUT_MS: number
   REDIS_QUIT_TIMEOUT_MS: number
+  ALLOW_NO_PERSISTENCE: boolean
   SUBJECT_PEPPER?: string
   SIGNING_KEYS_FILE?: string
   SIGNING_KEY_ALG: 'EdDSA' | 'ES256'
@@ -251,6 +255,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: raw.LOG_LEVEL,
     gatewayIssuer: (raw.GATEWAY_ISSUER ?? `http://localhost:${raw.PORT}`).replace(/\/+$/, ''),
     redis,
+    allowNoPersistence: raw.ALLOW_NO_PERSISTENCE,
     subjectPepper: raw.SUBJECT_PEPPER ?? DEVELOPMENT_PEPPER,
     signing: {
       keysFile: raw.SIGNING_KEYS_FILE,

@@ -48,7 +48,9 @@ let address: string
 try {
   address = await app.listen({ port: config.port, host: config.host })
 } catch (err) {
-  app.log.fatal({ err }, 'could not listen')
+  // a start refused for the store's settings says why on standard error, as a bad variable does
+  if (err instanceof ConfigError) process.stderr.write(`reuse-gateway: ${err.message}\n`)
+  app.log.fatal({ err }, 'could not start')
   process.exit(1)
 }
 

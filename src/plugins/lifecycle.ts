@@ -1,12 +1,18 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { ProblemError } from '../lib/problem.js'
+import { VERSION } from '../lib/version.js'
 
 export interface Lifecycle {
   /** set first on shutdown: readiness fails so load balancers stop sending, requests are still served */
   draining: boolean
   /** set once the server is closing: requests still arriving on open connections get a 503 */
   closing: boolean
+  /**
+   * why this process must not serve yet (its store's persistence not checked, or found unsafe):
+   * every request but liveness gets a 503 with this code and detail until it is cleared
+   */
+  holding: { code: string, detail: string } | undefined
 }
 
 declare module 'fastify' {
@@ -17,21 +23,32 @@ declare module 'fastify' {
 
 /**
  * Graceful shutdown, step by step: drain (readiness 503), close (refuse new requests with a
- * problem body and `Connection: close`, let in-flight ones finish), then close the store.
+ * problem body and `Connection: close`, let in-flight ones finish), then close the store. And
+ * holding: a process that may not serve yet answers 503 to everything but liveness.
  */
 async function lifecyclePlugin (app: FastifyInstance): Promise<void> {
-  const lifecycle: Lifecycle = { draining: false, closing: false }
+  const lifecycle: Lifecycle = { draining: false, closing: false, holding: undefined }
   app.decorate('lifecycle', lifecycle)
   app.addHook('preClose', async () => {
     lifecycle.draining = true
     lifecycle.closing = true
   })
   app.addHook('onRequest', async (request, reply) => {
-    if (!lifecycle.closing) return
-    reply.header('connection', 'close')
-    throw new ProblemError(503, 'shutting_down', 'this gateway process is shutting down; retry, another one will answer', {
-      headers: { 'retry-after': '1' }
-    })
+    if (!lifecycle.closing && !lifecycle.holding) return
+    const path = request.url.split('?')[0]
+    if (path === '/health/live') return
+    if (lifecycle.closing) reply.header('connection', 'close')
+    if (path === '/health/ready') {
+      // readiness answers in its own shape, whatever stops this process from serving
+      return await reply.code(503).header('retry-after', '1').send({ status: lifecycle.closing ? 'draining' : 'unavailable', store: app.store.kind, version: VERSION })
+    }
+    if (lifecycle.closing) {
+      throw new ProblemError(503, 'shutting_down', 'this gateway process is shutting down; retry, another one will answer', {
+        headers: { 'retry-after': '1' }
+      })
+    }
+    const holding = lifecycle.holding as NonNullable<Lifecycle['holding']>
+    throw new ProblemError(503, holding.code, holding.detail, { headers: { 'retry-after': '1' } })
   })
 }
 

@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import type { Store } from '../store/index.js'
+import { ConfigError } from '../config.js'
+import { StoreUnavailableError } from '../store/index.js'
+import type { Persistence, Store } from '../store/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,10 +16,32 @@ export interface StorePluginOptions {
   closeWithApp: boolean
 }
 
+/** how often persistence is checked again while it could not be read (Redis not reachable yet) */
+const RECHECK_MS = 1000
+
+/** What Redis persistence settings lose in a crash; undefined when an acknowledged write survives one. */
+export function durabilityGap (persistence: Persistence): string | undefined {
+  if (!persistence.aof) {
+    return persistence.rdb
+      ? 'appendonly is no: only RDB snapshots are taken, so every write since the last snapshot is lost when Redis stops'
+      : 'appendonly is no and no snapshot is taken: every write is lost when Redis stops'
+  }
+  if (persistence.appendfsync === 'no') return 'appendfsync is no: acknowledged writes reach the disk when the operating system decides, the last seconds are lost in a crash'
+  return undefined
+}
+
+const HOW_TO_FIX = 'Run Redis with "appendonly yes" and "appendfsync always" (README, "Redis settings for durability"), or set ALLOW_NO_PERSISTENCE=true to start anyway.'
+
 /**
  * Makes the store available to services and, at the first moment it answers, says how durable
  * it is: the embedded store keeps nothing, and Redis without AOF loses acknowledged writes
  * on a crash.
+ *
+ * In production (unless ALLOW_NO_PERSISTENCE=true) a Redis that would lose acknowledged writes
+ * stops the start, with a message naming the settings to use. A Redis that cannot be reached at
+ * start cannot be checked: the process starts, holds every request but liveness (503, readiness
+ * included) and checks again every second; once the settings are read it serves, or keeps
+ * holding with an error logged if they are unsafe (CONFIG SET appendonly yes then releases it).
  */
 async function storePlugin (app: FastifyInstance, options: StorePluginOptions): Promise<void> {
   const { store } = options
@@ -28,18 +52,77 @@ async function storePlugin (app: FastifyInstance, options: StorePluginOptions): 
     app.log.warn('EMBEDDED IN-MEMORY STORE: nothing is kept when this process stops. Set REDIS_URL (or REDIS_CLUSTER_NODES) to keep data.')
     return
   }
-  app.addHook('onReady', async () => {
+  const enforce = app.config.nodeEnv === 'production' && !app.config.allowNoPersistence
+  const production = app.config.nodeEnv === 'production'
+
+  /** the settings, or undefined while Redis cannot be reached; anything else (CONFIG refused) throws */
+  const read = async (): Promise<Persistence | undefined> => {
     try {
-      const persistence = await store.persistence()
-      if (!persistence.aof) {
-        app.log.warn({ persistence }, 'Redis has AOF persistence off: acknowledged writes can be lost in a crash. Run Redis with appendonly yes (see README, "Running in production").')
-      } else if (persistence.appendfsync === 'no') {
-        app.log.warn({ persistence }, 'Redis AOF uses appendfsync no: the last seconds of acknowledged writes can be lost in a crash')
+      return await store.persistence()
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) return undefined
+      throw err
+    }
+  }
+
+  let timer: NodeJS.Timeout | undefined
+  app.addHook('onClose', async () => clearTimeout(timer))
+
+  /** while holding: check again until the settings can be read */
+  const recheck = (): void => {
+    timer = setTimeout(() => {
+      read().then((persistence) => {
+        if (persistence === undefined) return recheck()
+        const gap = durabilityGap(persistence)
+        if (gap === undefined) {
+          app.lifecycle.holding = undefined
+          app.log.info({ persistence }, 'Redis persistence checked: acknowledged writes survive a crash; serving')
+          return
+        }
+        if (app.lifecycle.holding?.code !== 'store_not_durable') {
+          app.log.error({ persistence }, `Redis does not keep acknowledged writes across a crash (${gap}); this gateway serves nothing until it does. ${HOW_TO_FIX}`)
+        }
+        app.lifecycle.holding = { code: 'store_not_durable', detail: 'the gateway\'s store is not configured to keep acknowledged writes across a crash; the operator has been told' }
+        recheck()
+      }, (err: unknown) => {
+        app.log.error({ err: { message: (err as Error).message } }, `could not read Redis persistence settings; this gateway serves nothing until it can. ${HOW_TO_FIX}`)
+        recheck()
+      })
+    }, RECHECK_MS)
+    timer.unref()
+  }
+
+  app.addHook('onReady', async () => {
+    let persistence: Persistence | undefined
+    try {
+      persistence = await read()
+    } catch (err) {
+      const why = `could not read Redis persistence settings (CONFIG GET refused: ${(err as Error).message})`
+      if (enforce) throw new ConfigError(`${why}. Allow CONFIG GET to the gateway, or, if the provider guarantees AOF with appendfsync always, set ALLOW_NO_PERSISTENCE=true`)
+      app.log.warn(`${why}; make sure Redis runs with appendonly yes`)
+      return
+    }
+    if (persistence === undefined) {
+      if (!enforce) {
+        app.log.warn('could not read Redis persistence settings (Redis unreachable)')
+        return
       }
-    } catch {
-      app.log.warn('could not read Redis persistence settings (Redis unreachable or CONFIG disabled)')
+      app.log.warn('Redis unreachable at start: its persistence settings cannot be checked; every request but liveness gets a 503 until they are')
+      app.lifecycle.holding = { code: 'store_unavailable', detail: 'the gateway has not been able to check its store yet; retry shortly' }
+      recheck()
+      return
+    }
+    const gap = durabilityGap(persistence)
+    if (gap === undefined) return
+    if (enforce) throw new ConfigError(`Redis does not keep acknowledged writes across a crash (${gap}). ${HOW_TO_FIX}`)
+    if (production) {
+      app.log.warn({ persistence }, `Redis does not keep acknowledged writes across a crash (${gap}); starting anyway because ALLOW_NO_PERSISTENCE=true`)
+    } else if (!persistence.aof) {
+      app.log.warn({ persistence }, 'Redis has AOF persistence off: acknowledged writes can be lost in a crash. Run Redis with appendonly yes (see README, "Running in production").')
+    } else {
+      app.log.warn({ persistence }, 'Redis AOF uses appendfsync no: the last seconds of acknowledged writes can be lost in a crash')
     }
   })
 }
 
-export default fp(storePlugin, { name: 'store' })
+export default fp(storePlugin, { name: 'store', dependencies: ['lifecycle'] })
