@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { pino } from 'pino'
 import type { DestinationStream, LoggerOptions } from 'pino'
 import type { Config } from './config.js'
-import errorsPlugin, { clientErrorHandler } from './plugins/errors.js'
+import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.js'
 import httpFramePlugin from './plugins/http-frame.js'
 import lifecyclePlugin from './plugins/lifecycle.js'
 import openapiPlugin from './plugins/openapi.js'
@@ -86,6 +86,11 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     connectionTimeout: config.timeouts.requestMs,
     return503OnClosing: false,
     clientErrorHandler,
+    frameworkErrors,
+    // the JSON parser is ours (validation.ts: prototype keys are a 400 forbidden_key); should
+    // Fastify's own ever parse a body, it refuses them too
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
     trustProxy: false,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     // the factory's declared type is @fastify/ajv-compiler's own; ours has the call shape Fastify uses

@@ -16,6 +16,7 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'malformed_json',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_content_length',
   FST_ERR_BAD_URL: 'bad_url',
+  FST_ERR_MAX_PARAM_LENGTH: 'path_parameter_too_long',
   FST_ERR_ASYNC_CONSTRAINT: 'bad_request',
   FST_ERR_NOT_FOUND: 'route_not_found'
 }
@@ -84,6 +85,18 @@ export function clientErrorHandler (err: Error & { code?: string }, socket: Sock
   } else {
     socket.destroy(err)
   }
+}
+
+/**
+ * Fastify answers a URL it cannot route (a broken percent-encoding, a path parameter longer than
+ * maxParamLength) before any hook runs, in a JSON shape of its own; answer it as a problem too,
+ * without echoing the path (it is the caller's input).
+ */
+export function frameworkErrors (error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
+  const code = FASTIFY_CODES[error.code] ?? 'bad_request'
+  const detail = code === 'path_parameter_too_long' ? 'a path parameter is longer than any this API accepts' : 'the request URL is not valid (check its percent-encoding)'
+  void sendProblem(reply, new ProblemError(status, code, detail))
 }
 
 /** The one root error handler and the 404 handler: every failure leaves as RFC 9457 problem+json. */

@@ -202,6 +202,10 @@ export class TokenService {
       throw explain(err, 'token')
     }
     const claims = payload as AccessTokenClaims
+    // signed by a gateway key, yet checked: a claim of the wrong type is a refusal, not a crash
+    if (typeof claims.sub !== 'string' || typeof claims.scope !== 'string' || typeof claims.jti !== 'string' || (claims.agency_kid !== undefined && typeof claims.agency_kid !== 'string')) {
+      throw new AuthCheckError('claim_invalid', 'the token\'s sub, scope, jti and agency_kid claims must be strings')
+    }
     const ttlMs = (claims.exp + CLOCK_TOLERANCE_S) * 1000 - Date.now()
     if (ttlMs > 0) this.cache.set(token, claims, { ttl: ttlMs })
     return claims

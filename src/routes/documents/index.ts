@@ -235,6 +235,11 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
     }
   }, async (request) => {
     const issuer = request.caller?.code as string
+    // a request without a body never reaches the file parser: no stream to store
+    if (!(request.body instanceof Readable)) {
+      if (request.headers['content-type'] === undefined) throw new ProblemError(415, 'unsupported_media_type', `the file is the request body, sent as ${FILE_TYPES.join(', ')}`)
+      throw new ProblemError(400, 'empty_body', 'the request body is empty; the file was expected')
+    }
     const mediaType = String(request.headers['content-type']).split(';')[0]?.trim() as string
     const { document, subjectHash } = await app.documents.own(issuer, request.params.id)
     const version = request.query.version ?? document.versions.length
@@ -251,6 +256,8 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
       if (err instanceof BlobDigestMismatchError) throw new ProblemError(422, 'digest_mismatch', `the file's SHA-256 is ${err.actual}, not the announced ${err.expected}; nothing was stored`)
       throw err
     }
+    // a version has one file for good: an empty body must not take its place
+    if (stored.size === 0) throw new ProblemError(400, 'empty_body', 'the request body is empty; the file was expected')
     await request.audit({ action: 'document.file_uploaded', outcome: 'granted', subject: subjectHash, documents: [{ id: request.params.id, version }], detail: { mediaType, size: stored.size, sha256: stored.sha256 } })
     if (!await app.store.attachDocumentFile(subjectHash, request.params.id, version, { mediaType, size: stored.size, sha256: stored.sha256, uploadedAt: new Date().toISOString() })) {
       throw new ProblemError(409, 'file_exists', `version ${version} got its file meanwhile`)
