@@ -160,6 +160,12 @@ function defineStoreCommands (client: Client): void {
   client.defineCommand('documentTypePut', { numberOfKeys: 1, lua: PUT_DOCUMENT_TYPE })
 }
 
+/** how much of what was acknowledged survives a crash, in order: nothing, up to the last snapshot, AOF fsync no, everysec, always */
+function durability (persistence: Persistence): number {
+  if (!persistence.aof) return persistence.rdb ? 1 : 0
+  return 2 + Math.max(0, ['no', 'everysec', 'always'].indexOf(persistence.appendfsync ?? 'no'))
+}
+
 /** a TTL for PX: whole milliseconds, at least one */
 const px = (ms: number): number => Math.max(1, Math.ceil(ms))
 
@@ -296,24 +302,37 @@ export class RedisStore implements Store {
   async ping (): Promise<void> {
     await this.run(async () => {
       if (this.client instanceof Cluster) {
-        await Promise.all(this.client.nodes('master').map(async (node) => await node.ping()))
-        if (this.client.status !== 'ready') throw new Error(`cluster ${this.client.status}`)
+        // every master that owns slots must answer: with one gone, part of the data is out of reach
+        const cluster = this.client
+        if (cluster.status !== 'ready') throw new Error(`cluster ${cluster.status}`)
+        const connected = new Map(cluster.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]))
+        const owners = new Set(cluster.slots.map((nodes) => nodes[0]).filter((key): key is string => key !== undefined))
+        if (owners.size === 0) throw new Error('cluster slots not known yet')
+        await Promise.all([...owners].map(async (key) => {
+          const node = connected.get(key)
+          if (!node) throw new Error(`no connection to cluster master ${key}`)
+          await node.ping()
+        }))
       } else {
         await this.client.ping()
       }
     })
   }
 
+  /** the settings of the server, or on a cluster of its least durable master: each keeps its own slots */
   async persistence (): Promise<Persistence> {
     return await this.run(async () => {
-      const node = this.client instanceof Cluster ? this.client.nodes('master')[0] : this.client
-      if (!node) throw new Error('no cluster node')
-      const [, aof] = await node.config('GET', 'appendonly') as [string, string]
-      const [, fsync] = await node.config('GET', 'appendfsync') as [string, string]
-      const [, save] = await node.config('GET', 'save') as [string, string]
-      const result: Persistence = { aof: aof === 'yes', rdb: (save ?? '').trim() !== '' }
-      if (result.aof) result.appendfsync = fsync
-      return result
+      const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client]
+      if (nodes.length === 0) throw new Error('no cluster node known yet')
+      const all = await Promise.all(nodes.map(async (node) => {
+        const [, aof] = await node.config('GET', 'appendonly') as [string, string]
+        const [, fsync] = await node.config('GET', 'appendfsync') as [string, string]
+        const [, save] = await node.config('GET', 'save') as [string, string]
+        const result: Persistence = { aof: aof === 'yes', rdb: (save ?? '').trim() !== '' }
+        if (result.aof) result.appendfsync = fsync
+        return result
+      }))
+      return all.reduce((weakest, next) => durability(next) < durability(weakest) ? next : weakest)
     })
   }
 

@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process'
+import { connect } from 'node:net'
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { RedisStore } from '../../src/store/index.js'
@@ -13,6 +14,8 @@ export interface TestCluster {
   nodes: Array<{ host: string, port: number }>
   /** REDIS_CLUSTER_NODES as the gateway reads it: `127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3` */
   nodesEnv: string
+  /** kill -9 one node: its slots are out of reach until it is back (no replicas) */
+  kill(index: number): Promise<void>
   /** stop every node and remove its folder */
   destroy(): Promise<void>
 }
@@ -82,6 +85,7 @@ export async function startTestCluster (): Promise<TestCluster> {
     return {
       nodes: servers.map((server) => ({ host: '127.0.0.1', port: server.port })),
       nodesEnv: addresses.join(','),
+      kill: async (index) => { await servers[index]?.kill() },
       destroy
     }
   } catch (err) {
@@ -103,4 +107,117 @@ export async function testClusterStore (t: Test, cluster: TestCluster, options: 
   await store.connect()
   t.teardown(async () => await store.close())
   return store
+}
+
+/**
+ * Parses one MONITOR line, `<time> [<db> <source>] "arg" "arg" …`, its arguments escaped as
+ * redis-cli shows them (\\ \" \n \r \t \a \b \xHH), into the source and the raw arguments.
+ */
+function parseMonitorLine (line: string): { source: string, args: Buffer[] } | undefined {
+  const open = line.indexOf('[')
+  const close = line.indexOf(']', open)
+  if (open === -1 || close === -1) return undefined
+  const source = line.slice(open + 1, close).split(' ')[1] ?? ''
+  const args: Buffer[] = []
+  let bytes: number[] | undefined
+  const escapes: Record<string, number> = { n: 10, r: 13, t: 9, a: 7, b: 8, '"': 34, '\\': 92 }
+  for (let i = close + 1; i < line.length; i++) {
+    const c = line[i] as string
+    if (bytes === undefined) {
+      if (c === '"') bytes = []
+      continue
+    }
+    if (c === '"') {
+      args.push(Buffer.from(bytes))
+      bytes = undefined
+    } else if (c === '\\') {
+      const next = line[++i] as string
+      if (next === 'x') {
+        bytes.push(parseInt(line.slice(i + 1, i + 3), 16))
+        i += 2
+      } else {
+        bytes.push(escapes[next] ?? next.charCodeAt(0))
+      }
+    } else {
+      bytes.push(...Buffer.from(c, 'latin1'))
+    }
+  }
+  return { source, args }
+}
+
+export interface ScriptKeyWatch {
+  /** waits until every node's monitor has seen what was sent before, then lists what scripts ran */
+  report(): Promise<{ scripts: number, commands: number, undeclared: string[] }>
+  stop(): void
+}
+
+/**
+ * Watches every master with MONITOR and checks each command a script runs (logged right after
+ * the EVAL/EVALSHA that ran it, "lua" as its source) against the keys the script was given:
+ * a key a script reaches without being given it is listed, with the command.
+ */
+export async function watchScriptKeys (cluster: TestCluster): Promise<ScriptKeyWatch> {
+  const watches = await Promise.all(cluster.nodes.map(async ({ host, port }) => {
+    const socket = connect({ host, port })
+    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve).once('error', reject) })
+    const client = new Redis({ host, port, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    client.on('error', () => {})
+    socket.on('error', () => {})
+    const state = { scripts: 0, commands: 0, declared: undefined as Set<string> | undefined, marker: '', pending: [] as Array<{ declared: Set<string>, args: Buffer[] }> }
+    let buffer = ''
+    socket.setEncoding('latin1')
+    socket.on('data', (chunk: string) => {
+      buffer += chunk
+      let end: number
+      while ((end = buffer.indexOf('\r\n')) !== -1) {
+        const line = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        const parsed = line.startsWith('+') ? parseMonitorLine(line.slice(1)) : undefined
+        if (!parsed || parsed.args.length === 0) continue
+        const name = (parsed.args[0] as Buffer).toString('latin1').toLowerCase()
+        if (parsed.source === 'lua') {
+          state.commands++
+          state.pending.push({ declared: state.declared ?? new Set(), args: parsed.args })
+        } else if (name === 'eval' || name === 'evalsha') {
+          state.scripts++
+          const n = Number(parsed.args[2]?.toString('latin1'))
+          state.declared = new Set(parsed.args.slice(3, 3 + n).map((key) => key.toString('latin1')))
+        } else {
+          state.declared = undefined
+          if (name === 'echo') state.marker = parsed.args[1]?.toString('latin1') ?? ''
+        }
+      }
+    })
+    socket.write('MONITOR\r\n')
+    return { port, socket, client, state }
+  }))
+  let markers = 0
+  return {
+    async report () {
+      const marker = `watch-${++markers}`
+      await Promise.all(watches.map(async ({ client }) => await client.echo(marker)))
+      await waitFor(async () => watches.every(({ state }) => state.marker === marker), 10_000, 'MONITOR to catch up')
+      const undeclared: string[] = []
+      let scripts = 0
+      let commands = 0
+      for (const { client, state } of watches) {
+        scripts += state.scripts
+        commands += state.commands
+        const pending = state.pending.splice(0)
+        const keys = await Promise.all(pending.map(async ({ args }) => await client.call('COMMAND', 'GETKEYS', ...args) as string[]))
+        pending.forEach(({ declared, args }, i) => {
+          for (const key of keys[i] ?? []) {
+            if (!declared.has(key)) undeclared.push(`${(args[0] as Buffer).toString('latin1')} ${key}`)
+          }
+        })
+      }
+      return { scripts, commands, undeclared }
+    },
+    stop () {
+      for (const { socket, client } of watches) {
+        socket.destroy()
+        client.disconnect()
+      }
+    }
+  }
 }

@@ -1,12 +1,20 @@
+import { Redis } from 'ioredis'
 import t from 'tap'
-import { startTestCluster, testClusterStore } from '../lib/redis-cluster.js'
+import { startTestCluster, testClusterStore, watchScriptKeys } from '../lib/redis-cluster.js'
+import { StoreUnavailableError } from '../../src/store/index.js'
 import { agencyContract, documentContract, reuseContract, storeContract } from './contract.js'
 import type { StoreFactory } from './contract.js'
 import { outboxContract } from './outbox-contract.js'
 import { auditContract } from './audit-contract.js'
 
+/**
+ * The store on a Redis Cluster of three masters: every contract the standalone store meets, with
+ * each script checked (MONITOR on every master) to touch only the keys it is given.
+ */
 const cluster = await startTestCluster()
 t.teardown(async () => await cluster.destroy())
+const watch = await watchScriptKeys(cluster)
+t.teardown(() => watch.stop())
 
 const factory: StoreFactory = async (t) => await testClusterStore(t, cluster)
 storeContract(t, factory)
@@ -15,3 +23,52 @@ documentContract(t, factory)
 reuseContract(t, factory)
 outboxContract(t, factory)
 auditContract(t, factory)
+
+t.test('no store script touched a key it was not given in KEYS', async (t) => {
+  const { scripts, commands, undeclared } = await watch.report()
+  t.ok(scripts > 50 && commands > scripts, `scripts ran and were watched (${scripts} scripts, ${commands} commands)`)
+  t.same(undeclared, [])
+})
+
+t.test('the store\'s keys spread over every master', async (t) => {
+  const store = await testClusterStore(t, cluster)
+  for (let i = 0; i < 30; i++) await store.claimOnce('spread', `id-${i}`, 60_000)
+  const prefix = store.key('x').split('{')[0] as string
+  const counts = await Promise.all(cluster.nodes.map(async ({ port }) => {
+    const node = new Redis({ port, host: '127.0.0.1' })
+    try {
+      return (await node.keys(`${prefix}*`)).length
+    } finally {
+      node.disconnect()
+    }
+  }))
+  t.equal(counts.reduce((a, b) => a + b), 30)
+  t.ok(counts.every((n) => n > 0), `each master holds some (${counts.join(', ')})`)
+})
+
+t.test('persistence is that of the least durable master', async (t) => {
+  const store = await testClusterStore(t, cluster)
+  const masters = cluster.nodes.map(({ port }) => new Redis({ port, host: '127.0.0.1' }))
+  t.teardown(async () => {
+    await Promise.all(masters.map(async (node) => await node.config('SET', 'appendonly', 'no')))
+    for (const node of masters) node.disconnect()
+  })
+  t.same(await store.persistence(), { aof: false, rdb: false })
+  await Promise.all(masters.slice(0, 2).map(async (node) => await node.config('SET', 'appendonly', 'yes')))
+  t.same(await store.persistence(), { aof: false, rdb: false }, 'one master without AOF is enough to lose writes')
+  await masters[2]?.config('SET', 'appendonly', 'yes')
+  t.same(await store.persistence(), { aof: true, appendfsync: 'everysec', rdb: false })
+  await masters[1]?.config('SET', 'appendfsync', 'no')
+  t.teardown(async () => { await masters[1]?.config('SET', 'appendfsync', 'everysec') })
+  t.same(await store.persistence(), { aof: true, appendfsync: 'no', rdb: false })
+})
+
+// last: it stops a master of the file's cluster
+t.test('a master that is gone makes ping fail at once with StoreUnavailableError', async (t) => {
+  const store = await testClusterStore(t, cluster)
+  await t.resolves(store.ping())
+  await cluster.kill(2)
+  const started = Date.now()
+  await t.rejects(store.ping(), StoreUnavailableError)
+  t.ok(Date.now() - started < 5000, 'without waiting for the cluster to notice')
+})
