@@ -21,7 +21,8 @@ declare module 'fastify' {
   }
 }
 
-const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/
+/** RFC 6750 §2.1; the scheme name is case-insensitive (RFC 9110 §11.1) */
+const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i
 
 function unauthorized (code: string, detail: string): ProblemError {
   const error = code === 'token_missing' ? '' : ', error="invalid_token"'

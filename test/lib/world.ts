@@ -145,7 +145,7 @@ export async function consentToken (w: World, claims: Record<string, unknown> = 
 /** Runs a reuse query as the requester and returns the download link of the birth certificate. */
 export async function downloadLink (w: World): Promise<string> {
   const res = await w.app.inject({ method: 'POST', url: '/v1/reuse-queries', headers: bearer(w.tokens.requester), payload: reuseQuery(w) })
-  const link = res.json().results?.[0]?.documents?.[0]?.download
+  const link = (res.json().results?.[0]?.documents as Array<{ download?: string }> | undefined)?.find((d) => d.download)?.download
   if (typeof link !== 'string') throw new Error(`no download link: ${res.body}`)
   return link
 }
