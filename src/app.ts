@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, Server } from 'node:http'
 import Fastify, { LogController } from 'fastify'
-import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { FastifyHttpOptions, FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import type { DestinationStream, LoggerOptions } from 'pino'
 import type { Config } from './config.js'
@@ -10,6 +10,8 @@ import httpFramePlugin from './plugins/http-frame.js'
 import lifecyclePlugin from './plugins/lifecycle.js'
 import openapiPlugin from './plugins/openapi.js'
 import storePlugin from './plugins/store.js'
+import rateLimitPlugin from './plugins/rate-limit.js'
+import securityPlugin from './plugins/security.js'
 import { buildValidatorFactory, loadApiSchemas } from './plugins/validation.js'
 import auditPlugin from './plugins/audit.js'
 import authPlugin from './plugins/auth.js'
@@ -73,7 +75,7 @@ export function loggerOptions (config: Config): LoggerOptions {
 
 /** Builds the gateway: Fastify options and registration order, nothing else. */
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
-  const fastifyOptions: FastifyServerOptions = {
+  const fastifyOptions: FastifyHttpOptions<Server> = {
     // standard output written asynchronously: a write per log line would be a system call per line
     logger: { ...loggerOptions(config), stream: options.logStream ?? pino.destination({ fd: 1, sync: false }) },
     genReqId: genRequestId,
@@ -81,6 +83,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     // one access-log line per request, written by http-frame.ts once it is answered
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     bodyLimit: config.limits.bodyBytes,
+    // the request line and headers together; past it the connection gets a 431 (errors.ts)
+    http: { maxHeaderSize: config.limits.headerBytes },
     requestTimeout: config.timeouts.requestMs,
     keepAliveTimeout: config.timeouts.keepAliveMs,
     connectionTimeout: config.timeouts.requestMs,
@@ -100,7 +104,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   app.decorate('config', config)
   for (const schema of loadApiSchemas()) app.addSchema(schema)
 
-  // external plugins
+  // external plugins: security headers and load shedding first, so every route gets them
+  await app.register(securityPlugin)
   await app.register(openapiPlugin)
 
   // application plugins
@@ -114,6 +119,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(documentsPlugin)
   await app.register(outboxPlugin)
   await app.register(statsPlugin)
+  // after authentication (the agency is the key), before the routes it limits
+  await app.register(rateLimitPlugin)
 
   // routes
   await app.register(healthRoutes)

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { envSchema } from 'env-schema'
+import { OutboundRefusedError, allowEntryProblem, checkOutboundUrl, outboundPolicy } from './lib/outbound.js'
+import type { OutboundSettings } from './lib/outbound.js'
 
 /**
  * Configuration comes from the environment only, is validated once at start, and a bad value
@@ -64,6 +66,8 @@ export interface Config {
     bodyBytes: number
     fileBytes: number
     batchLines: number
+    /** the request line and header section together (Node's maxHeaderSize); past it: 431 */
+    headerBytes: number
   }
   timeouts: {
     requestMs: number
@@ -71,6 +75,26 @@ export interface Config {
     shutdownMs: number
     shutdownDrainDelayMs: number
   }
+  /** requests per agency (or, before authentication, per client address) and route */
+  rateLimit: {
+    /** requests a minute on one route; 0: no rate limits */
+    perMinute: number
+    /** the counting window; limits are scaled to it */
+    windowMs: number
+    /** per route group (the route's OpenAPI tag, kebab-case): requests a minute */
+    routes: Record<string, number>
+    /** per agency code: requests a minute on each route */
+    agencies: Record<string, number>
+  }
+  /** load shedding: past any of these (0: not checked) requests get a 503 */
+  loadShedding: {
+    maxEventLoopDelayMs: number
+    maxHeapBytes: number
+    maxRssBytes: number
+    sampleIntervalMs: number
+  }
+  /** where the gateway may send requests of its own (jwksUri, webhooks): lib/outbound.ts */
+  outbound: OutboundSettings
 }
 
 export class ConfigError extends Error {
@@ -124,7 +148,18 @@ const schema = {
     REQUEST_TIMEOUT_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 30000 },
     KEEP_ALIVE_TIMEOUT_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 72000 },
     SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 10000 },
-    SHUTDOWN_DRAIN_DELAY_MS: { type: 'integer', minimum: 0, maximum: 600000, default: 0 }
+    SHUTDOWN_DRAIN_DELAY_MS: { type: 'integer', minimum: 0, maximum: 600000, default: 0 },
+    MAX_HEADER_BYTES: { type: 'integer', minimum: 1024, maximum: 1048576, default: 16384 },
+    RATE_LIMIT_PER_MINUTE: { type: 'integer', minimum: 0, maximum: 100000000, default: 600 },
+    RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 100, maximum: 3600000, default: 60000 },
+    RATE_LIMIT_ROUTES: { type: 'string', pattern: '^[a-z][a-z-]*=[0-9]{1,9}(,[a-z][a-z-]*=[0-9]{1,9})*$' },
+    RATE_LIMIT_AGENCIES: { type: 'string', pattern: '^[0-9A-Z]{3}\\.[0-9A-Z]{2}\\.[0-9A-Z]{2}\\.[A-Z][0-9]{2}=[0-9]{1,9}(,[0-9A-Z]{3}\\.[0-9A-Z]{2}\\.[0-9A-Z]{2}\\.[A-Z][0-9]{2}=[0-9]{1,9})*$' },
+    LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', minimum: 0, maximum: 600000 },
+    LOAD_SHED_MAX_HEAP_BYTES: { type: 'integer', minimum: 0, default: 0 },
+    LOAD_SHED_MAX_RSS_BYTES: { type: 'integer', minimum: 0, default: 0 },
+    LOAD_SHED_SAMPLE_INTERVAL_MS: { type: 'integer', minimum: 10, maximum: 60000, default: 1000 },
+    OUTBOUND_ALLOWED_HOSTS: { type: 'string', minLength: 1 },
+    OUTBOUND_ALLOW_HTTP: { type: 'boolean' }
   }
 } as const
 
@@ -168,6 +203,17 @@ interface RawEnv {
   KEEP_ALIVE_TIMEOUT_MS: number
   SHUTDOWN_TIMEOUT_MS: number
   SHUTDOWN_DRAIN_DELAY_MS: number
+  MAX_HEADER_BYTES: number
+  RATE_LIMIT_PER_MINUTE: number
+  RATE_LIMIT_WINDOW_MS: number
+  RATE_LIMIT_ROUTES?: string
+  RATE_LIMIT_AGENCIES?: string
+  LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS?: number
+  LOAD_SHED_MAX_HEAP_BYTES: number
+  LOAD_SHED_MAX_RSS_BYTES: number
+  LOAD_SHED_SAMPLE_INTERVAL_MS: number
+  OUTBOUND_ALLOWED_HOSTS?: string
+  OUTBOUND_ALLOW_HTTP?: boolean
 }
 
 /** ADMIN_AGENCY_JWKS is the JWKS itself (JSON) or the path of a file holding it. */
@@ -248,6 +294,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     redis = { mode: 'cluster', nodes, ...redisCommon }
   }
 
+  const outbound = outboundSettings(raw)
+
   return {
     nodeEnv: raw.NODE_ENV,
     host: raw.HOST,
@@ -285,13 +333,58 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       batchBytes: raw.BATCH_BODY_LIMIT_BYTES,
       bodyBytes: raw.BODY_LIMIT_BYTES,
       fileBytes: raw.FILE_SIZE_LIMIT_BYTES,
-      batchLines: raw.BATCH_MAX_LINES
+      batchLines: raw.BATCH_MAX_LINES,
+      headerBytes: raw.MAX_HEADER_BYTES
     },
     timeouts: {
       requestMs: raw.REQUEST_TIMEOUT_MS,
       keepAliveMs: raw.KEEP_ALIVE_TIMEOUT_MS,
       shutdownMs: raw.SHUTDOWN_TIMEOUT_MS,
       shutdownDrainDelayMs: raw.SHUTDOWN_DRAIN_DELAY_MS
+    },
+    rateLimit: {
+      perMinute: raw.RATE_LIMIT_PER_MINUTE,
+      windowMs: raw.RATE_LIMIT_WINDOW_MS,
+      routes: pairs(raw.RATE_LIMIT_ROUTES),
+      agencies: pairs(raw.RATE_LIMIT_AGENCIES)
+    },
+    loadShedding: {
+      // off by default under test: test runs share their CPUs and a stall there is no overload
+      maxEventLoopDelayMs: raw.LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS ?? (raw.NODE_ENV === 'test' ? 0 : 1000),
+      maxHeapBytes: raw.LOAD_SHED_MAX_HEAP_BYTES,
+      maxRssBytes: raw.LOAD_SHED_MAX_RSS_BYTES,
+      sampleIntervalMs: raw.LOAD_SHED_SAMPLE_INTERVAL_MS
+    },
+    outbound
+  }
+}
+
+/** `a=1,b=2` → {a: 1, b: 2} (the schema has checked the shape) */
+function pairs (value: string | undefined): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const pair of value ? value.split(',') : []) {
+    const [name, limit] = pair.split('=')
+    out[name as string] = Number(limit)
+  }
+  return out
+}
+
+/** OUTBOUND_*: every allow-list entry well-formed, and the portal's webhook URL allowed by it. */
+function outboundSettings (raw: RawEnv): OutboundSettings {
+  const production = raw.NODE_ENV === 'production'
+  const allowedHosts = raw.OUTBOUND_ALLOWED_HOSTS?.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+  for (const entry of allowedHosts ?? []) {
+    const problem = allowEntryProblem(entry)
+    if (problem) throw new ConfigError(`invalid configuration: OUTBOUND_ALLOWED_HOSTS: ${problem}`)
+  }
+  const settings = { allowedHosts, allowHttp: raw.OUTBOUND_ALLOW_HTTP ?? !production, defaultLoopback: !production }
+  if (raw.PORTAL_WEBHOOK_URL) {
+    try {
+      checkOutboundUrl(outboundPolicy(settings), raw.PORTAL_WEBHOOK_URL)
+    } catch (err) {
+      if (!(err instanceof OutboundRefusedError)) throw err
+      throw new ConfigError(`invalid configuration: PORTAL_WEBHOOK_URL ${err.message} (OUTBOUND_ALLOWED_HOSTS, OUTBOUND_ALLOW_HTTP)`)
     }
   }
+  return settings
 }

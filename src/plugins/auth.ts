@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { ProblemError } from '../lib/problem.js'
+import { outboundFetcher, outboundPolicy } from '../lib/outbound.js'
 import { AgencyService } from '../services/agencies.js'
 import { AgencyKeys } from '../services/agency-keys.js'
 import { AuthCheckError } from '../services/auth-errors.js'
@@ -57,7 +58,7 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
     { retentionMs: config.signing.retentionMs, refreshMs: 10_000 }
   )
   app.addHook('onClose', async () => signingKeys.stop())
-  const agencyKeys = new AgencyKeys({ fetchTimeoutMs: 3000, cacheMs: 10 * 60_000 })
+  const agencyKeys = new AgencyKeys({ fetchTimeoutMs: 3000, cacheMs: 10 * 60_000, fetch: outboundFetcher(outboundPolicy(config.outbound)) })
   const agencies = new AgencyService(app.store)
   const tokens = new TokenService({
     store: app.store,

@@ -7,6 +7,7 @@ import type { ProblemBody } from '../lib/problem.js'
 import { validationErrors } from '../lib/problem.js'
 import type { AjvLikeError } from '../lib/problem.js'
 import { StoreUnavailableError } from '../store/errors.js'
+import { SECURITY_HEADERS } from './security.js'
 
 /** Fastify's own error codes, mapped to the gateway's stable problem codes. */
 const FASTIFY_CODES: Record<string, string> = {
@@ -16,9 +17,14 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'malformed_json',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_content_length',
   FST_ERR_BAD_URL: 'bad_url',
-  FST_ERR_MAX_PARAM_LENGTH: 'path_parameter_too_long',
   FST_ERR_ASYNC_CONSTRAINT: 'bad_request',
   FST_ERR_NOT_FOUND: 'route_not_found'
+}
+
+/** Refusals some plugins raise as plain errors with a status: the same stable codes as ours. */
+const STATUS_CODES_BY_STATUS: Record<number, string> = {
+  413: 'body_too_large',
+  429: 'rate_limited'
 }
 
 function toProblem (error: FastifyError | Error, request: FastifyRequest): { problem: ProblemError, internal: boolean } {
@@ -41,7 +47,7 @@ function toProblem (error: FastifyError | Error, request: FastifyRequest): { pro
   }
   const status = fastifyError.statusCode
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    const code = FASTIFY_CODES[fastifyError.code] ?? (status === 413 ? 'body_too_large' : 'bad_request')
+    const code = FASTIFY_CODES[fastifyError.code] ?? STATUS_CODES_BY_STATUS[status] ?? 'bad_request'
     let detail = fastifyError.message
     if (code === 'unsupported_media_type') {
       detail = `content type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted by ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`
@@ -81,7 +87,8 @@ export function clientErrorHandler (err: Error & { code?: string }, socket: Sock
   const body: ProblemBody = { type: problemType(code), title: statusTitle(status), status, detail, code }
   const payload = JSON.stringify(body)
   if (socket.writable) {
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`)
+    const headers = Object.entries(SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n${headers}Connection: close\r\n\r\n${payload}`)
   } else {
     socket.destroy(err)
   }

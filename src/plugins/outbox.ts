@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { OutboxService, WEBHOOK_TYP } from '../services/outbox.js'
 import { VERSION } from '../lib/version.js'
+import { outboundFetcher, outboundPolicy } from '../lib/outbound.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -20,7 +21,8 @@ async function outboxPlugin (app: FastifyInstance): Promise<void> {
     sign: async (body) => await app.signingKeys.signDetached(body, WEBHOOK_TYP),
     audit: async (input) => await app.audit.record(input),
     log: app.log,
-    userAgent: `reuse-gateway/${VERSION} (+${app.config.gatewayIssuer})`
+    userAgent: `reuse-gateway/${VERSION} (+${app.config.gatewayIssuer})`,
+    fetch: outboundFetcher(outboundPolicy(app.config.outbound))
   })
   app.decorate('outbox', outbox)
   if (config.worker) {

@@ -1,5 +1,6 @@
-import { createRemoteJWKSet, importJWK } from 'jose'
+import { createRemoteJWKSet, customFetch, importJWK } from 'jose'
 import type { JWK } from 'jose'
+import type { OutboundFetch } from '../lib/outbound.js'
 import type { AgencyRecord } from '../store/index.js'
 import { AuthCheckError } from './auth-errors.js'
 
@@ -11,6 +12,8 @@ export interface AgencyKeysOptions {
   fetchTimeoutMs: number
   /** how long a fetched JWKS is used before it is fetched again */
   cacheMs: number
+  /** fetches only what OUTBOUND_ALLOWED_HOSTS allows (lib/outbound.ts), redirects not followed */
+  fetch: OutboundFetch
 }
 
 /**
@@ -69,7 +72,8 @@ export class AgencyKeys {
       set = createRemoteJWKSet(new URL(uri), {
         timeoutDuration: this.options.fetchTimeoutMs,
         cooldownDuration: 30_000,
-        cacheMaxAge: this.options.cacheMs
+        cacheMaxAge: this.options.cacheMs,
+        [customFetch]: this.options.fetch
       })
       this.remote.set(uri, set)
     }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Config } from '../config.js'
 import type { AuditInput } from './audit.js'
+import type { OutboundFetch } from '../lib/outbound.js'
 import { statusOf } from './documents.js'
 import type { OutboxDeliveryRecord, OutboxEventRecord, OutboxEventType, OutboxSettlement, Store, StoredDocument, StoredDocumentVersion } from '../store/index.js'
 
@@ -45,6 +46,8 @@ export interface OutboxDeps {
   audit: (input: AuditInput) => Promise<unknown>
   log: { info: (obj: object, msg: string) => void, warn: (obj: object, msg: string) => void }
   userAgent: string
+  /** reaches only what OUTBOUND_ALLOWED_HOSTS allows (lib/outbound.ts), redirects not followed */
+  fetch: OutboundFetch
 }
 
 export const agencyDestination = (code: string): string => `agency:${code}`
@@ -331,7 +334,7 @@ export class OutboxService {
     } else {
       try {
         const signature = await this.deps.sign(body)
-        const response = await fetch(url, {
+        const response = await this.deps.fetch(url, {
           method: 'POST',
           headers: {
             'content-type': 'application/json',
@@ -342,8 +345,6 @@ export class OutboxService {
             'reuse-signature': signature
           },
           body,
-          // a receiver never sends the gateway elsewhere
-          redirect: 'manual',
           signal: AbortSignal.any([AbortSignal.timeout(this.settings.timeoutMs), this.abort.signal])
         })
         status = response.status

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { problemResponses, requires } from '../../lib/openapi.js'
+import { OutboundRefusedError, checkOutboundTarget, outboundPolicy } from '../../lib/outbound.js'
+import type { OutboundPolicy } from '../../lib/outbound.js'
 import { ProblemError } from '../../lib/problem.js'
 import { scopesOf } from '../../services/agencies.js'
 import type { AgencyInput, AgencyRecord } from '../../services/agencies.js'
@@ -11,12 +13,27 @@ const codeParam = {
   additionalProperties: false
 }
 
+/** The gateway will call these URLs: each must be one OUTBOUND_ALLOWED_HOSTS allows, now (it is checked again on every call). */
+async function checkOutboundUrls (policy: OutboundPolicy, input: AgencyInput): Promise<void> {
+  for (const field of ['jwksUri', 'webhookUrl'] as const) {
+    const url = input[field]
+    if (url === undefined) continue
+    try {
+      await checkOutboundTarget(policy, url)
+    } catch (err) {
+      if (!(err instanceof OutboundRefusedError)) throw err
+      throw new ProblemError(422, 'outbound_url_refused', `${field} ${err.message}`, { errors: [{ in: 'body', pointer: `/${field}`, detail: err.message }] })
+    }
+  }
+}
+
 /** the API view of an agency: its record plus the scopes its roles grant */
 function view (agency: AgencyRecord): AgencyRecord & { scopes: string[] } {
   return { ...agency, scopes: scopesOf(agency.roles) }
 }
 
 export default async function agencyRoutes (app: FastifyInstance): Promise<void> {
+  const outbound = outboundPolicy(app.config.outbound)
   app.put<{ Params: { code: string }, Body: AgencyInput }>('/v1/agencies/:code', {
     schema: {
       tags: ['agencies'],
@@ -25,9 +42,10 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
       security: requires('admin'),
       params: codeParam,
       body: { $ref: 'AgencyPut#' },
-      response: { 200: { $ref: 'Agency#' }, 201: { $ref: 'Agency#' }, ...problemResponses(400, 401, 403, 415, 503) }
+      response: { 200: { $ref: 'Agency#' }, 201: { $ref: 'Agency#' }, ...problemResponses(400, 401, 403, 415, 422, 503) }
     }
   }, async (request, reply) => {
+    await checkOutboundUrls(outbound, request.body)
     const { agency, created, previous } = await app.agencies.prepare(request.params.code, request.body)
     const kids = (record?: AgencyRecord): string[] => (record?.jwks?.keys ?? []).map((key) => String(key.kid))
     // on record first: if the audit trail cannot take it, nothing changes
