@@ -518,7 +518,11 @@ export class RedisStore implements Store {
     if (record.contentHash !== first.contentHash) {
       return { outcome: 'conflict', document: found ?? { versions: [{ ...first, id: record.id, createdAt: record.createdAt, contentHash: record.contentHash }], files: {} } }
     }
-    if (found) return { outcome: 'existing', document: found }
+    if (found) {
+      // version 1 can be in while the id → subject pointer is not (a crash between the two writes)
+      await this.run(async () => await this.client.set(this.key(`d:${record.id}`), record.subjectHash))
+      return { outcome: 'existing', document: found }
+    }
     const completed = { ...first, id: record.id, createdAt: record.createdAt }
     await this.completeRegistration(record.subjectHash, completed)
     return { outcome: 'existing', document: { versions: [completed], files: {} } }
