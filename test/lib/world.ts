@@ -35,6 +35,15 @@ export const PROCEDURE = '1.001193'
 export const DOSSIER = '000.20.41.H41-260301-0001'
 export const AGREEMENT_ID = 'ward-quang-trung-2026'
 export const PDF = Buffer.from('%PDF-1.7 giấy khai sinh bản điện tử')
+/** the requester's agreement (AGREEMENT_ID): birth, land-use and criminal-record results for PROCEDURE, some fields, files */
+export const AGREEMENT = {
+  requester: CODES.requester,
+  documentTypes: ['giay-khai-sinh', 'giay-chung-nhan-quyen-su-dung-dat', 'phieu-ly-lich-tu-phap'],
+  procedureCodes: [PROCEDURE],
+  fields: { 'giay-khai-sinh': ['fullName', 'dateOfBirth'], 'giay-chung-nhan-quyen-su-dung-dat': ['parcelNumber'], 'phieu-ly-lich-tu-phap': ['*'] },
+  fileDownload: true,
+  validFrom: '2026-01-01'
+}
 
 const samples = [...generateDocuments(200, { seed: 11 })]
 
@@ -109,14 +118,7 @@ export async function buildWorld (t: Test, options: WorldOptions = {}): Promise<
     method: 'PUT',
     url: `/v1/agreements/${AGREEMENT_ID}`,
     headers: bearer(tokens.admin),
-    payload: {
-      requester: CODES.requester,
-      documentTypes: ['giay-khai-sinh', 'giay-chung-nhan-quyen-su-dung-dat', 'phieu-ly-lich-tu-phap'],
-      procedureCodes: [PROCEDURE],
-      fields: { 'giay-khai-sinh': ['fullName', 'dateOfBirth'], 'giay-chung-nhan-quyen-su-dung-dat': ['parcelNumber'], 'phieu-ly-lich-tu-phap': ['*'] },
-      fileDownload: true,
-      validFrom: '2026-01-01'
-    }
+    payload: AGREEMENT
   })
   if (agreement.statusCode !== 201) throw new Error(`agreement failed: ${agreement.body}`)
   return { app, store, agencies, tokens, citizen, otherCitizen: otherCitizenBirth.subject.id, docs, samples: { birth, land, otherCitizenBirth, otherIssuers } }

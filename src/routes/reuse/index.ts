@@ -161,7 +161,10 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
     for (const type of body.documentTypes) {
       const grant = grantFor(agreements, caller.code, type, purpose.procedureCode)
       if (!grant) {
-        const anyForType = agreements.some((a) => a.requester === caller.code && a.status === 'active' && a.documentTypes.includes(type))
+        // an agreement outside its validity grants nothing: no_agreement, not a procedure problem
+        const day = today()
+        const anyForType = agreements.some((a) => a.requester === caller.code && a.status === 'active' && a.documentTypes.includes(type) &&
+          a.validFrom <= day && (a.validUntil === undefined || a.validUntil >= day))
         await deny(anyForType ? 'procedure_not_granted' : 'no_agreement', anyForType
           ? `the agreement for ${type} does not cover procedure ${purpose.procedureCode}`
           : `agency ${caller.code} has no active agreement to reuse ${type}`, { documentType: type })
