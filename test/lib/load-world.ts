@@ -45,9 +45,9 @@ export async function loadWorld (t: Test, store: Store, env: Record<string, stri
   return { app, issuerToken: await tokenFor(app, issuer), requesterToken: await tokenFor(app, requester), auditorToken: await tokenFor(app, auditor) }
 }
 
-/** birth certificates of distinct people (distinct seeds give distinct worlds) */
+/** birth certificates, each with a number of its own (the generator's numbers repeat across seeds) */
 export function births (count: number, seed: number): SampleDocument[] {
-  return [...generateDocuments(count, { seed, types: [TYPE] })]
+  return [...generateDocuments(count, { seed, types: [TYPE] })].map((doc, i) => ({ ...doc, documentNumber: `${doc.documentNumber}-${seed}-${i}` }))
 }
 
 export async function indexOne (w: LoadWorld, doc: SampleDocument): Promise<LightMyRequestResponse> {
