@@ -65,9 +65,10 @@ export function loggerOptions (config: Config): LoggerOptions {
       censor: '[redacted]'
     },
     serializers: {
-      // the path only: a query string is never logged, whatever a client put in it
+      // the path only: a query string is never logged, whatever a client put in it; nor is a
+      // download link's token, a credential in the path
       req (request: { method: string, url: string, hostname?: string, ip?: string }) {
-        return { method: request.method, path: request.url.split('?')[0], remoteAddress: request.ip }
+        return { method: request.method, path: (request.url.split('?')[0] ?? '').replace(/^(\/v1\/files\/)[^/]+/, '$1[redacted]'), remoteAddress: request.ip }
       }
     }
   }

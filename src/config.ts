@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { envSchema } from 'env-schema'
+import { Keyring, parseKeyFile, parseKeyList } from './lib/encryption.js'
 import { OutboundRefusedError, allowEntryProblem, checkOutboundUrl, outboundPolicy } from './lib/outbound.js'
 import type { OutboundSettings } from './lib/outbound.js'
 
@@ -61,6 +62,8 @@ export interface Config {
   }
   /** where digitized files are kept (content-addressed) */
   blobDir: string
+  /** encryption at rest of document data and files; absent: stored in clear */
+  encryption: Keyring | undefined
   limits: {
     batchBytes: number
     bodyBytes: number
@@ -145,6 +148,8 @@ const schema = {
     BATCH_MAX_LINES: { type: 'integer', minimum: 1, maximum: 1000000, default: 10000 },
     BATCH_BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 1073741824, default: 67108864 },
     BLOB_DIR: { type: 'string', minLength: 1, default: 'data/blobs' },
+    ENCRYPTION_KEYS: { type: 'string', minLength: 1 },
+    ENCRYPTION_KEYS_FILE: { type: 'string', minLength: 1 },
     REQUEST_TIMEOUT_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 30000 },
     KEEP_ALIVE_TIMEOUT_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 72000 },
     SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 10000 },
@@ -199,6 +204,8 @@ interface RawEnv {
   BATCH_MAX_LINES: number
   BATCH_BODY_LIMIT_BYTES: number
   BLOB_DIR: string
+  ENCRYPTION_KEYS?: string
+  ENCRYPTION_KEYS_FILE?: string
   REQUEST_TIMEOUT_MS: number
   KEEP_ALIVE_TIMEOUT_MS: number
   SHUTDOWN_TIMEOUT_MS: number
@@ -235,6 +242,26 @@ function readJwks (value: string): { keys: Array<Record<string, unknown>> } {
   const keys = (jwks as { keys?: unknown }).keys
   if (!Array.isArray(keys) || keys.length === 0) throw new ConfigError('invalid configuration: ADMIN_AGENCY_JWKS must be a JWKS: {"keys": [...]}')
   return { keys }
+}
+
+/** ENCRYPTION_KEYS (`id:base64key,…`) or ENCRYPTION_KEYS_FILE (a JWKS of oct keys): the first key encrypts. */
+function readEncryptionKeys (list: string | undefined, file: string | undefined): Keyring | undefined {
+  if (list && file) throw new ConfigError('invalid configuration: set ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE, not both')
+  if (!list && !file) return undefined
+  let text = list as string
+  if (file) {
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch {
+      throw new ConfigError(`invalid configuration: ENCRYPTION_KEYS_FILE: cannot read file ${file}`)
+    }
+  }
+  try {
+    return new Keyring(file ? parseKeyFile(text, `ENCRYPTION_KEYS_FILE ${file}`) : parseKeyList(text))
+  } catch (err) {
+    // the messages name key ids and positions, never key material
+    throw new ConfigError(`invalid configuration: ${(err as Error).message}`)
+  }
 }
 
 /** Reads and validates the configuration; throws ConfigError naming the offending variable. */
@@ -329,6 +356,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       concurrency: raw.OUTBOX_CONCURRENCY
     },
     blobDir: raw.BLOB_DIR,
+    encryption: readEncryptionKeys(raw.ENCRYPTION_KEYS, raw.ENCRYPTION_KEYS_FILE),
     limits: {
       batchBytes: raw.BATCH_BODY_LIMIT_BYTES,
       bodyBytes: raw.BODY_LIMIT_BYTES,

@@ -346,7 +346,7 @@ t.test('a long run of hidden accesses: work per call stays bounded, and the walk
     }
   }
   const store = { getAgency: async () => ({ name: NAMES[REQUESTER] }), documentsOfSubject: async () => [] }
-  const service = new PortalService({ store: store as never, audit, secret: 'test-secret' })
+  const service = new PortalService({ store: store as never, documents: store as never, audit, secret: 'test-secret' })
   const walked: string[] = []
   let cursor: string | undefined
   let pages = 0

@@ -16,6 +16,7 @@ import { generateGatewayKey, parseKeyFile, rotateKeys, rotateStoredKeys, writeKe
 import type { GatewayAlg } from '../services/signing-keys.js'
 import { fetchAccessToken, generateAgencyKeyPair, signClientAssertion } from './agency-keys.js'
 import { importDocuments } from './import.js'
+import { encryptionCommands } from './encryption.js'
 import type { AgencyAlg, AgencyPrivateKey } from './agency-keys.js'
 import { VERSION } from '../lib/version.js'
 
@@ -242,6 +243,8 @@ export function buildCli (): Command {
         process.stdout.write(`${requeued} deliveries to ${destination} queued again\n`)
       })
     })
+
+  encryptionCommands(program, loadConfig, withStore)
 
   return program
 }

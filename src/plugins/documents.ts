@@ -14,12 +14,20 @@ declare module 'fastify' {
   }
 }
 
-/** The catalogue (seeded from schemas/document-types at start), the index, and the file store. */
+/** The catalogue (seeded from schemas/document-types at start), the index, and the file store, encrypted at rest when keys are configured. */
 async function documentsPlugin (app: FastifyInstance): Promise<void> {
   const catalogue = new Catalogue(app.store)
   app.decorate('catalogue', catalogue)
-  app.decorate('documents', new DocumentService(app.store, catalogue, app.config.subjectPepper))
-  app.decorate('blobs', new FileBlobStore(resolve(app.config.blobDir)))
+  const keyring = app.config.encryption
+  app.decorate('documents', new DocumentService(app.store, catalogue, app.config.subjectPepper, keyring))
+  app.decorate('blobs', new FileBlobStore(resolve(app.config.blobDir), keyring))
+  // said at every start, so an operator can tell from the log how the data is kept (key ids only)
+  if (keyring) {
+    app.log.info({ encryptionAtRest: keyring }, `encryption at rest on: document data and files are encrypted with key ${keyring.activeId}`)
+  } else {
+    const level = app.config.nodeEnv === 'production' ? 'warn' : 'info'
+    app.log[level]({ encryptionAtRest: false }, 'encryption at rest off: document data and files are stored in clear (set ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE to encrypt them)')
+  }
   app.addHook('onReady', async () => {
     try {
       await catalogue.seed()

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
 import { monotonicFactory } from 'ulid'
 import { canonicalDigest } from '../lib/digest.js'
+import { isSealed, open, seal, sealedKeyId } from '../lib/encryption.js'
+import type { Keyring } from '../lib/encryption.js'
 import { ProblemError, validationErrors } from '../lib/problem.js'
 import type { AjvLikeError, ProblemFieldError } from '../lib/problem.js'
 import type { DocumentKeys, RegisterOutcome, Store, StoredDocument, StoredDocumentVersion } from '../store/index.js'
@@ -77,6 +79,58 @@ export function view (document: StoredDocument, version: StoredDocumentVersion, 
   }
 }
 
+// Encryption at rest of the structured data: a version's `data` is stored as
+// `{ "$sealed": "enc:v1:…" }` when ENCRYPTION_KEYS is set, and opened as it is read back here,
+// so the stores, the routes and every reader after this service only ever see it in clear.
+// Data stored before encryption was turned on reads as it is.
+const SEALED = '$sealed'
+
+function sealedEnvelope (data: Record<string, unknown>): string | undefined {
+  const envelope = data[SEALED]
+  return isSealed(envelope) && Object.keys(data).length === 1 ? envelope : undefined
+}
+
+/**
+ * Where a version's data belongs, authenticated with it: this version of the result with this
+ * natural key (issuer, type, number), so sealed data copied to another document or version does
+ * not open there. Not the document id: a registration retried after a crash is completed under
+ * the id reserved first, which need not be the id its data was sealed with.
+ */
+function dataPlace (version: StoredDocumentVersion): string {
+  return JSON.stringify(['document-data', version.issuer, version.type, version.documentNumber, version.version])
+}
+
+const dataName = (version: StoredDocumentVersion): string => `the data of document ${version.id} version ${version.version}`
+
+/** the key a version's data is sealed with; undefined when it is stored in clear */
+export function dataKeyId (version: StoredDocumentVersion): string | undefined {
+  const envelope = sealedEnvelope(version.data)
+  return envelope === undefined ? undefined : sealedKeyId(envelope) ?? 'unreadable'
+}
+
+/** the version as stored: its data sealed with the active key (unchanged without a keyring) */
+export function sealVersion (keyring: Keyring | undefined, version: StoredDocumentVersion): StoredDocumentVersion {
+  if (!keyring) return version
+  return { ...version, data: { [SEALED]: seal(keyring, JSON.stringify(version.data), dataPlace(version)) } }
+}
+
+/**
+ * The version as read: its data in clear. Data sealed with a key that is not configured
+ * (UnknownKeyError) or that does not authenticate (DecryptionError) is never passed on: both
+ * are operator errors, answered as a 500 and logged with the document id and key id only.
+ */
+export function openVersion (keyring: Keyring | undefined, version: StoredDocumentVersion): StoredDocumentVersion {
+  const envelope = sealedEnvelope(version.data)
+  if (envelope === undefined) return version
+  return { ...version, data: JSON.parse(open(keyring, envelope, dataPlace(version), dataName(version))) }
+}
+
+export function openDocument (keyring: Keyring | undefined, document: StoredDocument): StoredDocument {
+  return { ...document, versions: document.versions.map((version) => openVersion(keyring, version)) }
+}
+
+export type ReencryptOutcome = 'reencrypted' | 'current' | 'missing' | 'changed'
+
 const unprocessable = (code: string, detail: string, errors?: ProblemFieldError[]): ProblemError =>
   new ProblemError(422, code, detail, errors ? { errors } : {})
 
@@ -86,7 +140,7 @@ export interface PreparedRegistration {
 }
 
 export class DocumentService {
-  constructor (private readonly store: Store, private readonly catalogue: Catalogue, private readonly pepper: string) {}
+  constructor (private readonly store: Store, private readonly catalogue: Catalogue, private readonly pepper: string, private readonly keyring?: Keyring) {}
 
   subjectHash (subject: Subject): string {
     return subjectHash(this.pepper, subject)
@@ -140,14 +194,40 @@ export class DocumentService {
   }
 
   async register (prepared: PreparedRegistration): Promise<RegisterOutcome> {
-    return await this.store.registerDocument(prepared.keys, prepared.first)
+    const outcome = await this.store.registerDocument(prepared.keys, sealVersion(this.keyring, prepared.first))
+    return { ...outcome, document: openDocument(this.keyring, outcome.document) }
   }
 
   /** One of the issuer's own documents; another issuer's is not found. */
   async own (issuer: string, id: string): Promise<{ document: StoredDocument, subjectHash: string }> {
     const found = /^[0-9A-HJKMNP-TV-Z]{26}$/.test(id) ? await this.store.getDocument(id) : undefined
     if (!found || found.document.versions[0]?.issuer !== issuer) throw new ProblemError(404, 'document_not_found', `no document ${id} of this issuer`)
-    return found
+    return { ...found, document: openDocument(this.keyring, found.document) }
+  }
+
+  /** Every document of a subject (of these types), their data in clear: what reuse and the portal read. */
+  async documentsOfSubject (subjectHash: string, types?: string[]): Promise<StoredDocument[]> {
+    return (await this.store.documentsOfSubject(subjectHash, types)).map((document) => openDocument(this.keyring, document))
+  }
+
+  /**
+   * Re-encrypts a document's data with the active key (key rotation), version by version, each
+   * only if it is still as read. Data already under the active key is left alone, so a rotation
+   * run again, or resumed after an interruption, redoes nothing.
+   */
+  async reencrypt (id: string): Promise<ReencryptOutcome> {
+    const keyring = this.keyring
+    if (!keyring) throw new Error('no encryption key is configured (ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE)')
+    const found = await this.store.getDocument(id)
+    if (!found) return 'missing'
+    let outcome: ReencryptOutcome = 'current'
+    for (const stored of found.document.versions) {
+      if (dataKeyId(stored) === keyring.activeId) continue
+      const next = sealVersion(keyring, openVersion(keyring, stored))
+      if (!await this.store.rewriteDocumentVersion(found.subjectHash, stored, next)) return 'changed'
+      outcome = 'reencrypted'
+    }
+    return outcome
   }
 
   async read (issuer: string, id: string, version?: number): Promise<DocumentView> {
@@ -193,7 +273,7 @@ export class DocumentService {
   }
 
   async amend (prepared: { subjectHash: string, next: StoredDocumentVersion, expected: number, document: StoredDocument }): Promise<DocumentView> {
-    if (!await this.store.amendDocument(prepared.subjectHash, prepared.next, prepared.expected)) {
+    if (!await this.store.amendDocument(prepared.subjectHash, sealVersion(this.keyring, prepared.next), prepared.expected)) {
       throw new ProblemError(409, 'concurrent_change', `document ${prepared.next.id} changed meanwhile (amended or revoked); read it again`)
     }
     return view({ ...prepared.document, versions: [...prepared.document.versions, prepared.next] }, prepared.next)

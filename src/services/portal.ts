@@ -4,7 +4,7 @@ import type { Store, StoredDocumentVersion } from '../store/index.js'
 import { checkTimeRange } from './audit.js'
 import type { AuditEvent, AuditSearchFilters } from './audit.js'
 import { today, view } from './documents.js'
-import type { DocumentView } from './documents.js'
+import type { DocumentService, DocumentView } from './documents.js'
 
 /**
  * What the national portal shows a citizen (or an organization): its own results, and who used
@@ -44,6 +44,8 @@ export interface AuditSearcher {
 
 export interface PortalServiceOptions {
   store: Pick<Store, 'getAgency' | 'documentsOfSubject'>
+  /** where the subject's documents are read with their data in clear (decrypted when encrypted at rest) */
+  documents: Pick<DocumentService, 'documentsOfSubject'>
   audit: AuditSearcher
   /** secret key material for the history cursors (derived, never used as is) */
   secret: string
@@ -87,7 +89,7 @@ export class PortalService {
 
   /** Every result of the subject (of these types), latest version each, newest issued first. */
   async citizenDocuments (subjectHash: string, types?: string[], now = new Date()): Promise<PortalDocument[]> {
-    const documents = await this.options.store.documentsOfSubject(subjectHash, types)
+    const documents = await this.options.documents.documentsOfSubject(subjectHash, types)
     const nameOf = agencyNames(this.options.store)
     const out: PortalDocument[] = []
     for (const document of documents) {
@@ -154,7 +156,7 @@ export class PortalService {
   private async describe (subjectHash: string, events: AuditEvent[]): Promise<AccessHistoryItem[]> {
     if (events.length === 0) return []
     const nameOf = agencyNames(this.options.store)
-    // the types of the documents released, from the subject's own partition (one read)
+    // the types of the documents released, from the subject's own partition (one read; their data is not needed, so not decrypted)
     const types = new Map<string, string>()
     for (const document of await this.options.store.documentsOfSubject(subjectHash)) {
       const first = document.versions[0]

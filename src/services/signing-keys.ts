@@ -3,6 +3,7 @@ import { createPrivateKey, sign as cryptoSign } from 'node:crypto'
 import type { JsonWebKey, KeyObject as NodeKeyObject } from 'node:crypto'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK } from 'jose'
 import type { JWK, JWTPayload, KeyObject } from 'jose'
+import { jwksKeys } from '../lib/jwks.js'
 import type { Store } from '../store/index.js'
 
 /**
@@ -47,15 +48,7 @@ export async function rotateKeys (keys: StoredKey[], alg: GatewayAlg, retentionM
 }
 
 export function parseKeyFile (text: string, source: string): StoredKey[] {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    throw new Error(`${source} is not JSON`)
-  }
-  const keys = (parsed as { keys?: unknown }).keys
-  if (!Array.isArray(keys) || keys.length === 0) throw new Error(`${source} must be a JWKS: {"keys": [...]} with at least one private key`)
-  return keys.map((key: Record<string, unknown>, i) => {
+  return jwksKeys(text, source, '{"keys": [...]} with at least one private key').map((key, i) => {
     if (typeof key.kid !== 'string' || !GATEWAY_ALGORITHMS.includes(key.alg as GatewayAlg) || typeof key.d !== 'string') {
       throw new Error(`${source}: key ${i} needs kid, alg (EdDSA or ES256) and its private part`)
     }

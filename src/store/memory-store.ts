@@ -282,6 +282,20 @@ export class MemoryStore implements Store {
     return out
   }
 
+  async * documentIdPages (pageSize: number): AsyncIterable<string[]> {
+    const ids = [...this.documentSubject.keys()]
+    for (let i = 0; i < ids.length; i += pageSize) yield ids.slice(i, i + pageSize)
+  }
+
+  async rewriteDocumentVersion (subjectHash: string, previous: StoredDocumentVersion, next: StoredDocumentVersion): Promise<boolean> {
+    const document = this.readDocument(subjectHash, previous.id)
+    const at = document ? document.versions.findIndex((v) => v.version === previous.version) : -1
+    if (!document || at < 0 || JSON.stringify(document.versions[at]) !== JSON.stringify(previous)) return false
+    document.versions[at] = next
+    this.writeDocument(subjectHash, previous.id, document)
+    return true
+  }
+
   async getDocumentType (code: string): Promise<DocumentTypeRecord | undefined> {
     return this.documentTypes.get(code)
   }

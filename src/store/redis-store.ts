@@ -124,6 +124,15 @@ if redis.call('HEXISTS', KEYS[1], d .. 'v:' .. n) == 0 or redis.call('HEXISTS', 
 redis.call('HSET', KEYS[1], d .. 'v:' .. (n + 1), ARGV[3])
 return 1`
 
+/**
+ * Replaces a stored version if it is still exactly as read (re-encryption of its data).
+ * KEYS: the subject's partition. ARGV: the version's field, its JSON as read, the new JSON.
+ */
+const REWRITE_VERSION = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1`
+
 /** compare-and-set of the signing key set. KEYS: the set. ARGV: expected revision, keys JSON. */
 const PUT_SIGNING_KEYS = `
 local current = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
@@ -146,6 +155,7 @@ interface StoreCommands {
   auditPrune(...args: Array<string | number>): Promise<number>
   documentPutFirst(...args: string[]): Promise<number>
   documentAmend(...args: string[]): Promise<number>
+  documentRewrite(...args: string[]): Promise<number>
   signingKeysPut(...args: string[]): Promise<number>
   documentTypePut(...args: string[]): Promise<number>
 }
@@ -156,6 +166,7 @@ function defineStoreCommands (client: Client): void {
   client.defineCommand('auditPrune', { lua: PRUNE_AUDIT })
   client.defineCommand('documentPutFirst', { numberOfKeys: 1, lua: PUT_FIRST_VERSION })
   client.defineCommand('documentAmend', { numberOfKeys: 1, lua: AMEND })
+  client.defineCommand('documentRewrite', { numberOfKeys: 1, lua: REWRITE_VERSION })
   client.defineCommand('signingKeysPut', { numberOfKeys: 1, lua: PUT_SIGNING_KEYS })
   client.defineCommand('documentTypePut', { numberOfKeys: 1, lua: PUT_DOCUMENT_TYPE })
 }
@@ -570,6 +581,26 @@ export class RedisStore implements Store {
   async documentsOfSubject (subjectHash: string, types?: string[]): Promise<StoredDocument[]> {
     const fields = await this.run(async () => await this.client.hgetall(this.partitionKey(subjectHash)))
     return documentsFromPartition(fields, types ? { types } : {})
+  }
+
+  async * documentIdPages (pageSize: number): AsyncIterable<string[]> {
+    // the id → partition pointers {d:<id>}, scanned on every master (a cluster spreads them)
+    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client]
+    const pattern = this.key('d:*')
+    const start = this.key('d:').length - 1
+    for (const node of nodes) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await this.run(async () => await node.scan(cursor, 'MATCH', pattern, 'COUNT', pageSize))
+        cursor = next
+        if (keys.length > 0) yield keys.map((key) => key.slice(start, -1))
+      } while (cursor !== '0')
+    }
+  }
+
+  async rewriteDocumentVersion (subjectHash: string, previous: StoredDocumentVersion, next: StoredDocumentVersion): Promise<boolean> {
+    const done = await this.run(async () => await this.commands.documentRewrite(this.partitionKey(subjectHash), `${previous.id}|v:${previous.version}`, JSON.stringify(previous), JSON.stringify(next)))
+    return done === 1
   }
 
   private get typesKey (): string { return this.key('document-types') }

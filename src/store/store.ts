@@ -263,6 +263,14 @@ export interface Store {
   attachDocumentFile(subjectHash: string, id: string, version: number, file: StoredDocument['files'][number]): Promise<boolean>
   /** every document of a subject of the given types, in one round trip */
   documentsOfSubject(subjectHash: string, types?: string[]): Promise<StoredDocument[]>
+  /** every document id, a page of about `pageSize` at a time, in no set order (maintenance: re-encryption walks them all; an id may come twice) */
+  documentIdPages(pageSize: number): AsyncIterable<string[]>
+  /**
+   * Replaces a stored version with the same content in another form (re-encryption of its data):
+   * `next` has the id and version of `previous`, and is written only if the stored version is
+   * still exactly `previous` (false otherwise, or when there is no such version).
+   */
+  rewriteDocumentVersion(subjectHash: string, previous: StoredDocumentVersion, next: StoredDocumentVersion): Promise<boolean>
 
   getDocumentType(code: string): Promise<DocumentTypeRecord | undefined>
   listDocumentTypes(): Promise<DocumentTypeRecord[]>

@@ -122,6 +122,27 @@ export function documentContract (t: Test, makeStore: StoreFactory): void {
     t.same((await store.documentsOfSubject(keys.subjectHash, ['giay-phep-lai-xe'])).map((d) => d.versions[0]?.id), ['01J00000000000000000000011'])
     t.same(await store.documentsOfSubject('b'.repeat(64)), [])
   })
+
+  t.test('documents: every id listed in pages; a version rewritten (re-encryption) only while it is still as read', async (t) => {
+    const store = await makeStore(t)
+    const ids = Array.from({ length: 7 }, (_, i) => `01J0000000000000000000002${i}`)
+    for (const [i, id] of ids.entries()) await store.registerDocument({ subjectHash: String(i % 2).repeat(64), naturalKey: `k${i}` }, version(id, 1))
+    const listed = new Set<string>()
+    for await (const page of store.documentIdPages(3)) for (const id of page) listed.add(id)
+    t.same([...listed].sort(), ids, 'every document, each in some page')
+
+    const id = ids[0] as string
+    const subjectHash = '0'.repeat(64)
+    await store.amendDocument(subjectHash, version(id, 2), 1)
+    const stored = (await store.getDocument(id))?.document.versions[0] as import('../../src/store/index.js').StoredDocumentVersion
+    const sealed = { ...stored, data: { $sealed: 'enc:v1:k1:…' } }
+    t.equal(await store.rewriteDocumentVersion(subjectHash, stored, sealed), true)
+    t.equal(await store.rewriteDocumentVersion(subjectHash, stored, { ...stored, data: { $sealed: 'enc:v1:k0:…' } }), false, 'not over a version changed since it was read')
+    t.equal(await store.rewriteDocumentVersion(subjectHash, version(id, 3), version(id, 3)), false, 'not a version that does not exist')
+    t.equal(await store.rewriteDocumentVersion('f'.repeat(64), sealed, stored), false, 'not in another subject\'s partition')
+    const after = await store.getDocument(id)
+    t.same(after?.document.versions.map((v) => v.data), [{ $sealed: 'enc:v1:k1:…' }, { fullName: 'Nguyễn Văn An' }], 'that version only, the others as they were')
+  })
 }
 
 export function reuseContract (t: Test, makeStore: StoreFactory): void {

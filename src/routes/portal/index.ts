@@ -18,7 +18,7 @@ interface AccessHistoryBody {
 
 /** The national portal's views of one citizen or organization; the identifier travels in the body only. */
 export default async function portalRoutes (app: FastifyInstance): Promise<void> {
-  const portal = new PortalService({ store: app.store, audit: app.audit, secret: app.config.subjectPepper })
+  const portal = new PortalService({ store: app.store, documents: app.documents, audit: app.audit, secret: app.config.subjectPepper })
 
   const subjectKey = (subject: Subject): string => app.documents.checkedSubjectHash(subject)
 

@@ -155,7 +155,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
     const [agreements, types, documents] = await Promise.all([
       app.store.listAgreements(),
       Promise.all(body.documentTypes.map(async (type) => await app.catalogue.get(type))),
-      app.store.documentsOfSubject(subjectHash, body.documentTypes)
+      app.documents.documentsOfSubject(subjectHash, body.documentTypes)
     ])
     const grants = new Map<string, AgreementRecord>()
     for (const type of body.documentTypes) {
