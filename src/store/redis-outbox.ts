@@ -157,6 +157,9 @@ interface OutboxCommands {
   outboxHoldLease(key: string, owner: string, ttlMs: number): Promise<number>
 }
 
+/** the scripts called with their number of keys first */
+export const OUTBOX_VARIABLE_KEY_COMMANDS = ['outboxPublish', 'outboxClaimDeliveries', 'outboxReplay']
+
 /** the scripts, registered once per client (EVALSHA, falling back to EVAL after a restart) */
 export function defineOutboxCommands (client: Client): void {
   client.defineCommand('outboxPublish', { lua: PUBLISH })

@@ -5,7 +5,7 @@ import { auditIndexName, auditIndexNames } from './audit-keys.js'
 import type { AgreementRecord, DownloadGrant, DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion } from './store.js'
 import type { AgencyRecord, AuditCheckpointRecord, AuditIndexPage, Persistence, SigningKeySetRecord, Store, StoredAuditEvent } from './store.js'
 import { createHash } from 'node:crypto'
-import { DeclaredKeys, RedisOutbox, defineOutboxCommands } from './redis-outbox.js'
+import { DeclaredKeys, OUTBOX_VARIABLE_KEY_COMMANDS, RedisOutbox, defineOutboxCommands } from './redis-outbox.js'
 import type { OutboxDeliveryRecord, OutboxDestinationStatus, OutboxEventRecord, OutboxSettlement } from './store.js'
 
 /** the little a store needs of a logger (pino's and Fastify's both fit) */
@@ -160,6 +160,9 @@ interface StoreCommands {
   documentTypePut(...args: string[]): Promise<number>
 }
 
+/** the scripts called with their number of keys first (auditAppend, auditPrune, and the outbox's) */
+const VARIABLE_KEY_COMMANDS = ['auditAppend', 'auditPrune', ...OUTBOX_VARIABLE_KEY_COMMANDS]
+
 function defineStoreCommands (client: Client): void {
   // no numberOfKeys: the first argument says how many keys follow
   client.defineCommand('auditAppend', { lua: APPEND_AUDIT })
@@ -253,6 +256,9 @@ export class RedisStore implements Store {
         lazyConnect: true,
         enableOfflineQueue: false,
         enableAutoPipelining: true,
+        // auto-pipelining routes a script by its first argument, which for these is the number
+        // of keys, not a key: sent on their own, they are routed by their declared keys
+        autoPipeliningIgnoredCommands: [...VARIABLE_KEY_COMMANDS],
         redisOptions,
         clusterRetryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1000)
       }
