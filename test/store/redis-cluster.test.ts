@@ -30,6 +30,27 @@ t.test('no store script touched a key it was not given in KEYS', async (t) => {
   t.same(undeclared, [])
 })
 
+t.test('operations on keys of every master, scripts among them, issued in the same tick all succeed', async (t) => {
+  // auto-pipelining groups what is issued together by node: each command must go where its keys are
+  const store = await testClusterStore(t, cluster)
+  const now = Date.now()
+  const ops: Array<Promise<unknown>> = []
+  for (let i = 0; i < 20; i++) {
+    const id = `01J00000CC${String(i).padStart(16, '0')}`
+    ops.push(store.appendAuditEvent({ id, chain: `C${i}`, seq: 1, prevHash: '0'.repeat(64), hash: 'a'.repeat(64), actor: `A${i}`, subject: `s${i}`, documents: [{ id: `D${i}` }], time: new Date(now).toISOString() }, { announce: true }))
+    ops.push(store.claimOnce('tick', `jti-${i}`, 60_000))
+    ops.push(store.publishOutboxEvent(undefined, { id: `D${i}.1.indexed`, type: 'document.indexed', occurredAt: new Date(now).toISOString(), documentId: `D${i}`, payload: {} }, [{ destination: 'portal' }, { destination: `agency:A${i}` }], [], now))
+    ops.push(store.putAgency({ code: `000.00.${String(i).padStart(2, '0')}.H41`, name: 'x', roles: ['issuer'], jwks: { keys: [] }, status: 'active', createdAt: 'x', updatedAt: 'x' }))
+    ops.push(store.addReuseCounts(`2026-01-${String(i + 1).padStart(2, '0')}`, { queries: 1 }))
+  }
+  const results = await Promise.allSettled(ops)
+  t.same(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), [], 'none refused')
+  const claimed = await Promise.all([store.claimOutboxDeliveries(now, 60_000, 100, 'w1'), store.auditChains(), store.dueOutboxSources(now, 100)])
+  t.equal(claimed[0].length, 40, 'every delivery claimable')
+  t.equal(claimed[1].length, 20)
+  t.equal(claimed[2].length, 20, 'every announced source queued')
+})
+
 t.test('the store\'s keys spread over every master', async (t) => {
   const store = await testClusterStore(t, cluster)
   for (let i = 0; i < 30; i++) await store.claimOnce('spread', `id-${i}`, 60_000)
