@@ -62,7 +62,11 @@ async function clusterOk (port: number): Promise<boolean> {
 
 export async function startTestCluster (): Promise<TestCluster> {
   const cli = redisCliBinary()
-  if (!redisServerBinary() || !cli) throw new Error(HOW_TO_GET_REDIS_CLI)
+  const server = redisServerBinary()
+  if (!server || !cli) throw new Error(HOW_TO_GET_REDIS_CLI)
+  // the cluster bus gets a port of its own (--cluster-port), which Redis has had since 7.0
+  const major = Number(/v=(\d+)\./.exec(spawnSync(server, ['--version'], { encoding: 'utf8' }).stdout)?.[1] ?? 0)
+  if (major < 7) throw new Error(`the cluster tests need Redis 7 or later; ${server} is ${major || 'of an unknown version'}`)
 
   const servers: TestRedis[] = []
   const destroy = async (): Promise<void> => {
@@ -70,7 +74,7 @@ export async function startTestCluster (): Promise<TestCluster> {
   }
   try {
     for (let i = 0; i < 3; i++) {
-      // the cluster bus gets a port of its own: port + 10000 may be out of range or taken
+      // not port + 10000, which may be out of range or taken
       const busPort = await freePort()
       servers.push(await startTestRedis({
         // relative to the node's own data folder (--dir)
