@@ -8,6 +8,7 @@ import { build, captureLogs } from './helper.js'
 import { ADMIN_CODE, adminEnv, makeAgency, register, tokenFor } from './lib/agencies.js'
 import { startTestCluster, watchScriptKeys } from './lib/redis-cluster.js'
 import { startReceiver } from './lib/webhook-receiver.js'
+import { loadConfig } from '../src/config.js'
 import { RedisStore } from '../src/store/index.js'
 import { generateDocuments } from '../src/sample-data/generate.js'
 import type { SampleDocument } from '../src/sample-data/generate.js'
@@ -178,4 +179,11 @@ t.test('the reuse flow on a Redis Cluster, through the app built from REDIS_CLUS
   const { scripts, undeclared } = await watch.report()
   t.ok(scripts > 0, `${scripts} scripts watched`)
   t.same(undeclared, [], 'no script touched a key it was not given')
+})
+
+t.test('a key prefix cannot carry braces, which would take the place of the keys\' hash tags', async (t) => {
+  for (const prefix of ['rg{x}:', 'rg{:', 'rg}:']) {
+    t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: cluster.nodesEnv, REDIS_KEY_PREFIX: prefix }), /REDIS_KEY_PREFIX/, prefix)
+  }
+  t.match(loadConfig({ REDIS_CLUSTER_NODES: cluster.nodesEnv, REDIS_KEY_PREFIX: 'gw-2.prod:' }).redis, { mode: 'cluster', keyPrefix: 'gw-2.prod:' })
 })
