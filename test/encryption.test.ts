@@ -13,6 +13,7 @@ import { decodeJwt } from 'jose'
 import { ConfigError, loadConfig } from '../src/config.js'
 import { canonicalDigest } from '../src/lib/digest.js'
 import { BLOB_MAGIC, Keyring, SEGMENT } from '../src/lib/encryption.js'
+import { rotateEncryption } from '../src/cli/encryption.js'
 import { FileBlobStore } from '../src/store/blob-store.js'
 import { MemoryStore } from '../src/store/index.js'
 import type { RedisStore, StoredDocumentVersion } from '../src/store/index.js'
@@ -152,6 +153,15 @@ t.test('without ENCRYPTION_KEYS nothing changes: data and files are stored as se
   t.equal((await readDocument(w.app, w, id)).data?.fullName, name)
   t.same((await download(w.app, w, await downloadLink(w))).body, PDF)
   t.ok(logs.lines.some((line) => line.encryptionAtRest === false), 'the start says encryption at rest is off')
+
+  // a type whose schema lets anything through still cannot take data that would read as sealed
+  const { code: _code, schemaVersion: _version, ...definition } = (await w.app.inject({ method: 'GET', url: '/v1/document-types/giay-khai-sinh', headers: bearer(w.tokens.issuer) })).json()
+  t.equal((await w.app.inject({ method: 'PUT', url: '/v1/document-types/giay-tu-do', headers: bearer(w.tokens.admin), payload: { ...definition, schema: { type: 'object' } } })).statusCode, 201)
+  const doc = { ...sample('giay-khai-sinh'), type: 'giay-tu-do', data: { $sealed: `enc:v1:k1:${'A'.repeat(16)}:${'A'.repeat(22)}` } }
+  const refused = await w.app.inject({ method: 'POST', url: '/v1/documents', headers: bearer(w.tokens.issuer), payload: doc })
+  t.equal(refused.statusCode, 422)
+  t.equal(refused.json().code, 'data_invalid')
+  t.equal((await w.app.inject({ method: 'POST', url: '/v1/documents', headers: bearer(w.tokens.issuer), payload: { ...doc, data: { $sealed: 'a note', other: 1 } } })).statusCode, 201, 'a field of that name among others is data like any other')
 })
 
 t.test('an altered or moved ciphertext is refused, never returned as data', async (t) => {
@@ -248,14 +258,18 @@ t.test('data stored in clear still reads once encryption is on; rotation encrypt
   t.notOk((await rawRedis(store)).includes(amended), 'a new version is stored sealed')
 
   const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: store.key('x').slice(0, -'{x}'.length), BLOB_DIR: dir }
-  const before = JSON.parse((await cli(['encryption', 'status'], { ...env, ENCRYPTION_KEYS: keyList(['k1', K1]) })).stdout)
-  t.same(before, { activeKeyId: 'k1', documentVersions: { clear: 5, k1: 1 }, files: { clear: 1 } }, 'status counts what each key protects')
+  const [status, noKey] = await Promise.all([
+    cli(['encryption', 'status'], { ...env, ENCRYPTION_KEYS: keyList(['k1', K1]) }),
+    cli(['encryption', 'rotate'], env).catch((err: { stderr: string, code: number }) => err)
+  ])
+  t.match(noKey, { code: 1, stderr: /no encryption key/ }, 'rotate without a key says so')
+  t.same(JSON.parse((status as { stdout: string }).stdout), { activeKeyId: 'k1', documentVersions: { clear: 5, k1: 1 }, files: { clear: 1 } }, 'status counts what each key protects')
 
   // a new key first, the old one after it: every value moves to the new key
   const both = keyList(['k2', K2], ['k1', K1])
   const rotated = JSON.parse((await cli(['encryption', 'rotate'], { ...env, ENCRYPTION_KEYS: both })).stdout)
   t.match(rotated, { activeKeyId: 'k2', documents: { reencrypted: 5, current: 0, missing: 0, changed: 0 }, files: { reencrypted: 1, current: 0 } })
-  const again = JSON.parse((await cli(['encryption', 'rotate', '--quiet'], { ...env, ENCRYPTION_KEYS: both })).stdout)
+  const again = await rotateEncryption({ store, keyring: new Keyring([{ id: 'k2', key: K2 }, { id: 'k1', key: K1 }]), blobDir: dir, pepper: on.config.subjectPepper, progress: false })
   t.match(again, { documents: { reencrypted: 0, current: 5 }, files: { reencrypted: 0, current: 1 } }, 'run again, it redoes nothing')
   const raw = await rawRedis(store)
   t.notOk(raw.includes(name) || raw.includes(amended) || raw.includes(w.samples.birth.data.fullName as string), 'Redis holds no data in clear')
@@ -269,9 +283,6 @@ t.test('data stored in clear still reads once encryption is on; rotation encrypt
   t.same((await download(only, w, await downloadLink(w))).body, PDF)
   t.same((await reusedNames(only, w)).names.sort(), [amended, w.samples.birth.data.fullName, w.samples.otherIssuers.data.fullName].sort())
   t.ok((await citizenNames(only, w)).includes(amended))
-
-  const noKey = await cli(['encryption', 'rotate'], env).catch((err: { stderr: string, code: number }) => err)
-  t.match(noKey, { code: 1, stderr: /no encryption key/ }, 'rotate without a key says so')
 })
 
 t.test('files: large ones stream in authenticated segments; cut, reordered, altered or moved ones are refused', async (t) => {

@@ -283,7 +283,9 @@ export class DocumentService {
     return await this.store.revokeDocument(subjectHashValue, id, { at: now.toISOString(), reason, by: issuer })
   }
 
-  private checkData (validate: (data: unknown) => boolean, data: unknown): void {
+  private checkData (validate: (data: unknown) => boolean, data: Record<string, unknown>): void {
+    // data shaped like sealed data would be taken for it when read (only a permissive type's schema lets it through)
+    if (sealedEnvelope(data) !== undefined) throw unprocessable('data_invalid', `the structured data may not be a single ${SEALED} field`, [{ in: 'body', pointer: `/data/${SEALED}`, detail: 'is reserved' }])
     if (validate(data)) return
     const errors = validationErrors((validate as unknown as { errors?: AjvLikeError[] }).errors ?? [], 'body', { prefix: '/data', unknownField: 'is not a field of this document type' })
     throw unprocessable('data_invalid', `the structured data does not match the document type's schema: ${errors[0]?.pointer ?? '/data'} ${errors[0]?.detail ?? ''}`.trim(), errors)
