@@ -10,6 +10,7 @@ import { startTestRedis } from './lib/redis-server.js'
 import type { TestRedis } from './lib/redis-server.js'
 import { generateGatewayKey, writeKeyFile } from '../src/services/signing-keys.js'
 import { loadConfig } from '../src/config.js'
+import { build } from './helper.js'
 
 /**
  * Production refuses a Redis that would lose acknowledged writes in a crash, unless the operator
@@ -133,4 +134,24 @@ t.test('production with Redis unreachable at start that comes back without AOF: 
   await admin.config('SET', 'appendfsync', 'always')
   await until('readiness after AOF was turned on', 20_000, async () => (await fetch(`${gateway.url}/health/ready`)).status === 200)
   t.equal((await fetch(`${gateway.url}/.well-known/jwks.json`)).status, 200)
+})
+
+t.test('while held or closing, readiness answers 503 in its own shape; liveness only fails when closing', async (t) => {
+  const app = await build(t)
+  app.lifecycle.holding = { code: 'store_unavailable', detail: 'not checked yet' }
+  const held = await app.inject({ method: 'GET', url: '/health/ready' })
+  t.equal(held.statusCode, 503)
+  t.same(held.json(), { status: 'unavailable', store: 'memory', version: held.json().version })
+  t.equal((await app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200)
+  const other = await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })
+  t.equal(other.statusCode, 503)
+  t.equal(other.json().code, 'store_unavailable')
+  app.lifecycle.holding = undefined
+  app.lifecycle.closing = true
+  const closing = await app.inject({ method: 'GET', url: '/health/ready' })
+  t.equal(closing.statusCode, 503)
+  t.equal(closing.json().status, 'draining')
+  t.equal(closing.headers.connection, 'close')
+  t.equal((await app.inject({ method: 'GET', url: '/health/live' })).json().code, 'shutting_down')
+  app.lifecycle.closing = false
 })
