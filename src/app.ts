@@ -12,6 +12,7 @@ import openapiPlugin from './plugins/openapi.js'
 import storePlugin from './plugins/store.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import securityPlugin from './plugins/security.js'
+import loadSheddingPlugin from './plugins/load-shedding.js'
 import { buildValidatorFactory, loadApiSchemas } from './plugins/validation.js'
 import auditPlugin from './plugins/audit.js'
 import authPlugin from './plugins/auth.js'
@@ -105,7 +106,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   app.decorate('config', config)
   for (const schema of loadApiSchemas()) app.addSchema(schema)
 
-  // external plugins: security headers and load shedding first, so every route gets them
+  // external plugins: security headers first, so every route gets them
   await app.register(securityPlugin)
   await app.register(openapiPlugin)
 
@@ -113,6 +114,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(errorsPlugin)
   await app.register(httpFramePlugin)
   await app.register(lifecyclePlugin)
+  // before the store and authentication: an overloaded process does no work for a request
+  await app.register(loadSheddingPlugin)
   const store = options.store ?? await createStore(config, app.log)
   await app.register(storePlugin, { store, closeWithApp: options.store === undefined })
   await app.register(authPlugin)
