@@ -52,7 +52,7 @@ export async function freePort (): Promise<number> {
   })
 }
 
-export async function portAnswers (port: number): Promise<boolean> {
+async function portAnswers (port: number): Promise<boolean> {
   return await new Promise((resolve) => {
     const socket = connect({ port, host: '127.0.0.1' })
     socket.once('connect', () => {
