@@ -124,3 +124,15 @@ t.test('with Redis gone the limiter lets requests through: they fail on the stor
   await redis.start()
   restarted = true
 })
+
+t.test('configuration: an unknown route group stops the start; 0 turns rate limits off', async (t) => {
+  await t.rejects(build(t, { env: { RATE_LIMIT_ROUTES: 'documents=10,reuse-querys=5' } }), /RATE_LIMIT_ROUTES names no route group reuse-querys/)
+  const off = await build(t, { env: { RATE_LIMIT_PER_MINUTE: '0' } })
+  const statuses = new Set<number>()
+  for (let i = 0; i < 3; i++) {
+    const res = await off.inject({ method: 'GET', url: '/v1/document-types' })
+    statuses.add(res.statusCode)
+    t.equal(res.headers['ratelimit-limit'], undefined, 'no rate-limit headers')
+  }
+  t.same([...statuses], [401], 'never 429')
+})
