@@ -82,6 +82,8 @@ export async function benchGateway (redis: BenchRedis, cpu: string | undefined, 
     LOG_LEVEL: 'info',
     AUDIT_LOG_FILE: join(dir, 'audit.log'),
     BLOB_DIR: join(dir, 'blobs'),
+    // the benchmarks measure the gateway's work, not its throttling
+    RATE_LIMIT_PER_MINUTE: '0',
     ...env
   }, { ...(cpu ? { cpus: cpu } : {}), nodeArgs: [...nodeArgs, ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : [])] })
   // the request log would fill this process's memory: stop collecting it
