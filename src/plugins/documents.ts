@@ -28,14 +28,22 @@ async function documentsPlugin (app: FastifyInstance): Promise<void> {
     const level = app.config.nodeEnv === 'production' ? 'warn' : 'info'
     app.log[level]({ encryptionAtRest: false }, 'encryption at rest off: document data and files are stored in clear (set ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE to encrypt them)')
   }
-  app.addHook('onReady', async () => {
+  // Redis may not be there yet at start: seed once it answers, trying again every second
+  let timer: NodeJS.Timeout | undefined
+  let warned = false
+  const seed = async (): Promise<void> => {
     try {
       await catalogue.seed()
+      if (warned) app.log.info('document-type catalogue seeded')
     } catch (err) {
-      // Redis may not be there yet at start; the next start (or an admin PUT) seeds it
-      app.log.warn({ err: { message: (err as Error).message } }, 'could not seed the document-type catalogue')
+      if (!warned) app.log.warn({ err: { message: (err as Error).message } }, 'could not seed the document-type catalogue yet; trying again every second')
+      warned = true
+      timer = setTimeout(() => { void seed() }, 1000)
+      timer.unref()
     }
-  })
+  }
+  app.addHook('onReady', seed)
+  app.addHook('onClose', async () => clearTimeout(timer))
 }
 
 export default fp(documentsPlugin, { name: 'documents', dependencies: ['store'] })
