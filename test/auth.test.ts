@@ -281,7 +281,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       t.same(after.json().jwks, w.issuer.jwks, 'nothing was changed by a refused request')
       const created = await put('000.00.77.H41', { name: 'Sở Y tế', roles: ['requester'], jwks: (await makeAgency('000.00.77.H41')).jwks })
       t.equal(created.statusCode, 201)
-      const replaced = await put('000.00.77.H41', { name: 'Sở Y tế tỉnh', roles: ['requester'], jwksUri: 'https://syt.example.gov.vn/jwks.json' })
+      const replaced = await put('000.00.77.H41', { name: 'Sở Y tế tỉnh', roles: ['requester'], jwksUri: 'http://127.0.0.1:9/jwks.json' })
       t.equal(replaced.statusCode, 200)
       t.equal(replaced.json().createdAt, created.json().createdAt)
       t.equal(replaced.json().jwks, undefined)

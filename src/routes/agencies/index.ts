@@ -45,8 +45,9 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
       response: { 200: { $ref: 'Agency#' }, 201: { $ref: 'Agency#' }, ...problemResponses(400, 401, 403, 415, 422, 503) }
     }
   }, async (request, reply) => {
-    await checkOutboundUrls(outbound, request.body)
     const { agency, created, previous } = await app.agencies.prepare(request.params.code, request.body)
+    // after the body's own checks (a request refused for its keys is told that first), before anything is written
+    await checkOutboundUrls(outbound, request.body)
     const kids = (record?: AgencyRecord): string[] => (record?.jwks?.keys ?? []).map((key) => String(key.kid))
     // on record first: if the audit trail cannot take it, nothing changes
     await request.audit({
