@@ -1,8 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { connect } from 'node:net'
 import { Redis } from 'ioredis'
-import type { Test } from 'tap'
-import { RedisStore } from '../../src/store/index.js'
 import { freePort, redisServerBinary, startTestRedis, waitFor } from './redis-server.js'
 import type { TestRedis } from './redis-server.js'
 
@@ -96,21 +94,6 @@ export async function startTestCluster (): Promise<TestCluster> {
     await destroy()
     throw err
   }
-}
-
-let counter = 0
-
-/** A RedisStore on the test cluster with a key prefix of its own, so subtests never collide. */
-export async function testClusterStore (t: Test, cluster: TestCluster, options: { commandTimeoutMs?: number } = {}): Promise<RedisStore> {
-  const store = new RedisStore({
-    clusterNodes: cluster.nodes,
-    keyPrefix: `c${process.pid}-${++counter}:`,
-    commandTimeoutMs: options.commandTimeoutMs ?? 2000,
-    quitTimeoutMs: 500
-  })
-  await store.connect()
-  t.teardown(async () => await store.close())
-  return store
 }
 
 /**

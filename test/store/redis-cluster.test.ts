@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { startTestCluster, testClusterStore, watchScriptKeys } from '../lib/redis-cluster.js'
+import { startTestCluster, watchScriptKeys } from '../lib/redis-cluster.js'
+import { testRedisStore } from '../lib/redis-store.js'
 import { StoreUnavailableError } from '../../src/store/index.js'
 import { agencyContract, documentContract, reuseContract, storeContract } from './contract.js'
 import type { StoreFactory } from './contract.js'
@@ -16,7 +17,7 @@ t.teardown(async () => await cluster.destroy())
 const watch = await watchScriptKeys(cluster)
 t.teardown(() => watch.stop())
 
-const factory: StoreFactory = async (t) => await testClusterStore(t, cluster)
+const factory: StoreFactory = async (t) => await testRedisStore(t, cluster)
 storeContract(t, factory)
 agencyContract(t, factory)
 documentContract(t, factory)
@@ -32,7 +33,7 @@ t.test('no store script touched a key it was not given in KEYS', async (t) => {
 
 t.test('operations on keys of every master, scripts among them, issued in the same tick all succeed', async (t) => {
   // auto-pipelining groups what is issued together by node: each command must go where its keys are
-  const store = await testClusterStore(t, cluster)
+  const store = await testRedisStore(t, cluster)
   const now = Date.now()
   const ops: Array<Promise<unknown>> = []
   for (let i = 0; i < 20; i++) {
@@ -52,7 +53,7 @@ t.test('operations on keys of every master, scripts among them, issued in the sa
 })
 
 t.test('the store\'s keys spread over every master', async (t) => {
-  const store = await testClusterStore(t, cluster)
+  const store = await testRedisStore(t, cluster)
   for (let i = 0; i < 30; i++) await store.claimOnce('spread', `id-${i}`, 60_000)
   const prefix = store.key('x').split('{')[0] as string
   const counts = await Promise.all(cluster.nodes.map(async ({ port }) => {
@@ -68,7 +69,7 @@ t.test('the store\'s keys spread over every master', async (t) => {
 })
 
 t.test('persistence is that of the least durable master', async (t) => {
-  const store = await testClusterStore(t, cluster)
+  const store = await testRedisStore(t, cluster)
   const masters = cluster.nodes.map(({ port }) => new Redis({ port, host: '127.0.0.1' }))
   t.teardown(async () => {
     await Promise.all(masters.map(async (node) => await node.config('SET', 'appendonly', 'no')))
@@ -86,7 +87,7 @@ t.test('persistence is that of the least durable master', async (t) => {
 
 // last: it stops a master of the file's cluster
 t.test('a master that is gone makes ping fail at once with StoreUnavailableError', async (t) => {
-  const store = await testClusterStore(t, cluster)
+  const store = await testRedisStore(t, cluster)
   await t.resolves(store.ping())
   await cluster.kill(2)
   const started = Date.now()
