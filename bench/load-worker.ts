@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
-import type { Request } from 'autocannon'
+import { bodyOptions } from './bodies.js'
 
 /**
  * The load generator, in a process of its own (pinned to another CPU than the server where
@@ -10,17 +9,13 @@ import type { Request } from 'autocannon'
  */
 interface Plan { url: string, method: 'GET' | 'POST', headers: Record<string, string>, body?: string, bodiesFile?: string, seconds: number, connections: number }
 const plan = JSON.parse(process.argv[2] as string) as Plan
-const bodies = plan.bodiesFile ? readFileSync(plan.bodiesFile, 'utf8').split('\n').filter(Boolean) : undefined
-let next = 0
 const result = await autocannon({
   url: plan.url,
   method: plan.method,
   headers: plan.headers,
   duration: plan.seconds,
   connections: plan.connections,
-  ...(bodies
-    ? { requests: [{ method: plan.method, setupRequest: (request: Request): Request => ({ ...request, body: bodies[next++ % bodies.length] as string }) }] }
-    : plan.body !== undefined ? { body: plan.body } : {})
+  ...bodyOptions(plan.method, plan.body, plan.bodiesFile)
 })
 process.stdout.write(JSON.stringify({
   requestsPerSecond: result.requests.average,

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
-import type { Request } from 'autocannon'
+import { bodyOptions } from './bodies.js'
 
 /**
  * One stretch of the soak's mixed load: several request streams at once, each at a fixed rate,
@@ -25,8 +24,6 @@ export interface SoakStreamFigures { name: string, requests: number, s2xx: numbe
 const { streams, seconds } = JSON.parse(process.argv[2] as string) as { streams: SoakStream[], seconds: number }
 
 async function run (stream: SoakStream): Promise<SoakStreamFigures> {
-  const bodies = stream.bodiesFile ? readFileSync(stream.bodiesFile, 'utf8').split('\n').filter(Boolean) : undefined
-  let next = 0
   const result = await autocannon({
     url: stream.url,
     method: stream.method,
@@ -34,9 +31,7 @@ async function run (stream: SoakStream): Promise<SoakStreamFigures> {
     duration: seconds,
     connections: stream.connections,
     overallRate: stream.rate,
-    ...(bodies
-      ? { requests: [{ method: stream.method, setupRequest: (request: Request): Request => ({ ...request, body: bodies[next++ % bodies.length] as string }) }] }
-      : stream.body !== undefined ? { body: stream.body } : {})
+    ...bodyOptions(stream.method, stream.body, stream.bodiesFile)
   })
   return {
     name: stream.name,

@@ -1,14 +1,12 @@
-import { randomUUID } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { importJWK, SignJWT } from 'jose'
 import { benchGateway, benchRedis, CPUS, loadScript } from './lib.js'
-import type { BenchGateway } from './lib.js'
 import type { SoakStream, SoakStreamFigures } from './soak-worker.js'
-import { fetchAccessToken, gatewayIssuer } from '../src/cli/agency-keys.js'
+import { writeAssertionBodies } from './token.js'
+import { fetchAccessToken } from '../src/cli/agency-keys.js'
 import type { AgencyPrivateKey } from '../src/cli/agency-keys.js'
 import { generateDocuments } from '../src/sample-data/generate.js'
 import type { SampleDocument } from '../src/sample-data/generate.js'
@@ -57,19 +55,6 @@ function slope (points: Array<[number, number]>): number {
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor(sorted.length / 2)] ?? 0
-}
-
-async function assertionBodies (g: BenchGateway, privateKey: AgencyPrivateKey, agency: string, count: number, file: string): Promise<void> {
-  const audience = await gatewayIssuer(g.gateway.url)
-  const key = await importJWK(privateKey, privateKey.alg)
-  const now = Math.floor(Date.now() / 1000)
-  const lines: string[] = []
-  for (let i = 0; i < count; i++) {
-    const assertion = await new SignJWT({ jti: randomUUID() }).setProtectedHeader({ alg: privateKey.alg, kid: privateKey.kid, typ: 'JWT' })
-      .setIssuer(agency).setSubject(agency).setAudience(audience).setIssuedAt(now).setExpirationTime(now + 280).sign(key)
-    lines.push(new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }).toString())
-  }
-  writeFileSync(file, lines.join('\n'))
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'rg-soak-'))
@@ -125,7 +110,7 @@ try {
       const perStretch = Math.ceil(rates.index * stretch * 1.05)
       writeFileSync(indexFile, toIndex.slice(s * perStretch, (s + 1) * perStretch).map((d) => JSON.stringify(d)).join('\n'))
       const tokenFile = join(dir, `token-${s}.txt`)
-      await assertionBodies(g, requester.privateKey, REQUESTER, Math.ceil(rates.token * stretch * 1.1), tokenFile)
+      await writeAssertionBodies(g, requester.privateKey, REQUESTER, Math.ceil(rates.token * stretch * 1.1), tokenFile)
 
       const as = (bearer: string): Record<string, string> => ({ ...json, authorization: `Bearer ${bearer}` })
       const streams: SoakStream[] = [
