@@ -1,7 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { ProblemError } from '../lib/problem.js'
-import { VERSION } from '../lib/version.js'
 
 export interface Lifecycle {
   /** set first on shutdown: readiness fails so load balancers stop sending, requests are still served */
@@ -36,16 +35,15 @@ async function lifecyclePlugin (app: FastifyInstance): Promise<void> {
   app.addHook('onRequest', async (request, reply) => {
     if (!lifecycle.closing && !lifecycle.holding) return
     const path = request.url.split('?')[0]
+    if (lifecycle.closing) reply.header('connection', 'close')
+    // readiness answers draining or holding itself, in its own shape (routes/health)
+    if (path === '/health/ready') return
     if (lifecycle.closing) {
-      reply.header('connection', 'close')
-      // readiness answers in its own shape, which has no room for a problem
-      if (path === '/health/ready') return await reply.code(503).header('retry-after', '1').send({ status: 'draining', store: app.store.kind, version: VERSION })
       throw new ProblemError(503, 'shutting_down', 'this gateway process is shutting down; retry, another one will answer', {
         headers: { 'retry-after': '1' }
       })
     }
     if (path === '/health/live') return
-    if (path === '/health/ready') return await reply.code(503).header('retry-after', '1').send({ status: 'unavailable', store: app.store.kind, version: VERSION })
     const holding = lifecycle.holding as NonNullable<Lifecycle['holding']>
     throw new ProblemError(503, holding.code, holding.detail, { headers: { 'retry-after': '1' } })
   })

@@ -22,9 +22,11 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
     }
   }, async (_request, reply) => {
     const store = app.store.kind
-    if (app.lifecycle.draining) {
+    if (app.lifecycle.draining || app.lifecycle.closing) {
       return await reply.code(503).header('retry-after', '1').send({ status: 'draining', store, version: VERSION })
     }
+    // held until the store's persistence is checked (plugins/store.ts): not ready, whatever a ping says
+    if (app.lifecycle.holding) return await reply.code(503).header('retry-after', '1').send({ status: 'unavailable', store, version: VERSION })
     let timer: NodeJS.Timeout | undefined
     try {
       await Promise.race([
