@@ -26,11 +26,31 @@ export function grantFor (agreements: AgreementRecord[], requester: string, type
     a.validFrom <= day && (a.validUntil === undefined || a.validUntil >= day))
 }
 
-/** Data minimization: only the granted top-level fields leave the gateway. */
-export function minimize (data: Record<string, unknown>, fields: string[] | undefined): Record<string, unknown> {
-  if (!fields || fields.includes('*')) return data
+/**
+ * The structured-data fields an agreement releases of a type: what it lists, and nothing when it
+ * lists nothing (an agreement stored before every type had to name its fields). The release path
+ * and discovery both read this, so what a requester is told is what it receives.
+ */
+export function releasedFields (agreement: Pick<AgreementRecord, 'fields'>, type: string): string[] {
+  const fields = Object.hasOwn(agreement.fields, type) ? agreement.fields[type] : undefined
+  return Array.isArray(fields) ? fields : []
+}
+
+/**
+ * The top-level fields a type's data can hold, when its schema says so exhaustively
+ * (`additionalProperties: false`); undefined when any field could appear.
+ */
+export function typeFields (schema: Record<string, unknown>): Set<string> | undefined {
+  const properties = schema.properties
+  if (schema.additionalProperties !== false || typeof properties !== 'object' || properties === null) return undefined
+  return new Set(Object.keys(properties))
+}
+
+/** Data minimization: only the granted top-level fields leave the gateway; `["*"]` grants all. */
+export function minimize (data: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
+  if (fields.includes('*')) return data
   const out: Record<string, unknown> = {}
-  for (const field of fields) if (field in data) out[field] = data[field]
+  for (const field of fields) if (Object.hasOwn(data, field)) out[field] = data[field]
   return out
 }
 

@@ -102,8 +102,12 @@ export class ReuseStats {
     await this.add(log, now, increments)
   }
 
-  /** A reuse query refused with 403; counted for every type it asked for. */
-  async countDenial (log: WarnLogger, query: Who & { documentTypes: string[] }, now = new Date()): Promise<void> {
+  /**
+   * A reuse query refused with 403; counted for every type it asked for. The caller passes only
+   * codes that exist (types in the catalogue, a procedure some agreement names; without one the
+   * denial counts in the total and for the agency only), so a caller cannot make counters up.
+   */
+  async countDenial (log: WarnLogger, query: Partial<Who> & { requester: string, documentTypes: string[] }, now = new Date()): Promise<void> {
     const increments = this.perWho(query, { denials: 1 })
     for (const type of new Set(query.documentTypes)) increments[counterField('denials', 'documentType', type)] = 1
     await this.add(log, now, increments)
@@ -150,12 +154,12 @@ export class ReuseStats {
   }
 
   /** the total and the procedure and agency counters of one event */
-  private perWho (who: Who, measures: Partial<Record<Measure, number>>): Record<string, number> {
+  private perWho (who: Partial<Who> & { requester: string }, measures: Partial<Record<Measure, number>>): Record<string, number> {
     const increments: Record<string, number> = {}
     for (const [measure, n] of Object.entries(measures) as Array<[Measure, number]>) {
       if (n === 0) continue
       increments[counterField(measure)] = n
-      increments[counterField(measure, 'procedure', who.procedureCode)] = n
+      if (who.procedureCode !== undefined) increments[counterField(measure, 'procedure', who.procedureCode)] = n
       increments[counterField(measure, 'agency', who.requester)] = n
     }
     return increments

@@ -5,7 +5,7 @@ import { ProblemError } from '../../lib/problem.js'
 import { scopesOf } from '../../services/agencies.js'
 import { statusOf, today } from '../../services/documents.js'
 import { canonicalDigest, sha256Hex } from '../../lib/digest.js'
-import { ATTESTATION_TYP, CONSENT_MAX_LIFETIME_S, DOWNLOAD_TTL_MS, RECEIPT_TYP, grantFor, minimize, newDownloadToken, pick, verifyConsent } from '../../services/reuse.js'
+import { ATTESTATION_TYP, CONSENT_MAX_LIFETIME_S, DOWNLOAD_TTL_MS, RECEIPT_TYP, grantFor, minimize, newDownloadToken, pick, releasedFields, typeFields, verifyConsent } from '../../services/reuse.js'
 import type { AgreementRecord } from '../../store/index.js'
 import type { Subject } from '../../services/identifiers.js'
 
@@ -37,7 +37,19 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
     const body = request.body
     const requester = await app.store.getAgency(body.requester)
     if (!requester || !requester.roles.includes('requester')) throw new ProblemError(422, 'not_a_requester', `${body.requester} is not a registered agency with the requester role`)
-    for (const type of body.documentTypes) if (!await app.catalogue.get(type)) throw new ProblemError(422, 'unknown_document_type', `no document type ${type}`)
+    for (const type of body.documentTypes) {
+      const definition = await app.catalogue.get(type)
+      if (!definition) throw new ProblemError(422, 'unknown_document_type', `no document type ${type}`)
+      // minimization is never implied: a type granted without its fields would release either
+      // everything or nothing, and neither is what an admin who forgot them meant
+      const fields = Object.hasOwn(body.fields, type) ? body.fields[type] : undefined
+      if (fields === undefined) throw new ProblemError(422, 'fields_missing', `fields has no entry for ${type}: list the fields released (["*"] for all, [] for none)`)
+      const known = typeFields(definition.schema)
+      const unknown = fields.filter((field) => field !== '*' && known !== undefined && !known.has(field))
+      if (unknown.length > 0) throw new ProblemError(422, 'unknown_field', `${type} has no field ${unknown.join(', ')} (fields: ${[...known ?? []].join(', ')})`)
+    }
+    const extra = Object.keys(body.fields).filter((type) => !body.documentTypes.includes(type))
+    if (extra.length > 0) throw new ProblemError(422, 'fields_for_ungranted_type', `fields names ${extra.join(', ')}, which documentTypes does not grant`)
     if (body.validUntil && body.validUntil < body.validFrom) throw new ProblemError(422, 'invalid_validity_period', 'validUntil is before validFrom')
     const previous = await app.store.getAgreement(request.params.id)
     const now = new Date().toISOString()
@@ -114,7 +126,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
         grants.push({
           documentType: type,
           procedureCodes: agreement.procedureCodes,
-          fields: agreement.fields[type] ?? [],
+          fields: releasedFields(agreement, type),
           fileDownload: agreement.fileDownload,
           hiddenAllowed: agreement.hiddenAllowed,
           consentRequired: (await app.catalogue.get(type))?.consentRequired ?? false,
@@ -144,19 +156,21 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
     const body = request.body
     const subjectHash = app.documents.checkedSubjectHash(body.subject)
     const purpose = body.purpose
+    // the grants first, the subject's documents only once they are granted: a refusal reads
+    // nothing of the citizen's, so it costs (and takes) the same whatever the citizen holds
+    const [agreements, types] = await Promise.all([
+      app.store.listAgreements(),
+      Promise.all(body.documentTypes.map(async (type) => await app.catalogue.get(type)))
+    ])
     const deny = async (code: string, detail: string, extra: Record<string, unknown> = {}): Promise<never> => {
       await request.audit({ action: 'reuse.queried', outcome: 'denied', subject: subjectHash, purpose, detail: { code, documentTypes: body.documentTypes, ...extra } })
-      await app.reuseStats.countDenial(request.log, { requester: caller.code, procedureCode: purpose.procedureCode, documentTypes: body.documentTypes })
+      // counters only for what exists: a type code the catalogue does not hold, or a procedure
+      // no agreement names, would otherwise make a counter per code a caller invents
+      const knownTypes = body.documentTypes.filter((_type, i) => types[i] !== undefined)
+      const knownProcedure = agreements.some((a) => a.procedureCodes.includes(purpose.procedureCode))
+      await app.reuseStats.countDenial(request.log, { requester: caller.code, ...(knownProcedure ? { procedureCode: purpose.procedureCode } : {}), documentTypes: knownTypes })
       throw new ProblemError(403, code, detail)
     }
-
-    // everything the query reads, at once (one round trip with auto-pipelining); nothing is
-    // released before the checks below
-    const [agreements, types, documents] = await Promise.all([
-      app.store.listAgreements(),
-      Promise.all(body.documentTypes.map(async (type) => await app.catalogue.get(type))),
-      app.documents.documentsOfSubject(subjectHash, body.documentTypes)
-    ])
     const grants = new Map<string, AgreementRecord>()
     for (const type of body.documentTypes) {
       const grant = grantFor(agreements, caller.code, type, purpose.procedureCode)
@@ -187,6 +201,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
       }
     }
 
+    const documents = await app.documents.documentsOfSubject(subjectHash, body.documentTypes)
     const statusOnly = body.mode === 'status'
     const picked = body.documentTypes.map((type) => ({ type, ...pick(documents, type) }))
     const released = picked.flatMap((p) => p.valid.map((c) => ({ id: c.version.id, version: c.version.version })))
@@ -219,7 +234,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
         const v = c.version
         const base = { id: v.id, version: v.version, status: c.status, issuer: v.issuer, validFrom: v.validFrom, ...(v.validUntil ? { validUntil: v.validUntil } : {}) }
         if (statusOnly) { out.push(base); continue }
-        const data = minimize(v.data, grant.fields[p.type])
+        const data = minimize(v.data, releasedFields(grant, p.type))
         const file = c.document.files[v.version]
         const attestation = await app.signingKeys.sign({
           iss: app.config.gatewayIssuer,
