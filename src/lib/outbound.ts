@@ -1,5 +1,5 @@
 import { lookup as dnsLookup } from 'node:dns'
-import type { LookupAddress, LookupOptions } from 'node:dns'
+import type { LookupAddress, LookupAllOptions, LookupOptions } from 'node:dns'
 import { request as httpRequest } from 'node:http'
 import type { IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
@@ -20,7 +20,8 @@ import { Readable } from 'node:stream'
  *   suffix pattern (`*.gov.vn`, any name below it), or an address or CIDR block;
  * - a name must not resolve to a loopback, private, link-local (169.254.169.254, the metadata
  *   service), shared, multicast or reserved address unless an address or CIDR entry of the list
- *   covers it: listing a name never lets it point inside;
+ *   covers it: listing a name never lets it point inside; an IPv6 address that carries an IPv4
+ *   one is judged as that IPv4 address, and IPv6 outside global unicast is never called;
  * - redirects are not followed.
  */
 export interface OutboundPolicy {
@@ -31,7 +32,12 @@ export interface OutboundPolicy {
   /** whether any address or CIDR entry exists (an empty BlockList cannot tell) */
   hasAddresses: boolean
   allowHttp: boolean
+  /** where names are resolved: the system's resolver (a test gives its own) */
+  resolve: Resolve
 }
+
+/** dns.lookup with `all: true` */
+export type Resolve = (hostname: string, options: LookupAllOptions, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void
 
 export interface OutboundSettings {
   /** OUTBOUND_ALLOWED_HOSTS, split; undefined when not set */
@@ -50,18 +56,69 @@ export class OutboundRefusedError extends Error {
   }
 }
 
-/** Addresses that are never the public Internet (IANA special-purpose registries). */
-const SPECIAL = new BlockList()
+/** IPv4 addresses that are never the public Internet (IANA IPv4 special-purpose registry). */
+const SPECIAL_V4 = new BlockList()
 for (const [net, prefix] of [
   ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24],
-  ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4]
-] as const) SPECIAL.addSubnet(net, prefix, 'ipv4')
-// IPv4-mapped addresses (::ffff:a.b.c.d) are checked against the IPv4 rules by BlockList itself
-for (const [net, prefix] of [
-  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 23], ['2001:db8::', 32],
-  ['2002::', 16], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8]
-] as const) SPECIAL.addSubnet(net, prefix, 'ipv6')
+  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.31.196.0', 24], ['192.52.193.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16],
+  ['192.175.48.0', 24], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4]
+] as const) SPECIAL_V4.addSubnet(net, prefix, 'ipv4')
+
+/**
+ * IPv6: only global unicast (2000::/3) is the public Internet; everything outside it is
+ * loopback, unspecified, IPv4-compatible (::a.b.c.d), link- or site-local, unique local,
+ * multicast, discard or reserved. Inside it, the special-purpose blocks: IETF protocol
+ * assignments (Teredo among them), documentation, and 6to4, which carries any IPv4 address.
+ */
+const GLOBAL_UNICAST_V6 = new BlockList()
+GLOBAL_UNICAST_V6.addSubnet('2000::', 3, 'ipv6')
+const SPECIAL_V6 = new BlockList()
+for (const [net, prefix] of [['2001::', 23], ['2001:db8::', 32], ['2002::', 16], ['3fff::', 20]] as const) SPECIAL_V6.addSubnet(net, prefix, 'ipv6')
+
+/** The first six groups of the IPv6 forms whose last 32 bits are an IPv4 address the connection reaches. */
+const IPV4_CARRIERS = [
+  [0, 0, 0, 0, 0, 0xffff], // IPv4-mapped, ::ffff:a.b.c.d: a dual-stack socket connects to a.b.c.d
+  [0, 0, 0, 0, 0xffff, 0], // IPv4-translated, ::ffff:0:a.b.c.d (SIIT)
+  [0x64, 0xff9b, 0, 0, 0, 0] // NAT64 well-known prefix, 64:ff9b::a.b.c.d
+]
+
+/** The eight 16-bit groups of an IPv6 address (one isIP() accepts), without its zone. */
+function ipv6Groups (address: string): number[] {
+  let text = address.split('%')[0] as string
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text)
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number]
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`
+  }
+  const groups = (part: string): number[] => part === '' ? [] : part.split(':').map((group) => parseInt(group, 16))
+  const [head = '', tail] = text.split('::')
+  if (tail === undefined) return groups(head)
+  const before = groups(head)
+  const after = groups(tail)
+  return [...before, ...new Array<number>(8 - before.length - after.length).fill(0), ...after]
+}
+
+/** The IPv4 address an IPv6 address carries in one of the forms above, or undefined. */
+function carriedIpv4 (address: string): string | undefined {
+  const groups = ipv6Groups(address)
+  if (!IPV4_CARRIERS.some((prefix) => prefix.every((group, i) => groups[i] === group))) return undefined
+  const [high = 0, low = 0] = groups.slice(6)
+  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`
+}
+
+/**
+ * Whether an address is outside the public Internet. An IPv6 address that carries an IPv4
+ * address is judged as that IPv4 address, however it is written (::ffff:7f00:1,
+ * ::ffff:0:127.0.0.1, 64:ff9b::a9fe:a9fe); anything else not known to be global is special.
+ */
+function isSpecial (address: string): boolean {
+  const version = isIP(address)
+  if (version === 4) return SPECIAL_V4.check(address, 'ipv4')
+  if (version !== 6) return true
+  const ipv4 = carriedIpv4(address)
+  if (ipv4 !== undefined) return SPECIAL_V4.check(ipv4, 'ipv4')
+  return !GLOBAL_UNICAST_V6.check(address, 'ipv6') || SPECIAL_V6.check(address, 'ipv6')
+}
 
 const HOST_NAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
 
@@ -80,7 +137,7 @@ export function allowEntryProblem (entry: string): string | undefined {
   return HOST_NAME.test(entry.toLowerCase()) ? undefined : `"${entry}" is not a host name, *.suffix pattern, address or CIDR block`
 }
 
-export function outboundPolicy (settings: OutboundSettings): OutboundPolicy {
+export function outboundPolicy (settings: OutboundSettings, resolve: Resolve = dnsLookup): OutboundPolicy {
   const addresses = new BlockList()
   let hasAddresses = false
   let hosts: string[] | undefined
@@ -103,14 +160,14 @@ export function outboundPolicy (settings: OutboundSettings): OutboundPolicy {
       }
     }
   }
-  return { hosts, addresses, hasAddresses, allowHttp: settings.allowHttp }
+  return { hosts, addresses, hasAddresses, allowHttp: settings.allowHttp, resolve }
 }
 
 /** Is this (resolved or literal) address one the gateway may connect to? */
 function addressAllowed (policy: OutboundPolicy, address: string): boolean {
   const type = family(address)
   if (policy.hasAddresses && policy.addresses.check(address, type)) return true
-  return !SPECIAL.check(address, type)
+  return !isSpecial(address)
 }
 
 function hostListed (policy: OutboundPolicy, host: string): boolean {
@@ -153,7 +210,7 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
 /** A dns.lookup for sockets that refuses a name whose addresses are not all allowed. */
 function guardedLookup (policy: OutboundPolicy) {
   return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+    policy.resolve(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) { callback(err, []); return }
       const refused = addresses.find((entry) => !addressAllowed(policy, entry.address))
       if (refused !== undefined || addresses.length === 0) {

@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -89,6 +90,66 @@ t.test('bodies, batches, files and pages over their limits: 413/400 problems, no
   isProblem(t, await w.app.inject({ method: 'POST', url: '/v1/audit/search', headers: bearer(w.tokens.auditor), payload: { limit: 100_000 } }), 400, 'validation_failed')
   isProblem(t, await w.app.inject({ method: 'GET', url: '/v1/webhooks/deliveries?limit=100000', headers: bearer(w.tokens.portal) }), 400, 'validation_failed')
   isProblem(t, await w.app.inject({ method: 'POST', url: '/v1/portal/access-history', headers: bearer(w.tokens.portal), payload: { subject: { kind: 'citizen', id: w.citizen }, limit: 100_000 } }), 400, 'validation_failed')
+})
+
+t.test('a batch of too many lines is refused while it arrives: parallel 64 MiB bodies of newlines are answered before they are sent', async (t) => {
+  // BATCH_BODY_LIMIT_BYTES keeps its default (64 MiB): only the line count can stop these early
+  const w = await buildWorld(t, { env: { BATCH_MAX_LINES: '1000' } })
+  await w.app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = w.app.server.address() as AddressInfo
+  const size = w.app.config.limits.batchBytes
+  const newlines = Buffer.alloc(1024 * 1024, '\n')
+
+  /** posts `size` bytes of newlines, written only as fast as the server reads them */
+  const send = async () => await new Promise<{ status: number, body: string, sentWhenAnswered: number }>((resolve, reject) => {
+    let sent = 0
+    let answered = false
+    const req = httpRequest({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/v1/documents/batch',
+      headers: { ...bearer(w.tokens.issuer), 'content-type': 'application/x-ndjson', 'content-length': String(size) }
+    }, (res) => {
+      answered = true
+      const sentWhenAnswered = sent
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { body += chunk })
+      res.on('end', () => { req.destroy(); resolve({ status: res.statusCode ?? 0, body, sentWhenAnswered }) })
+      res.on('error', reject)
+    })
+    // once it has answered, the server closes the connection under the rest of the body
+    req.on('error', (err) => { if (!answered) reject(err) })
+    const pump = (): void => {
+      while (!answered && sent < size) {
+        sent += newlines.length
+        if (!req.write(newlines)) { req.once('drain', pump); return }
+      }
+      if (!answered) req.end()
+    }
+    pump()
+  })
+
+  const answers = await Promise.all([send(), send(), send()])
+  for (const [i, answer] of answers.entries()) {
+    t.equal(answer.status, 413, `request ${i + 1}: 413`)
+    t.equal(JSON.parse(answer.body).code, 'batch_too_large')
+    t.match(JSON.parse(answer.body).detail, /more than 1000 lines/)
+    // the kernel's socket buffers hold a few MiB at most: the rest was never asked for
+    t.ok(answer.sentWhenAnswered < size / 4, `request ${i + 1}: answered after ${answer.sentWhenAnswered} of ${size} bytes were sent`)
+  }
+
+  // the gateway is unharmed and a batch within the limits is still indexed
+  const doc = sample('giay-khai-sinh', (d) => d.subject.id !== w.citizen && d.subject.id !== w.otherCitizen)
+  doc.documentNumber = `API4-STREAM-${Date.now()}`
+  const ok = await fetch(`http://127.0.0.1:${port}/v1/documents/batch`, {
+    method: 'POST',
+    headers: { ...bearer(w.tokens.issuer), 'content-type': 'application/x-ndjson' },
+    body: `${JSON.stringify(doc)}\n`
+  })
+  t.equal(ok.status, 200)
+  t.equal(JSON.parse(await ok.text()).outcome, 'created')
 })
 
 t.test('MAX_HEADER_BYTES bounds the header section and the request line: 431 problem, the server stays up', async (t) => {

@@ -1,11 +1,14 @@
 import { createServer } from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { isIP } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, testConfig } from '../helper.js'
 import { ConfigError } from '../../src/config.js'
+import { OutboundRefusedError, checkOutboundTarget, checkOutboundUrl, outboundFetcher, outboundPolicy } from '../../src/lib/outbound.js'
+import type { Resolve } from '../../src/lib/outbound.js'
 import { MemoryStore } from '../../src/store/index.js'
 import { ADMIN_CODE, adminEnv, assertion, makeAgency, register, requestToken, tokenFor } from '../lib/agencies.js'
 import type { TestAgency } from '../lib/agencies.js'
@@ -145,6 +148,61 @@ t.test('redirects are not followed: not for keys, not for webhooks', async (t) =
   t.ok(failed.length > 0, 'a delivery attempt failed')
   t.equal(failed[0]?.detail?.status, 307, 'on the redirect itself')
   t.equal(hookTarget.hits(), 0, 'the redirect was not followed')
+})
+
+/** Internal IPv4 addresses (loopback, the metadata service, private), and other internal IPv6, in the ways IPv6 can carry them */
+const INTERNAL_AS_IPV6 = [
+  '::127.0.0.1', '::7f00:1', '::a9fe:a9fe', '::169.254.169.254', '::c0a8:101', // IPv4-compatible
+  '::ffff:127.0.0.1', '::ffff:7f00:1', '0:0:0:0:0:ffff:7f00:1', '::FFFF:A9FE:A9FE', '::ffff:10.0.0.1', // IPv4-mapped
+  '::ffff:0:7f00:1', '::ffff:0:127.0.0.1', '::ffff:0:a9fe:a9fe', '0:0:0:0:ffff:0:a00:1', // IPv4-translated
+  '64:ff9b::7f00:1', '64:ff9b::169.254.169.254', '64:ff9b::a00:1', '64:ff9b:1::a9fe:a9fe', // NAT64
+  '2002:7f00:1::1', '2002:a9fe:a9fe::', // 6to4
+  '2001:0:4136:e378:8000:63bf:80ff:fffe', // Teredo
+  '::', '::1', 'fe80::1', 'fc00::1', 'fd12:3456::1', 'fec0::1', 'ff02::1', '100::1', '2001:db8::1', '3fff::1', '5f00::1'
+]
+
+t.test('an internal address written as IPv6 is refused in every form: when a URL is checked and when its name resolves to it', async (t) => {
+  const admin = await makeAgency(ADMIN_CODE)
+  const agency = await makeAgency('000.00.15.H41')
+  // no allow-list: every address the rules do not call special is accepted
+  const app = await build(t, { env: adminEnv(admin) })
+  const token = await tokenFor(app, admin)
+  // outside production loopback is allowed, so ::1 and 127.0.0.1 mapped (the same socket) are too
+  const loopback = new Set(['::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '0:0:0:0:0:ffff:7f00:1'])
+  for (const address of INTERNAL_AS_IPV6.filter((a) => !loopback.has(a))) {
+    const res = await put(app, token, agency.code, { jwksUri: `http://[${address}]/jwks.json` })
+    t.equal(res.statusCode, 422, `registration: [${address}] refused`)
+    t.equal(res.json().code, 'outbound_url_refused')
+  }
+
+  // as production sees it: no address allowed by default
+  const names = new Map<string, string>()
+  const resolve: Resolve = (hostname, _options, callback) => {
+    const address = names.get(hostname)
+    if (address === undefined) callback(Object.assign(new Error('not found'), { code: 'ENOTFOUND' }), [])
+    else callback(null, [{ address, family: isIP(address) }])
+  }
+  const policy = outboundPolicy({ allowedHosts: undefined, allowHttp: true, defaultLoopback: false }, resolve)
+  const fetchOut = outboundFetcher(policy)
+  const target = await serve(t, (_req, res) => { res.end('{}') })
+  const port = new URL(target.url).port
+  for (const [i, address] of INTERNAL_AS_IPV6.entries()) {
+    t.throws(() => checkOutboundUrl(policy, `http://[${address}]:${port}/`), OutboundRefusedError, `URL check: [${address}]`)
+    // a name that resolves to it: refused when registered and on the connection itself
+    const name = `keys-${i}.agency.example`
+    names.set(name, address)
+    await t.rejects(checkOutboundTarget(policy, `http://${name}/jwks.json`), OutboundRefusedError, `registration: ${name} → ${address}`)
+    const failure = await fetchOut(`http://${name}:${port}/jwks.json`).then(() => undefined, (err: TypeError) => err)
+    t.equal((failure?.cause as { code?: string } | undefined)?.code, 'outbound_refused', `connection: ${name} → ${address}`)
+  }
+  t.equal(target.hits(), 0, 'nothing was reached')
+
+  // the public Internet stays reachable however it is written
+  for (const address of ['8.8.8.8', '::ffff:8.8.8.8', '::ffff:0808:0808', '64:ff9b::8.8.8.8', '2606:4700:4700::1111']) {
+    t.doesNotThrow(() => checkOutboundUrl(policy, `https://[${address}]/`.replace(/\[(\d+\.\d+\.\d+\.\d+)\]/, '$1')), `URL check: ${address} accepted`)
+    names.set('public.example', address)
+    await t.resolves(checkOutboundTarget(policy, 'https://public.example/jwks.json'), `registration: a name resolving to ${address} accepted`)
+  }
 })
 
 t.test('configuration: https only in production, the portal\'s webhook checked at start, entries checked', async (t) => {

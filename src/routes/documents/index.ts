@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { ndjsonLines, readNdjson } from '../../lib/ndjson.js'
 import { problemResponses, requires } from '../../lib/openapi.js'
 import { ProblemError, validationErrors } from '../../lib/problem.js'
 import { createAjv, parseJsonBody } from '../../plugins/validation.js'
@@ -77,8 +78,13 @@ async function registerOne (app: FastifyInstance, request: FastifyRequest, input
 }
 
 export default async function documentRoutes (app: FastifyInstance): Promise<void> {
-  // the batch body: NDJSON, one DocumentInput a line; parsed per line below
-  app.addContentTypeParser('application/x-ndjson', { parseAs: 'string', bodyLimit: app.config.limits.batchBytes }, (_request, body, done) => { done(null, body) })
+  // the batch body: NDJSON, one DocumentInput a line, refused while it arrives once over its
+  // line or byte limit; parsed per line below
+  const batchLimits = { maxBytes: app.config.limits.batchBytes, maxLines: app.config.limits.batchLines }
+  app.addContentTypeParser('application/x-ndjson', async (request: FastifyRequest, payload: Readable) => {
+    const announced = request.headers['content-length']
+    return await readNdjson(payload, batchLimits, announced === undefined ? undefined : Number(announced))
+  })
   // digitized files arrive as their own bytes, streamed to the blob store
   app.addContentTypeParser(FILE_TYPES, (_request, payload, done) => { done(null, payload) })
 
@@ -117,12 +123,8 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
       }
     }
   }, async (request, reply) => {
-    const lines = request.body.split('\n')
-    if (lines.length > 0 && lines[lines.length - 1]?.trim() === '') lines.pop()
+    const lines = ndjsonLines(request.body, app.config.limits.batchLines)
     if (lines.length === 0) throw new ProblemError(400, 'empty_batch', 'the batch has no lines')
-    if (lines.length > app.config.limits.batchLines) {
-      throw new ProblemError(413, 'batch_too_large', `the batch has ${lines.length} lines; at most ${app.config.limits.batchLines} are accepted (BATCH_MAX_LINES)`)
-    }
     const catalogue = app.catalogue.snapshot()
     const one = async (i: number): Promise<string> => {
       const text = lines[i] as string
