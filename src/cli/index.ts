@@ -11,6 +11,7 @@ import { Command, Option } from 'commander'
 import { loadConfig } from '../config.js'
 import { createStore } from '../store/index.js'
 import type { Store } from '../store/index.js'
+import { AGENCY_CODE, AgencyService } from '../services/agencies.js'
 import { PORTAL, agencyDestination, replayOutbox } from '../services/outbox.js'
 import { SIGNING_KEYS_REFRESH_MS, generateGatewayKey, parseKeyFile, rotateKeys, rotateStoredKeys, writeKeyFile } from '../services/signing-keys.js'
 import type { GatewayAlg, StoredKey } from '../services/signing-keys.js'
@@ -251,6 +252,21 @@ export function buildCli (): Command {
         const destination = destinationName(options.destination)
         const { requeued } = await replayOutbox(store, destination, cursorOption(options.after, '--after'))
         process.stdout.write(`${requeued} deliveries to ${destination} queued again\n`)
+      })
+    })
+
+  const agencies = program.command('agencies').description('registered agencies (on the store at REDIS_URL / REDIS_CLUSTER_NODES)')
+
+  agencies.command('refresh-keys')
+    .description("make every gateway process fetch the agency's jwks_uri again at its next request (as POST /v1/agencies/{code}/keys/refresh does): a key the agency removed there is refused from then on")
+    .argument('<code>', 'agency code, e.g. 000.00.00.H41')
+    .action(async (code: string) => {
+      if (!AGENCY_CODE.test(code)) throw new Error(`"${code}" is not an agency code (e.g. 000.00.00.H41)`)
+      await withStore(async (store) => {
+        const service = new AgencyService(store)
+        if (!await service.get(code)) throw new Error(`no agency ${code} is registered`)
+        const { keysGeneration } = await service.refreshKeys(code)
+        process.stdout.write(`agency ${code}: keys generation ${keysGeneration}; every gateway re-reads its keys at its next request\n`)
       })
     })
 

@@ -58,7 +58,7 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
     { retentionMs: config.signing.retentionMs, refreshMs: SIGNING_KEYS_REFRESH_MS }
   )
   app.addHook('onClose', async () => signingKeys.stop())
-  const agencyKeys = new AgencyKeys({ fetchTimeoutMs: 3000, cacheMs: 10 * 60_000, fetch: outboundFetcher(outboundPolicy(config.outbound)) })
+  const agencyKeys = new AgencyKeys({ store: app.store, fetchTimeoutMs: 3000, cacheMs: 10 * 60_000, fetch: outboundFetcher(outboundPolicy(config.outbound)) })
   const agencies = new AgencyService(app.store)
   const tokens = new TokenService({
     store: app.store,

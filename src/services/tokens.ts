@@ -234,7 +234,7 @@ export class TokenService {
     const agency = await this.options.store.getAgency(claims.sub)
     if (!agency) throw new AuthCheckError('agency_unknown', `agency ${claims.sub} is no longer registered`)
     if (agency.status !== 'active') throw new AuthCheckError('agency_suspended', `agency ${claims.sub} is suspended`)
-    if (this.options.agencyKeys.stillRegistered(agency, claims.agency_kid) === false) {
+    if (!await this.options.agencyKeys.stillRegistered(agency, claims.agency_kid)) {
       throw new AuthCheckError('key_removed', 'the agency key this token was obtained with has been removed')
     }
     const held = scopesOf(agency.roles)
