@@ -50,8 +50,9 @@ export async function generateGatewayKey (alg: GatewayAlg, now = new Date()): Pr
 
 /**
  * A rotation: the new key signs from now on, the one it replaces is marked retired and stays
- * published for `retentionMs` (tokens and attestations it signed remain verifiable); keys
- * retired longer than that are dropped.
+ * published for `retentionMs` (attestations, receipts and checkpoints it signed remain
+ * verifiable; access tokens only until those it signed have expired); keys retired longer than
+ * that are dropped.
  */
 export async function rotateKeys (keys: StoredKey[], alg: GatewayAlg, retentionMs: number, now = new Date()): Promise<StoredKey[]> {
   const fresh = await generateGatewayKey(alg, now)
