@@ -108,8 +108,8 @@ export class AgencyService {
 
   /**
    * Writes the agency, then moves its keys generation on: every process then drops its copy of
-   * the agency's jwks_uri at its next request, so a key the admin removed or re-read is gone
-   * everywhere at once (agency-keys.ts). In that order, so no process re-reads the old URI.
+   * the agency's jwks_uri at its next request, so keys the admin changed or re-registered hold
+   * everywhere at once (agency-keys.ts), not when each process's copy expires.
    */
   async save (agency: AgencyRecord): Promise<void> {
     await this.store.putAgency(agency)
