@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { startGateway } from './lib/gateway-process.js'
 import { startTestRedis } from './lib/redis-server.js'
+import { RedisStore } from '../src/store/index.js'
 
 /**
  * The command-line tool as people use it: in a shell, against a running gateway process.
@@ -96,6 +97,9 @@ t.test('signing-keys: generate a file, rotate it; rotate the keys kept in Redis'
   t.equal(after[0].alg, 'ES256')
   t.ok(after[1].retired_at, 'the previous key is kept, marked retired')
   t.match(stdout, after[0].kid)
+  const retiredLine = new RegExp(`retired key ${after[1].kid}: access tokens it signed are accepted until (\\S+); it verifies attestations, receipts and checkpoints until (\\S+)`).exec(stdout)
+  t.ok(retiredLine, 'the rotation says how long the old key still counts, and for what')
+  t.ok(Date.parse(retiredLine?.[1] ?? '') < Date.now() + 3_600_000, 'access tokens: minutes, not the retention')
 
   const redis = await startTestRedis()
   t.teardown(async () => await redis.destroy())
@@ -107,4 +111,19 @@ t.test('signing-keys: generate a file, rotate it; rotate the keys kept in Redis'
   t.ok(newKid)
   t.not(newKid, before.keys[0]?.kid)
   t.match(await cliFails(['signing-keys', 'rotate']), /no store to rotate in/)
+})
+
+t.test('agencies refresh-keys: every gateway re-reads the agency\'s keys at its next request', async (t) => {
+  const redis = await startTestRedis()
+  t.teardown(async () => await redis.destroy())
+  const store = new RedisStore({ url: redis.url, keyPrefix: 'rg:', commandTimeoutMs: 1000, quitTimeoutMs: 500 })
+  await store.connect()
+  t.teardown(async () => await store.close())
+  const code = '000.00.18.H41'
+  await store.putAgency({ code, name: 'Sở Tư pháp', roles: ['issuer'], jwksUri: 'https://keys.example/jwks.json', status: 'active', createdAt: new Date().toISOString(), updatedAt: new Date().toISOString() })
+  const { stdout } = await cli(['agencies', 'refresh-keys', code], { REDIS_URL: redis.url })
+  t.match(stdout, `agency ${code}: keys generation 1`)
+  t.equal(await store.agencyKeysGeneration(code), 1, 'the generation every gateway compares has moved on')
+  t.match(await cliFails(['agencies', 'refresh-keys', '000.00.99.H41'], { REDIS_URL: redis.url }), /no agency 000.00.99.H41 is registered/)
+  t.match(await cliFails(['agencies', 'refresh-keys', 'nope'], { REDIS_URL: redis.url }), /not an agency code/)
 })

@@ -2,7 +2,10 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { decodeProtectedHeader, createLocalJWKSet, jwtVerify } from 'jose'
+import { randomUUID } from 'node:crypto'
+import { decodeProtectedHeader, createLocalJWKSet, importJWK, jwtVerify, SignJWT } from 'jose'
+import type { FastifyInstance } from 'fastify'
+import { ATTESTATION_TYP } from '../src/services/reuse.js'
 import { MemoryStore } from '../src/store/index.js'
 import { generateGatewayKey, parseKeyFile, rotateKeys, rotateStoredKeys, SigningKeys, writeKeyFile } from '../src/services/signing-keys.js'
 import type { StoredKey } from '../src/services/signing-keys.js'
@@ -50,6 +53,48 @@ t.test('rotation without downtime: the new key signs, the old one still verifies
   t.match(String(published.headers['cache-control']), /public/)
   const verified = await jwtVerify(before, createLocalJWKSet(published.json()))
   t.equal(verified.payload.sub, ADMIN_CODE, 'verifiable by a standard JOSE library with the published JWKS')
+})
+
+/** An access token as the gateway makes them, signed with `key`: what whoever holds a key could mint. */
+async function mintAccessToken (app: FastifyInstance, key: StoredKey, claims: Record<string, unknown> = {}): Promise<string> {
+  const now = Math.floor(Date.now() / 1000)
+  const issuer = app.config.gatewayIssuer
+  return await new SignJWT({ iss: issuer, sub: ADMIN_CODE, aud: issuer, scope: 'admin', iat: now, exp: now + 300, jti: randomUUID(), ...claims })
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
+    .sign(await importJWK(key, key.alg))
+}
+
+t.test('a retired key verifies what it signed but makes no access token once the tokens it signed have expired', async (t) => {
+  const store = new MemoryStore()
+  const admin = await makeAgency(ADMIN_CODE)
+  const app = await build(t, { store, env: adminEnv(admin) })
+  const old = (await store.getSigningKeys())?.keys[0] as StoredKey
+  const agencyKid = admin.privateKey.kid
+  t.equal((await app.inject({ method: 'GET', url: '/v1/agencies', headers: { authorization: `Bearer ${await mintAccessToken(app, old, { agency_kid: agencyKid })}` } })).statusCode, 200, 'the current key makes access tokens')
+  const attestation = await app.signingKeys.sign({ iss: app.config.gatewayIssuer, aud: ADMIN_CODE, iat: Math.floor(Date.now() / 1000), jti: randomUUID(), document_id: randomUUID(), document_version: 1, status: 'valid' }, ATTESTATION_TYP)
+
+  await rotateStoredKeys(store, 'EdDSA', 400 * DAY)
+  await app.signingKeys.refresh(false)
+  const call = async (token: string) => await app.inject({ method: 'GET', url: '/v1/agencies', headers: { authorization: `Bearer ${token}` } })
+  const farExp = await call(await mintAccessToken(app, old, { agency_kid: agencyKid, exp: Math.floor(Date.now() / 1000) + 400 * 86_400 }))
+  t.equal(farExp.statusCode, 401, 'a moment after the rotation, no token from the old key may outlive the tokens it really signed')
+  t.equal(farExp.json().code, 'key_retired')
+
+  // an hour later (the retirement moved back): the access tokens the old key signed have all expired
+  const record = await store.getSigningKeys()
+  const keys = (record?.keys as StoredKey[]).map((key) => key.kid === old.kid ? { ...key, retired_at: new Date(Date.now() - 3_600_000).toISOString() } : key)
+  t.ok(await store.putSigningKeys(keys, record?.revision ?? 0))
+  await app.signingKeys.refresh(false)
+  const fresh = await call(await mintAccessToken(app, old, { agency_kid: agencyKid }))
+  t.equal(fresh.statusCode, 401, 'an admin token freshly minted with the retired private key is refused')
+  t.equal(fresh.json().code, 'key_retired')
+  t.match(fresh.json().detail, /retired gateway key/)
+
+  t.ok(app.signingKeys.jwks().keys.some((key) => key.kid === old.kid), 'the retired key is still published')
+  const verified = await app.inject({ method: 'POST', url: '/v1/attestations/verify', headers: { authorization: `Bearer ${await tokenFor(app, admin)}` }, payload: { attestation } })
+  t.equal(verified.statusCode, 200)
+  t.equal(verified.json().valid, true, 'an attestation the retired key signed still verifies')
+  t.equal(verified.json().kid, old.kid)
 })
 
 t.test('a retired key is dropped after its retention', async (t) => {

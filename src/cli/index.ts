@@ -11,9 +11,11 @@ import { Command, Option } from 'commander'
 import { loadConfig } from '../config.js'
 import { createStore } from '../store/index.js'
 import type { Store } from '../store/index.js'
+import { AGENCY_CODE, AgencyService } from '../services/agencies.js'
 import { PORTAL, agencyDestination, replayOutbox } from '../services/outbox.js'
-import { generateGatewayKey, parseKeyFile, rotateKeys, rotateStoredKeys, writeKeyFile } from '../services/signing-keys.js'
-import type { GatewayAlg } from '../services/signing-keys.js'
+import { SIGNING_KEYS_REFRESH_MS, generateGatewayKey, parseKeyFile, rotateKeys, rotateStoredKeys, writeKeyFile } from '../services/signing-keys.js'
+import type { GatewayAlg, StoredKey } from '../services/signing-keys.js'
+import { CLOCK_TOLERANCE_S } from '../services/tokens.js'
 import { fetchAccessToken, generateAgencyKeyPair, signClientAssertion } from './agency-keys.js'
 import { importDocuments } from './import.js'
 import { encryptionCommands } from './encryption.js'
@@ -101,27 +103,36 @@ export function buildCli (): Command {
     })
 
   signing.command('rotate')
-    .description('rotate: a new key signs from now on, the old one stays published for SIGNING_KEY_RETENTION_DAYS. With --file, rotates that key file (gateways re-read it within 10 s); without, the keys kept in the store at REDIS_URL / REDIS_CLUSTER_NODES')
+    .description('rotate: a new key signs from now on; access tokens signed by the old one stay good until they expire (ACCESS_TOKEN_TTL_SECONDS), after which it only verifies attestations, receipts and checkpoints, published for SIGNING_KEY_RETENTION_DAYS. With --file, rotates that key file (gateways re-read it within 10 s); without, the keys kept in the store at REDIS_URL / REDIS_CLUSTER_NODES')
     .option('--file <file>', 'the SIGNING_KEYS_FILE to rotate')
     .addOption(new Option('--alg <alg>', 'algorithm of the new key').choices(['EdDSA', 'ES256']))
     .action(async (options: { file?: string, alg?: GatewayAlg }) => {
       const config = loadConfig()
       const alg = options.alg ?? config.signing.alg
-      let active: string
+      let next: StoredKey[]
       if (options.file) {
-        const next = await rotateKeys(parseKeyFile(await readFile(options.file, 'utf8'), options.file), alg, config.signing.retentionMs)
+        next = await rotateKeys(parseKeyFile(await readFile(options.file, 'utf8'), options.file), alg, config.signing.retentionMs)
         await writeKeyFile(options.file, next)
-        active = next[0]?.kid as string
       } else {
         if (config.redis.mode === 'memory') throw new Error('no store to rotate in: set REDIS_URL (or REDIS_CLUSTER_NODES) as the gateway has it, or pass --file')
         const store = await createStore(config)
         try {
-          active = (await rotateStoredKeys(store, alg, config.signing.retentionMs))[0]?.kid as string
+          next = await rotateStoredKeys(store, alg, config.signing.retentionMs)
         } finally {
           await store.close()
         }
       }
-      process.stdout.write(`new active signing key: ${active}\n`)
+      const active = next[0]
+      // the key this rotation retired: it and the new one share the rotation's time
+      const retired = next.slice(1).find((key) => key.retired_at === active?.created_at)
+      process.stdout.write(`new active signing key: ${active?.kid as string}\n`)
+      if (retired?.retired_at) {
+        // the same bounds the gateways apply (tokens.ts): an operator rotating away a leaked key knows how long it still counts
+        const at = Date.parse(retired.retired_at)
+        const tokensUntil = new Date(at + SIGNING_KEYS_REFRESH_MS + (config.accessTokenTtlSeconds + CLOCK_TOLERANCE_S) * 1000).toISOString()
+        const publishedUntil = new Date(at + config.signing.retentionMs).toISOString()
+        process.stdout.write(`retired key ${retired.kid}: access tokens it signed are accepted until ${tokensUntil}; it verifies attestations, receipts and checkpoints until ${publishedUntil}\n`)
+      }
     })
 
   const documents = program.command('documents').description('the index of digitized results')
@@ -241,6 +252,21 @@ export function buildCli (): Command {
         const destination = destinationName(options.destination)
         const { requeued } = await replayOutbox(store, destination, cursorOption(options.after, '--after'))
         process.stdout.write(`${requeued} deliveries to ${destination} queued again\n`)
+      })
+    })
+
+  const agencies = program.command('agencies').description('registered agencies (on the store at REDIS_URL / REDIS_CLUSTER_NODES)')
+
+  agencies.command('refresh-keys')
+    .description("make every gateway process fetch the agency's jwks_uri again at its next request (as POST /v1/agencies/{code}/keys/refresh does): a key the agency removed there is refused from then on")
+    .argument('<code>', 'agency code, e.g. 000.00.00.H41')
+    .action(async (code: string) => {
+      if (!AGENCY_CODE.test(code)) throw new Error(`"${code}" is not an agency code (e.g. 000.00.00.H41)`)
+      await withStore(async (store) => {
+        const service = new AgencyService(store)
+        if (!await service.get(code)) throw new Error(`no agency ${code} is registered`)
+        const { keysGeneration } = await service.refreshKeys(code)
+        process.stdout.write(`agency ${code}: keys generation ${keysGeneration}; every gateway re-reads its keys at its next request\n`)
       })
     })
 

@@ -5,7 +5,7 @@ import { outboundFetcher, outboundPolicy } from '../lib/outbound.js'
 import { AgencyService } from '../services/agencies.js'
 import { AgencyKeys } from '../services/agency-keys.js'
 import { AuthCheckError } from '../services/auth-errors.js'
-import { SigningKeys } from '../services/signing-keys.js'
+import { SIGNING_KEYS_REFRESH_MS, SigningKeys } from '../services/signing-keys.js'
 import { TokenService } from '../services/tokens.js'
 import type { Caller } from '../services/tokens.js'
 
@@ -55,10 +55,10 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
     config.signing.keysFile
       ? { kind: 'file', path: config.signing.keysFile }
       : { kind: 'store', store: app.store, alg: config.signing.alg },
-    { retentionMs: config.signing.retentionMs, refreshMs: 10_000 }
+    { retentionMs: config.signing.retentionMs, refreshMs: SIGNING_KEYS_REFRESH_MS }
   )
   app.addHook('onClose', async () => signingKeys.stop())
-  const agencyKeys = new AgencyKeys({ fetchTimeoutMs: 3000, cacheMs: 10 * 60_000, fetch: outboundFetcher(outboundPolicy(config.outbound)) })
+  const agencyKeys = new AgencyKeys({ store: app.store, fetchTimeoutMs: 3000, cacheMs: 10 * 60_000, fetch: outboundFetcher(outboundPolicy(config.outbound)) })
   const agencies = new AgencyService(app.store)
   const tokens = new TokenService({
     store: app.store,

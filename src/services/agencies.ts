@@ -106,7 +106,21 @@ export class AgencyService {
     return { agency, created: previous === undefined, ...(previous ? { previous } : {}) }
   }
 
+  /**
+   * Writes the agency, then moves its keys generation on: every process then drops its copy of
+   * the agency's jwks_uri at its next request, so keys the admin changed or re-registered hold
+   * everywhere at once (agency-keys.ts), not when each process's copy expires.
+   */
   async save (agency: AgencyRecord): Promise<void> {
     await this.store.putAgency(agency)
+    await this.store.bumpAgencyKeysGeneration(agency.code)
+  }
+
+  /**
+   * Makes every process fetch the agency's jwks_uri again at its next request: a key the agency
+   * removed there stops working at once instead of when each process's copy expires.
+   */
+  async refreshKeys (code: string): Promise<{ keysGeneration: number }> {
+    return { keysGeneration: await this.store.bumpAgencyKeysGeneration(code) }
   }
 }

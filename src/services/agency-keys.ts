@@ -1,13 +1,15 @@
 import { createRemoteJWKSet, customFetch, importJWK } from 'jose'
 import type { JWK } from 'jose'
 import type { OutboundFetch } from '../lib/outbound.js'
-import type { AgencyRecord } from '../store/index.js'
+import type { AgencyRecord, Store } from '../store/index.js'
 import { AuthCheckError } from './auth-errors.js'
 
 type RemoteSet = ReturnType<typeof createRemoteJWKSet>
 type VerifyKey = Awaited<ReturnType<typeof importJWK>>
 
 export interface AgencyKeysOptions {
+  /** where each agency's keys generation is kept (moved on by an admin change or refresh) */
+  store: Pick<Store, 'agencyKeysGeneration'>
   /** how long a jwks_uri fetch may take */
   fetchTimeoutMs: number
   /** how long a fetched JWKS is used before it is fetched again */
@@ -16,15 +18,26 @@ export interface AgencyKeysOptions {
   fetch: OutboundFetch
 }
 
+/** this process's copy of an agency's jwks_uri, and the keys generation it was made at */
+interface RemoteCopy {
+  uri: string
+  generation: number
+  set: RemoteSet
+}
+
 /**
  * Finds the public key an agency signed with. Inline keys come from the registry; a `jwks_uri`
  * is fetched with a timeout, cached, and fetched again on an unknown `kid` (at most every 30 s,
  * so a flood of forged kids cannot turn the gateway into a fetcher). A failing fetch refuses
- * that agency's assertion and nothing else.
+ * that agency and nothing else.
+ *
+ * A cached copy is per process, so an admin change or refresh of the agency's keys moves a
+ * generation kept in the store, which every use compares first: a process whose copy is older
+ * drops it and fetches again, so the change holds on every process from the next request on.
  */
 export class AgencyKeys {
   private readonly imported = new Map<string, VerifyKey>()
-  private readonly remote = new Map<string, RemoteSet>()
+  private readonly remote = new Map<string, RemoteCopy>()
 
   constructor (private readonly options: AgencyKeysOptions) {}
 
@@ -47,36 +60,52 @@ export class AgencyKeys {
       return key
     }
     if (agency.jwksUri) {
+      const set = await this.remoteSet(agency, agency.jwksUri)
       try {
-        return await this.remoteSet(agency.jwksUri)({ alg, kid })
+        return await set({ alg, kid })
       } catch (err) {
         const code = (err as { code?: string }).code
         if (code === 'ERR_JWKS_NO_MATCHING_KEY') throw new AuthCheckError('kid_unknown', `the JWKS at agency ${agency.code}'s jwks_uri has no key with kid "${kid}" for ${alg}`)
-        throw new AuthCheckError('jwks_unavailable', `agency ${agency.code}'s jwks_uri could not be fetched (${code ?? 'error'}); try again later`)
+        throw unavailable(agency, code)
       }
     }
     throw new AuthCheckError('kid_unknown', `agency ${agency.code} has no keys registered`)
   }
 
-  /** Is `kid` still among the agency's keys? (undefined: cannot tell without a fetch) */
-  stillRegistered (agency: AgencyRecord, kid: string): boolean | undefined {
+  /**
+   * Is `kid` still among the agency's keys? Never "cannot tell": a jwks_uri this process has no
+   * current copy of is fetched now, and one that cannot be fetched refuses (jwks_unavailable).
+   */
+  async stillRegistered (agency: AgencyRecord, kid: string | undefined): Promise<boolean> {
     if (agency.jwks) return agency.jwks.keys.some((key) => key.kid === kid)
-    const set = agency.jwksUri ? this.remote.get(agency.jwksUri) : undefined
-    const jwks = set?.jwks()
-    return jwks ? jwks.keys.some((key) => key.kid === kid) : undefined
+    if (!agency.jwksUri) return false
+    const set = await this.remoteSet(agency, agency.jwksUri)
+    if (!set.fresh) {
+      try {
+        await set.reload()
+      } catch (err) {
+        throw unavailable(agency, (err as { code?: string }).code)
+      }
+    }
+    return set.jwks()?.keys.some((key) => key.kid === kid) ?? false
   }
 
-  private remoteSet (uri: string): RemoteSet {
-    let set = this.remote.get(uri)
-    if (!set) {
-      set = createRemoteJWKSet(new URL(uri), {
-        timeoutDuration: this.options.fetchTimeoutMs,
-        cooldownDuration: 30_000,
-        cacheMaxAge: this.options.cacheMs,
-        [customFetch]: this.options.fetch
-      })
-      this.remote.set(uri, set)
-    }
+  /** the process's copy of the agency's JWKS, a new one if the URI or the keys generation moved */
+  private async remoteSet (agency: AgencyRecord, uri: string): Promise<RemoteSet> {
+    const generation = await this.options.store.agencyKeysGeneration(agency.code)
+    const copy = this.remote.get(agency.code)
+    if (copy && copy.uri === uri && copy.generation === generation) return copy.set
+    const set = createRemoteJWKSet(new URL(uri), {
+      timeoutDuration: this.options.fetchTimeoutMs,
+      cooldownDuration: 30_000,
+      cacheMaxAge: this.options.cacheMs,
+      [customFetch]: this.options.fetch
+    })
+    this.remote.set(agency.code, { uri, generation, set })
     return set
   }
+}
+
+function unavailable (agency: AgencyRecord, code: string | undefined): AuthCheckError {
+  return new AuthCheckError('jwks_unavailable', `agency ${agency.code}'s jwks_uri could not be fetched (${code ?? 'error'}), so its keys cannot be confirmed; try again later`)
 }

@@ -12,11 +12,25 @@ import type { Store } from '../store/index.js'
  * The first key that is not retired signs; every key still inside its retention is published
  * in the JWKS so that whatever it signed stays verifiable. Kept either in a file (production:
  * `SIGNING_KEYS_FILE`, a mounted secret) or, outside production, in the store, generated once.
+ * A retired key keeps verifying attestations, receipts and checkpoints, but what it may still
+ * authorize is the token service's rule (tokens.ts): keyFor tells when it was retired.
  */
 export type GatewayAlg = 'EdDSA' | 'ES256'
 export const GATEWAY_ALGORITHMS: GatewayAlg[] = ['EdDSA', 'ES256']
 
 export type StoredKey = JWK & { kid: string, alg: GatewayAlg, created_at: string, retired_at?: string }
+
+/**
+ * How often a process looks for a rotation made elsewhere: for this long after a rotation, a
+ * process that has not seen it yet may still sign with the key just retired.
+ */
+export const SIGNING_KEYS_REFRESH_MS = 10_000
+
+/** A published key, as a verifier needs it: the key, and when it stopped signing (ms), if it did. */
+export interface VerificationKey {
+  key: KeyObject
+  retiredAt?: number
+}
 
 const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'created_at', 'retired_at'])
 
@@ -36,8 +50,9 @@ export async function generateGatewayKey (alg: GatewayAlg, now = new Date()): Pr
 
 /**
  * A rotation: the new key signs from now on, the one it replaces is marked retired and stays
- * published for `retentionMs` (tokens and attestations it signed remain verifiable); keys
- * retired longer than that are dropped.
+ * published for `retentionMs` (attestations, receipts and checkpoints it signed remain
+ * verifiable; access tokens only until those it signed have expired); keys retired longer than
+ * that are dropped.
  */
 export async function rotateKeys (keys: StoredKey[], alg: GatewayAlg, retentionMs: number, now = new Date()): Promise<StoredKey[]> {
   const fresh = await generateGatewayKey(alg, now)
@@ -70,7 +85,7 @@ export type KeySource =
 interface Loaded {
   stored: StoredKey[]
   active: { kid: string, alg: GatewayAlg, signer: NodeKeyObject }
-  verifying: Map<string, KeyObject>
+  verifying: Map<string, VerificationKey>
   published: JWK[]
 }
 
@@ -113,7 +128,7 @@ export class SigningKeys {
   }
 
   /** The verification key for `kid`; an unknown kid triggers one re-read (a rotation elsewhere). */
-  async keyFor (kid: string | undefined): Promise<KeyObject | undefined> {
+  async keyFor (kid: string | undefined): Promise<VerificationKey | undefined> {
     if (kid === undefined) return undefined
     const known = this.loaded.verifying.get(kid)
     if (known) return known
@@ -180,8 +195,12 @@ export class SigningKeys {
     const live = stored.filter((key) => !key.retired_at || now - Date.parse(key.retired_at) < this.options.retentionMs)
     const current = live.find((key) => !key.retired_at)
     if (!current) throw new Error('no active signing key: every key is retired')
-    const verifying = new Map<string, KeyObject>()
-    for (const key of live) verifying.set(key.kid, await importJWK(publicJwk(key), key.alg) as KeyObject)
+    const verifying = new Map<string, VerificationKey>()
+    for (const key of live) {
+      const verification: VerificationKey = { key: await importJWK(publicJwk(key), key.alg) as KeyObject }
+      if (key.retired_at) verification.retiredAt = Date.parse(key.retired_at)
+      verifying.set(key.kid, verification)
+    }
     return {
       stored,
       active: { kid: current.kid, alg: current.alg, signer: createPrivateKey({ key: { kty: current.kty, crv: current.crv, x: current.x, ...(current.y ? { y: current.y } : {}), d: current.d } as JsonWebKey, format: 'jwk' }) },

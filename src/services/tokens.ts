@@ -6,7 +6,7 @@ import type { AgencyRecord, Store } from '../store/index.js'
 import { AGENCY_ALGORITHMS, AGENCY_CODE, scopesOf } from './agencies.js'
 import type { AgencyKeys } from './agency-keys.js'
 import { AuthCheckError } from './auth-errors.js'
-import { GATEWAY_ALGORITHMS } from './signing-keys.js'
+import { GATEWAY_ALGORITHMS, SIGNING_KEYS_REFRESH_MS } from './signing-keys.js'
 import type { SigningKeys } from './signing-keys.js'
 
 /** clock skew tolerated on every time claim (SPEC §6: at most 60 s) */
@@ -186,11 +186,11 @@ export class TokenService {
     const header = this.header(token, 'token')
     if (!(GATEWAY_ALGORITHMS as string[]).includes(header.alg)) throw new AuthCheckError('alg_not_allowed', `alg "${header.alg}" is not one the gateway signs with`)
     if (header.typ !== ACCESS_TOKEN_TYP) throw new AuthCheckError('token_type_invalid', `this is not an access token (typ must be ${ACCESS_TOKEN_TYP})`)
-    const key = await this.options.signingKeys.keyFor(header.kid)
-    if (!key) throw new AuthCheckError('kid_unknown', 'the token names a key this gateway does not have (unknown or retired)')
+    const found = await this.options.signingKeys.keyFor(header.kid)
+    if (!found) throw new AuthCheckError('kid_unknown', 'the token names a key this gateway does not have (unknown or retired)')
     let payload: JWTPayload
     try {
-      ({ payload } = await jwtVerify(token, key, {
+      ({ payload } = await jwtVerify(token, found.key, {
         algorithms: GATEWAY_ALGORITHMS,
         issuer: this.options.issuer,
         audience: this.options.issuer,
@@ -206,9 +206,24 @@ export class TokenService {
     if (typeof claims.sub !== 'string' || typeof claims.scope !== 'string' || typeof claims.jti !== 'string' || (claims.agency_kid !== undefined && typeof claims.agency_kid !== 'string')) {
       throw new AuthCheckError('claim_invalid', 'the token\'s sub, scope, jti and agency_kid claims must be strings')
     }
+    if (found.retiredAt !== undefined) this.checkSignedWhileCurrent(claims, found.retiredAt)
     const ttlMs = (claims.exp + CLOCK_TOLERANCE_S) * 1000 - Date.now()
     if (ttlMs > 0) this.cache.set(token, claims, { ttl: ttlMs })
     return claims
+  }
+
+  /**
+   * A retired key stays published for years so that what it signed stays verifiable, and so
+   * whoever holds its private part could mint tokens all that time. It signed access tokens
+   * only until its retirement (plus the time other processes take to see it), and none of those
+   * lives beyond the token lifetime: a token that would expire later was made afterwards, by
+   * someone else. Its exp bounds the cache entry too, so nothing outlives this window.
+   */
+  private checkSignedWhileCurrent (claims: AccessTokenClaims, retiredAt: number): void {
+    const latestExp = Math.floor((retiredAt + SIGNING_KEYS_REFRESH_MS) / 1000) + this.options.accessTokenTtlSeconds
+    if (claims.exp > latestExp) {
+      throw new AuthCheckError('key_retired', 'the token is signed by a retired gateway key, which no longer makes access tokens (it only verifies the attestations, receipts and checkpoints it signed); get a new token')
+    }
   }
 
   /**
@@ -219,7 +234,7 @@ export class TokenService {
     const agency = await this.options.store.getAgency(claims.sub)
     if (!agency) throw new AuthCheckError('agency_unknown', `agency ${claims.sub} is no longer registered`)
     if (agency.status !== 'active') throw new AuthCheckError('agency_suspended', `agency ${claims.sub} is suspended`)
-    if (this.options.agencyKeys.stillRegistered(agency, claims.agency_kid) === false) {
+    if (!await this.options.agencyKeys.stillRegistered(agency, claims.agency_kid)) {
       throw new AuthCheckError('key_removed', 'the agency key this token was obtained with has been removed')
     }
     const held = scopesOf(agency.roles)

@@ -47,6 +47,7 @@ function bound (sorted: string[], probe: string, after: boolean): number {
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const
   private readonly agencies = new RecordTable<AgencyRecord>()
+  private readonly agencyKeysGenerations = new Map<string, number>()
   private readonly claims = new Map<string, number>()
   private signingKeys: SigningKeySetRecord | undefined
   private lastSweep = 0
@@ -81,6 +82,16 @@ export class MemoryStore implements Store {
 
   async putAgency (agency: AgencyRecord): Promise<{ created: boolean }> {
     return this.agencies.put(agency.code, agency)
+  }
+
+  async agencyKeysGeneration (code: string): Promise<number> {
+    return this.agencyKeysGenerations.get(code) ?? 0
+  }
+
+  async bumpAgencyKeysGeneration (code: string): Promise<number> {
+    const next = (this.agencyKeysGenerations.get(code) ?? 0) + 1
+    this.agencyKeysGenerations.set(code, next)
+    return next
   }
 
   async claimOnce (namespace: string, id: string, ttlMs: number): Promise<boolean> {

@@ -384,6 +384,18 @@ export class RedisStore implements Store {
     return await this.putHashRecord(this.agenciesKey, agency.code, agency)
   }
 
+  // one hash beside the agencies (same tag), agency code → keys generation: HINCRBY moves it
+  // on atomically, without rewriting the agency record an admin may be changing at that moment
+  private get agencyKeysGenerationKey (): string { return this.key('agencies', 'keys-generation') }
+
+  async agencyKeysGeneration (code: string): Promise<number> {
+    return Number(await this.run(async () => await this.client.hget(this.agencyKeysGenerationKey, code)) ?? 0)
+  }
+
+  async bumpAgencyKeysGeneration (code: string): Promise<number> {
+    return await this.run(async () => await this.client.hincrby(this.agencyKeysGenerationKey, code, 1))
+  }
+
   /**
    * A key named by the SHA-256 of a caller-supplied value (a jti, a download token): keys stay
    * short, carry nothing a caller chose verbatim, and a bearer secret is never a key in clear.

@@ -212,6 +212,13 @@ export interface Store {
   listAgencies(): Promise<AgencyRecord[]>
   /** creates or replaces; says which */
   putAgency(agency: AgencyRecord): Promise<{ created: boolean }>
+  /**
+   * How many times an admin changed or refreshed the agency's keys (0: never). Every process
+   * compares it with the one its cached copy of the agency's jwks_uri was fetched at.
+   */
+  agencyKeysGeneration(code: string): Promise<number>
+  /** moves the agency's keys generation on, atomically across processes; returns the new one */
+  bumpAgencyKeysGeneration(code: string): Promise<number>
 
   /**
    * Marks `id` used within `namespace` for `ttlMs`; true the first time, false on every later

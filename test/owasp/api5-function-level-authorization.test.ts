@@ -27,6 +27,7 @@ const TABLE: Record<string, Policy> = {
   'GET /v1/agencies': ['admin'],
   'GET /v1/agencies/:code': ['admin'],
   'PUT /v1/agencies/:code': ['admin'],
+  'POST /v1/agencies/:code/keys/refresh': ['admin'],
   'GET /v1/agreements': ['admin'],
   'PUT /v1/agreements/:id': ['admin'],
   'PUT /v1/document-types/:code': ['admin'],

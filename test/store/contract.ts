@@ -51,6 +51,16 @@ export function agencyContract (t: Test, makeStore: StoreFactory): void {
     t.same((await store.getAgency(agency.code))?.roles, ['issuer'])
   })
 
+  t.test('agency keys generation: 0 until moved on, then one more each time, per agency', async (t) => {
+    const store = await makeStore(t)
+    t.equal(await store.agencyKeysGeneration(agency.code), 0)
+    t.equal(await store.bumpAgencyKeysGeneration(agency.code), 1)
+    const concurrent = await Promise.all([1, 2, 3].map(async () => await store.bumpAgencyKeysGeneration(agency.code)))
+    t.same(concurrent.sort(), [2, 3, 4], 'concurrent bumps are never lost')
+    t.equal(await store.agencyKeysGeneration(agency.code), 4)
+    t.equal(await store.agencyKeysGeneration('000.00.03.H41'), 0)
+  })
+
   t.test('claimOnce: first claim wins, repeats lose until it expires, namespaces are separate', async (t) => {
     const store = await makeStore(t)
     t.equal(await store.claimOnce('assertion', 'jti-1', 60_000), true)

@@ -27,6 +27,11 @@ async function checkOutboundUrls (policy: OutboundPolicy, input: AgencyInput): P
   }
 }
 
+/** an agency's keys as the audit trail names them: where they are published, or their kids */
+function keysOnRecord (agency: AgencyRecord): { jwksUri: string } | { kids: string[] } {
+  return agency.jwksUri ? { jwksUri: agency.jwksUri } : { kids: (agency.jwks?.keys ?? []).map((key) => String(key.kid)) }
+}
+
 /** the API view of an agency: its record plus the scopes its roles grant */
 function view (agency: AgencyRecord): AgencyRecord & { scopes: string[] } {
   return { ...agency, scopes: scopesOf(agency.roles) }
@@ -48,7 +53,6 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
     const { agency, created, previous } = await app.agencies.prepare(request.params.code, request.body)
     // after the body's own checks (a request refused for its keys is told that first), before anything is written
     await checkOutboundUrls(outbound, request.body)
-    const kids = (record?: AgencyRecord): string[] => (record?.jwks?.keys ?? []).map((key) => String(key.kid))
     // on record first: if the audit trail cannot take it, nothing changes
     await request.audit({
       action: created ? 'agency.created' : 'agency.updated',
@@ -58,13 +62,43 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
         roles: agency.roles,
         status: agency.status,
         ...(agency.webhookUrl ? { webhookUrl: agency.webhookUrl } : {}),
-        keys: agency.jwksUri ? { jwksUri: agency.jwksUri } : { kids: kids(agency) },
-        ...(previous ? { previous: { roles: previous.roles, status: previous.status, keys: previous.jwksUri ? { jwksUri: previous.jwksUri } : { kids: kids(previous) } } } : {})
+        keys: keysOnRecord(agency),
+        ...(previous ? { previous: { roles: previous.roles, status: previous.status, keys: keysOnRecord(previous) } } : {})
       }
     })
     await app.agencies.save(agency)
     request.log.info({ agency: agency.code, created, status: agency.status, roles: agency.roles }, 'agency registered')
     return await reply.code(created ? 201 : 200).send(view(agency))
+  })
+
+  app.post<{ Params: { code: string } }>('/v1/agencies/:code/keys/refresh', {
+    schema: {
+      tags: ['agencies'],
+      summary: 'Re-read an agency\'s keys on every gateway process',
+      description: 'Every gateway process drops its cached copy of the agency\'s `jwksUri` and fetches it again at its next request: a key the agency removed from its JWKS is refused from then on (without this, within the cache lifetime of 10 minutes). For an agency with inline keys it changes nothing: those are read from the registry on every request.',
+      security: requires('admin'),
+      params: codeParam,
+      response: {
+        200: {
+          type: 'object',
+          required: ['code', 'keysGeneration'],
+          properties: {
+            code: { type: 'string' },
+            keysGeneration: { type: 'integer', description: 'moves on at each refresh or change of the agency: processes compare it with the one of their copy' }
+          },
+          additionalProperties: false
+        },
+        ...problemResponses(400, 401, 403, 404, 503)
+      }
+    }
+  }, async (request) => {
+    const code = request.params.code
+    const agency = await app.agencies.get(code)
+    if (!agency) throw new ProblemError(404, 'agency_not_found', `no agency ${code} is registered`)
+    await request.audit({ action: 'agency.keys_refreshed', outcome: 'granted', detail: { agency: code, keys: keysOnRecord(agency) } })
+    const { keysGeneration } = await app.agencies.refreshKeys(code)
+    request.log.info({ agency: code, keysGeneration }, 'agency keys refreshed')
+    return { code, keysGeneration }
   })
 
   app.get('/v1/agencies', {
