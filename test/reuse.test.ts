@@ -12,6 +12,7 @@ import { ADMIN_CODE, adminEnv, makeAgency, register, tokenFor } from './lib/agen
 import type { TestAgency } from './lib/agencies.js'
 import { generateDocuments } from '../src/sample-data/generate.js'
 import type { SampleDocument } from '../src/sample-data/generate.js'
+import { CLOCK_TOLERANCE_S } from '../src/services/tokens.js'
 
 /**
  * Reuse end to end, as a ward office processing a dossier meets it, and every abuse refused.
@@ -174,6 +175,27 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       t.equal((await w.app.audit.search({ action: 'reuse.queried', outcome: 'empty', limit: 10 })).events.length, 1)
     })
 
+    t.test('a withdrawn consent stays refused as long as the longest-lived consent accepted today can be used', async (t) => {
+      const w = await world(t, await makeStore(t))
+      const crimeQuery = { ...base(w), documentTypes: ['phieu-ly-lich-tu-phap'] }
+      const kept: number[] = []
+      const revoke = w.app.store.revokeConsent.bind(w.app.store)
+      w.app.store.revokeConsent = async (jti, ttlMs) => { kept.push(ttlMs); await revoke(jti, ttlMs) }
+      // the latest a portal's clock may be ahead of the gateway's, and the longest a consent may last
+      const iat = Math.floor(Date.now() / 1000) + 30
+      const exp = iat + 30 * 86_400
+      const given = await consent(w, { iat, exp })
+      t.equal((await query(w, { ...crimeQuery, consentToken: given })).statusCode, 200, 'accepted')
+      const jti = JSON.parse(Buffer.from(given.split('.')[1] as string, 'base64url').toString()).jti
+      const portalToken = await tokenFor(w.app, w.portal)
+      t.equal((await w.app.inject({ method: 'POST', url: '/v1/consents/revoke', headers: { authorization: `Bearer ${portalToken}` }, payload: { consentId: jti } })).statusCode, 204)
+      t.equal(kept.length, 1)
+      t.ok(Date.now() + (kept[0] as number) > (exp + CLOCK_TOLERANCE_S) * 1000, 'the withdrawal is kept past the last moment the token could be accepted')
+      const after = await query(w, { ...crimeQuery, consentToken: given })
+      t.equal(after.statusCode, 403)
+      t.equal(after.json().code, 'consent_revoked')
+    })
+
     t.test('abuse: every case refused and audited as denied', async (t) => {
       const w = await world(t, await makeStore(t))
       const crimeQuery = { ...base(w), documentTypes: ['phieu-ly-lich-tu-phap'] }
@@ -187,6 +209,10 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
         ['consent for another dossier', async () => ({ ...crimeQuery, consentToken: await consent(w, { dossier_code: '000.20.41.H41-260301-0002' }) }), 'consent_wrong_dossier'],
         ['consent expired', async () => ({ ...crimeQuery, consentToken: await consent(w, { iat: Math.floor(Date.now() / 1000) - 7200, exp: Math.floor(Date.now() / 1000) - 3600 }) }), 'consent_expired'],
         ['consent signed by a non-portal agency', async () => ({ ...crimeQuery, consentToken: await consent(w, {}, otherPortal) }), 'consent_issuer_not_portal'],
+        ['consent for another procedure', async () => ({ ...crimeQuery, consentToken: await consent(w, { procedure_code: '1.000002' }) }), 'consent_wrong_procedure'],
+        // 30 days from a date to come: it would outlive a withdrawal made today
+        ['consent issued in the future', async () => ({ ...crimeQuery, consentToken: await consent(w, { iat: Math.floor(Date.now() / 1000) + 86_400, exp: Math.floor(Date.now() / 1000) + 31 * 86_400 }) }), 'consent_not_yet_valid'],
+        ['consent lasting past 30 days from now', async () => ({ ...crimeQuery, consentToken: await consent(w, { exp: Math.floor(Date.now() / 1000) + 31 * 86_400 }) }), 'consent_invalid'],
         ['hidden without the right', async () => ({ ...base(w), hidden: true, hiddenUntil: '2027-01-01' }), 'hidden_not_allowed']
       ]
       for (const [what, body, code, who] of cases) {
