@@ -196,6 +196,37 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       t.equal(after.json().code, 'consent_revoked')
     })
 
+    t.test('a result not valid yet is pending: never released, shown pending wherever its status is told', async (t) => {
+      const w = await world(t, await makeStore(t))
+      const future = structuredClone(samples.find((d) => d.type === 'giay-khai-sinh' && d.subject.id !== w.citizen) as SampleDocument)
+      future.validFrom = '2999-01-01'
+      delete future.validUntil
+      const indexed = await w.app.inject({ method: 'POST', url: '/v1/documents', headers: { authorization: `Bearer ${w.issuerToken}` }, payload: future })
+      t.equal(indexed.statusCode, 201)
+      t.equal(indexed.json().status, 'pending', 'the issuer is told at once')
+      const id = indexed.json().id as string
+
+      const res = await query(w, { ...base(w), subject: future.subject, documentTypes: ['giay-khai-sinh'] })
+      t.equal(res.statusCode, 200)
+      t.same(res.json().results, [{ documentType: 'giay-khai-sinh', found: false, why: 'pending', documents: [] }], 'nothing released, and why')
+      t.notOk(res.body.includes(id))
+      const status = await query(w, { ...base(w), subject: future.subject, documentTypes: ['giay-khai-sinh'], mode: 'status' })
+      t.same(status.json().results, [{ documentType: 'giay-khai-sinh', found: false, why: 'pending', documents: [] }], 'nor said to exist as valid')
+
+      const read = await w.app.inject({ method: 'GET', url: `/v1/documents/${id}`, headers: { authorization: `Bearer ${w.issuerToken}` } })
+      t.equal(read.json().status, 'pending')
+      const portalToken = await tokenFor(w.app, w.portal)
+      const own = await w.app.inject({ method: 'POST', url: '/v1/portal/citizen-documents', headers: { authorization: `Bearer ${portalToken}` }, payload: { subject: future.subject } })
+      t.equal(own.statusCode, 200)
+      t.same(own.json().documents.map((d: { id: string, status: string }) => [d.id, d.status]), [[id, 'pending']], 'the citizen sees it is not valid yet')
+
+      // an attestation of it (as signed before pending existed) is told the document is not valid now
+      const attestation = await w.app.signingKeys.sign({ iss: w.app.config.gatewayIssuer, aud: REQUESTER, iat: Math.floor(Date.now() / 1000), jti: 'pending-check', document_id: id, document_version: 1, document_type: 'giay-khai-sinh', issuer: ISSUER, status: 'valid' }, 'reuse-attestation+jwt')
+      const verify = await w.app.inject({ method: 'POST', url: '/v1/attestations/verify', headers: { authorization: `Bearer ${w.otherToken}` }, payload: { attestation } })
+      t.equal(verify.statusCode, 200)
+      t.match(verify.json(), { valid: true, statusNow: 'pending' })
+    })
+
     t.test('abuse: every case refused and audited as denied', async (t) => {
       const w = await world(t, await makeStore(t))
       const crimeQuery = { ...base(w), documentTypes: ['phieu-ly-lich-tu-phap'] }

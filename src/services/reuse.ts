@@ -107,8 +107,8 @@ export interface Candidate {
   status: DocumentStatus
 }
 
-/** The current valid documents of a type, or why there is none. */
-export function pick (documents: StoredDocument[], type: string, now = new Date()): { valid: Candidate[], why?: 'none' | 'expired' | 'revoked' } {
+/** The current valid documents of a type, or why there is none (one not valid yet first: a valid one is on its way). */
+export function pick (documents: StoredDocument[], type: string, now = new Date()): { valid: Candidate[], why?: 'none' | 'pending' | 'expired' | 'revoked' } {
   const candidates = documents
     .filter((d) => d.versions[0]?.type === type)
     .map((document) => {
@@ -118,7 +118,8 @@ export function pick (documents: StoredDocument[], type: string, now = new Date(
   const valid = candidates.filter((c) => c.status === 'valid').sort((a, b) => b.version.issuedAt.localeCompare(a.version.issuedAt))
   if (valid.length) return { valid }
   if (candidates.length === 0) return { valid, why: 'none' }
-  return { valid, why: candidates.some((c) => c.status === 'expired') ? 'expired' : 'revoked' }
+  const why = (['pending', 'expired'] as const).find((status) => candidates.some((c) => c.status === status)) ?? 'revoked'
+  return { valid, why }
 }
 
 export function newDownloadToken (): string {

@@ -341,7 +341,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
             reason: { type: 'string' },
             kid: { type: 'string' },
             claims: { type: 'object', additionalProperties: true },
-            statusNow: { type: 'string', enum: ['valid', 'expired', 'revoked', 'superseded', 'unknown'] },
+            statusNow: { type: 'string', enum: ['valid', 'pending', 'expired', 'revoked', 'superseded', 'unknown'], description: '`pending`: the version is not valid yet (its validFrom is still to come)' },
             revokedAt: { type: 'string' },
             latestVersion: { type: 'integer' }
           },
