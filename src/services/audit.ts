@@ -345,7 +345,7 @@ export class AuditService {
    */
   async history (subject: string, range: { from?: string, to?: string, before?: string, limit: number }, day: string): Promise<{ events: AuditEvent[], more: boolean }> {
     // each hidden access moves once, in bounded steps
-    while (await this.options.store.revealAuditHistory(subject, day, REVEAL_BATCH) === REVEAL_BATCH);
+    for (let moved = REVEAL_BATCH; moved === REVEAL_BATCH;) moved = await this.options.store.revealAuditHistory(subject, day, REVEAL_BATCH)
     const toId = range.before ?? (range.to ? encodeTime(Date.parse(range.to)) : undefined)
     const fromId = range.from ? encodeTime(Date.parse(range.from)) : undefined
     const ids = await this.options.store.auditIndexPage({ index: { kind: 'history', value: subject }, ...(fromId ? { fromId } : {}), ...(toId ? { toId } : {}), newestFirst: true, count: range.limit + 1 })
