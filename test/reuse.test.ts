@@ -12,6 +12,7 @@ import { ADMIN_CODE, adminEnv, makeAgency, register, tokenFor } from './lib/agen
 import type { TestAgency } from './lib/agencies.js'
 import { generateDocuments } from '../src/sample-data/generate.js'
 import type { SampleDocument } from '../src/sample-data/generate.js'
+import { CLOCK_TOLERANCE_S } from '../src/services/tokens.js'
 
 /**
  * Reuse end to end, as a ward office processing a dossier meets it, and every abuse refused.
@@ -174,6 +175,58 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       t.equal((await w.app.audit.search({ action: 'reuse.queried', outcome: 'empty', limit: 10 })).events.length, 1)
     })
 
+    t.test('a withdrawn consent stays refused as long as the longest-lived consent accepted today can be used', async (t) => {
+      const w = await world(t, await makeStore(t))
+      const crimeQuery = { ...base(w), documentTypes: ['phieu-ly-lich-tu-phap'] }
+      const kept: number[] = []
+      const revoke = w.app.store.revokeConsent.bind(w.app.store)
+      w.app.store.revokeConsent = async (jti, ttlMs) => { kept.push(ttlMs); await revoke(jti, ttlMs) }
+      // the latest a portal's clock may be ahead of the gateway's, and the longest a consent may last
+      const iat = Math.floor(Date.now() / 1000) + 30
+      const exp = iat + 30 * 86_400
+      const given = await consent(w, { iat, exp })
+      t.equal((await query(w, { ...crimeQuery, consentToken: given })).statusCode, 200, 'accepted')
+      const jti = JSON.parse(Buffer.from(given.split('.')[1] as string, 'base64url').toString()).jti
+      const portalToken = await tokenFor(w.app, w.portal)
+      t.equal((await w.app.inject({ method: 'POST', url: '/v1/consents/revoke', headers: { authorization: `Bearer ${portalToken}` }, payload: { consentId: jti } })).statusCode, 204)
+      t.equal(kept.length, 1)
+      t.ok(Date.now() + (kept[0] as number) > (exp + CLOCK_TOLERANCE_S) * 1000, 'the withdrawal is kept past the last moment the token could be accepted')
+      const after = await query(w, { ...crimeQuery, consentToken: given })
+      t.equal(after.statusCode, 403)
+      t.equal(after.json().code, 'consent_revoked')
+    })
+
+    t.test('a result not valid yet is pending: never released, shown pending wherever its status is told', async (t) => {
+      const w = await world(t, await makeStore(t))
+      const future = structuredClone(samples.find((d) => d.type === 'giay-khai-sinh' && d.subject.id !== w.citizen) as SampleDocument)
+      future.validFrom = '2999-01-01'
+      delete future.validUntil
+      const indexed = await w.app.inject({ method: 'POST', url: '/v1/documents', headers: { authorization: `Bearer ${w.issuerToken}` }, payload: future })
+      t.equal(indexed.statusCode, 201)
+      t.equal(indexed.json().status, 'pending', 'the issuer is told at once')
+      const id = indexed.json().id as string
+
+      const res = await query(w, { ...base(w), subject: future.subject, documentTypes: ['giay-khai-sinh'] })
+      t.equal(res.statusCode, 200)
+      t.same(res.json().results, [{ documentType: 'giay-khai-sinh', found: false, why: 'pending', documents: [] }], 'nothing released, and why')
+      t.notOk(res.body.includes(id))
+      const status = await query(w, { ...base(w), subject: future.subject, documentTypes: ['giay-khai-sinh'], mode: 'status' })
+      t.same(status.json().results, [{ documentType: 'giay-khai-sinh', found: false, why: 'pending', documents: [] }], 'nor said to exist as valid')
+
+      const read = await w.app.inject({ method: 'GET', url: `/v1/documents/${id}`, headers: { authorization: `Bearer ${w.issuerToken}` } })
+      t.equal(read.json().status, 'pending')
+      const portalToken = await tokenFor(w.app, w.portal)
+      const own = await w.app.inject({ method: 'POST', url: '/v1/portal/citizen-documents', headers: { authorization: `Bearer ${portalToken}` }, payload: { subject: future.subject } })
+      t.equal(own.statusCode, 200)
+      t.same(own.json().documents.map((d: { id: string, status: string }) => [d.id, d.status]), [[id, 'pending']], 'the citizen sees it is not valid yet')
+
+      // an attestation of it (as signed before pending existed) is told the document is not valid now
+      const attestation = await w.app.signingKeys.sign({ iss: w.app.config.gatewayIssuer, aud: REQUESTER, iat: Math.floor(Date.now() / 1000), jti: 'pending-check', document_id: id, document_version: 1, document_type: 'giay-khai-sinh', issuer: ISSUER, status: 'valid' }, 'reuse-attestation+jwt')
+      const verify = await w.app.inject({ method: 'POST', url: '/v1/attestations/verify', headers: { authorization: `Bearer ${w.otherToken}` }, payload: { attestation } })
+      t.equal(verify.statusCode, 200)
+      t.match(verify.json(), { valid: true, statusNow: 'pending' })
+    })
+
     t.test('abuse: every case refused and audited as denied', async (t) => {
       const w = await world(t, await makeStore(t))
       const crimeQuery = { ...base(w), documentTypes: ['phieu-ly-lich-tu-phap'] }
@@ -187,6 +240,10 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
         ['consent for another dossier', async () => ({ ...crimeQuery, consentToken: await consent(w, { dossier_code: '000.20.41.H41-260301-0002' }) }), 'consent_wrong_dossier'],
         ['consent expired', async () => ({ ...crimeQuery, consentToken: await consent(w, { iat: Math.floor(Date.now() / 1000) - 7200, exp: Math.floor(Date.now() / 1000) - 3600 }) }), 'consent_expired'],
         ['consent signed by a non-portal agency', async () => ({ ...crimeQuery, consentToken: await consent(w, {}, otherPortal) }), 'consent_issuer_not_portal'],
+        ['consent for another procedure', async () => ({ ...crimeQuery, consentToken: await consent(w, { procedure_code: '1.000002' }) }), 'consent_wrong_procedure'],
+        // 30 days from a date to come: it would outlive a withdrawal made today
+        ['consent issued in the future', async () => ({ ...crimeQuery, consentToken: await consent(w, { iat: Math.floor(Date.now() / 1000) + 86_400, exp: Math.floor(Date.now() / 1000) + 31 * 86_400 }) }), 'consent_not_yet_valid'],
+        ['consent lasting past 30 days from now', async () => ({ ...crimeQuery, consentToken: await consent(w, { exp: Math.floor(Date.now() / 1000) + 31 * 86_400 }) }), 'consent_invalid'],
         ['hidden without the right', async () => ({ ...base(w), hidden: true, hiddenUntil: '2027-01-01' }), 'hidden_not_allowed']
       ]
       for (const [what, body, code, who] of cases) {

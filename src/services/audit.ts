@@ -60,6 +60,9 @@ interface PendingEvent {
 /** events one append writes at most (one store round trip, a few hundred kilobytes) */
 const MAX_BATCH = 256
 
+/** hidden accesses one store call moves to a subject's history at most */
+const REVEAL_BATCH = 500
+
 export const GENESIS_HASH = '0'.repeat(64)
 export const CHECKPOINT_TYP = 'audit-checkpoint+jwt'
 
@@ -331,6 +334,23 @@ export class AuditService {
     }
     const more = !exhausted && last !== undefined
     return { events, ...(more ? { nextCursor: this.makeCursor(last as string, fingerprint) } : {}) }
+  }
+
+  /**
+   * A subject's access history, newest first: the accesses it may see (store/audit-keys.ts),
+   * read from an index that holds nothing else, so a page has `limit` events whenever that many
+   * follow and `more` is true only when one more does, whatever is hidden from the subject.
+   * Hidden accesses due by `day` (Vietnam) move into that index first. `before` resumes below
+   * an event id of an earlier page.
+   */
+  async history (subject: string, range: { from?: string, to?: string, before?: string, limit: number }, day: string): Promise<{ events: AuditEvent[], more: boolean }> {
+    // each hidden access moves once, in bounded steps
+    for (let moved = REVEAL_BATCH; moved === REVEAL_BATCH;) moved = await this.options.store.revealAuditHistory(subject, day, REVEAL_BATCH)
+    const toId = range.before ?? (range.to ? encodeTime(Date.parse(range.to)) : undefined)
+    const fromId = range.from ? encodeTime(Date.parse(range.from)) : undefined
+    const ids = await this.options.store.auditIndexPage({ index: { kind: 'history', value: subject }, ...(fromId ? { fromId } : {}), ...(toId ? { toId } : {}), newestFirst: true, count: range.limit + 1 })
+    const events = await this.options.store.auditEvents(ids.slice(0, range.limit)) as unknown as AuditEvent[]
+    return { events, more: ids.length > range.limit }
   }
 
   private matches (event: AuditEvent, f: AuditSearchFilters): boolean {

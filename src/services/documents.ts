@@ -41,7 +41,8 @@ export interface AmendInput {
   reason: string
 }
 
-export type DocumentStatus = 'valid' | 'expired' | 'revoked' | 'superseded'
+/** `pending`: not valid yet (validFrom is still to come, Vietnam time) — never released or attested as valid */
+export type DocumentStatus = 'valid' | 'pending' | 'expired' | 'revoked' | 'superseded'
 
 /** A version as an issuer reads it: its content, plus what is derived when it is read. */
 export type DocumentView = Omit<StoredDocumentVersion, 'contentHash'> & {
@@ -61,7 +62,9 @@ export function statusOf (document: StoredDocument, version: StoredDocumentVersi
   const latest = document.versions[document.versions.length - 1] as StoredDocumentVersion
   if (version.version < latest.version) return 'superseded'
   if (document.revoked) return 'revoked'
-  if (version.validUntil !== undefined && version.validUntil < today(now)) return 'expired'
+  const day = today(now)
+  if (version.validUntil !== undefined && version.validUntil < day) return 'expired'
+  if (version.validFrom > day) return 'pending'
   return 'valid'
 }
 

@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:
 import { ProblemError } from '../lib/problem.js'
 import type { Store, StoredDocumentVersion } from '../store/index.js'
 import { checkTimeRange } from './audit.js'
-import type { AuditEvent, AuditSearchFilters } from './audit.js'
+import type { AuditEvent } from './audit.js'
 import { today, view } from './documents.js'
 import type { DocumentService, DocumentView } from './documents.js'
 
@@ -12,8 +12,10 @@ import type { DocumentService, DocumentView } from './documents.js'
  *
  * Hidden accesses (police, courts, where their agreement allows it) are left out of the history
  * until their `hiddenUntil` date, Vietnam time, and nothing in an answer betrays them: not a
- * count, not a short page, not a cursor (cursors are encrypted, so the audit event id they
- * resume from is never readable).
+ * count, not a short page, not a cursor. The history is read from an index of the accesses the
+ * subject may see, written as each is recorded (store/audit-keys.ts), so page sizes and cursors
+ * depend on those alone; cursors are encrypted, so the event id they resume from is never
+ * readable.
  */
 
 /** One of the subject's results as the portal shows it: the latest version and its status now (the subject not echoed back). */
@@ -38,33 +40,17 @@ export interface AccessHistoryQuery {
   cursor?: string
 }
 
-export interface AuditSearcher {
-  search(filters: AuditSearchFilters): Promise<{ events: AuditEvent[], nextCursor?: string }>
+export interface AuditHistory {
+  history(subject: string, range: { from?: string, to?: string, before?: string, limit: number }, day: string): Promise<{ events: AuditEvent[], more: boolean }>
 }
 
 export interface PortalServiceOptions {
   store: Pick<Store, 'getAgency' | 'documentsOfSubject'>
   /** where the subject's documents are read with their data in clear (decrypted when encrypted at rest) */
   documents: Pick<DocumentService, 'documentsOfSubject'>
-  audit: AuditSearcher
+  audit: AuditHistory
   /** secret key material for the history cursors (derived, never used as is) */
   secret: string
-}
-
-/** audit searches one history page may take at most: pages of hidden or unrelated events are skipped, within bounds */
-const MAX_SEARCHES = 10
-/** how many events a look-ahead for one more visible access reads per search */
-const PEEK = 20
-
-/**
- * Whether the citizen may see this access on `day` (YYYY-MM-DD, Vietnam): a hidden one from its
- * hiddenUntil date on. A hidden event without a readable date stays hidden (fail closed).
- */
-export function visibleOn (event: AuditEvent, day: string): boolean {
-  const detail = event.detail ?? {}
-  if (!detail.hidden) return true
-  const until = detail.hiddenUntil
-  return typeof until === 'string' && /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(until) && until <= day
 }
 
 /** Agency names, each read at most once per call. */
@@ -103,54 +89,20 @@ export class PortalService {
     return out.sort((a, b) => a.issuedAt === b.issuedAt ? (a.id < b.id ? 1 : a.id > b.id ? -1 : 0) : a.issuedAt < b.issuedAt ? 1 : -1)
   }
 
-  /**
-   * Granted reuse queries about the subject, newest first, `limit` visible ones a page.
-   *
-   * A page is filled across hidden events (several audit searches, each resuming from the
-   * previous one's cursor, each asked for just the number still missing, so every event it
-   * returns is consumed and its cursor lands right after the last one kept). Once a page is
-   * full, a look-ahead checks that at least one more visible access follows before a cursor is
-   * given: an empty last page would otherwise hint at accesses the citizen cannot see.
-   */
+  /** The accesses the subject may see (granted reuse queries, hidden ones from their date on), newest first, `limit` a page. */
   async accessHistory (subjectHash: string, query: AccessHistoryQuery, now = new Date()): Promise<{ items: AccessHistoryItem[], nextCursor?: string }> {
     checkTimeRange(query.from, query.to)
     const binding = `${subjectHash}|${query.from ?? ''}|${query.to ?? ''}`
-    const day = today(now)
-    // an event's id carries its time, so the search selects exactly [from, to)
-    const filters = {
-      subject: subjectHash,
-      action: 'reuse.queried',
-      outcome: 'granted' as const,
+    const before = query.cursor ? this.openCursor(query.cursor, binding) : undefined
+    const { events, more } = await this.options.audit.history(subjectHash, {
+      limit: query.limit,
       ...(query.from ? { from: query.from } : {}),
-      ...(query.to ? { to: query.to } : {})
-    }
-    const events: AuditEvent[] = []
-    let cursor = query.cursor ? this.openCursor(query.cursor, binding) : undefined
-    /** where the next page starts once this one is full: right after its last item */
-    let pageEnd: string | undefined
-    let more = false
-    let searches = 0
-    while (!more) {
-      if (searches++ >= MAX_SEARCHES) {
-        // out of budget: resume from where reading stopped (a short page says nothing about why)
-        more = cursor !== undefined
-        if (events.length === query.limit) cursor = pageEnd
-        break
-      }
-      const full = events.length === query.limit
-      const page = await this.options.audit.search({ ...filters, limit: full ? PEEK : query.limit - events.length, ...(cursor ? { cursor } : {}) })
-      for (const event of page.events) {
-        if (!visibleOn(event, day)) continue
-        if (full) { more = true; break }
-        events.push(event)
-      }
-      if (!full && events.length === query.limit) pageEnd = page.nextCursor
-      if (more) { cursor = pageEnd; break }
-      if (!page.nextCursor) break
-      cursor = page.nextCursor
-    }
+      ...(query.to ? { to: query.to } : {}),
+      ...(before ? { before } : {})
+    }, today(now))
     const items = await this.describe(subjectHash, events)
-    return { items, ...(more && cursor ? { nextCursor: this.sealCursor(cursor, binding) } : {}) }
+    const last = events[events.length - 1]
+    return { items, ...(more && last ? { nextCursor: this.sealCursor(last.id, binding) } : {}) }
   }
 
   private async describe (subjectHash: string, events: AuditEvent[]): Promise<AccessHistoryItem[]> {
@@ -184,12 +136,12 @@ export class PortalService {
     return items
   }
 
-  /** AES-256-GCM over the audit search cursor, bound to the subject and range it was made for. */
-  private sealCursor (auditCursor: string, binding: string): string {
+  /** AES-256-GCM over the id a next page resumes below, bound to the subject and range it was made for. */
+  private sealCursor (eventId: string, binding: string): string {
     const iv = randomBytes(12)
     const cipher = createCipheriv('aes-256-gcm', this.cursorKey, iv)
     cipher.setAAD(Buffer.from(binding))
-    const sealed = Buffer.concat([cipher.update(auditCursor, 'utf8'), cipher.final()])
+    const sealed = Buffer.concat([cipher.update(eventId, 'utf8'), cipher.final()])
     return Buffer.concat([iv, sealed, cipher.getAuthTag()]).toString('base64url')
   }
 

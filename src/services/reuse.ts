@@ -16,6 +16,12 @@ import { CLOCK_TOLERANCE_S } from './tokens.js'
 export const ATTESTATION_TYP = 'reuse-attestation+jwt'
 export const RECEIPT_TYP = 'reuse-receipt+jwt'
 export const CONSENT_MAX_LIFETIME_S = 30 * 86_400
+/**
+ * How long a withdrawn consent stays refused: past the last moment any consent token accepted
+ * now can still be accepted (issued at most CLOCK_TOLERANCE_S ahead of our clock, expiring at
+ * most 30 days later, accepted CLOCK_TOLERANCE_S past that).
+ */
+export const CONSENT_REVOCATION_TTL_MS = (CONSENT_MAX_LIFETIME_S + 2 * CLOCK_TOLERANCE_S + 1) * 1000
 export const DOWNLOAD_TTL_MS = 5 * 60_000
 
 
@@ -67,7 +73,7 @@ export interface ConsentClaims {
 
 /**
  * A consent token: signed by an active agency with the portal role, naming this citizen, this
- * requester, these types, this procedure and this dossier, unexpired, at most 30 days long.
+ * requester, these types, this procedure and this dossier, issued by now, unexpired, at most 30 days long.
  */
 export async function verifyConsent (
   token: string,
@@ -99,9 +105,13 @@ export async function verifyConsent (
     if (code === 'ERR_JWT_EXPIRED') throw refuse('consent_expired', 'the consent token has expired')
     throw refuse('consent_invalid', 'the consent token does not verify against the portal\'s keys')
   }
-  if (typeof claims.jti !== 'string' || await deps.store.consentRevoked(claims.jti)) throw refuse('consent_revoked', 'the citizen has withdrawn this consent')
+  // iat is bounded by our clock, so `exp - iat` bounds how long the token lives from now, and a
+  // withdrawal (kept CONSENT_REVOCATION_TTL_MS) outlives every token that can still be accepted
+  const now = Math.floor(Date.now() / 1000)
   const iat = (claims as unknown as { iat: number }).iat
+  if (iat > now + CLOCK_TOLERANCE_S) throw refuse('consent_not_yet_valid', 'the consent token was issued in the future (iat is ahead of the gateway\'s clock)')
   if (claims.exp - iat > CONSENT_MAX_LIFETIME_S) throw refuse('consent_invalid', 'a consent token may last at most 30 days')
+  if (typeof claims.jti !== 'string' || await deps.store.consentRevoked(claims.jti)) throw refuse('consent_revoked', 'the citizen has withdrawn this consent')
   if (claims.sub !== expected.subject.id) throw refuse('consent_wrong_subject', 'the consent token is for another citizen')
   if (claims.azp !== expected.requester) throw refuse('consent_wrong_requester', 'the consent token is for another requesting agency')
   if (claims.dossier_code !== expected.dossierCode) throw refuse('consent_wrong_dossier', 'the consent token is for another dossier')
@@ -117,8 +127,8 @@ export interface Candidate {
   status: DocumentStatus
 }
 
-/** The current valid documents of a type, or why there is none. */
-export function pick (documents: StoredDocument[], type: string, now = new Date()): { valid: Candidate[], why?: 'none' | 'expired' | 'revoked' } {
+/** The current valid documents of a type, or why there is none (one not valid yet first: a valid one is on its way). */
+export function pick (documents: StoredDocument[], type: string, now = new Date()): { valid: Candidate[], why?: 'none' | 'pending' | 'expired' | 'revoked' } {
   const candidates = documents
     .filter((d) => d.versions[0]?.type === type)
     .map((document) => {
@@ -128,7 +138,8 @@ export function pick (documents: StoredDocument[], type: string, now = new Date(
   const valid = candidates.filter((c) => c.status === 'valid').sort((a, b) => b.version.issuedAt.localeCompare(a.version.issuedAt))
   if (valid.length) return { valid }
   if (candidates.length === 0) return { valid, why: 'none' }
-  return { valid, why: candidates.some((c) => c.status === 'expired') ? 'expired' : 'revoked' }
+  const why = (['pending', 'expired'] as const).find((status) => candidates.some((c) => c.status === status)) ?? 'revoked'
+  return { valid, why }
 }
 
 export function newDownloadToken (): string {

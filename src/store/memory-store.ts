@@ -1,4 +1,4 @@
-import { auditIndexName, auditIndexNames } from './audit-keys.js'
+import { auditIndexEntries, auditIndexName, auditIndexNames, dayScore, hiddenIndexName } from './audit-keys.js'
 import type { AgreementRecord, DownloadGrant, DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion } from './store.js'
 import type { AgencyRecord, AuditCheckpointRecord, AuditIndexPage, Persistence, SigningKeySetRecord, Store, StoredAuditEvent } from './store.js'
 import type { OutboxDeliveryRecord, OutboxDestinationStatus, OutboxEventRecord, OutboxSettlement } from './store.js'
@@ -55,6 +55,8 @@ export class MemoryStore implements Store {
   private readonly auditHeads = new Map<string, { seq: number, hash: string }>()
   private readonly auditBySeq = new Map<string, Map<number, string>>()
   private readonly auditIndexes = new Map<string, string[]>()
+  /** the entries of an index with a score other than 0 (a hidden access: the day it becomes visible) */
+  private readonly auditScores = new Map<string, Map<string, number>>()
   private readonly checkpoints: AuditCheckpointRecord[] = []
   private readonly documents = new Map<string, Map<string, string>>()
   private readonly documentSubject = new Map<string, string>()
@@ -145,12 +147,30 @@ export class MemoryStore implements Store {
     let bySeq = this.auditBySeq.get(event.chain)
     if (!bySeq) this.auditBySeq.set(event.chain, bySeq = new Map())
     bySeq.set(event.seq, event.id)
-    for (const name of auditIndexNames(event)) {
-      let ids = this.auditIndexes.get(name)
-      if (!ids) this.auditIndexes.set(name, ids = [])
-      ids.splice(bound(ids, event.id, false), 0, event.id)
+    for (const { name, score } of auditIndexEntries(event)) {
+      this.addToIndex(name, event.id)
+      if (score !== 0) {
+        let scores = this.auditScores.get(name)
+        if (!scores) this.auditScores.set(name, scores = new Map())
+        scores.set(event.id, score)
+      }
     }
     if (announce) this.outbox.announce(event.id, Date.parse(String(event.time)))
+  }
+
+  private addToIndex (name: string, id: string): void {
+    let ids = this.auditIndexes.get(name)
+    if (!ids) this.auditIndexes.set(name, ids = [])
+    const at = bound(ids, id, false)
+    if (ids[at] !== id) ids.splice(at, 0, id)
+  }
+
+  private removeFromIndex (name: string, id: string): void {
+    this.auditScores.get(name)?.delete(id)
+    const ids = this.auditIndexes.get(name)
+    if (!ids) return
+    const at = bound(ids, id, false)
+    if (ids[at] === id) ids.splice(at, 1)
   }
 
   async auditChainHead (chain: string): Promise<{ seq: number, hash: string } | undefined> {
@@ -170,6 +190,19 @@ export class MemoryStore implements Store {
     return page.newestFirst
       ? ids.slice(Math.max(start, end - page.count), end).reverse()
       : ids.slice(start, Math.min(end, start + page.count))
+  }
+
+  async revealAuditHistory (subjectHash: string, day: string, max: number): Promise<number> {
+    const hidden = hiddenIndexName(subjectHash)
+    const due = [...this.auditScores.get(hidden) ?? []]
+      .filter(([, score]) => score <= dayScore(day))
+      .sort(([a, x], [b, y]) => x - y || (a < b ? -1 : 1))
+      .slice(0, max)
+    for (const [id] of due) {
+      this.removeFromIndex(hidden, id)
+      this.addToIndex(auditIndexName({ kind: 'history', value: subjectHash }), id)
+    }
+    return due.length
   }
 
   async auditEvents (ids: string[]): Promise<StoredAuditEvent[]> {
@@ -210,12 +243,7 @@ export class MemoryStore implements Store {
         if (seq > upTo) continue
         const json = this.auditEventsById.get(id)
         if (json !== undefined) {
-          for (const name of auditIndexNames(JSON.parse(json))) {
-            const ids = this.auditIndexes.get(name)
-            if (!ids) continue
-            const at = bound(ids, id, false)
-            if (ids[at] === id) ids.splice(at, 1)
-          }
+          for (const name of auditIndexNames(JSON.parse(json))) this.removeFromIndex(name, id)
         }
         this.auditEventsById.delete(id)
         bySeq.delete(seq)

@@ -1,7 +1,7 @@
 import { Redis, Cluster } from 'ioredis'
 import type { RedisOptions, ClusterOptions } from 'ioredis'
 import { StoreUnavailableError } from './errors.js'
-import { auditIndexName, auditIndexNames } from './audit-keys.js'
+import { auditIndexEntries, auditIndexName, auditIndexNames, dayScore, hiddenIndexName } from './audit-keys.js'
 import type { AgreementRecord, DownloadGrant, DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion } from './store.js'
 import type { AgencyRecord, AuditCheckpointRecord, AuditIndexPage, Persistence, SigningKeySetRecord, Store, StoredAuditEvent } from './store.js'
 import { createHash } from 'node:crypto'
@@ -38,7 +38,7 @@ type Client = Redis | Cluster
  * under the {audit} tag, so one slot): a cluster routes it, and checks it, by them.
  * KEYS: events hash, heads hash, the chain's seq → id hash, the outbox sources, then the index
  * keys of the batch. ARGV: chain, then per event: seq, prevHash, hash, id, event JSON, announce
- * (1/0), time (ms), n, then the positions in KEYS of its n indexes.
+ * (1/0), time (ms), n, then for each of its n indexes its position in KEYS and the entry's score.
  */
 const APPEND_AUDIT = `
 local head = redis.call('HGET', KEYS[2], ARGV[1])
@@ -56,7 +56,7 @@ while i <= #ARGV do
   local seq, prevHash = tonumber(ARGV[i]), ARGV[i + 1]
   if last and (seq ~= last[1] + 1 or prevHash ~= last[2]) then return redis.error_reply('ERR audit batch is not a chain') end
   last = { seq, ARGV[i + 2] }
-  i = i + 8 + tonumber(ARGV[i + 7])
+  i = i + 8 + 2 * tonumber(ARGV[i + 7])
 end
 i = 2
 while i <= #ARGV do
@@ -65,8 +65,8 @@ while i <= #ARGV do
   redis.call('HSET', KEYS[3], tostring(seq), id)
   if ARGV[i + 5] == '1' then redis.call('ZADD', KEYS[4], ARGV[i + 6], 'a:' .. id) end
   local n = tonumber(ARGV[i + 7])
-  for j = 1, n do redis.call('ZADD', KEYS[tonumber(ARGV[i + 7 + j])], 0, id) end
-  i = i + 8 + n
+  for j = 1, n do redis.call('ZADD', KEYS[tonumber(ARGV[i + 6 + 2 * j])], ARGV[i + 7 + 2 * j], id) end
+  i = i + 8 + 2 * n
 end
 redis.call('HSET', KEYS[2], ARGV[1], tostring(last[1]) .. ' ' .. last[2])
 return 1`
@@ -99,6 +99,20 @@ while i <= #ARGV do
 end
 redis.call('HSET', KEYS[2], 'floor', ARGV[2])
 return removed`
+
+/**
+ * A subject's hidden accesses due by a day move to its access history, atomically, so a
+ * concurrent read sees each in one of the two, never both or neither. Scores in the hidden
+ * index are the days they become visible (YYYYMMDD); the history is ordered by id (score 0).
+ * KEYS: the hidden index, the history index. ARGV: the day's score, how many at most.
+ */
+const REVEAL_HISTORY = `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[2], 0, id)
+  redis.call('ZREM', KEYS[1], id)
+end
+return #ids`
 
 /** events one retention script removes at most: a few milliseconds of server time */
 const PRUNE_BATCH = 256
@@ -153,6 +167,7 @@ return 1`
 interface StoreCommands {
   auditAppend(...args: Array<string | number>): Promise<number>
   auditPrune(...args: Array<string | number>): Promise<number>
+  auditRevealHistory(...args: Array<string | number>): Promise<number>
   documentPutFirst(...args: string[]): Promise<number>
   documentAmend(...args: string[]): Promise<number>
   documentRewrite(...args: string[]): Promise<number>
@@ -167,6 +182,7 @@ function defineStoreCommands (client: Client): void {
   // no numberOfKeys: the first argument says how many keys follow
   client.defineCommand('auditAppend', { lua: APPEND_AUDIT })
   client.defineCommand('auditPrune', { lua: PRUNE_AUDIT })
+  client.defineCommand('auditRevealHistory', { numberOfKeys: 2, lua: REVEAL_HISTORY })
   client.defineCommand('documentPutFirst', { numberOfKeys: 1, lua: PUT_FIRST_VERSION })
   client.defineCommand('documentAmend', { numberOfKeys: 1, lua: AMEND })
   client.defineCommand('documentRewrite', { numberOfKeys: 1, lua: REWRITE_VERSION })
@@ -438,8 +454,8 @@ export class RedisStore implements Store {
     const args: Array<string | number> = [first.chain]
     for (const { event, announce } of batch) {
       if (event.chain !== first.chain) throw new Error('an audit batch is one chain')
-      const indexes = auditIndexNames(event).map((name) => keys.position(this.auditKey('idx', name)))
-      args.push(event.seq, event.prevHash, event.hash, event.id, JSON.stringify(event), announce ? '1' : '0', Date.parse(String(event.time)), indexes.length, ...indexes)
+      const indexes = auditIndexEntries(event).flatMap(({ name, score }) => [keys.position(this.auditKey('idx', name)), score])
+      args.push(event.seq, event.prevHash, event.hash, event.id, JSON.stringify(event), announce ? '1' : '0', Date.parse(String(event.time)), indexes.length / 2, ...indexes)
     }
     const done = await this.run(async () => await this.commands.auditAppend(keys.list.length, ...keys.list, ...args))
     return done === 1
@@ -463,6 +479,11 @@ export class RedisStore implements Store {
     return await this.run(async () => page.newestFirst
       ? await this.client.zrevrangebylex(key, high, low, 'LIMIT', 0, page.count)
       : await this.client.zrangebylex(key, low, high, 'LIMIT', 0, page.count))
+  }
+
+  async revealAuditHistory (subjectHash: string, day: string, max: number): Promise<number> {
+    const keys = [this.auditKey('idx', hiddenIndexName(subjectHash)), this.auditKey('idx', auditIndexName({ kind: 'history', value: subjectHash }))]
+    return await this.run(async () => await this.commands.auditRevealHistory(...keys, dayScore(day), max))
   }
 
   async auditEvents (ids: string[]): Promise<StoredAuditEvent[]> {

@@ -50,12 +50,16 @@ export interface StoredAuditEvent {
   [field: string]: unknown
 }
 
-/** the time-ordered indexes audit search uses; ids sort by time, so one index answers a time range */
+/**
+ * The time-ordered indexes audit search uses; ids sort by time, so one index answers a time
+ * range. `history` is a subject's access history: only the accesses it may see (audit-keys.ts).
+ */
 export type AuditIndex =
   | { kind: 'all' }
   | { kind: 'agency', value: string }
   | { kind: 'subject', value: string }
   | { kind: 'document', value: string }
+  | { kind: 'history', value: string }
 
 export interface AuditIndexPage {
   index: AuditIndex
@@ -244,6 +248,12 @@ export interface Store {
   auditChains(): Promise<string[]>
   /** ids from one index, in id (= time) order, within bounds */
   auditIndexPage(page: AuditIndexPage): Promise<string[]>
+  /**
+   * Moves up to `max` of the subject's hidden accesses whose hidden-until date is `day`
+   * (YYYY-MM-DD) or earlier into its access history, atomically; returns how many it moved
+   * (fewer than `max`: none is left to move).
+   */
+  revealAuditHistory(subjectHash: string, day: string, max: number): Promise<number>
   /** events by id, in the order asked (missing ones left out) */
   auditEvents(ids: string[]): Promise<StoredAuditEvent[]>
   /** a chain's events with seq in [fromSeq, fromSeq + count) in seq order */

@@ -105,6 +105,46 @@ export function auditContract (t: Test, makeStore: StoreFactory): void {
     t.same(await page({ kind: 'agency', value: 'A' }, { fromId: idAt(1).slice(0, 10), count: 1, newestFirst: false }), [idAt(1)])
   })
 
+  t.test('audit history index: a subject\'s visible accesses only; hidden ones move in from their day on, and retention removes them wherever they are', async (t) => {
+    const store = await makeStore(t)
+    const access = (detail: Record<string, unknown>, outcome = 'granted', action = 'reuse.queried') => ({ actor: 'A', subject: 's1', action, outcome, detail })
+    const drafts = [
+      access({}), // 1 seen at once
+      access({ hidden: true, hiddenUntil: '2027-03-01' }), // 2
+      access({}, 'empty'), // 3 released nothing
+      access({ hidden: true, hiddenUntil: '2027-01-15' }), // 4
+      access({}, 'granted', 'portal.access_history'), // 5 not an access
+      access({ hidden: true, hiddenUntil: 'someday' }), // 6 no readable date: never shown
+      access({ hidden: true, hiddenUntil: '2027-01-15' }), // 7
+      access({}) // 8
+    ]
+    const events = chainOf('C1', drafts.map(({ actor, subject }) => ({ actor, subject })), 1)
+      .map((event, i) => ({ ...event, action: drafts[i]?.action, outcome: drafts[i]?.outcome, detail: drafts[i]?.detail }))
+    for (const event of events) t.equal(await store.appendAuditEvent(event), true)
+    const history = async (): Promise<string[]> => await store.auditIndexPage({ index: { kind: 'history', value: 's1' }, newestFirst: true, count: 100 })
+    t.same(await history(), [8, 1].map(idAt))
+    t.equal(await store.revealAuditHistory('s1', '2027-01-14', 10), 0, 'nothing due the day before')
+    t.equal(await store.revealAuditHistory('s2', '2099-12-31', 10), 0, 'another subject\'s history is its own')
+    t.equal(await store.revealAuditHistory('s1', '2027-01-15', 1), 1, 'at most as many as asked')
+    t.equal(await store.revealAuditHistory('s1', '2027-01-15', 10), 1)
+    t.same(await history(), [8, 7, 4, 1].map(idAt), 'in their place in time')
+    t.equal(await store.revealAuditHistory('s1', '2099-12-31', 10), 1)
+    t.same(await history(), [8, 7, 4, 2, 1].map(idAt))
+    t.equal(await store.pruneAudit({ C1: 3 }), 3)
+    t.same(await history(), [8, 7, 4].map(idAt), 'retention removes revealed ones too')
+    t.same(await store.auditIndexPage({ index: { kind: 'subject', value: 's1' }, newestFirst: true, count: 100 }), [8, 7, 6, 5, 4].map(idAt), 'the subject index keeps them all')
+  })
+
+  t.test('audit history index: retention removes hidden accesses not yet revealed', async (t) => {
+    const store = await makeStore(t)
+    const events = chainOf('C1', [{ actor: 'A', subject: 's1' }, { actor: 'A', subject: 's1' }], 1)
+      .map((event) => ({ ...event, action: 'reuse.queried', outcome: 'granted', detail: { hidden: true, hiddenUntil: '2027-01-15' } }))
+    for (const event of events) await store.appendAuditEvent(event)
+    t.equal(await store.pruneAudit({ C1: 1 }), 1)
+    t.equal(await store.revealAuditHistory('s1', '2099-12-31', 10), 1, 'only the kept one is left to reveal')
+    t.same(await store.auditIndexPage({ index: { kind: 'history', value: 's1' }, newestFirst: true, count: 100 }), [idAt(2)])
+  })
+
   t.test('audit checkpoints are kept in order, as copies', async (t) => {
     const store = await makeStore(t)
     t.same(await store.auditCheckpoints(), [])

@@ -5,7 +5,7 @@ import { ProblemError } from '../../lib/problem.js'
 import { scopesOf } from '../../services/agencies.js'
 import { statusOf, today } from '../../services/documents.js'
 import { canonicalDigest, sha256Hex } from '../../lib/digest.js'
-import { ATTESTATION_TYP, CONSENT_MAX_LIFETIME_S, DOWNLOAD_TTL_MS, RECEIPT_TYP, grantFor, minimize, newDownloadToken, pick, releasedFields, typeFields, verifyConsent } from '../../services/reuse.js'
+import { ATTESTATION_TYP, CONSENT_REVOCATION_TTL_MS, DOWNLOAD_TTL_MS, RECEIPT_TYP, grantFor, minimize, newDownloadToken, pick, releasedFields, typeFields, verifyConsent } from '../../services/reuse.js'
 import type { AgreementRecord } from '../../store/index.js'
 import type { Subject } from '../../services/identifiers.js'
 
@@ -302,7 +302,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
   }, async (request, reply) => {
     await request.audit({ action: 'consent.revoked', outcome: 'granted', detail: { consentId: request.body.consentId, ...(request.body.reason ? { reason: request.body.reason } : {}) } })
     // kept past the longest a consent token can live
-    await app.store.revokeConsent(request.body.consentId, (CONSENT_MAX_LIFETIME_S + 86_400) * 1000)
+    await app.store.revokeConsent(request.body.consentId, CONSENT_REVOCATION_TTL_MS)
     return await reply.code(204).send()
   })
 
@@ -356,7 +356,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
             reason: { type: 'string' },
             kid: { type: 'string' },
             claims: { type: 'object', additionalProperties: true },
-            statusNow: { type: 'string', enum: ['valid', 'expired', 'revoked', 'superseded', 'unknown'] },
+            statusNow: { type: 'string', enum: ['valid', 'pending', 'expired', 'revoked', 'superseded', 'unknown'], description: '`pending`: the version is not valid yet (its validFrom is still to come)' },
             revokedAt: { type: 'string' },
             latestVersion: { type: 'integer' }
           },
