@@ -4,7 +4,7 @@ import { pino } from 'pino'
 import { loggerOptions } from '../src/app.js'
 import { StatedError, describeError, errorText } from '../src/lib/error-description.js'
 import { StoreUnavailableError } from '../src/store/errors.js'
-import { captureLogs, testConfig } from './helper.js'
+import { build, captureLogs, testConfig } from './helper.js'
 
 /**
  * What is said about an error — in a log line, on the command line — is its class, its code, the
@@ -94,6 +94,32 @@ t.test('every way a logger is handed an error writes its description only', asyn
     t.ok(typeof described?.type === 'string', `"${line.msg}" names the error's class`)
   }
   t.match(logs.lines[7], { err: { type: 'StoreUnavailableError', cause: { type: 'ReplyError', code: 'ERR', command: 'evalsha' } } })
+})
+
+t.test('the gateway\'s request loggers do the same, and a line\'s text never repeats an error\'s message', async (t) => {
+  const logs = captureLogs()
+  const err = replyError(`ERR Error running script: bad value ${CITIZEN}`)
+  const app = await build(t, {
+    logs,
+    extra: (app) => {
+      app.get('/test/logs-an-error', async (request) => {
+        request.log.error({ err }, err.message)
+        request.log.warn(err)
+        throw err
+      })
+    }
+  })
+  const res = await app.inject({ method: 'GET', url: '/test/logs-an-error' })
+  t.equal(res.statusCode, 500)
+  t.equal(res.json().code, 'internal_error')
+  assertNoSecret(t, 'the answer', res.body)
+  assertNoSecret(t, 'the log', logs.text())
+  const lines = logs.lines.filter((line) => line.err !== undefined)
+  t.equal(lines.length, 3)
+  for (const line of lines) {
+    t.match(line, { requestId: String, err: { type: 'ReplyError', code: 'ERR', command: 'evalsha' } })
+    t.not(line.msg, err.message)
+  }
 })
 
 t.test('the command line prints its own refusals as written, anything else by its description', async (t) => {
