@@ -31,6 +31,7 @@ import healthRoutes from './routes/health/index.js'
 import oauthRoutes from './routes/oauth/index.js'
 import wellKnownRoutes from './routes/well-known/index.js'
 import { createStore } from './store/index.js'
+import { errorLogging } from './lib/error-description.js'
 import type { Store } from './store/index.js'
 
 declare module 'fastify' {
@@ -55,8 +56,12 @@ export function genRequestId (request: IncomingMessage): string {
 }
 
 export function loggerOptions (config: Config): LoggerOptions {
+  // an error is logged as its class, code, Redis command name and stack frames: never the
+  // command's arguments or a message that may quote data (lib/error-description.ts)
+  const errors = errorLogging()
   return {
     level: config.logLevel,
+    hooks: errors.hooks,
     // credentials and anything that may carry personal data never reach a log line
     redact: {
       paths: [
@@ -66,6 +71,7 @@ export function loggerOptions (config: Config): LoggerOptions {
       censor: '[redacted]'
     },
     serializers: {
+      ...errors.serializers,
       // the path only: a query string is never logged, whatever a client put in it; nor is a
       // download link's token, a credential in the path
       req (request: { method: string, url: string, hostname?: string, ip?: string }) {

@@ -3,6 +3,7 @@ import { envSchema } from 'env-schema'
 import { Keyring, parseKeyFile, parseKeyList } from './lib/encryption.js'
 import { OutboundRefusedError, allowEntryProblem, checkOutboundUrl, outboundPolicy } from './lib/outbound.js'
 import type { OutboundSettings } from './lib/outbound.js'
+import { StatedError } from './lib/error-description.js'
 
 /**
  * Configuration comes from the environment only, is validated once at start, and a bad value
@@ -100,7 +101,7 @@ export interface Config {
   outbound: OutboundSettings
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends StatedError {
   constructor (message: string) {
     super(message)
     this.name = 'ConfigError'

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose'
 import type { JWK } from 'jose'
+import { StatedError } from '../lib/error-description.js'
 
 /**
  * What an agency needs to talk to the gateway: a key pair (the private JWK stays with the
@@ -55,7 +56,7 @@ export interface TokenResponse {
 /** The gateway's issuer id (the audience of assertions), from its RFC 8414 metadata. */
 export async function gatewayIssuer (gateway: string): Promise<string> {
   const response = await fetch(`${gateway}/.well-known/oauth-authorization-server`)
-  if (!response.ok) throw new Error(`${gateway} did not serve its OAuth metadata (${response.status})`)
+  if (!response.ok) throw new StatedError(`${gateway} did not serve its OAuth metadata (${response.status})`)
   return (await response.json() as { issuer: string }).issuer
 }
 
@@ -79,6 +80,6 @@ export async function fetchAccessToken (options: { gateway: string, privateKey: 
     body: form
   })
   const body = await response.json() as TokenResponse & { error?: string, error_description?: string }
-  if (!response.ok) throw new Error(`token request refused (${response.status} ${body.error ?? ''}): ${body.error_description ?? JSON.stringify(body)}`)
+  if (!response.ok) throw new StatedError(`token request refused (${response.status} ${body.error ?? ''}): ${body.error_description ?? JSON.stringify(body)}`)
   return body
 }

@@ -10,6 +10,7 @@ import type { ReencryptOutcome } from '../services/documents.js'
 import { FileBlobStore } from '../store/blob-store.js'
 import type { BlobReencryptOutcome } from '../store/blob-store.js'
 import type { Store } from '../store/index.js'
+import { StatedError } from '../lib/error-description.js'
 
 /**
  * `encryption rotate`: re-encrypts every document's data and every file with the first key of
@@ -132,7 +133,7 @@ export function encryptionCommands (program: Command, loadConfig: () => Config, 
     .action(async (options: { quiet?: boolean }) => {
       const config = loadConfig()
       const keyring = config.encryption
-      if (!keyring) throw new Error('no encryption key: set ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE as the gateways have it, the new key first')
+      if (!keyring) throw new StatedError('no encryption key: set ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE as the gateways have it, the new key first')
       await withStore(async (store) => {
         const summary = await rotateEncryption({ store, keyring, blobDir: resolve(config.blobDir), pepper: config.subjectPepper, progress: !options.quiet })
         process.stdout.write(JSON.stringify(summary, null, 2) + '\n')

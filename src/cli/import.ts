@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline'
 import { Presets, SingleBar } from 'cli-progress'
 import { fetchAccessToken } from './agency-keys.js'
 import type { AgencyPrivateKey } from './agency-keys.js'
+import { StatedError } from '../lib/error-description.js'
 
 /**
  * `documents import`: sends an NDJSON file to the batch endpoint in chunks. Resumable: after
@@ -87,7 +88,7 @@ export async function importDocuments (options: ImportOptions): Promise<ImportSu
         continue
       }
       if (response.status === 401 && attempt < 2) { tokenExpires = 0; continue }
-      if (!response.ok) throw new Error(`batch refused (${response.status}): ${await response.text()}`)
+      if (!response.ok) throw new StatedError(`batch refused (${response.status}): ${await response.text()}`)
       const results = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as { line: number, outcome: keyof ImportSummary, problem?: { code: string, detail: string } })
       const rejected: string[] = []
       for (const result of results) {

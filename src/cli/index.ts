@@ -21,20 +21,27 @@ import { importDocuments } from './import.js'
 import { encryptionCommands } from './encryption.js'
 import type { AgencyAlg, AgencyPrivateKey } from './agency-keys.js'
 import { VERSION } from '../lib/version.js'
+import { StatedError, errorText } from '../lib/error-description.js'
 
 /** `reuse-gateway`: the command-line tool for agencies, operators and auditors. */
 
 async function readPrivateKey (path: string): Promise<AgencyPrivateKey> {
-  const key = JSON.parse(await readFile(path, 'utf8')) as AgencyPrivateKey
+  let key: AgencyPrivateKey
+  try {
+    key = JSON.parse(await readFile(path, 'utf8')) as AgencyPrivateKey
+  } catch (err) {
+    // JSON.parse's message quotes the text: here, a private key
+    throw new StatedError(`${path} is not a readable JSON file (create one with: reuse-gateway keys generate)`, { cause: err })
+  }
   if (typeof key.kid !== 'string' || typeof key.alg !== 'string' || typeof key.d !== 'string') {
-    throw new Error(`${path} is not a private JWK with kid and alg (create one with: reuse-gateway keys generate)`)
+    throw new StatedError(`${path} is not a private JWK with kid and alg (create one with: reuse-gateway keys generate)`)
   }
   return key
 }
 
 function agencyOf (key: AgencyPrivateKey, given: string | undefined): string {
   const agency = given ?? key.agency
-  if (!agency) throw new Error('which agency? pass --agency CODE')
+  if (!agency) throw new StatedError('which agency? pass --agency CODE')
   return agency
 }
 
@@ -114,7 +121,7 @@ export function buildCli (): Command {
         next = await rotateKeys(parseKeyFile(await readFile(options.file, 'utf8'), options.file), alg, config.signing.retentionMs)
         await writeKeyFile(options.file, next)
       } else {
-        if (config.redis.mode === 'memory') throw new Error('no store to rotate in: set REDIS_URL (or REDIS_CLUSTER_NODES) as the gateway has it, or pass --file')
+        if (config.redis.mode === 'memory') throw new StatedError('no store to rotate in: set REDIS_URL (or REDIS_CLUSTER_NODES) as the gateway has it, or pass --file')
         const store = await createStore(config)
         try {
           next = await rotateStoredKeys(store, alg, config.signing.retentionMs)
@@ -200,7 +207,7 @@ export function buildCli (): Command {
       const token = (await fetchAccessToken({ gateway, privateKey, agency: agencyOf(privateKey, options.agency), scope: 'audit:read' })).access_token
       const query = new URLSearchParams({ ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) })
       const response = await fetch(`${gateway}/v1/audit/export?${query}`, { headers: { authorization: `Bearer ${token}` } })
-      if (!response.ok || !response.body) throw new Error(`export refused (${response.status}): ${await response.text()}`)
+      if (!response.ok || !response.body) throw new StatedError(`export refused (${response.status}): ${await response.text()}`)
       const bar = options.quiet ? undefined : new SingleBar({ format: 'exporting audit events | {value} events | {bytes} | {duration}s', hideCursor: true, noTTYOutput: false }, Presets.shades_classic)
       bar?.start(0, 0, { bytes: '0 B' })
       let events = 0
@@ -278,7 +285,7 @@ export function buildCli (): Command {
 /** the store the gateways share, from the same environment they read */
 async function withStore (work: (store: Store) => Promise<void>): Promise<void> {
   const config = loadConfig()
-  if (config.redis.mode === 'memory') throw new Error('no store: set REDIS_URL (or REDIS_CLUSTER_NODES) as the gateway has it')
+  if (config.redis.mode === 'memory') throw new StatedError('no store: set REDIS_URL (or REDIS_CLUSTER_NODES) as the gateway has it')
   const store = await createStore(config)
   try {
     await store.ping()
@@ -291,11 +298,11 @@ async function withStore (work: (store: Store) => Promise<void>): Promise<void> 
 function destinationName (value: string): string {
   if (value === PORTAL || value.startsWith('agency:')) return value
   if (/^[0-9A-Z]{3}\.[0-9A-Z]{2}\.[0-9A-Z]{2}\.[A-Z][0-9]{2}$/.test(value)) return agencyDestination(value)
-  throw new Error(`unknown destination ${JSON.stringify(value)}: portal, agency:<code> or an agency code`)
+  throw new StatedError(`unknown destination ${JSON.stringify(value)}: portal, agency:<code> or an agency code`)
 }
 
 function cursorOption (value: string, name: string): number {
-  if (!/^[0-9]{1,15}$/.test(value)) throw new Error(`${name} must be a whole number`)
+  if (!/^[0-9]{1,15}$/.test(value)) throw new StatedError(`${name} must be a whole number`)
   return Number(value)
 }
 
@@ -303,7 +310,9 @@ export async function runCli (argv: string[]): Promise<void> {
   try {
     await buildCli().parseAsync(argv)
   } catch (err) {
-    process.stderr.write(`reuse-gateway: ${(err as Error).message}\n`)
+    // the command line's own refusals as written; anything else (a store error, a parse error)
+    // by its class and code, as the gateway logs it: never a command's arguments or quoted data
+    process.stderr.write(`reuse-gateway: ${errorText(err)}\n`)
     process.exitCode = 1
   }
 }

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 import { inspect } from 'node:util'
 import { jwksKeys } from './jwks.js'
+import { StatedError } from './error-description.js'
 
 /**
  * Encryption at rest: AES-256-GCM under keys from configuration (ENCRYPTION_KEYS or
@@ -29,12 +30,12 @@ export class Keyring {
   readonly ids: string[]
 
   constructor (keys: EncryptionKey[]) {
-    if (keys.length === 0) throw new Error('no encryption key')
+    if (keys.length === 0) throw new StatedError('no encryption key')
     this.#keys = new Map()
     for (const { id, key } of keys) {
-      if (!KEY_ID.test(id)) throw new Error(`key id ${JSON.stringify(id)} must be 1 to 64 letters, digits, '.', '_' or '-'`)
-      if (key.length !== KEY_BYTES) throw new Error(`key ${id} is ${key.length} bytes; AES-256 needs ${KEY_BYTES}`)
-      if (this.#keys.has(id)) throw new Error(`key id ${id} appears twice`)
+      if (!KEY_ID.test(id)) throw new StatedError(`key id ${JSON.stringify(id)} must be 1 to 64 letters, digits, '.', '_' or '-'`)
+      if (key.length !== KEY_BYTES) throw new StatedError(`key ${id} is ${key.length} bytes; AES-256 needs ${KEY_BYTES}`)
+      if (this.#keys.has(id)) throw new StatedError(`key id ${id} appears twice`)
       this.#keys.set(id, Buffer.from(key))
     }
     this.ids = keys.map((k) => k.id)
@@ -62,7 +63,7 @@ export class Keyring {
 }
 
 /** A stored value names a key that is not configured: an operator error (a key dropped too early). */
-export class UnknownKeyError extends Error {
+export class UnknownKeyError extends StatedError {
   constructor (readonly keyId: string, what: string) {
     super(`${what} is encrypted with key "${keyId}", which is not configured (ENCRYPTION_KEYS / ENCRYPTION_KEYS_FILE); put the key back, then re-encrypt with: reuse-gateway encryption rotate`)
     this.name = 'UnknownKeyError'
@@ -70,7 +71,7 @@ export class UnknownKeyError extends Error {
 }
 
 /** A ciphertext does not authenticate: altered, truncated, moved from elsewhere, or corrupt. */
-export class DecryptionError extends Error {
+export class DecryptionError extends StatedError {
   constructor (what: string) {
     super(`${what} does not decrypt: its ciphertext was altered, moved from another place, or is corrupt`)
     this.name = 'DecryptionError'
@@ -79,9 +80,9 @@ export class DecryptionError extends Error {
 
 function decodeKey (text: string, id: string, source: string): Buffer {
   // strict: Buffer.from(…, 'base64') skips what it does not understand
-  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) throw new Error(`${source}: key ${id} is not base64`)
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) throw new StatedError(`${source}: key ${id} is not base64`)
   const key = Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64')
-  if (key.length !== KEY_BYTES) throw new Error(`${source}: key ${id} is ${key.length} bytes; AES-256 needs ${KEY_BYTES} (create one with: reuse-gateway encryption generate-key)`)
+  if (key.length !== KEY_BYTES) throw new StatedError(`${source}: key ${id} is ${key.length} bytes; AES-256 needs ${KEY_BYTES} (create one with: reuse-gateway encryption generate-key)`)
   return key
 }
 
@@ -90,7 +91,7 @@ export function parseKeyList (text: string, source = 'ENCRYPTION_KEYS'): Encrypt
   const keys = text.split(',').map((item, i) => {
     const at = item.indexOf(':')
     const id = item.slice(0, at).trim()
-    if (at < 0 || !KEY_ID.test(id)) throw new Error(`${source}: item ${i + 1} must be id:base64key, with an id of letters, digits, '.', '_' or '-'`)
+    if (at < 0 || !KEY_ID.test(id)) throw new StatedError(`${source}: item ${i + 1} must be id:base64key, with an id of letters, digits, '.', '_' or '-'`)
     return { id, key: decodeKey(item.slice(at + 1).trim(), id, source) }
   })
   return checked(keys, source)
@@ -103,17 +104,17 @@ export function parseKeyList (text: string, source = 'ENCRYPTION_KEYS'): Encrypt
 export function parseKeyFile (text: string, source: string): EncryptionKey[] {
   return checked(jwksKeys(text, source, '{"keys": [{"kty": "oct", "kid": …, "k": …}]} with at least one key').map((jwk, i) => {
     if (jwk?.kty !== 'oct' || typeof jwk.kid !== 'string' || !KEY_ID.test(jwk.kid) || typeof jwk.k !== 'string') {
-      throw new Error(`${source}: key ${i + 1} needs kty "oct", a kid of letters, digits, '.', '_' or '-', and k`)
+      throw new StatedError(`${source}: key ${i + 1} needs kty "oct", a kid of letters, digits, '.', '_' or '-', and k`)
     }
     return { id: jwk.kid, key: decodeKey(jwk.k, jwk.kid, source) }
   }), source)
 }
 
 function checked (keys: EncryptionKey[], source: string): EncryptionKey[] {
-  if (keys.length === 0) throw new Error(`${source} has no key`)
+  if (keys.length === 0) throw new StatedError(`${source} has no key`)
   const seen = new Set<string>()
   for (const { id } of keys) {
-    if (seen.has(id)) throw new Error(`${source}: key id ${id} appears twice`)
+    if (seen.has(id)) throw new StatedError(`${source}: key id ${id} appears twice`)
     seen.add(id)
   }
   return keys

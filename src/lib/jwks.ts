@@ -1,3 +1,5 @@
+import { StatedError } from './error-description.js'
+
 /**
  * The `keys` of a JWKS document read from a file or a variable: at least one, or an error that
  * names the source and the shape expected (never the content, which holds secrets).
@@ -7,9 +9,9 @@ export function jwksKeys (text: string, source: string, shape: string): Array<Re
   try {
     parsed = JSON.parse(text)
   } catch {
-    throw new Error(`${source} is not JSON`)
+    throw new StatedError(`${source} is not JSON`)
   }
   const keys = (parsed as { keys?: unknown }).keys
-  if (!Array.isArray(keys) || keys.length === 0) throw new Error(`${source} must be a JWKS: ${shape}`)
+  if (!Array.isArray(keys) || keys.length === 0) throw new StatedError(`${source} must be a JWKS: ${shape}`)
   return keys
 }

@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import fp from 'fastify-plugin'
 import { pino } from 'pino'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { errorLogging } from '../lib/error-description.js'
 import { AuditService } from '../services/audit.js'
 import type { AppendOptions, AuditEvent, AuditInput, AuditOutcome } from '../services/audit.js'
 import type { Subject } from '../services/identifiers.js'
@@ -41,7 +42,7 @@ async function auditPlugin (app: FastifyInstance): Promise<void> {
   const destination = config.auditLogFile
     ? pino.destination({ dest: config.auditLogFile, mkdir: true, sync: false })
     : pino.destination({ fd: 1, sync: false })
-  const log = pino({ level: 'info', base: { stream: 'audit' } }, destination)
+  const log = pino({ level: 'info', base: { stream: 'audit' }, ...errorLogging() }, destination)
   const audit = new AuditService({
     store: app.store,
     log,
@@ -59,7 +60,7 @@ async function auditPlugin (app: FastifyInstance): Promise<void> {
     }, options)
   })
 
-  const onError = (err: unknown): void => { app.log.warn({ err: { message: (err as Error).message } }, 'audit checkpoint failed; retrying at the next interval') }
+  const onError = (err: unknown): void => { app.log.warn({ err }, 'audit checkpoint failed; retrying at the next interval') }
   app.addHook('onReady', async () => {
     audit.startCheckpoints(config.audit.checkpointIntervalMs, onError)
     if (config.audit.retentionDays > 0) {

@@ -36,7 +36,7 @@ async function documentsPlugin (app: FastifyInstance): Promise<void> {
       await catalogue.seed()
       if (warned) app.log.info('document-type catalogue seeded')
     } catch (err) {
-      if (!warned) app.log.warn({ err: { message: (err as Error).message } }, 'could not seed the document-type catalogue yet; trying again every second')
+      if (!warned) app.log.warn({ err }, 'could not seed the document-type catalogue yet; trying again every second')
       warned = true
       timer = setTimeout(() => { void seed() }, 1000)
       timer.unref()

@@ -111,10 +111,11 @@ export function frameworkErrors (error: FastifyError, _request: FastifyRequest, 
 async function errorsPlugin (app: FastifyInstance): Promise<void> {
   app.setErrorHandler(function (error: FastifyError, request, reply) {
     const { problem, internal } = toProblem(error, request)
+    // the logger describes the error without its message or a Redis command's arguments
     if (internal) {
       request.log.error({ err: error }, 'request failed')
     } else if (problem.status >= 500) {
-      request.log.warn({ code: problem.code, cause: (error.cause as Error | undefined)?.message }, problem.message)
+      request.log.warn({ code: problem.code, err: error }, problem.message)
     } else {
       request.log.info({ code: problem.code, status: problem.status }, 'request refused')
     }

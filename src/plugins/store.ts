@@ -85,7 +85,7 @@ async function storePlugin (app: FastifyInstance, options: StorePluginOptions): 
         app.lifecycle.holding = { code: 'store_not_durable', detail: 'the gateway\'s store is not configured to keep acknowledged writes across a crash; the operator has been told' }
         recheck()
       }, (err: unknown) => {
-        app.log.error({ err: { message: (err as Error).message } }, `could not read Redis persistence settings; this gateway serves nothing until it can. ${HOW_TO_FIX}`)
+        app.log.error({ err }, `could not read Redis persistence settings; this gateway serves nothing until it can. ${HOW_TO_FIX}`)
         recheck()
       })
     }, RECHECK_MS)

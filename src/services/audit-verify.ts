@@ -4,6 +4,7 @@ import { jwtVerify } from 'jose'
 import type { JWTVerifyGetKey } from 'jose'
 import { CHECKPOINT_TYP, eventHash, GENESIS_HASH } from './audit.js'
 import type { AuditEvent } from './audit.js'
+import { StatedError } from '../lib/error-description.js'
 
 /**
  * Verification of the audit trail, the same online (events from the store) and offline (from
@@ -62,7 +63,7 @@ export async function verifyAuditTrail (
     try {
       const { payload } = await jwtVerify(checkpoint.jws, keys, { typ: CHECKPOINT_TYP, ...(options.issuer ? { issuer: options.issuer } : {}) })
       chains = payload.chains as typeof chains
-      if (!Array.isArray(chains)) throw new Error('no chains')
+      if (!Array.isArray(chains)) throw new StatedError('no chains')
       if (checkpoint.inLog === true && typeof payload.writer === 'string') ownChains.add(payload.writer)
     } catch (err) {
       return { ok: false, checked: 0, chains: 0, checkpoints: i, firstBadEvent: `checkpoint ${checkpoint.time ?? i}`, reason: `checkpoint ${i + 1} does not verify against the gateway's keys (${(err as Error).message}): forged or altered` }

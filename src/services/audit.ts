@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { canonicalDigest } from '../lib/digest.js'
 import { ProblemError } from '../lib/problem.js'
 import type { AuditCheckpointRecord, AuditIndex, Store, StoredAuditEvent } from '../store/index.js'
+import { StatedError } from '../lib/error-description.js'
 
 /**
  * The audit trail every capability writes through.
@@ -206,7 +207,7 @@ export class AuditService {
   }
 
   private async write (batch: Array<Pick<PendingEvent, 'input' | 'options'>>, retried = false): Promise<AuditEvent[]> {
-    if (!this.head) throw new Error('audit chain head unknown')
+    if (!this.head) throw new StatedError('audit chain head unknown')
     let previous = this.head
     const events = batch.map(({ input }) => {
       // one clock reading for the id and the time: a time range searched through the id
@@ -247,7 +248,7 @@ export class AuditService {
       // and continue on a new chain.
       this.options.log.error({ chain: this.chain, expectedSeq: (events[0]?.seq ?? 1) - 1 }, 'audit chain head moved under this process; continuing on a new chain')
       this.startChain()
-      if (retried) throw new Error('audit chain could not be appended to')
+      if (retried) throw new StatedError('audit chain could not be appended to')
       return await this.write(batch, true)
     }
     this.head = previous

@@ -10,6 +10,7 @@ import { addDuration } from './catalogue.js'
 import type { Catalogue } from './catalogue.js'
 import { checkedSubjectHash, subjectHash } from './identifiers.js'
 import type { Subject } from './identifiers.js'
+import { StatedError } from '../lib/error-description.js'
 
 const newId = monotonicFactory()
 
@@ -220,7 +221,7 @@ export class DocumentService {
    */
   async reencrypt (id: string): Promise<ReencryptOutcome> {
     const keyring = this.keyring
-    if (!keyring) throw new Error('no encryption key is configured (ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE)')
+    if (!keyring) throw new StatedError('no encryption key is configured (ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE)')
     const found = await this.store.getDocument(id)
     if (!found) return 'missing'
     let outcome: ReencryptOutcome = 'current'

@@ -126,7 +126,7 @@ export class OutboxService {
   private loopFanOut (): void {
     if (this.stopped) return
     this.fanOutRun = this.fanOutOnce().then(() => {}, (err) => {
-      this.deps.log.warn({ err: { message: (err as Error).message } }, 'outbox fan-out failed; retrying')
+      this.deps.log.warn({ err }, 'outbox fan-out failed; retrying')
     }).finally(() => {
       if (!this.stopped) this.fanOutTimer = setTimeout(() => this.loopFanOut(), this.settings.pollMs)
     })
@@ -135,7 +135,7 @@ export class OutboxService {
   private loopDeliveries (): void {
     if (this.stopped) return
     this.deliveryRun = this.deliverDue().catch((err) => {
-      this.deps.log.warn({ err: { message: (err as Error).message } }, 'outbox delivery round failed; retrying')
+      this.deps.log.warn({ err }, 'outbox delivery round failed; retrying')
     }).finally(() => {
       if (!this.stopped) this.deliveryTimer = setTimeout(() => this.loopDeliveries(), this.settings.pollMs)
     })
@@ -305,7 +305,7 @@ export class OutboxService {
       const claimed = room > 0 ? await this.store.claimOutboxDeliveries(Date.now(), this.deliveryLeaseMs, room, lease) : []
       for (const item of claimed) {
         const attempt: Promise<void> = this.attempt(item.delivery, item.event, lease)
-          .catch((err) => { this.deps.log.warn({ err: { message: (err as Error).message }, outboxEvent: item.event.id, destination: item.delivery.destination }, 'outbox delivery not settled; its lease will run out and it will be tried again') })
+          .catch((err) => { this.deps.log.warn({ err, outboxEvent: item.event.id, destination: item.delivery.destination }, 'outbox delivery not settled; its lease will run out and it will be tried again') })
           .finally(() => this.inFlight.delete(attempt))
         this.inFlight.add(attempt)
       }

@@ -5,6 +5,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK } from 'j
 import type { JWK, JWTPayload, KeyObject } from 'jose'
 import { jwksKeys } from '../lib/jwks.js'
 import type { Store } from '../store/index.js'
+import { StatedError } from '../lib/error-description.js'
 
 /**
  * The gateway's own signing keys. One format everywhere: a list of private JWKs, each with
@@ -65,7 +66,7 @@ export async function rotateKeys (keys: StoredKey[], alg: GatewayAlg, retentionM
 export function parseKeyFile (text: string, source: string): StoredKey[] {
   return jwksKeys(text, source, '{"keys": [...]} with at least one private key').map((key, i) => {
     if (typeof key.kid !== 'string' || !GATEWAY_ALGORITHMS.includes(key.alg as GatewayAlg) || typeof key.d !== 'string') {
-      throw new Error(`${source}: key ${i} needs kid, alg (EdDSA or ES256) and its private part`)
+      throw new StatedError(`${source}: key ${i} needs kid, alg (EdDSA or ES256) and its private part`)
     }
     return { created_at: new Date(0).toISOString(), ...key } as StoredKey
   })
@@ -194,7 +195,7 @@ export class SigningKeys {
     const now = Date.now()
     const live = stored.filter((key) => !key.retired_at || now - Date.parse(key.retired_at) < this.options.retentionMs)
     const current = live.find((key) => !key.retired_at)
-    if (!current) throw new Error('no active signing key: every key is retired')
+    if (!current) throw new StatedError('no active signing key: every key is retired')
     const verifying = new Map<string, VerificationKey>()
     for (const key of live) {
       const verification: VerificationKey = { key: await importJWK(publicJwk(key), key.alg) as KeyObject }
@@ -221,5 +222,5 @@ export async function rotateStoredKeys (store: Store, alg: GatewayAlg, retention
     const next = await rotateKeys((record?.keys ?? []) as StoredKey[], alg, retentionMs)
     if (await store.putSigningKeys(next, record?.revision ?? 0)) return next
   }
-  throw new Error('the signing keys changed under five rotation attempts in a row; try again')
+  throw new StatedError('the signing keys changed under five rotation attempts in a row; try again')
 }

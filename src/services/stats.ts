@@ -174,8 +174,7 @@ export class ReuseStats {
   }
 }
 
-// the error's name and message only: nothing from the query (no subject, no dossier) reaches the log
+// the logger describes the error (lib/error-description.ts): nothing from the query reaches the log
 function warn (log: WarnLogger, err: unknown): void {
-  const error = err instanceof Error ? { name: err.name, message: err.message } : { message: String(err) }
-  log.warn({ err: error }, 'reuse statistics not counted')
+  log.warn({ err }, 'reuse statistics not counted')
 }

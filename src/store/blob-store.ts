@@ -7,14 +7,15 @@ import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { BLOB_HEADER_MAX, BlobOpener, BlobSealer, DecryptionError, SEGMENT, readBlobHeader, sealedLayout, sealedSegmentBytes } from '../lib/encryption.js'
 import type { BlobHeader, Keyring } from '../lib/encryption.js'
+import { StatedError } from '../lib/error-description.js'
 
 /** The upload was larger than allowed; nothing was kept. */
-export class BlobTooLargeError extends Error {
+export class BlobTooLargeError extends StatedError {
   constructor (readonly limit: number) { super(`the file is larger than ${limit} bytes`); this.name = 'BlobTooLargeError' }
 }
 
 /** The upload's SHA-256 is not the one announced; nothing was kept. */
-export class BlobDigestMismatchError extends Error {
+export class BlobDigestMismatchError extends StatedError {
   constructor (readonly expected: string, readonly actual: string) { super('the file does not match its announced SHA-256'); this.name = 'BlobDigestMismatchError' }
 }
 
@@ -151,7 +152,7 @@ export class FileBlobStore implements BlobStore {
    * under it is left alone. Written beside it and renamed over it, so it is whole at all times.
    */
   async reencrypt (sha256: string): Promise<BlobReencryptOutcome> {
-    if (!this.keyring) throw new Error('no encryption key is configured (ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE)')
+    if (!this.keyring) throw new StatedError('no encryption key is configured (ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE)')
     if (await this.keyIdOf(sha256) === this.keyring.activeId) return 'current'
     const found = await this.open(sha256)
     if (!found) return 'missing'

@@ -7,6 +7,7 @@ import type { AgencyRecord, AuditCheckpointRecord, AuditIndexPage, Persistence, 
 import { createHash } from 'node:crypto'
 import { DeclaredKeys, OUTBOX_VARIABLE_KEY_COMMANDS, RedisOutbox, defineOutboxCommands } from './redis-outbox.js'
 import type { OutboxDeliveryRecord, OutboxDestinationStatus, OutboxEventRecord, OutboxSettlement } from './store.js'
+import { StatedError } from '../lib/error-description.js'
 
 /** the little a store needs of a logger (pino's and Fastify's both fit) */
 export interface StoreLogger {
@@ -282,14 +283,14 @@ export class RedisStore implements Store {
     } else if (options.url) {
       this.client = new Redis(options.url, redisOptions)
     } else {
-      throw new Error('RedisStore needs a url or cluster nodes')
+      throw new StatedError('RedisStore needs a url or cluster nodes')
     }
     // Without a listener ioredis would print every reconnection failure; log them, once a few seconds.
     this.client.on('error', (err: Error) => {
       const now = Date.now()
       if (now - this.lastErrorLog > 5000) {
         this.lastErrorLog = now
-        this.logger?.warn({ err: { message: err.message } }, 'redis connection error')
+        this.logger?.warn({ err }, 'redis connection error')
       }
     })
     this.client.on('ready', () => this.logger?.info('redis connection ready'))
@@ -307,7 +308,7 @@ export class RedisStore implements Store {
     try {
       await this.client.connect()
     } catch (err) {
-      this.logger?.warn({ err: { message: (err as Error).message } }, 'redis not reachable at start; retrying in the background')
+      this.logger?.warn({ err }, 'redis not reachable at start; retrying in the background')
     }
   }
 
@@ -327,6 +328,10 @@ export class RedisStore implements Store {
 
   private translate (err: unknown): unknown {
     if (!(err instanceof Error)) return err
+    // ioredis hangs the command's arguments on its errors (a version JSON, a subject's
+    // partition key): none of them leaves the store, whoever logs or prints the error
+    const command = (err as { command?: { name?: unknown } }).command
+    if (command !== undefined) (err as { command?: unknown }).command = { name: command?.name }
     // ReplyError is the server rejecting a command: only a few of those mean "unavailable"
     if (err.name === 'ReplyError' && !UNAVAILABLE_REPLY.test(err.message)) return err
     return new StoreUnavailableError('the store is unavailable', { cause: err })
@@ -337,13 +342,13 @@ export class RedisStore implements Store {
       if (this.client instanceof Cluster) {
         // every master that owns slots must answer: with one gone, part of the data is out of reach
         const cluster = this.client
-        if (cluster.status !== 'ready') throw new Error(`cluster ${cluster.status}`)
+        if (cluster.status !== 'ready') throw new StatedError(`cluster ${cluster.status}`)
         const connected = new Map(cluster.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]))
         const owners = new Set(cluster.slots.map((nodes) => nodes[0]).filter((key): key is string => key !== undefined))
-        if (owners.size === 0) throw new Error('cluster slots not known yet')
+        if (owners.size === 0) throw new StatedError('cluster slots not known yet')
         await Promise.all([...owners].map(async (key) => {
           const node = connected.get(key)
-          if (!node) throw new Error(`no connection to cluster master ${key}`)
+          if (!node) throw new StatedError(`no connection to cluster master ${key}`)
           await node.ping()
         }))
       } else {
@@ -356,7 +361,7 @@ export class RedisStore implements Store {
   async persistence (): Promise<Persistence> {
     return await this.run(async () => {
       const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client]
-      if (nodes.length === 0) throw new Error('no cluster node known yet')
+      if (nodes.length === 0) throw new StatedError('no cluster node known yet')
       const all = await Promise.all(nodes.map(async (node) => {
         const [, aof] = await node.config('GET', 'appendonly') as [string, string]
         const [, fsync] = await node.config('GET', 'appendfsync') as [string, string]
@@ -453,7 +458,7 @@ export class RedisStore implements Store {
     const keys = new DeclaredKeys([this.auditKey('ev'), this.auditKey('head'), this.auditKey('chain', first.chain), this.outbox.sourcesKey])
     const args: Array<string | number> = [first.chain]
     for (const { event, announce } of batch) {
-      if (event.chain !== first.chain) throw new Error('an audit batch is one chain')
+      if (event.chain !== first.chain) throw new StatedError('an audit batch is one chain')
       const indexes = auditIndexEntries(event).flatMap(({ name, score }) => [keys.position(this.auditKey('idx', name)), score])
       args.push(event.seq, event.prevHash, event.hash, event.id, JSON.stringify(event), announce ? '1' : '0', Date.parse(String(event.time)), indexes.length / 2, ...indexes)
     }
@@ -562,7 +567,7 @@ export class RedisStore implements Store {
       return { outcome: 'created', document: { versions: [first], files: {} } }
     }
     const existing = await this.run(async () => await this.client.get(naturalKey))
-    if (existing === null) throw new Error('document reservation vanished')
+    if (existing === null) throw new StatedError('document reservation vanished')
     const record = JSON.parse(existing) as typeof reservation
     const found = await this.getDocumentIn(record.subjectHash, record.id)
     if (record.contentHash !== first.contentHash) {
