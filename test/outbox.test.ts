@@ -14,6 +14,7 @@ import { testRedisStore } from './lib/redis-store.js'
 import { ADMIN_CODE, adminEnv, makeAgency, register, tokenFor } from './lib/agencies.js'
 import { startGateway } from './lib/gateway-process.js'
 import { startReceiver } from './lib/webhook-receiver.js'
+import { coverageEnv } from './lib/child-coverage.js'
 import type { ReceivedDelivery, WebhookReceiver } from './lib/webhook-receiver.js'
 import { generateDocuments } from '../src/sample-data/generate.js'
 import type { SampleDocument } from '../src/sample-data/generate.js'
@@ -25,7 +26,7 @@ import type { SampleDocument } from '../src/sample-data/generate.js'
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('../', import.meta.url))
 const cli = async (args: string[], env: Record<string, string>): Promise<string> =>
-  (await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 })).stdout
+  (await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...coverageEnv(), ...env }, timeout: 60_000 })).stdout
 
 const redis = await startTestRedis()
 t.teardown(async () => await redis.destroy())
