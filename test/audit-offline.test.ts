@@ -11,6 +11,7 @@ import { build } from './helper.js'
 import { ADMIN_CODE, adminEnv, makeAgency, register, tokenFor } from './lib/agencies.js'
 import { readAuditLog, verifyAuditTrail } from '../src/services/audit-verify.js'
 import { eventHash } from '../src/services/audit.js'
+import { coverageEnv } from './lib/child-coverage.js'
 
 /**
  * The audit log file alone verifies the chain offline, and every kind of tampering with it is
@@ -54,7 +55,7 @@ async function cliVerify (lines: string[], args: string[] = []): Promise<{ code:
   const file = join(dir, `cli-${Math.random().toString(36).slice(2)}.log`)
   writeFileSync(file, lines.join('\n') + '\n')
   try {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'audit', 'verify', file, '--jwks', jwksFile, ...args], { cwd: root })
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'audit', 'verify', file, '--jwks', jwksFile, ...args], { cwd: root, env: { ...process.env, ...coverageEnv() } })
     return { code: 0, result: JSON.parse(stdout) }
   } catch (err) {
     const e = err as { code: number, stdout: string }

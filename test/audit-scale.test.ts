@@ -11,6 +11,7 @@ import { testRedisStore } from './lib/redis-store.js'
 import { RedisStore } from '../src/store/index.js'
 import { ADMIN_CODE, adminEnv, makeAgency, register, tokenFor } from './lib/agencies.js'
 import { subjectHash } from '../src/services/identifiers.js'
+import { coverageEnv } from './lib/child-coverage.js'
 
 /**
  * 10,000 events written concurrently by two gateways (two chains) on one Redis: the chains
@@ -103,7 +104,7 @@ t.test('10,000 events from two gateways at once', async (t) => {
   writeFileSync(keyFile, JSON.stringify(auditor.privateKey))
   const out = join(dir, 'audit.ndjson')
   const root = fileURLToPath(new URL('../', import.meta.url))
-  const { stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'audit', 'export', '--key', keyFile, '--gateway', address, '--out', out], { cwd: root })
+  const { stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'audit', 'export', '--key', keyFile, '--gateway', address, '--out', out], { cwd: root, env: { ...process.env, ...coverageEnv() } })
   const written = readFileSync(out, 'utf8').trim().split('\n')
   t.ok(written.length >= lines.length, `the CLI wrote ${written.length} events`)
   t.match(stderr, /events written to/)

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { coverageEnv } from './lib/child-coverage.js'
 import { startGateway } from './lib/gateway-process.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { RedisStore } from '../src/store/index.js'
@@ -18,7 +19,7 @@ const root = fileURLToPath(new URL('../', import.meta.url))
 async function cli (args: string[], env: Record<string, string> = {}): Promise<{ stdout: string, stderr: string }> {
   return await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', ...coverageEnv(), ...env },
     timeout: 60_000
   })
 }
@@ -46,7 +47,8 @@ t.test('generate agency keys, register the admin from them, get a token, call th
   t.equal(jwks.keys[0].kid, privateKey.kid)
 
   const gateway = await startGateway({ ADMIN_AGENCY_CODE: '000.00.00.A01', ADMIN_AGENCY_JWKS: publicPath })
-  t.teardown(async () => { await gateway.stop('SIGKILL') })
+  // stopped as an operator would: a killed gateway leaves no coverage of its own
+  t.teardown(async () => { await gateway.stop() })
 
   const token = (await cli(['token', '--key', privatePath, '--gateway', gateway.url])).stdout.trim()
   t.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/)
@@ -68,7 +70,7 @@ t.test('generate agency keys, register the admin from them, get a token, call th
 
 t.test('first run: the printed commands get a token and make a first call', async (t) => {
   const gateway = await startGateway({})
-  t.teardown(async () => { await gateway.stop('SIGKILL') })
+  t.teardown(async () => { await gateway.stop() })
   for (let i = 0; i < 100 && !gateway.stderr().includes('curl'); i++) await new Promise((resolve) => setTimeout(resolve, 50))
   const printed = gateway.stderr()
   const command = /TOKEN=\$\(npx reuse-gateway (token --key \S+ --gateway \S+)\)/.exec(printed)
@@ -104,7 +106,7 @@ t.test('signing-keys: generate a file, rotate it; rotate the keys kept in Redis'
   const redis = await startTestRedis()
   t.teardown(async () => await redis.destroy())
   const gateway = await startGateway({ REDIS_URL: redis.url })
-  t.teardown(async () => { await gateway.stop('SIGKILL') })
+  t.teardown(async () => { await gateway.stop() })
   const before = await (await fetch(`${gateway.url}/.well-known/jwks.json`)).json() as { keys: Array<{ kid: string }> }
   const rotated = await cli(['signing-keys', 'rotate'], { REDIS_URL: redis.url })
   const newKid = /new active signing key: (\S+)/.exec(rotated.stdout)?.[1]

@@ -12,6 +12,7 @@ import { loadConfig } from '../src/config.js'
 import { RedisStore } from '../src/store/index.js'
 import { generateDocuments } from '../src/sample-data/generate.js'
 import type { SampleDocument } from '../src/sample-data/generate.js'
+import { coverageEnv } from './lib/child-coverage.js'
 
 /**
  * The gateway on a Redis Cluster of three masters, as an operator runs it with
@@ -163,7 +164,7 @@ t.test('the reuse flow on a Redis Cluster, through the app built from REDIS_CLUS
   t.equal(hook.acknowledged().length, announced, 'each acknowledged once')
 
   // the operator's commands, on the same cluster
-  const cliEnv = { PATH: process.env.PATH ?? '', REDIS_CLUSTER_NODES: cluster.nodesEnv, REDIS_KEY_PREFIX: prefix }
+  const cliEnv = { PATH: process.env.PATH ?? '', ...coverageEnv(), REDIS_CLUSTER_NODES: cluster.nodesEnv, REDIS_KEY_PREFIX: prefix }
   const cli = async (args: string[]): Promise<string> => (await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env: cliEnv, timeout: 60_000 })).stdout
   t.match(await cli(['outbox', 'status']), new RegExp(`^portal\\s+0\\s+${announced}\\s+0$`, 'm'))
   const listed = JSON.parse(await cli(['outbox', 'status', '--destination', 'portal', '--json'])) as Array<{ state: string, eventId: string }>

@@ -10,6 +10,7 @@ import { startTestRedis } from './lib/redis-server.js'
 import { ADMIN_CODE, makeAgency } from './lib/agencies.js'
 import { fetchAccessToken } from '../src/cli/agency-keys.js'
 import { generateDocuments } from '../src/sample-data/generate.js'
+import { coverageEnv } from './lib/child-coverage.js'
 
 /**
  * `reuse-gateway documents import` against a running gateway on Redis: interrupted half-way
@@ -41,7 +42,8 @@ t.test('an interrupted import, resumed, indexes every line exactly once', async 
 
   // first run: killed once it has made some progress
   const args = ['--import', 'tsx', 'src/cli/main.ts', 'documents', 'import', file, '--key', keyFile, '--gateway', gateway.url, '--chunk', '50', '--quiet']
-  const first = spawn(process.execPath, args, { cwd: root, stdio: 'ignore' })
+  const env = { ...process.env, ...coverageEnv() }
+  const first = spawn(process.execPath, args, { cwd: root, env, stdio: 'ignore' })
   const stateFile = `${file}.import-state.json`
   for (let i = 0; i < 600; i++) {
     if (existsSync(stateFile) && JSON.parse(readFileSync(stateFile, 'utf8')).linesDone >= 300) break
@@ -52,7 +54,7 @@ t.test('an interrupted import, resumed, indexes every line exactly once', async 
   const interruptedAt = JSON.parse(readFileSync(stateFile, 'utf8')).linesDone
   t.ok(interruptedAt >= 300 && interruptedAt < docs.length, `interrupted after ${interruptedAt} lines`)
 
-  const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: root })
+  const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: root, env })
   const summary = JSON.parse(stdout)
   t.equal(summary.lines, docs.length)
   t.equal(summary.skipped, interruptedAt, 'the second run resumed where the first stopped')
@@ -71,7 +73,7 @@ t.test('an interrupted import, resumed, indexes every line exactly once', async 
   t.equal(ids.size, 1200, 'none twice')
 
   // a full re-run indexes nothing new
-  const again = JSON.parse((await promisify(execFile)(process.execPath, [...args, '--restart'], { cwd: root })).stdout)
+  const again = JSON.parse((await promisify(execFile)(process.execPath, [...args, '--restart'], { cwd: root, env })).stdout)
   t.equal(again.created, 0)
   t.equal(again.existing, 1200)
   t.equal(again.rejected, 2)

@@ -107,21 +107,28 @@ t.test('kill -9 of Redis while index requests are in flight: every 2xx is there 
   const store = await testRedisStore(t, redis)
   const w = await loadWorld(t, store)
   const docs = births(500, 4202)
-  const answers: Array<{ doc: SampleDocument, res: LightMyRequestResponse }> = []
+  /** each answer, and whether Redis was down when its request was sent and when it was answered */
+  const answers: Array<{ doc: SampleDocument, res: LightMyRequestResponse, sentWhileDown: boolean, answeredWhileDown: boolean }> = []
+  let down = false
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < docs.length) {
       const doc = docs[next++] as SampleDocument
-      answers.push({ doc, res: await indexOne(w, doc) })
+      const sentWhileDown = down
+      const res = await indexOne(w, doc)
+      answers.push({ doc, res, sentWhileDown, answeredWhileDown: down })
     }
   }
   const workers = Array.from({ length: 24 }, worker)
 
   // kill once a good part is acknowledged, with 24 requests in flight
   while (answers.length < 120) await new Promise((resolve) => setTimeout(resolve, 5))
+  t.ok(next < docs.length, 'requests still to send when Redis is killed')
   await redis.kill()
+  down = true
   const killedAfter = answers.length
   while (answers.length < killedAfter + 60 && next < docs.length) await new Promise((resolve) => setTimeout(resolve, 5))
+  down = false
   await redis.start()
   await Promise.all(workers)
   await waitUntilReady(w.app)
@@ -130,8 +137,15 @@ t.test('kill -9 of Redis while index requests are in flight: every 2xx is there 
   t.same([...new Set(statuses)].filter((s) => s !== 201 && s !== 503), [], 'every answer a 201 or a 503')
   const refused = answers.filter((a) => a.res.statusCode === 503)
   t.ok(refused.every((a) => a.res.headers['retry-after'] === '1' && a.res.json().code === 'store_unavailable'), '503s say store_unavailable with Retry-After')
+  // the kill hit the traffic: what was sent while Redis was away and answered before it came
+  // back was refused (503 at once, nothing acknowledged without Redis); without such answers
+  // this test would not have exercised the outage at all
+  const whileDown = answers.filter((a) => a.sentWhileDown && a.answeredWhileDown)
+  t.ok(whileDown.length > 0, `requests were sent and answered while Redis was down (${whileDown.length})`)
+  t.same(whileDown.filter((a) => a.res.statusCode !== 503).map((a) => a.res.statusCode), [], 'each of them refused')
+  t.ok(refused.length > 0, 'the kill phase refused requests')
   const ok = answers.filter((a) => a.res.statusCode === 201)
-  t.comment(`${ok.length} acknowledged, ${refused.length} refused; Redis killed after ${killedAfter} answers`)
+  t.comment(`${ok.length} acknowledged, ${refused.length} refused (${whileDown.length} sent and answered while Redis was down); Redis killed after ${killedAfter} answers`)
   t.ok(ok.length >= 120, 'acknowledged before the kill and after the restart')
 
   let present = 0

@@ -23,6 +23,7 @@ import { startTestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
 import { PDF, bearer, buildWorld, downloadLink, reuseQuery, sample } from './lib/world.js'
 import type { World } from './lib/world.js'
+import { coverageEnv } from './lib/child-coverage.js'
 
 /**
  * Encryption at rest: with ENCRYPTION_KEYS set, what Redis, the embedded store and the disk
@@ -237,7 +238,7 @@ t.test('a value under a key no longer configured is an operator error: 500, logg
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 async function cli (args: string[], env: Record<string, string>): Promise<{ stdout: string, stderr: string }> {
-  return await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env }, timeout: 60_000 })
+  return await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...coverageEnv(), ...env }, timeout: 60_000 })
 }
 
 t.test('data stored in clear still reads once encryption is on; rotation encrypts it, moves it to a new key, and the old key can go', async (t) => {

@@ -9,11 +9,12 @@ import { MemoryStore, RedisStore } from '../src/store/index.js'
 import type { Store } from '../src/store/index.js'
 import { retryDelay } from '../src/services/outbox.js'
 import { build } from './helper.js'
-import { startTestRedis } from './lib/redis-server.js'
+import { startTestRedis, waitFor } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
 import { ADMIN_CODE, adminEnv, makeAgency, register, tokenFor } from './lib/agencies.js'
 import { startGateway } from './lib/gateway-process.js'
 import { startReceiver } from './lib/webhook-receiver.js'
+import { coverageEnv } from './lib/child-coverage.js'
 import type { ReceivedDelivery, WebhookReceiver } from './lib/webhook-receiver.js'
 import { generateDocuments } from '../src/sample-data/generate.js'
 import type { SampleDocument } from '../src/sample-data/generate.js'
@@ -25,7 +26,7 @@ import type { SampleDocument } from '../src/sample-data/generate.js'
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('../', import.meta.url))
 const cli = async (args: string[], env: Record<string, string>): Promise<string> =>
-  (await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 })).stdout
+  (await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...coverageEnv(), ...env }, timeout: 60_000 })).stdout
 
 const redis = await startTestRedis()
 t.teardown(async () => await redis.destroy())
@@ -90,6 +91,26 @@ async function reuse (w: World, requester: string, doc: SampleDocument, dossierC
   if (res.statusCode !== 200 || !res.json().results[0].found) throw new Error(`reuse: ${res.body}`)
 }
 
+/**
+ * Waits until the outbox has settled every delivery (`delivered` of them in all), then drives one
+ * more fan-out and delivery round in each gateway — deliverDue returns only once none of the
+ * gateway's attempts is in flight — and returns what a worker could still claim at any time in
+ * the next hour (nothing, when every delivery is settled for good). After this, a duplicate
+ * cannot still be on its way to a receiver.
+ */
+async function settle (store: Store, apps: FastifyInstance[], delivered: number): Promise<string[]> {
+  await waitFor(async () => {
+    const status = await store.outboxStatus()
+    return status.every((s) => s.queued === 0) && status.reduce((n, s) => n + s.delivered, 0) >= delivered
+  }, 30_000, `${delivered} deliveries settled`)
+  for (const app of apps) {
+    await app.outbox.fanOutOnce()
+    await app.outbox.deliverDue()
+  }
+  const claimable = await store.claimOutboxDeliveries(Date.now() + 3_600_000, 60_000, 1000, 'probe')
+  return claimable.map((c) => `${c.delivery.destination} ${c.event.id}`)
+}
+
 const ids = (deliveries: ReceivedDelivery[]): string[] => deliveries.map((d) => d.body.id)
 const ofDocument = (deliveries: ReceivedDelivery[], id: string): ReceivedDelivery[] => deliveries.filter((d) => (d.body.document as { id: string }).id === id)
 const counts = (values: string[]): Record<string, number> => values.reduce<Record<string, number>>((acc, v) => ({ ...acc, [v]: (acc[v] ?? 0) + 1 }), {})
@@ -138,7 +159,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       const id = await index(w, doc)
       const currentId = await index(w, current)
       const got = await w.portal.until((acked) => acked.length >= 3)
-      await new Promise((resolve) => setTimeout(resolve, 200))
+      t.same(await settle(w.app.store, [w.app], 3), [], 'nothing left to deliver, ever')
       t.same(ids(w.portal.received).sort(), [`${currentId}.1.indexed`, `${id}.1.expired`, `${id}.1.indexed`].sort())
       t.same(ids(ofDocument(got, id)), [`${id}.1.indexed`, `${id}.1.expired`], 'after its indexing')
       const expired = ofDocument(got, id)[1]!
@@ -280,7 +301,8 @@ t.test('two gateways on one Redis deliver each event once', async (t) => {
   const docIds = []
   for (const doc of samples.slice(10, 40)) docIds.push(await index(w, structuredClone(doc)))
   const got = await w.portal.until((acked) => acked.length >= docIds.length)
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.same(await settle(first, [w.app, other], docIds.length), [], 'nothing left to deliver, ever')
+  t.same(Object.values(counts(ids(w.portal.received))).filter((n) => n !== 1), [], 'no event reached the receiver twice')
   t.equal(w.portal.received.length, docIds.length, 'each event reached the receiver exactly once')
   t.same(new Set(ids(got)), new Set(docIds.map((id) => `${id}.1.indexed`)))
 })

@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { coverageEnv } from './child-coverage.js'
 
 /**
  * The gateway as a real process (`src/server.ts` through tsx), for what only a process shows:
@@ -32,7 +33,7 @@ export function spawnGateway (env: Record<string, string>, options: SpawnOptions
   const [command, argv] = options.cpus ? ['taskset', ['-c', options.cpus, process.execPath, ...args]] : [process.execPath, args]
   const child = spawn(command, argv, {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'info', DEMO_DIR: mkdtempSync(join(tmpdir(), 'rg-demo-')), AUDIT_LOG_FILE: join(mkdtempSync(join(tmpdir(), 'rg-audit-')), 'audit.log'), BLOB_DIR: mkdtempSync(join(tmpdir(), 'rg-blobs-')), ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'info', DEMO_DIR: mkdtempSync(join(tmpdir(), 'rg-demo-')), AUDIT_LOG_FILE: join(mkdtempSync(join(tmpdir(), 'rg-audit-')), 'audit.log'), BLOB_DIR: mkdtempSync(join(tmpdir(), 'rg-blobs-')), ...coverageEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const lines: Array<Record<string, unknown>> = []
@@ -71,7 +72,13 @@ export async function startGateway (env: Record<string, string>, options: SpawnO
     url,
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
       if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill(signal)
-      return await proc.exited
+      // a graceful stop that never ends is cut short, so that a teardown cannot hang the file
+      const cut = signal === 'SIGKILL' ? undefined : setTimeout(() => proc.child.kill('SIGKILL'), 30_000)
+      try {
+        return await proc.exited
+      } finally {
+        clearTimeout(cut)
+      }
     }
   }
 }
