@@ -1,7 +1,7 @@
+import { createRequire } from 'node:module'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import RateLimitLocalStore from '@fastify/rate-limit/store/LocalStore.js'
-import RateLimitRedisStore from '@fastify/rate-limit/store/RedisStore.js'
+import type { FastifyRateLimitStore } from '@fastify/rate-limit'
 import { clientAddressKey, clientNetwork } from '../lib/client-address.js'
 import { ProblemError } from '../lib/problem.js'
 import { RefusalLedger } from '../services/refusals.js'
@@ -20,10 +20,18 @@ export interface Refusals {
    * the caller answer its 401 or 403.
    */
   refuse(request: FastifyRequest, refusal: { action: string, code: string, detail?: Record<string, unknown> }): Promise<void>
+  /** writes out the refusals tallied so far (at shutdown; an audit reader that cannot wait an interval) */
+  flush(): Promise<void>
 }
 
 /** client networks whose counts are kept at most in this process's memory (without Redis) */
 const LOCAL_COUNTS = 10_000
+
+// @fastify/rate-limit's two counter stores (its Lua for Redis, its bounded LRU in memory): it
+// ships them, but neither exports nor declares them
+const require = createRequire(import.meta.url)
+const RateLimitRedisStore = require('@fastify/rate-limit/store/RedisStore.js') as new (continueExceeding: boolean, exponentialBackoff: boolean, redis: unknown, key: string) => FastifyRateLimitStore
+const RateLimitLocalStore = require('@fastify/rate-limit/store/LocalStore.js') as new (continueExceeding: boolean, exponentialBackoff: boolean, cache: number) => FastifyRateLimitStore
 
 /**
  * Refused requests — authentication or authorization refused in the auth hook, a token request
@@ -84,7 +92,8 @@ async function refusalsPlugin (app: FastifyInstance): Promise<void> {
           headers: { 'retry-after': String(seconds) }
         })
       }
-    }
+    },
+    flush: async () => { await ledger.flush() }
   })
 
   app.addHook('onReady', async () => { ledger.start() })

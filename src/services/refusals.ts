@@ -99,11 +99,16 @@ export class RefusalLedger {
     this.timer.unref()
   }
 
-  /** Shutdown: writes out every tally, the current interval's too, and waits for the writes. */
-  async stop (): Promise<void> {
-    if (this.timer) clearInterval(this.timer)
+  /** Writes out every tally, the current interval's too, and waits for the writes. */
+  async flush (): Promise<void> {
     for (const [key, tally] of this.tallies) this.close(key, tally)
     while (this.writing.size > 0) await Promise.allSettled([...this.writing])
+  }
+
+  /** Shutdown: nothing tallied is left unwritten (what a crash would lose: see above). */
+  async stop (): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
+    await this.flush()
   }
 
   private close (key: string, tally: Tally): void {
