@@ -4,6 +4,7 @@
 // who gets 401 and who 403 — the whole matrix, run. A refused call is audited and changes nothing.
 import t from 'tap'
 import { makeAgency, register, tokenFor } from '../lib/agencies.js'
+import { refusalsOnRecord } from '../lib/refusals.js'
 import { ROLE_CALLERS, buildWorld, fillRoute, problemOf, servedRoutes, tokenOf } from '../lib/world.js'
 import type { RoleCaller } from '../lib/world.js'
 
@@ -114,12 +115,7 @@ t.test('the whole matrix: route × caller', async (t) => {
   await w.app.refusals.flush()
   const recorded = (await w.app.audit.search({ action: 'access.refused', limit: 1000 })).events
   const added = recorded.slice(0, recorded.length - refusedBefore)
-  // a summary counts its interval's refusals, the first (recorded on its own, firstEvent) included
-  const summaries = added.filter((e) => e.detail?.count !== undefined)
-  const summarized = new Set(summaries.map((e) => e.detail?.firstEvent))
-  const alone = added.filter((e) => e.detail?.count === undefined && !summarized.has(e.id))
-  const onRecord = alone.length + summaries.reduce((sum, e) => sum + Number(e.detail?.count), 0)
-  t.equal(onRecord, refusals, 'every refusal is on record, repeated ones in their summary')
+  t.equal(refusalsOnRecord(added), refusals, 'every refusal is on record, repeated ones in their summary')
   t.equal(JSON.stringify([await w.store.listAgencies(), await w.store.listAgreements(), await w.store.listDocumentTypes()]), before, 'no refused call changed anything')
 })
 
