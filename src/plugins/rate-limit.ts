@@ -13,7 +13,7 @@ const EXEMPT = /^\/(health\/|\.well-known\/|docs(\/|$)|openapi\.json$)/
 const TOO_MANY_REQUESTS = {
   ...problemResponses(429)[429] as object,
   headers: {
-    'retry-after': { type: 'integer', description: 'seconds until this route accepts this caller\'s requests again (the agency\'s; per client address before authentication)' },
+    'retry-after': { type: 'integer', description: 'seconds until this route accepts this caller\'s requests again (the agency\'s; per client address before authentication, and for a client address past its refused requests)' },
     'ratelimit-limit': { type: 'integer', description: 'requests allowed in the window' },
     'ratelimit-remaining': { type: 'integer', description: 'requests left in the window' },
     'ratelimit-reset': { type: 'integer', description: 'seconds until the window ends' }
