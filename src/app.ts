@@ -15,6 +15,7 @@ import securityPlugin from './plugins/security.js'
 import loadSheddingPlugin from './plugins/load-shedding.js'
 import { buildValidatorFactory, loadApiSchemas } from './plugins/validation.js'
 import auditPlugin from './plugins/audit.js'
+import refusalsPlugin from './plugins/refusals.js'
 import authPlugin from './plugins/auth.js'
 import documentsPlugin from './plugins/documents.js'
 import statsPlugin from './plugins/stats.js'
@@ -126,6 +127,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(storePlugin, { store, closeWithApp: options.store === undefined })
   await app.register(authPlugin)
   await app.register(auditPlugin)
+  await app.register(refusalsPlugin)
   await app.register(documentsPlugin)
   await app.register(outboxPlugin)
   await app.register(statsPlugin)

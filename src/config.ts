@@ -90,6 +90,13 @@ export interface Config {
     /** per agency code: requests a minute on each route */
     agencies: Record<string, number>
   }
+  /** refused requests (authentication, authorization, token requests) per client address */
+  refusals: {
+    /** refusals a minute one client address may get before it is answered 429; 0: no limit */
+    limitPerMinute: number
+    /** repeated refusals (same address, action and reason) are audited as one event per interval */
+    auditIntervalMs: number
+  }
   /** load shedding: past any of these (0: not checked) requests get a 503 */
   loadShedding: {
     maxEventLoopDelayMs: number
@@ -160,6 +167,8 @@ const schema = {
     RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 100, maximum: 3600000, default: 60000 },
     RATE_LIMIT_ROUTES: { type: 'string', pattern: '^[a-z][a-z-]*=[0-9]{1,9}(,[a-z][a-z-]*=[0-9]{1,9})*$' },
     RATE_LIMIT_AGENCIES: { type: 'string', pattern: '^[0-9A-Z]{3}\\.[0-9A-Z]{2}\\.[0-9A-Z]{2}\\.[A-Z][0-9]{2}=[0-9]{1,9}(,[0-9A-Z]{3}\\.[0-9A-Z]{2}\\.[0-9A-Z]{2}\\.[A-Z][0-9]{2}=[0-9]{1,9})*$' },
+    AUTH_FAILURE_LIMIT_PER_MINUTE: { type: 'integer', minimum: 0, maximum: 100000000, default: 60 },
+    AUTH_FAILURE_AUDIT_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 3600000, default: 60000 },
     LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', minimum: 0, maximum: 600000 },
     LOAD_SHED_MAX_HEAP_BYTES: { type: 'integer', minimum: 0, default: 0 },
     LOAD_SHED_MAX_RSS_BYTES: { type: 'integer', minimum: 0, default: 0 },
@@ -216,6 +225,8 @@ interface RawEnv {
   RATE_LIMIT_WINDOW_MS: number
   RATE_LIMIT_ROUTES?: string
   RATE_LIMIT_AGENCIES?: string
+  AUTH_FAILURE_LIMIT_PER_MINUTE: number
+  AUTH_FAILURE_AUDIT_INTERVAL_MS: number
   LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS?: number
   LOAD_SHED_MAX_HEAP_BYTES: number
   LOAD_SHED_MAX_RSS_BYTES: number
@@ -376,6 +387,10 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       windowMs: raw.RATE_LIMIT_WINDOW_MS,
       routes: pairs(raw.RATE_LIMIT_ROUTES),
       agencies: pairs(raw.RATE_LIMIT_AGENCIES)
+    },
+    refusals: {
+      limitPerMinute: raw.AUTH_FAILURE_LIMIT_PER_MINUTE,
+      auditIntervalMs: raw.AUTH_FAILURE_AUDIT_INTERVAL_MS
     },
     loadShedding: {
       // off by default under test: test runs share their CPUs and a stall there is no overload

@@ -32,9 +32,13 @@ function unauthorized (code: string, detail: string): ProblemError {
   })
 }
 
-/** Every refused call is on record: which check failed, on which route. */
+/**
+ * Every refused call is on record (which check failed, on which route), counted against the
+ * client address before anything is written: past its limit the client gets a 429 instead, and
+ * repeated refusals are recorded as one event per interval (plugins/refusals.ts).
+ */
 async function refused (request: FastifyRequest, code: string): Promise<void> {
-  await request.audit({ action: 'access.refused', outcome: 'denied', detail: { code, method: request.method, route: request.routeOptions.url } })
+  await request.server.refusals.refuse(request, { action: 'access.refused', code, detail: { method: request.method, route: request.routeOptions.url } })
 }
 
 /** The scopes a route asks for, read from its schema's security requirement (the one source of truth). */

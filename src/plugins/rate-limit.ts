@@ -1,8 +1,8 @@
-import { createHmac } from 'node:crypto'
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { ConfigError } from '../config.js'
+import { clientAddressKey } from '../lib/client-address.js'
 import { problemResponses } from '../lib/openapi.js'
 import { ProblemError } from '../lib/problem.js'
 import { RedisStore } from '../store/index.js'
@@ -13,7 +13,7 @@ const EXEMPT = /^\/(health\/|\.well-known\/|docs(\/|$)|openapi\.json$)/
 const TOO_MANY_REQUESTS = {
   ...problemResponses(429)[429] as object,
   headers: {
-    'retry-after': { type: 'integer', description: 'seconds until this route accepts this caller\'s requests again (the agency\'s; per client address before authentication)' },
+    'retry-after': { type: 'integer', description: 'seconds until this route accepts this caller\'s requests again (the agency\'s; per client address before authentication, and for a client address past its refused requests)' },
     'ratelimit-limit': { type: 'integer', description: 'requests allowed in the window' },
     'ratelimit-remaining': { type: 'integer', description: 'requests left in the window' },
     'ratelimit-reset': { type: 'integer', description: 'seconds until the window ends' }
@@ -32,7 +32,8 @@ export function routeGroup (request: FastifyRequest): string {
  * Redis when there is one, so every gateway process shares the count; in this process's memory
  * otherwise. The count runs after authentication (route hooks follow the app's onRequest
  * hooks), so it is the agency's; routes without authentication (the token endpoint) count per
- * client address, kept as a keyed hash. Past the limit: 429 `rate_limited` with Retry-After.
+ * client address (an IPv6 address's /64), kept as a keyed hash. Requests refused before this
+ * count have a limit of their own (refusals.ts). Past the limit: 429 `rate_limited` with Retry-After.
  * When Redis cannot be reached the request is not limited here: it fails on the store anyway.
  */
 async function rateLimitPlugin (app: FastifyInstance): Promise<void> {
@@ -56,9 +57,7 @@ async function rateLimitPlugin (app: FastifyInstance): Promise<void> {
     keyGenerator: (request: FastifyRequest) => {
       const route = `${request.method}:${request.routeOptions.url ?? ''}`
       if (request.caller) return keyOf(request.caller.code, route)
-      // a client address is personal data for a person's machine: hashed with the pepper
-      const address = createHmac('sha256', app.config.subjectPepper).update(`rl\n${request.ip}`).digest('base64url').slice(0, 22)
-      return keyOf(`ip:${address}`, route)
+      return keyOf(`ip:${clientAddressKey(app.config.subjectPepper, request.ip)}`, route)
     },
     allowList: (request: FastifyRequest) => EXEMPT.test(request.routeOptions.url ?? ''),
     ...(store ? { redis: store.client, nameSpace: '' } : {}),

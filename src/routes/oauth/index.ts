@@ -97,7 +97,8 @@ export default async function oauthRoutes (app: FastifyInstance): Promise<void> 
     } catch (err) {
       if (!(err instanceof AuthCheckError)) throw err
       request.log.info({ code: err.code }, 'token request refused')
-      await request.audit({ action: 'token.refused', outcome: 'denied', detail: { code: err.code, ...claimedAgency(body.client_assertion) } })
+      // past the address's refusal limit this throws a 429 instead (plugins/refusals.ts)
+      await app.refusals.refuse(request, { action: 'token.refused', code: err.code, detail: claimedAgency(body.client_assertion) })
       return sendOAuthError(reply, err.oauthError, err.code, err.description)
     }
     // the token leaves only once its issue is on record
