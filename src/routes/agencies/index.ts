@@ -27,9 +27,9 @@ async function checkOutboundUrls (policy: OutboundPolicy, input: AgencyInput): P
   }
 }
 
-/** the API view of an agency: its record plus the scopes its roles grant */
+/** the API view of an agency: its record plus the scopes its roles grant (an issuer recorded before competences shows it may issue nothing) */
 function view (agency: AgencyRecord): AgencyRecord & { scopes: string[] } {
-  return { ...agency, scopes: scopesOf(agency.roles) }
+  return { ...agency, ...(agency.roles.includes('issuer') ? { issuableTypes: agency.issuableTypes ?? [] } : {}), scopes: scopesOf(agency.roles) }
 }
 
 export default async function agencyRoutes (app: FastifyInstance): Promise<void> {
@@ -38,7 +38,7 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
     schema: {
       tags: ['agencies'],
       summary: 'Register or replace an agency',
-      description: 'Idempotent: the body is the whole new state. 201 when the agency is new, 200 when it replaced one. Keys must be public (a private member is refused) and each needs a `kid`.',
+      description: 'Idempotent: the body is the whole new state. 201 when the agency is new, 200 when it replaced one. Keys must be public (a private member is refused) and each needs a `kid`. An issuer lists the document types it may issue (`issuableTypes`, codes of the catalogue): it may index, amend, revoke and upload files of those only.',
       security: requires('admin'),
       params: codeParam,
       body: { $ref: 'AgencyPut#' },
@@ -56,10 +56,11 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
       detail: {
         agency: agency.code,
         roles: agency.roles,
+        ...(agency.issuableTypes ? { issuableTypes: agency.issuableTypes } : {}),
         status: agency.status,
         ...(agency.webhookUrl ? { webhookUrl: agency.webhookUrl } : {}),
         keys: agency.jwksUri ? { jwksUri: agency.jwksUri } : { kids: kids(agency) },
-        ...(previous ? { previous: { roles: previous.roles, status: previous.status, keys: previous.jwksUri ? { jwksUri: previous.jwksUri } : { kids: kids(previous) } } } : {})
+        ...(previous ? { previous: { roles: previous.roles, ...(previous.issuableTypes ? { issuableTypes: previous.issuableTypes } : {}), status: previous.status, keys: previous.jwksUri ? { jwksUri: previous.jwksUri } : { kids: kids(previous) } } } : {})
       }
     })
     await app.agencies.save(agency)
