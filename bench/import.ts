@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import { Redis } from 'ioredis'
 import { benchGateway, benchRedis, CPUS } from './lib.js'
 import { importDocuments } from '../src/cli/import.js'
-import { generateDocuments } from '../src/sample-data/generate.js'
+import { SAMPLE_TYPES, generateDocuments } from '../src/sample-data/generate.js'
 
 /**
  * Batch import of generated documents through the gateway (the command-line import, batch
@@ -57,7 +57,7 @@ export async function benchImport (count: number): Promise<ImportFigures> {
 
     const g = await benchGateway(redis, CPUS?.server, { BATCH_MAX_LINES: '5000' })
     try {
-      const issuer = await g.agency('000.00.12.H41', 'Sở Tư pháp', ['issuer'])
+      const issuer = await g.agency('000.00.12.H41', 'Sở Tư pháp', ['issuer'], SAMPLE_TYPES)
       const before = await usedMemory(redis.url)
       const summary = await importDocuments({ file, gateway: g.gateway.url, privateKey: issuer.privateKey, agency: '000.00.12.H41', chunk: 1000, restart: true, progress: process.stderr.isTTY })
       const after = await usedMemory(redis.url)

@@ -58,8 +58,8 @@ export async function benchRedis (): Promise<BenchRedis> {
 export interface BenchGateway {
   gateway: GatewayProcess
   admin: string
-  /** registers an agency with these roles; returns its key and a token for it */
-  agency(code: string, name: string, roles: string[]): Promise<{ privateKey: AgencyPrivateKey, token: string }>
+  /** registers an agency with these roles (an issuer: competent for `issuableTypes`); returns its key and a token for it */
+  agency(code: string, name: string, roles: string[], issuableTypes?: readonly string[]): Promise<{ privateKey: AgencyPrivateKey, token: string }>
   call(token: string, method: string, path: string, body: unknown): Promise<unknown>
   stop(): Promise<void>
 }
@@ -99,9 +99,9 @@ export async function benchGateway (redis: BenchRedis, cpu: string | undefined, 
     gateway,
     admin: adminToken,
     call,
-    async agency (code, name, roles) {
+    async agency (code, name, roles, issuableTypes) {
       const pair = await generateAgencyKeyPair('EdDSA', code)
-      await call(adminToken, 'PUT', `/v1/agencies/${code}`, { name, roles, jwks: pair.jwks })
+      await call(adminToken, 'PUT', `/v1/agencies/${code}`, { name, roles, ...(issuableTypes ? { issuableTypes } : {}), jwks: pair.jwks })
       return { privateKey: pair.privateKey, token: (await fetchAccessToken({ gateway: gateway.url, privateKey: pair.privateKey, agency: code })).access_token }
     },
     async stop () { await gateway.stop('SIGTERM') }

@@ -12,7 +12,7 @@ import { generateDocuments } from '../src/sample-data/generate.js'
 export interface ReuseSetup { url: string, body: string, headers: Record<string, string> }
 
 export async function prepareReuse (g: BenchGateway): Promise<ReuseSetup> {
-  const issuer = await g.agency('000.00.12.H41', 'Sở Tư pháp', ['issuer'])
+  const issuer = await g.agency('000.00.12.H41', 'Sở Tư pháp', ['issuer'], ['giay-khai-sinh'])
   const requester = await g.agency('000.20.41.H41', 'UBND phường Quang Trung', ['requester'])
   await g.call(g.admin, 'PUT', '/v1/agreements/bench', { requester: '000.20.41.H41', documentTypes: ['giay-khai-sinh'], procedureCodes: ['1.001193'], fields: { 'giay-khai-sinh': ['fullName', 'dateOfBirth', 'gender'] }, validFrom: '2020-01-01' })
   const birth = [...generateDocuments(50, { seed: 5 })].find((d) => d.type === 'giay-khai-sinh')!

@@ -8,7 +8,7 @@ import type { SoakStream, SoakStreamFigures } from './soak-worker.js'
 import { writeAssertionBodies } from './token.js'
 import { fetchAccessToken } from '../src/cli/agency-keys.js'
 import type { AgencyPrivateKey } from '../src/cli/agency-keys.js'
-import { generateDocuments } from '../src/sample-data/generate.js'
+import { SAMPLE_TYPES, generateDocuments } from '../src/sample-data/generate.js'
 import type { SampleDocument } from '../src/sample-data/generate.js'
 
 /**
@@ -83,7 +83,7 @@ try {
   }, 5000)
   try {
     progress('setting up agencies, an agreement and 300 birth certificates')
-    const issuer = await g.agency(ISSUER, 'Sở Tư pháp', ['issuer'])
+    const issuer = await g.agency(ISSUER, 'Sở Tư pháp', ['issuer'], SAMPLE_TYPES)
     const requester = await g.agency(REQUESTER, 'UBND phường Quang Trung', ['requester'])
     const portal = await g.agency(PORTAL, 'Cổng Dịch vụ công quốc gia', ['portal'])
     const auditor = await g.agency(AUDITOR, 'Thanh tra', ['auditor'])

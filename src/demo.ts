@@ -11,12 +11,12 @@ import { generateDocuments } from './sample-data/generate.js'
  * whose key pairs are kept in a git-ignored folder (reused on the next start, so the printed
  * commands keep working), and print how to get a token and make a first call.
  */
-export const DEMO_AGENCIES: Array<{ code: string, name: string, roles: AgencyRole[] }> = [
+export const DEMO_AGENCIES: Array<{ code: string, name: string, roles: AgencyRole[], issuableTypes?: string[] }> = [
   { code: '000.00.00.A01', name: 'Trung tâm dữ liệu tỉnh (gateway operator)', roles: ['admin'] },
   { code: '000.00.00.A02', name: 'Thanh tra tỉnh (provincial inspectorate)', roles: ['auditor'] },
   { code: '000.00.00.G22', name: 'Cổng Dịch vụ công quốc gia (national public service portal)', roles: ['portal'] },
-  { code: '000.00.12.H41', name: 'Sở Tư pháp tỉnh (Department of Justice)', roles: ['issuer'] },
-  { code: '000.00.15.H41', name: 'Sở Tài nguyên và Môi trường tỉnh (Department of Natural Resources and Environment)', roles: ['issuer'] },
+  { code: '000.00.12.H41', name: 'Sở Tư pháp tỉnh (Department of Justice)', roles: ['issuer'], issuableTypes: ['giay-khai-sinh', 'xac-nhan-tinh-trang-hon-nhan', 'giay-chung-nhan-ket-hon', 'trich-luc-khai-tu', 'phieu-ly-lich-tu-phap'] },
+  { code: '000.00.15.H41', name: 'Sở Tài nguyên và Môi trường tỉnh (Department of Natural Resources and Environment)', roles: ['issuer'], issuableTypes: ['giay-chung-nhan-quyen-su-dung-dat'] },
   { code: '000.20.41.H41', name: 'UBND phường Quang Trung (ward People\'s Committee)', roles: ['requester'] },
   { code: '000.00.03.H41', name: 'Sở Kế hoạch và Đầu tư tỉnh (Department of Planning and Investment)', roles: ['requester'] }
 ]
@@ -33,13 +33,14 @@ async function keyFor (dir: string, code: string): Promise<AgencyPrivateKey> {
   }
 }
 
-/** Sample results, as the two demo issuers would index them: civil status by Justice, land and business by Natural Resources. */
+/** Sample results, each indexed by the demo issuer competent for its type: civil status and criminal records by Justice, land by Natural Resources. */
 async function indexSampleDocuments (app: FastifyInstance): Promise<number> {
+  const issuers = DEMO_AGENCIES.flatMap(({ code, issuableTypes }) => issuableTypes ? [{ code, issuableTypes }] : [])
   let indexed = 0
-  for (const document of generateDocuments(40, { seed: 2026 })) {
-    const issuer = document.type.startsWith('giay-chung-nhan-quyen') || document.type.startsWith('giay-chung-nhan-dang-ky') ? '000.00.15.H41' : '000.00.12.H41'
+  for (const document of generateDocuments(40, { seed: 2026, types: issuers.flatMap((issuer) => issuer.issuableTypes) })) {
+    const issuer = issuers.find((candidate) => candidate.issuableTypes.includes(document.type)) as typeof issuers[number]
     const prepared = await app.documents.prepareRegistration(issuer, document)
-    await app.audit.record({ actor: issuer, action: 'document.indexed', outcome: 'granted', subject: prepared.keys.subjectHash, documents: [{ id: prepared.first.id, version: 1 }], purpose: { procedureCode: document.procedureCode, dossierCode: document.dossierCode }, detail: { type: document.type, demo: true } })
+    await app.audit.record({ actor: issuer.code, action: 'document.indexed', outcome: 'granted', subject: prepared.keys.subjectHash, documents: [{ id: prepared.first.id, version: 1 }], purpose: { procedureCode: document.procedureCode, dossierCode: document.dossierCode }, detail: { type: document.type, demo: true } })
     if ((await app.documents.register(prepared)).outcome === 'created') indexed++
   }
   return indexed
@@ -52,7 +53,7 @@ export async function setUpDemo (app: FastifyInstance, base: string): Promise<st
   for (const agency of DEMO_AGENCIES) {
     const key = await keyFor(dir, agency.code)
     const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, agency: _agency, ...publicKey } = key
-    await app.agencies.put(agency.code, { name: agency.name, roles: agency.roles, jwks: { keys: [{ ...publicKey, use: 'sig' }] } })
+    await app.agencies.put(agency.code, { name: agency.name, roles: agency.roles, ...(agency.issuableTypes ? { issuableTypes: agency.issuableTypes } : {}), jwks: { keys: [{ ...publicKey, use: 'sig' }] } })
   }
   const indexed = await indexSampleDocuments(app)
   const admin = DEMO_AGENCIES[0]?.code as string

@@ -30,7 +30,7 @@ await t.test('a gateway writes its audit log', async (t) => {
   logFile = app.config.auditLogFile as string
   const adminToken = await tokenFor(app, admin)
   const issuer = await makeAgency('000.00.12.H41')
-  await register(app, adminToken, issuer, ['issuer'])
+  await register(app, adminToken, issuer, ['issuer'], { issuableTypes: ['giay-khai-sinh'] })
   for (let i = 0; i < 4; i++) await tokenFor(app, issuer)
   await app.audit.checkpoint()
   for (let i = 0; i < 4; i++) await tokenFor(app, issuer)

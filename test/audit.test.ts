@@ -30,7 +30,7 @@ async function world (t: Test, store: Store): Promise<World> {
   const auditor = await makeAgency(AUDITOR)
   const issuer = await makeAgency(ISSUER)
   await register(app, adminToken, auditor, ['auditor'])
-  await register(app, adminToken, issuer, ['issuer'])
+  await register(app, adminToken, issuer, ['issuer'], { issuableTypes: ['giay-khai-sinh'] })
   return { app, admin, auditor, issuer, adminToken, auditorToken: await tokenFor(app, auditor) }
 }
 

@@ -38,9 +38,9 @@ async function world (t: Test, store: Store): Promise<World> {
   const issuer = await makeAgency(ISSUER, 'ES256')
   const requester = await makeAgency(REQUESTER, 'RS256')
   const other = await makeAgency(OTHER, 'PS256')
-  await register(app, adminToken, issuer, ['issuer'])
+  await register(app, adminToken, issuer, ['issuer'], { issuableTypes: ['giay-khai-sinh'] })
   await register(app, adminToken, requester, ['requester'])
-  await register(app, adminToken, other, ['issuer', 'requester'])
+  await register(app, adminToken, other, ['issuer', 'requester'], { issuableTypes: ['giay-khai-sinh'] })
   return { app, admin, issuer, requester, other, adminToken }
 }
 
@@ -147,7 +147,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       const w = await world(t, await makeStore(t))
       const otherToken = await tokenFor(w.app, w.other)
       t.equal((await get(w.app, '/v1/agencies', otherToken)).statusCode, 403, 'baseline: authenticated, lacks admin')
-      await register(w.app, w.adminToken, w.other, ['issuer', 'requester'], { status: 'suspended' })
+      await register(w.app, w.adminToken, w.other, ['issuer', 'requester'], { status: 'suspended', issuableTypes: ['giay-khai-sinh'] })
       const after = await get(w.app, '/v1/agencies', otherToken)
       t.equal(after.statusCode, 401)
       t.equal(after.json().code, 'agency_suspended')
@@ -160,7 +160,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       const oldToken = await tokenFor(w.app, w.other)
       // re-register the agency with another key only
       const replacement = await makeAgency(OTHER)
-      await register(w.app, adminToken, replacement, ['issuer', 'requester'])
+      await register(w.app, adminToken, replacement, ['issuer', 'requester'], { issuableTypes: ['giay-khai-sinh'] })
       const res = await get(w.app, `/v1/agencies/${OTHER}`, oldToken)
       t.equal(res.statusCode, 401)
       t.equal(res.json().code, 'key_removed')

@@ -10,7 +10,7 @@ import { startTestCluster, watchScriptKeys } from './lib/redis-cluster.js'
 import { startReceiver } from './lib/webhook-receiver.js'
 import { loadConfig } from '../src/config.js'
 import { RedisStore } from '../src/store/index.js'
-import { generateDocuments } from '../src/sample-data/generate.js'
+import { SAMPLE_TYPES, generateDocuments } from '../src/sample-data/generate.js'
 import type { SampleDocument } from '../src/sample-data/generate.js'
 import { coverageEnv } from './lib/child-coverage.js'
 
@@ -60,7 +60,7 @@ t.test('the reuse flow on a Redis Cluster, through the app built from REDIS_CLUS
 
   const adminToken = await tokenFor(app, admin)
   const [issuer, requester, portal, auditor] = await Promise.all([ISSUER, REQUESTER, PORTAL, AUDITOR].map(async (code) => await makeAgency(code)))
-  await register(app, adminToken, issuer!, ['issuer'])
+  await register(app, adminToken, issuer!, ['issuer'], { issuableTypes: SAMPLE_TYPES })
   await register(app, adminToken, requester!, ['requester'])
   await register(app, adminToken, portal!, ['portal'])
   await register(app, adminToken, auditor!, ['auditor'])

@@ -9,7 +9,7 @@ import { startGateway } from './lib/gateway-process.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { ADMIN_CODE, makeAgency } from './lib/agencies.js'
 import { fetchAccessToken } from '../src/cli/agency-keys.js'
-import { generateDocuments } from '../src/sample-data/generate.js'
+import { SAMPLE_TYPES, generateDocuments } from '../src/sample-data/generate.js'
 import { coverageEnv } from './lib/child-coverage.js'
 
 /**
@@ -29,7 +29,7 @@ t.test('an interrupted import, resumed, indexes every line exactly once', async 
 
   const issuer = await makeAgency('000.00.12.H41')
   const adminToken = (await fetchAccessToken({ gateway: gateway.url, privateKey: admin.privateKey, agency: ADMIN_CODE })).access_token
-  const put = await fetch(`${gateway.url}/v1/agencies/${issuer.code}`, { method: 'PUT', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Sở Tư pháp', roles: ['issuer'], jwks: issuer.jwks }) })
+  const put = await fetch(`${gateway.url}/v1/agencies/${issuer.code}`, { method: 'PUT', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Sở Tư pháp', roles: ['issuer'], issuableTypes: SAMPLE_TYPES, jwks: issuer.jwks }) })
   t.equal(put.status, 201)
   const keyFile = join(dir, 'issuer.jwk.json')
   writeFileSync(keyFile, JSON.stringify(issuer.privateKey))

@@ -8,7 +8,7 @@ import { build } from './helper.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
 import { ADMIN_CODE, adminEnv, makeAgency, register, tokenFor } from './lib/agencies.js'
-import { generateDocuments } from '../src/sample-data/generate.js'
+import { SAMPLE_TYPES, generateDocuments } from '../src/sample-data/generate.js'
 import type { SampleDocument } from '../src/sample-data/generate.js'
 
 /**
@@ -31,8 +31,9 @@ async function world (t: Test, store: Store): Promise<World> {
   const adminToken = await tokenFor(app, admin)
   const issuer = await makeAgency(ISSUER)
   const other = await makeAgency(OTHER_ISSUER)
-  await register(app, adminToken, issuer, ['issuer'])
-  await register(app, adminToken, other, ['issuer'])
+  // the samples below are of every type
+  await register(app, adminToken, issuer, ['issuer'], { issuableTypes: SAMPLE_TYPES })
+  await register(app, adminToken, other, ['issuer'], { issuableTypes: ['giay-khai-sinh'] })
   return { app, token: await tokenFor(app, issuer), otherToken: await tokenFor(app, other), adminToken }
 }
 

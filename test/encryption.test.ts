@@ -18,10 +18,10 @@ import { FileBlobStore } from '../src/store/blob-store.js'
 import { MemoryStore } from '../src/store/index.js'
 import type { RedisStore, StoredDocumentVersion } from '../src/store/index.js'
 import { build, captureLogs } from './helper.js'
-import { adminEnv } from './lib/agencies.js'
+import { adminEnv, register } from './lib/agencies.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
-import { PDF, bearer, buildWorld, downloadLink, reuseQuery, sample } from './lib/world.js'
+import { ISSUABLE, PDF, bearer, buildWorld, downloadLink, reuseQuery, sample } from './lib/world.js'
 import type { World } from './lib/world.js'
 import { coverageEnv } from './lib/child-coverage.js'
 
@@ -158,6 +158,7 @@ t.test('without ENCRYPTION_KEYS nothing changes: data and files are stored as se
   // a type whose schema lets anything through still cannot take data that would read as sealed
   const { code: _code, schemaVersion: _version, ...definition } = (await w.app.inject({ method: 'GET', url: '/v1/document-types/giay-khai-sinh', headers: bearer(w.tokens.issuer) })).json()
   t.equal((await w.app.inject({ method: 'PUT', url: '/v1/document-types/giay-tu-do', headers: bearer(w.tokens.admin), payload: { ...definition, schema: { type: 'object' } } })).statusCode, 201)
+  await register(w.app, w.tokens.admin, w.agencies.issuer, ['issuer'], { issuableTypes: [...ISSUABLE.issuer, 'giay-tu-do'] })
   const doc = { ...sample('giay-khai-sinh'), type: 'giay-tu-do', data: { $sealed: `enc:v1:k1:${'A'.repeat(16)}:${'A'.repeat(22)}` } }
   const refused = await w.app.inject({ method: 'POST', url: '/v1/documents', headers: bearer(w.tokens.issuer), payload: doc })
   t.equal(refused.statusCode, 422)

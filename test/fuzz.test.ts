@@ -76,7 +76,7 @@ const routes = servedRoutes(app)
 /** Valid bodies, per route, that the fuzzer breaks one value at a time. */
 const birthType = (await app.inject({ method: 'GET', url: '/v1/document-types/giay-khai-sinh', headers: bearer(w.tokens.admin) })).json()
 const VALID: Record<string, () => unknown> = {
-  'PUT /v1/agencies/:code': () => ({ name: 'Sở Tư pháp', roles: ['issuer'], jwks: w.agencies.issuer.jwks }),
+  'PUT /v1/agencies/:code': () => ({ name: 'Sở Tư pháp', roles: ['issuer'], issuableTypes: ['giay-khai-sinh'], jwks: w.agencies.issuer.jwks }),
   'PUT /v1/agreements/:id': () => ({ requester: CODES.otherRequester, documentTypes: ['giay-khai-sinh'], procedureCodes: [PROCEDURE], fields: { 'giay-khai-sinh': ['fullName'] }, validFrom: '2026-01-01' }),
   'POST /v1/attestations/verify': () => ({ attestation: 'eyJhbGciOiJFZERTQSJ9.e30.AAAA' }),
   'POST /v1/audit/search': () => ({ limit: 5, subject: { kind: 'citizen', id: w.citizen }, action: 'reuse.queried' }),

@@ -6,7 +6,7 @@ import type { Test } from 'tap'
 import { fetchAccessToken } from '../src/cli/agency-keys.js'
 import { importDocuments } from '../src/cli/import.js'
 import { RedisStore } from '../src/store/index.js'
-import { generateDocuments } from '../src/sample-data/generate.js'
+import { SAMPLE_TYPES, generateDocuments } from '../src/sample-data/generate.js'
 import { startGateway } from './lib/gateway-process.js'
 import type { GatewayProcess } from './lib/gateway-process.js'
 import { startTestRedis } from './lib/redis-server.js'
@@ -43,7 +43,7 @@ async function token (gw: GatewayProcess, agency: TestAgency, scope?: string): P
 async function registerAgencies (t: Test, gw: GatewayProcess): Promise<void> {
   const adminToken = await token(gw, admin)
   for (const [agency, roles] of [[issuer, ['issuer']], [auditor, ['auditor']]] as const) {
-    const put = await fetch(`${gw.url}/v1/agencies/${agency.code}`, { method: 'PUT', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: `Agency ${agency.code}`, roles, jwks: agency.jwks }) })
+    const put = await fetch(`${gw.url}/v1/agencies/${agency.code}`, { method: 'PUT', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: `Agency ${agency.code}`, roles, ...(agency === issuer ? { issuableTypes: SAMPLE_TYPES } : {}), jwks: agency.jwks }) })
     t.equal(put.status, 201)
   }
 }

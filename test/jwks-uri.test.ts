@@ -30,7 +30,7 @@ t.test('keys behind a jwks_uri: fetched once, cached, re-fetched for a new kid; 
   let published = agency.jwks
   const jwksServer = await serve((_req, res) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify(published)) })
   t.teardown(() => jwksServer.server.close())
-  await register(app, adminToken, agency, ['issuer'], { jwks: undefined, jwksUri: jwksServer.url })
+  await register(app, adminToken, agency, ['issuer'], { issuableTypes: ['giay-khai-sinh'], jwks: undefined, jwksUri: jwksServer.url })
 
   t.equal((await requestToken(app, await assertion(app, agency))).statusCode, 200)
   t.equal((await requestToken(app, await assertion(app, agency))).statusCode, 200)
@@ -44,7 +44,7 @@ t.test('keys behind a jwks_uri: fetched once, cached, re-fetched for a new kid; 
   const hanging = await serve(() => { /* never answers */ })
   t.teardown(() => { hanging.server.closeAllConnections(); hanging.server.close() })
   const slow = await makeAgency('000.00.16.H41')
-  await register(app, adminToken, slow, ['issuer'], { jwks: undefined, jwksUri: hanging.url })
+  await register(app, adminToken, slow, ['issuer'], { issuableTypes: ['giay-khai-sinh'], jwks: undefined, jwksUri: hanging.url })
   const refused = await requestToken(app, await assertion(app, slow))
   t.equal(refused.statusCode, 401)
   t.equal(refused.json().code, 'jwks_unavailable')
@@ -53,7 +53,7 @@ t.test('keys behind a jwks_uri: fetched once, cached, re-fetched for a new kid; 
 
   // an endpoint that is down
   const down = await makeAgency('000.00.17.H41')
-  await register(app, adminToken, down, ['issuer'], { jwks: undefined, jwksUri: 'http://127.0.0.1:9/jwks.json' })
+  await register(app, adminToken, down, ['issuer'], { issuableTypes: ['giay-khai-sinh'], jwks: undefined, jwksUri: 'http://127.0.0.1:9/jwks.json' })
   t.equal((await requestToken(app, await assertion(app, down))).json().code, 'jwks_unavailable')
   published = { keys: [] }
 })

@@ -60,7 +60,7 @@ async function world (t: Test, store: Store, env: Record<string, string> = {}): 
   for (const [code, roles] of [[ISSUER, ['issuer']], [WARD, ['requester']], [POLICE, ['requester']], [TAX, ['requester']], [BANK_DESK, ['requester']], [PORTAL, ['portal']]] as const) {
     const agency = await makeAgency(code)
     const hook = hooks[code]
-    await register(app, adminToken, agency, [...roles], hook ? { webhookUrl: hook.url } : {})
+    await register(app, adminToken, agency, [...roles], { ...(hook ? { webhookUrl: hook.url } : {}), ...(code === ISSUER ? { issuableTypes: ['giay-khai-sinh'] } : {}) })
     token[code] = await tokenFor(app, agency)
     if (roles[0] === 'requester') {
       const res = await app.inject({ method: 'PUT', url: `/v1/agreements/birth-${code}`, headers: { authorization: `Bearer ${adminToken}` }, payload: { requester: code, documentTypes: ['giay-khai-sinh'], procedureCodes: [PROCEDURE], fields: { 'giay-khai-sinh': ['fullName'] }, validFrom: '2026-01-01' } })
@@ -317,7 +317,7 @@ t.test('a gateway killed mid-delivery: the delivery is made after a restart', as
   const app = await build(t, { store, env: { ...adminEnv(admin), OUTBOX_WORKER: 'false' } })
   const adminToken = await tokenFor(app, admin)
   const issuer = await makeAgency(ISSUER)
-  await register(app, adminToken, issuer, ['issuer'])
+  await register(app, adminToken, issuer, ['issuer'], { issuableTypes: ['giay-khai-sinh'] })
   const doc = structuredClone(samples[50] as SampleDocument)
   const res = await app.inject({ method: 'POST', url: '/v1/documents', headers: { authorization: `Bearer ${await tokenFor(app, issuer)}` }, payload: doc })
   t.equal(res.statusCode, 201)

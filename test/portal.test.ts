@@ -56,7 +56,7 @@ async function world (t: Test, store: Store): Promise<World> {
   const app = await build(t, { store, env: adminEnv(admin), logs })
   const adminToken = await tokenFor(app, admin)
   const agencies = { issuer: await makeAgency(ISSUER), requester: await makeAgency(REQUESTER), police: await makeAgency(POLICE), portal: await makeAgency(PORTAL) }
-  await register(app, adminToken, agencies.issuer, ['issuer'], { name: NAMES[ISSUER] })
+  await register(app, adminToken, agencies.issuer, ['issuer'], { name: NAMES[ISSUER], issuableTypes: ['giay-khai-sinh', 'giay-chung-nhan-quyen-su-dung-dat', 'xac-nhan-thong-tin-cu-tru'] })
   await register(app, adminToken, agencies.requester, ['requester'], { name: NAMES[REQUESTER] })
   await register(app, adminToken, agencies.police, ['requester'], { name: NAMES[POLICE] })
   await register(app, adminToken, agencies.portal, ['portal'], { name: NAMES[PORTAL] })

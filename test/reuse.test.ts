@@ -48,7 +48,7 @@ async function world (t: Test, store: Store): Promise<World> {
   const requester = await makeAgency(REQUESTER)
   const other = await makeAgency(OTHER_REQUESTER)
   const portal = await makeAgency(PORTAL)
-  await register(app, adminToken, issuer, ['issuer'])
+  await register(app, adminToken, issuer, ['issuer'], { issuableTypes: ['giay-khai-sinh', 'giay-chung-nhan-quyen-su-dung-dat'] })
   await register(app, adminToken, requester, ['requester'])
   await register(app, adminToken, other, ['requester'])
   await register(app, adminToken, portal, ['portal'])

@@ -157,7 +157,7 @@ t.test('a real process, at trace level: its start, its work, its refusals and it
   const requester = await makeAgency('000.20.41.H41')
   const portal = await makeAgency('000.00.00.G22')
   for (const [agency, roles] of [[issuer, ['issuer']], [requester, ['requester']], [portal, ['portal']]] as const) {
-    t.equal((await call('PUT', `/v1/agencies/${agency.code}`, adminToken, { name: `Cơ quan ${agency.code}`, roles, jwks: agency.jwks })).status, 201)
+    t.equal((await call('PUT', `/v1/agencies/${agency.code}`, adminToken, { name: `Cơ quan ${agency.code}`, roles, ...(agency === issuer ? { issuableTypes: ['giay-khai-sinh'] } : {}), jwks: agency.jwks })).status, 201)
   }
   const [issuerToken, requesterToken, portalToken] = [await tokenOf(issuer), await tokenOf(requester), await tokenOf(portal)] as [string, string, string]
   const doc = sample('giay-khai-sinh')

@@ -45,7 +45,7 @@ async function world (t: Test, store: Store, logs?: LogCapture): Promise<World> 
   const app = await build(t, { store, env: adminEnv(admin), ...(logs ? { logs } : {}) })
   const adminToken = await tokenFor(app, admin)
   const [issuer, requester, other, auditor] = await Promise.all([ISSUER, REQUESTER, OTHER_REQUESTER, AUDITOR].map(async (code) => await makeAgency(code)))
-  await register(app, adminToken, issuer!, ['issuer'])
+  await register(app, adminToken, issuer!, ['issuer'], { issuableTypes: [BIRTH, LAND] })
   await register(app, adminToken, requester!, ['requester'])
   await register(app, adminToken, other!, ['requester'])
   await register(app, adminToken, auditor!, ['auditor'])

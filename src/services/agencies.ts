@@ -60,6 +60,7 @@ export function checkAgencyJwks (jwks: { keys: Array<Record<string, unknown>> })
 export interface AgencyInput {
   name: string
   roles: AgencyRole[]
+  issuableTypes?: string[]
   jwks?: { keys: Array<Record<string, unknown>> }
   jwksUri?: string
   webhookUrl?: string
@@ -91,11 +92,13 @@ export class AgencyService {
     if (!input.jwks && !input.jwksUri) throw new ProblemError(400, 'keys_missing', 'an agency needs public keys: jwks (inline) or jwksUri')
     if (input.jwks) checkAgencyJwks(input.jwks)
     const roles = ROLES.filter((role) => input.roles.includes(role))
+    const issuableTypes = await this.checkIssuableTypes(roles, input.issuableTypes ?? [])
     const previous = await this.store.getAgency(code)
     const agency: AgencyRecord = {
       code,
       name: input.name,
       roles,
+      ...(roles.includes('issuer') ? { issuableTypes } : {}),
       ...(input.jwks ? { jwks: { keys: input.jwks.keys } } : {}),
       ...(input.jwksUri ? { jwksUri: input.jwksUri } : {}),
       ...(input.webhookUrl ? { webhookUrl: input.webhookUrl } : {}),
@@ -104,6 +107,26 @@ export class AgencyService {
       updatedAt: now.toISOString()
     }
     return { agency, created: previous === undefined, ...(previous ? { previous } : {}) }
+  }
+
+  /**
+   * An issuer is competent for the document types an admin lists, and only those: without the
+   * list nothing ties it to what it indexes, and any issuer could plant any citizen's result of
+   * any type (a commune's criminal-record extract). A list that names nothing is refused rather
+   * than read as "everything".
+   */
+  private async checkIssuableTypes (roles: AgencyRole[], types: string[]): Promise<string[]> {
+    if (!roles.includes('issuer')) {
+      if (types.length > 0) throw new ProblemError(422, 'issuer_role_missing', 'issuableTypes is for an agency with the issuer role', { errors: [{ in: 'body', pointer: '/issuableTypes', detail: 'needs the issuer role' }] })
+      return []
+    }
+    if (types.length === 0) {
+      throw new ProblemError(422, 'issuable_types_missing', 'an issuer needs issuableTypes: the document types it is competent to issue (GET /v1/document-types)', { errors: [{ in: 'body', pointer: '/issuableTypes', detail: 'must list at least one document type' }] })
+    }
+    const known = await Promise.all(types.map(async (type) => await this.store.getDocumentType(type) !== undefined))
+    const unknown = types.flatMap((type, i) => known[i] ? [] : [{ in: 'body', pointer: `/issuableTypes/${i}`, detail: `no document type "${type}" in the catalogue` }])
+    if (unknown.length > 0) throw new ProblemError(422, 'unknown_document_type', `${unknown[0]?.pointer}: ${unknown[0]?.detail} (GET /v1/document-types)`, { errors: unknown })
+    return types
   }
 
   /**

@@ -138,6 +138,27 @@ export type ReencryptOutcome = 'reencrypted' | 'current' | 'missing' | 'changed'
 const unprocessable = (code: string, detail: string, errors?: ProblemFieldError[]): ProblemError =>
   new ProblemError(422, code, detail, errors ? { errors } : {})
 
+/** The issuing agency as the index sees it: its code and the document types it is competent for. */
+export interface Issuer {
+  code: string
+  issuableTypes: readonly string[]
+}
+
+/**
+ * 403: the issuer is not competent for this document type (an admin lists an issuer's types on
+ * its agency record). It carries what the refusal's audit event records: whose result and which.
+ */
+export class TypeNotIssuableError extends ProblemError {
+  constructor (readonly issuer: string, readonly type: string, readonly subjectHash: string, readonly document?: { id: string, version: number }) {
+    super(403, 'type_not_issuable', `agency ${issuer} may not issue ${type}: it is not among the document types an admin lists for it (issuableTypes, see GET /v1/discovery)`)
+    this.name = 'TypeNotIssuableError'
+  }
+}
+
+function checkCompetence (issuer: Issuer, type: string, subjectHash: string, document?: { id: string, version: number }): void {
+  if (!issuer.issuableTypes.includes(type)) throw new TypeNotIssuableError(issuer.code, type, subjectHash, document)
+}
+
 export interface PreparedRegistration {
   keys: DocumentKeys
   first: StoredDocumentVersion
@@ -156,10 +177,11 @@ export class DocumentService {
   }
 
   /** Everything a registration needs checked and computed, before anything is written or audited. */
-  async prepareRegistration (issuer: string, input: DocumentInput, now = new Date(), catalogue: Pick<Catalogue, 'validator'> = this.catalogue): Promise<PreparedRegistration> {
+  async prepareRegistration (issuer: Issuer, input: DocumentInput, now = new Date(), catalogue: Pick<Catalogue, 'validator'> = this.catalogue): Promise<PreparedRegistration> {
     const hash = this.checkedSubjectHash(input.subject)
     const found = await catalogue.validator(input.type)
     if (!found) throw unprocessable('unknown_document_type', `no document type "${input.type}" in the catalogue (GET /v1/document-types)`, [{ in: 'body', pointer: '/type', detail: 'is not a known document type' }])
+    checkCompetence(issuer, input.type, hash)
     const { validate, type } = found
     if (!type.subjectKinds.includes(input.subject.kind)) {
       throw unprocessable('subject_kind_not_allowed', `a ${type.code} is about a ${type.subjectKinds.join(' or ')}, not a ${input.subject.kind}`, [{ in: 'body', pointer: '/subject/kind', detail: `must be ${type.subjectKinds.join(' or ')}` }])
@@ -183,7 +205,7 @@ export class DocumentService {
       id: newId(),
       version: 1,
       typeSchemaVersion: type.schemaVersion,
-      issuer,
+      issuer: issuer.code,
       ...content,
       createdAt: now.toISOString(),
       contentHash: canonicalDigest(content)
@@ -191,7 +213,7 @@ export class DocumentService {
     return {
       keys: {
         subjectHash: hash,
-        naturalKey: `${issuer}:${input.type}:${createHash('sha256').update(input.documentNumber).digest('base64url').slice(0, 32)}`
+        naturalKey: `${issuer.code}:${input.type}:${createHash('sha256').update(input.documentNumber).digest('base64url').slice(0, 32)}`
       },
       first
     }
@@ -207,6 +229,14 @@ export class DocumentService {
     const found = /^[0-9A-HJKMNP-TV-Z]{26}$/.test(id) ? await this.store.getDocument(id) : undefined
     if (!found || found.document.versions[0]?.issuer !== issuer) throw new ProblemError(404, 'document_not_found', `no document ${id} of this issuer`)
     return { ...found, document: openDocument(this.keyring, found.document) }
+  }
+
+  /** One of the issuer's own documents, to change: only of a type it is still competent for (403 otherwise). */
+  async ownToChange (issuer: Issuer, id: string): Promise<{ document: StoredDocument, subjectHash: string }> {
+    const found = await this.own(issuer.code, id)
+    const latest = found.document.versions[found.document.versions.length - 1] as StoredDocumentVersion
+    checkCompetence(issuer, latest.type, found.subjectHash, { id, version: latest.version })
+    return found
   }
 
   /** Every document of a subject (of these types), their data in clear: what reuse and the portal read. */
@@ -241,8 +271,8 @@ export class DocumentService {
     return view(document, wanted)
   }
 
-  async prepareAmendment (issuer: string, id: string, input: AmendInput, now = new Date()): Promise<{ subjectHash: string, next: StoredDocumentVersion, expected: number, document: StoredDocument }> {
-    const { document, subjectHash } = await this.own(issuer, id)
+  async prepareAmendment (issuer: Issuer, id: string, input: AmendInput, now = new Date()): Promise<{ subjectHash: string, next: StoredDocumentVersion, expected: number, document: StoredDocument }> {
+    const { document, subjectHash } = await this.ownToChange(issuer, id)
     if (document.revoked) throw new ProblemError(409, 'document_revoked', `document ${id} is revoked and cannot be amended`)
     const latest = document.versions[document.versions.length - 1] as StoredDocumentVersion
     const found = await this.catalogue.validator(latest.type)
@@ -267,7 +297,7 @@ export class DocumentService {
       id,
       version: latest.version + 1,
       typeSchemaVersion: found.type.schemaVersion,
-      issuer,
+      issuer: issuer.code,
       ...content,
       createdAt: now.toISOString(),
       contentHash: canonicalDigest(content),

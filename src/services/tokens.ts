@@ -29,6 +29,8 @@ export interface Caller {
   code: string
   name: string
   roles: AgencyRecord['roles']
+  /** the document types it may issue, as its record says now (none unless it holds the issuer role) */
+  issuableTypes: string[]
   /** scopes of the token that its agency still holds */
   scopes: string[]
   tokenId: string
@@ -242,6 +244,7 @@ export class TokenService {
       code: agency.code,
       name: agency.name,
       roles: agency.roles,
+      issuableTypes: agency.roles.includes('issuer') ? agency.issuableTypes ?? [] : [],
       scopes: claims.scope.split(' ').filter((scope) => held.includes(scope)),
       tokenId: claims.jti
     }

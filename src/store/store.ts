@@ -22,6 +22,8 @@ export interface AgencyRecord {
   code: string
   name: string
   roles: AgencyRole[]
+  /** the document types it may index, amend and revoke as issuer; absent (a record from before competences) is none */
+  issuableTypes?: string[]
   jwks?: { keys: Array<Record<string, unknown>> }
   jwksUri?: string
   /** where its notices go (documents it reused changed) */

@@ -32,7 +32,7 @@ export async function loadWorld (t: Test, store: Store, env: Record<string, stri
   const issuer = await makeAgency(ISSUER)
   const requester = await makeAgency(REQUESTER)
   const auditor = await makeAgency(AUDITOR)
-  await register(app, adminToken, issuer, ['issuer'])
+  await register(app, adminToken, issuer, ['issuer'], { issuableTypes: [TYPE] })
   await register(app, adminToken, requester, ['requester'])
   await register(app, adminToken, auditor, ['auditor'])
   const agreement = await app.inject({

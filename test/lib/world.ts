@@ -26,6 +26,12 @@ export const CODES = {
   auditor: '000.00.00.K01'
 } as const
 
+/** what each issuer is competent for: what it indexes below, nothing more */
+export const ISSUABLE: Record<'issuer' | 'otherIssuer', string[]> = {
+  issuer: ['giay-khai-sinh', 'giay-chung-nhan-quyen-su-dung-dat'],
+  otherIssuer: ['giay-khai-sinh']
+}
+
 export type WorldAgency = keyof typeof CODES
 /** the callers of a role matrix: one agency per role, and nobody */
 export const ROLE_CALLERS = ['anonymous', 'admin', 'issuer', 'requester', 'portal', 'auditor'] as const
@@ -90,7 +96,7 @@ export async function buildWorld (t: Test, options: WorldOptions = {}): Promise<
     issuer: ['issuer'], otherIssuer: ['issuer'], requester: ['requester'], otherRequester: ['requester'], portal: ['portal'], auditor: ['auditor']
   }
   for (const [name, held] of Object.entries(roles)) {
-    await register(app, tokens.admin, agencies[name as WorldAgency], held)
+    await register(app, tokens.admin, agencies[name as WorldAgency], held, name in ISSUABLE ? { issuableTypes: ISSUABLE[name as keyof typeof ISSUABLE] } : {})
     tokens[name as WorldAgency] = await tokenFor(app, agencies[name as WorldAgency])
   }
 

@@ -56,7 +56,7 @@ t.test('documents: what the server sets is what is kept', async (t) => {
 t.test('agencies: the registry sets code, scopes and times; roles are a closed list; keys are public', async (t) => {
   const code = '000.00.51.H41'
   const jwks = w.agencies.issuer.jwks
-  await refusedFields(t, 'PUT', `/v1/agencies/${code}`, tokens.admin, { name: 'Sở Y tế', roles: ['issuer'], jwks, code: CODES.admin, scopes: ['admin'], createdAt: '2000-01-01T00:00:00Z', updatedAt: '2000-01-01T00:00:00Z' }, ['code', 'scopes', 'createdAt', 'updatedAt'])
+  await refusedFields(t, 'PUT', `/v1/agencies/${code}`, tokens.admin, { name: 'Sở Y tế', roles: ['issuer'], issuableTypes: ['giay-khai-sinh'], jwks, code: CODES.admin, scopes: ['admin'], createdAt: '2000-01-01T00:00:00Z', updatedAt: '2000-01-01T00:00:00Z' }, ['code', 'scopes', 'createdAt', 'updatedAt'])
   const superuser = await app.inject({ method: 'PUT', url: `/v1/agencies/${code}`, headers: bearer(tokens.admin), payload: { name: 'Sở Y tế', roles: ['issuer', 'superadmin'], jwks } })
   t.equal(superuser.statusCode, 400, 'a role outside the list is refused')
   const privateKey = await app.inject({ method: 'PUT', url: `/v1/agencies/${code}`, headers: bearer(tokens.admin), payload: { name: 'Sở Y tế', roles: ['issuer'], jwks: { keys: [w.agencies.issuer.privateKey] } } })
@@ -64,7 +64,7 @@ t.test('agencies: the registry sets code, scopes and times; roles are a closed l
   t.equal(privateKey.json().code, 'private_key_material')
   t.notMatch(privateKey.body, new RegExp(String(w.agencies.issuer.privateKey.d)), 'the leaked key is not echoed')
   t.equal((await app.inject({ method: 'GET', url: `/v1/agencies/${code}`, headers: bearer(tokens.admin) })).statusCode, 404, 'nothing was registered')
-  const ok = await app.inject({ method: 'PUT', url: `/v1/agencies/${code}`, headers: bearer(tokens.admin), payload: { name: 'Sở Y tế', roles: ['issuer'], jwks } })
+  const ok = await app.inject({ method: 'PUT', url: `/v1/agencies/${code}`, headers: bearer(tokens.admin), payload: { name: 'Sở Y tế', roles: ['issuer'], issuableTypes: ['giay-khai-sinh'], jwks } })
   t.equal(ok.statusCode, 201)
   t.equal(ok.json().code, code, 'the code is the path\'s')
   t.same(ok.json().scopes, ['documents:write'], 'scopes follow from the roles')

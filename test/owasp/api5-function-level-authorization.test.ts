@@ -167,7 +167,7 @@ t.test('the whole matrix: route × caller', async (t) => {
 
 t.test('a scope asked for narrows the token: an agency with two roles can hold a token for one', async (t) => {
   const both = await makeAgency('000.00.31.H41')
-  await register(w.app, w.tokens.admin, both, ['issuer', 'requester'])
+  await register(w.app, w.tokens.admin, both, ['issuer', 'requester'], { issuableTypes: ['giay-khai-sinh'] })
   const narrow = await tokenFor(w.app, both, 'documents:reuse')
   const res = await w.app.inject({ method: 'GET', url: `/v1/documents/${w.docs.birth}`, headers: { authorization: `Bearer ${narrow}` } })
   t.equal(res.statusCode, 403)

@@ -38,7 +38,7 @@ const jwksOf = (agency: TestAgency) => (_req: IncomingMessage, res: ServerRespon
 }
 
 const put = async (app: FastifyInstance, token: string, code: string, keys: Record<string, unknown>, extra: Record<string, string> = {}) =>
-  await app.inject({ method: 'PUT', url: `/v1/agencies/${code}`, headers: { authorization: `Bearer ${token}` }, payload: { name: `Agency ${code}`, roles: ['issuer'], ...keys, ...extra } })
+  await app.inject({ method: 'PUT', url: `/v1/agencies/${code}`, headers: { authorization: `Bearer ${token}` }, payload: { name: `Agency ${code}`, roles: ['issuer'], issuableTypes: ['giay-khai-sinh'], ...keys, ...extra } })
 
 t.test('registration refuses URLs that point inside or off the allow-list: 422, nothing registered, nothing fetched', async (t) => {
   const admin = await makeAgency(ADMIN_CODE)
@@ -137,7 +137,7 @@ t.test('redirects are not followed: not for keys, not for webhooks', async (t) =
   const hookRedirector = await serve(t, (_req, res) => { res.statusCode = 307; res.setHeader('location', `${hookTarget.url}/hook`); res.end() })
   const announcing = await build(t, { env: { ...adminEnv(admin), PORTAL_WEBHOOK_URL: `${hookRedirector.url}/hook`, OUTBOX_POLL_MS: '30', OUTBOX_RETRY_BASE_MS: '5000' } })
   const issuer = await makeAgency('000.00.12.H41')
-  await register(announcing, await tokenFor(announcing, admin), issuer, ['issuer'])
+  await register(announcing, await tokenFor(announcing, admin), issuer, ['issuer'], { issuableTypes: ['giay-khai-sinh'] })
   const indexed = await announcing.inject({ method: 'POST', url: '/v1/documents', headers: { authorization: `Bearer ${await tokenFor(announcing, issuer)}` }, payload: sample('giay-khai-sinh') })
   t.equal(indexed.statusCode, 201, 'a result indexed: the portal is to hear of it')
   let failed: Array<{ detail?: Record<string, unknown> }> = []

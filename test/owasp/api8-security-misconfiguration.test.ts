@@ -60,7 +60,7 @@ t.test('every kind of answer carries them: success, refusals, 404, 413, 415, 429
   const { app, token } = await gateway(t, { RATE_LIMIT_PER_MINUTE: '1000', RATE_LIMIT_ROUTES: 'agencies=1', BODY_LIMIT_BYTES: '1024' })
   const auth = { authorization: `Bearer ${token}` }
   const issuer = await makeAgency('000.00.12.H41')
-  const created = await register(app, token, issuer, ['issuer'])
+  const created = await register(app, token, issuer, ['issuer'], { issuableTypes: ['giay-khai-sinh'] })
   const issuerToken = await tokenFor(app, issuer)
   const answers: Array<[string, { statusCode: number, headers: Headers, body: string }, number]> = [
     ['created', created, 201],

@@ -32,9 +32,9 @@ function keysOnRecord (agency: AgencyRecord): { jwksUri: string } | { kids: stri
   return agency.jwksUri ? { jwksUri: agency.jwksUri } : { kids: (agency.jwks?.keys ?? []).map((key) => String(key.kid)) }
 }
 
-/** the API view of an agency: its record plus the scopes its roles grant */
+/** the API view of an agency: its record plus the scopes its roles grant (an issuer recorded before competences shows it may issue nothing) */
 function view (agency: AgencyRecord): AgencyRecord & { scopes: string[] } {
-  return { ...agency, scopes: scopesOf(agency.roles) }
+  return { ...agency, ...(agency.roles.includes('issuer') ? { issuableTypes: agency.issuableTypes ?? [] } : {}), scopes: scopesOf(agency.roles) }
 }
 
 export default async function agencyRoutes (app: FastifyInstance): Promise<void> {
@@ -43,7 +43,7 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
     schema: {
       tags: ['agencies'],
       summary: 'Register or replace an agency',
-      description: 'Idempotent: the body is the whole new state. 201 when the agency is new, 200 when it replaced one. Keys must be public (a private member is refused) and each needs a `kid`.',
+      description: 'Idempotent: the body is the whole new state. 201 when the agency is new, 200 when it replaced one. Keys must be public (a private member is refused) and each needs a `kid`. An issuer lists the document types it may issue (`issuableTypes`, codes of the catalogue): it may index, amend, revoke and upload files of those only.',
       security: requires('admin'),
       params: codeParam,
       body: { $ref: 'AgencyPut#' },
@@ -60,10 +60,11 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
       detail: {
         agency: agency.code,
         roles: agency.roles,
+        ...(agency.issuableTypes ? { issuableTypes: agency.issuableTypes } : {}),
         status: agency.status,
         ...(agency.webhookUrl ? { webhookUrl: agency.webhookUrl } : {}),
         keys: keysOnRecord(agency),
-        ...(previous ? { previous: { roles: previous.roles, status: previous.status, keys: keysOnRecord(previous) } } : {})
+        ...(previous ? { previous: { roles: previous.roles, ...(previous.issuableTypes ? { issuableTypes: previous.issuableTypes } : {}), status: previous.status, keys: keysOnRecord(previous) } } : {})
       }
     })
     await app.agencies.save(agency)

@@ -5,7 +5,7 @@ import { problemResponses, requires } from '../../lib/openapi.js'
 import { ProblemError, validationErrors } from '../../lib/problem.js'
 import { createAjv, parseJsonBody } from '../../plugins/validation.js'
 import { BlobDigestMismatchError, BlobTooLargeError } from '../../store/blob-store.js'
-import { view } from '../../services/documents.js'
+import { TypeNotIssuableError, view } from '../../services/documents.js'
 import type { AmendInput, DocumentInput, DocumentView } from '../../services/documents.js'
 import type { Catalogue } from '../../services/catalogue.js'
 
@@ -24,10 +24,24 @@ export type RegistrationResult =
   | { outcome: 'created' | 'existing', document: DocumentView }
   | { outcome: 'conflict', problem: ProblemError }
 
+/**
+ * Runs a change the calling issuer asked for; refused because the caller may not issue that
+ * type, it is on record as denied under the change's own action before the 403 is answered.
+ */
+async function competent<T> (request: FastifyRequest, action: string, change: () => Promise<T>): Promise<T> {
+  try {
+    return await change()
+  } catch (err) {
+    if (err instanceof TypeNotIssuableError) {
+      await request.audit({ action, outcome: 'denied', subject: err.subjectHash, ...(err.document ? { documents: [err.document] } : {}), detail: { code: err.code, type: err.type } })
+    }
+    throw err
+  }
+}
+
 /** Registers one result on behalf of the calling issuer: checked, audited, then written. */
 async function registerOne (app: FastifyInstance, request: FastifyRequest, input: DocumentInput, catalogue?: Pick<Catalogue, 'validator'>): Promise<RegistrationResult> {
-  const issuer = request.caller?.code as string
-  const prepared = await app.documents.prepareRegistration(issuer, input, new Date(), catalogue)
+  const prepared = await competent(request, 'document.indexed', async () => await app.documents.prepareRegistration(request.caller!, input, new Date(), catalogue))
   const record = async (outcome: 'granted' | 'error', action: string, id: string, detail?: Record<string, unknown>): Promise<string> => {
     // the new document is announced (outbox) by the event that records it
     const event = await request.audit({
@@ -97,7 +111,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
     schema: {
       tags: ['documents'],
       summary: 'Index one result',
-      description: 'Idempotent on (issuer, type, documentNumber): 201 when new, 200 with the same document when the same content is sent again, 409 (`document_exists`, with `documentId`) when different content is sent under the same number — send that as an amendment. Identifiers, the type, dates and the structured data are checked (422 with JSON pointers).',
+      description: 'Idempotent on (issuer, type, documentNumber): 201 when new, 200 with the same document when the same content is sent again, 409 (`document_exists`, with `documentId`) when different content is sent under the same number — send that as an amendment. Identifiers, the type, dates and the structured data are checked (422 with JSON pointers). A type the issuer is not competent for (not in its agency\'s `issuableTypes`) is 403 `type_not_issuable`, audited as denied.',
       security: requires('documents:write'),
       body: { $ref: 'DocumentInput#' },
       response: { 200: { $ref: 'Document#' }, 201: { $ref: 'Document#' }, ...problemResponses(400, 401, 403, 409, 413, 415, 422, 503) }
@@ -112,7 +126,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
     schema: {
       tags: ['documents'],
       summary: 'Index many results (NDJSON)',
-      description: 'One DocumentInput a line (application/x-ndjson), at most BATCH_MAX_LINES lines. Each line is checked and indexed on its own; the answer streams one NDJSON line per input line: `{line, outcome: created|existing|conflict|rejected, id?, version?, status?, problem?}`. A line is indexed exactly once however often the batch is retried (same idempotency as a single registration).',
+      description: 'One DocumentInput a line (application/x-ndjson), at most BATCH_MAX_LINES lines. Each line is checked and indexed on its own; the answer streams one NDJSON line per input line: `{line, outcome: created|existing|conflict|rejected, id?, version?, status?, problem?}`. A line is indexed exactly once however often the batch is retried (same idempotency as a single registration). A line of a type the issuer is not competent for is `rejected` with a 403 `type_not_issuable` problem.',
       security: requires('documents:write'),
       consumes: ['application/x-ndjson'],
       body: { type: 'string' },
@@ -183,14 +197,14 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
     schema: {
       tags: ['documents'],
       summary: 'Amend: a new version',
-      description: 'Adds version n+1 with the full new structured data; version n becomes `superseded` and stays readable.',
+      description: 'Adds version n+1 with the full new structured data; version n becomes `superseded` and stays readable. Only for a type the issuer is competent for (403 `type_not_issuable` otherwise).',
       security: requires('documents:write'),
       params: idParam,
       body: { $ref: 'DocumentAmend#' },
       response: { 201: { $ref: 'Document#' }, ...problemResponses(400, 401, 403, 404, 409, 415, 422, 503) }
     }
   }, async (request, reply) => {
-    const prepared = await app.documents.prepareAmendment(request.caller?.code as string, request.params.id, request.body)
+    const prepared = await competent(request, 'document.amended', async () => await app.documents.prepareAmendment(request.caller!, request.params.id, request.body))
     await request.audit({
       action: 'document.amended',
       outcome: 'granted',
@@ -206,7 +220,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
     schema: {
       tags: ['documents'],
       summary: 'Revoke with a reason',
-      description: 'The document stays readable for audit, marked `revoked` with its time and reason. Revoking twice is a 409.',
+      description: 'The document stays readable for audit, marked `revoked` with its time and reason. Revoking twice is a 409. Only for a type the issuer is competent for (403 `type_not_issuable` otherwise).',
       security: requires('documents:write'),
       params: idParam,
       body: { $ref: 'DocumentRevoke#' },
@@ -214,7 +228,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
     }
   }, async (request) => {
     const issuer = request.caller?.code as string
-    const { document, subjectHash } = await app.documents.own(issuer, request.params.id)
+    const { document, subjectHash } = await competent(request, 'document.revoked', async () => await app.documents.ownToChange(request.caller!, request.params.id))
     if (document.revoked) throw new ProblemError(409, 'already_revoked', `document ${request.params.id} was revoked at ${document.revoked.at}`)
     const latest = document.versions[document.versions.length - 1]
     await request.audit({ action: 'document.revoked', outcome: 'granted', subject: subjectHash, documents: [{ id: request.params.id, version: latest?.version as number }], detail: { reason: request.body.reason } }, { announce: true })
@@ -228,7 +242,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
     schema: {
       tags: ['documents'],
       summary: 'Upload the digitized file',
-      description: 'The file itself as the body (application/pdf, image/jpeg, image/png or image/tiff), streamed; at most FILE_SIZE_LIMIT_BYTES (20 MiB by default). Send `Repr-Digest: sha-256=:<base64>:` (RFC 9530) to have it checked: a mismatch stores nothing. Files are kept once by content. Attaches to the latest version (or `?version=`); a version has one file.',
+      description: 'The file itself as the body (application/pdf, image/jpeg, image/png or image/tiff), streamed; at most FILE_SIZE_LIMIT_BYTES (20 MiB by default). Send `Repr-Digest: sha-256=:<base64>:` (RFC 9530) to have it checked: a mismatch stores nothing. Files are kept once by content. Attaches to the latest version (or `?version=`); a version has one file. Only for a type the issuer is competent for (403 `type_not_issuable` otherwise).',
       security: requires('documents:write'),
       params: idParam,
       querystring: { type: 'object', properties: { version: { type: 'integer', minimum: 1 } }, additionalProperties: false },
@@ -243,7 +257,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
       throw new ProblemError(400, 'empty_body', 'the request body is empty; the file was expected')
     }
     const mediaType = String(request.headers['content-type']).split(';')[0]?.trim() as string
-    const { document, subjectHash } = await app.documents.own(issuer, request.params.id)
+    const { document, subjectHash } = await competent(request, 'document.file_uploaded', async () => await app.documents.ownToChange(request.caller!, request.params.id))
     const version = request.query.version ?? document.versions.length
     if (!document.versions.some((v) => v.version === version)) throw new ProblemError(404, 'version_not_found', `document ${request.params.id} has no version ${version}`)
     if (document.files[version]) throw new ProblemError(409, 'file_exists', `version ${version} already has its file; amend the document to change it`)

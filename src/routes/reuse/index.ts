@@ -80,7 +80,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
     schema: {
       tags: ['reuse'],
       summary: 'What this caller may do',
-      description: 'The calling agency, its roles and scopes, and for a requester each document type its agreements grant today, with the procedures, the fields released, whether files may be downloaded and whether the citizen\'s consent is needed (like X-Road\'s allowedMethods).',
+      description: 'The calling agency, its roles and scopes, for an issuer the document types it may issue, and for a requester each document type its agreements grant today, with the procedures, the fields released, whether files may be downloaded and whether the citizen\'s consent is needed (like X-Road\'s allowedMethods).',
       security: requires(),
       response: {
         200: {
@@ -90,6 +90,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
             agency: { type: 'string' },
             roles: { type: 'array', items: { type: 'string' } },
             scopes: { type: 'array', items: { type: 'string' } },
+            issuableTypes: { type: 'array', items: { type: 'string' }, description: 'for an issuer: the document types it may index, amend and revoke' },
             grants: {
               type: 'array',
               items: {
@@ -135,7 +136,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
         })
       }
     }
-    return { agency: caller.code, roles: caller.roles, scopes: scopesOf(caller.roles).filter((s) => caller.scopes.includes(s)), grants }
+    return { agency: caller.code, roles: caller.roles, scopes: scopesOf(caller.roles).filter((s) => caller.scopes.includes(s)), ...(caller.roles.includes('issuer') ? { issuableTypes: caller.issuableTypes } : {}), grants }
   })
 
   app.post<{ Body: ReuseQueryBody }>('/v1/reuse-queries', {
