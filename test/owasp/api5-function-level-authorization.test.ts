@@ -6,7 +6,7 @@ import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { assertion, makeAgency, register, tokenFor } from '../lib/agencies.js'
 import { refusalsOnRecord } from '../lib/refusals.js'
-import { AGREEMENT, AGREEMENT_ID, CODES, DOSSIER, PDF, PROCEDURE, ROLE_CALLERS, bearer, buildWorld, downloadLink, fillRoute, problemOf, reuseQuery, sample, servedRoutes, tokenOf } from '../lib/world.js'
+import { AGREEMENT, AGREEMENT_ID, CODES, DOSSIER, ISSUABLE, PDF, PROCEDURE, ROLE_CALLERS, bearer, buildWorld, downloadLink, fillRoute, problemOf, reuseQuery, sample, servedRoutes, tokenOf } from '../lib/world.js'
 import type { RoleCaller } from '../lib/world.js'
 
 type Policy = 'public' | 'any agency' | Array<Exclude<RoleCaller, 'anonymous'>>
@@ -29,7 +29,7 @@ const HOOK = 'http://127.0.0.1:9/hook'
 // what the valid requests need: a webhook for every caller (the webhook routes answer for one),
 // results of the issuer's own to amend, revoke and attach a file to, an attestation, a link
 for (const name of ['issuer', 'requester', 'portal', 'auditor'] as const) {
-  await register(w.app, w.tokens.admin, w.agencies[name], [name], { webhookUrl: HOOK })
+  await register(w.app, w.tokens.admin, w.agencies[name], [name], { webhookUrl: HOOK, ...(name === 'issuer' ? { issuableTypes: ISSUABLE.issuer } : {}) })
 }
 await register(w.app, w.tokens.admin, w.agencies.admin, ['admin'], { webhookUrl: HOOK })
 const indexSpare = async (n: number): Promise<string> => {
@@ -70,7 +70,7 @@ const TABLE: Record<string, Row> = {
   'GET /v1/agencies': { who: ['admin'], ok: 200 },
   'GET /v1/agencies/:code': { who: ['admin'], ok: 200 },
   'POST /v1/agencies/:code/keys/refresh': { who: ['admin'], ok: 200 },
-  'PUT /v1/agencies/:code': { who: ['admin'], ok: 200, send: () => json({ name: `Agency ${CODES.issuer}`, roles: ['issuer'], jwks: w.agencies.issuer.jwks, webhookUrl: HOOK }) },
+  'PUT /v1/agencies/:code': { who: ['admin'], ok: 200, send: () => json({ name: `Agency ${CODES.issuer}`, roles: ['issuer'], issuableTypes: ISSUABLE.issuer, jwks: w.agencies.issuer.jwks, webhookUrl: HOOK }) },
   'GET /v1/agreements': { who: ['admin'], ok: 200 },
   'PUT /v1/agreements/:id': { who: ['admin'], ok: 200, send: () => ({ url: `/v1/agreements/${AGREEMENT_ID}`, ...json(AGREEMENT) }) },
   'PUT /v1/document-types/:code': { who: ['admin'], ok: 200, send: () => json(birthTypePut) },
