@@ -268,10 +268,10 @@ export function buildCli (): Command {
     .description("make every gateway process fetch the agency's jwks_uri again at its next request (as POST /v1/agencies/{code}/keys/refresh does): a key the agency removed there is refused from then on")
     .argument('<code>', 'agency code, e.g. 000.00.00.H41')
     .action(async (code: string) => {
-      if (!AGENCY_CODE.test(code)) throw new Error(`"${code}" is not an agency code (e.g. 000.00.00.H41)`)
+      if (!AGENCY_CODE.test(code)) throw new StatedError(`"${code}" is not an agency code (e.g. 000.00.00.H41)`)
       await withStore(async (store) => {
         const service = new AgencyService(store)
-        if (!await service.get(code)) throw new Error(`no agency ${code} is registered`)
+        if (!await service.get(code)) throw new StatedError(`no agency ${code} is registered`)
         const { keysGeneration } = await service.refreshKeys(code)
         process.stdout.write(`agency ${code}: keys generation ${keysGeneration}; every gateway re-reads its keys at its next request\n`)
       })
