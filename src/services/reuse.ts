@@ -17,6 +17,15 @@ export const ATTESTATION_TYP = 'reuse-attestation+jwt'
 export const RECEIPT_TYP = 'reuse-receipt+jwt'
 export const CONSENT_MAX_LIFETIME_S = 30 * 86_400
 /**
+ * The `typ` a consent token should carry (RFC 8725 §3.11 explicit typing). Tokens without a
+ * `typ`, or with the generic `JWT`, are still accepted: portals minted them before it was named,
+ * and their required claims already set them apart from every other JWT the gateway sees.
+ */
+export const CONSENT_TYP = 'consent+jwt'
+const CONSENT_TYPS = new Set([CONSENT_TYP, 'jwt'])
+/** a withdrawal names the jti (POST /v1/consents/revoke takes at most 200 characters) */
+const CONSENT_JTI_MAX = 200
+/**
  * How long a withdrawn consent stays refused: past the last moment any consent token accepted
  * now can still be accepted (issued at most CLOCK_TOLERANCE_S ahead of our clock, expiring at
  * most 30 days later, accepted CLOCK_TOLERANCE_S past that).
@@ -81,13 +90,17 @@ export async function verifyConsent (
   deps: { store: Store, agencyKeys: AgencyKeys }
 ): Promise<ConsentClaims> {
   const refuse = (code: string, detail: string): ProblemError => new ProblemError(403, code, detail)
-  let header: { alg?: string, kid?: string }
+  let header: { alg?: string, kid?: string, typ?: unknown }
   try {
     header = decodeProtectedHeader(token)
   } catch {
     throw refuse('consent_invalid', 'the consent token is not a signed JWT')
   }
-  if (!header.alg || !(AGENCY_ALGORITHMS as readonly string[]).includes(header.alg) || !header.kid) throw refuse('consent_invalid', 'the consent token must be signed with ES256, EdDSA, RS256 or PS256 and name its key (kid)')
+  if (!header.alg || !(AGENCY_ALGORITHMS as readonly string[]).includes(header.alg) || typeof header.kid !== 'string' || !header.kid) throw refuse('consent_invalid', 'the consent token must be signed with ES256, EdDSA, RS256 or PS256 and name its key (kid)')
+  // another kind of JWT the portal signs (RFC 8725 §3.11): never taken for a consent
+  if (header.typ !== undefined && (typeof header.typ !== 'string' || !CONSENT_TYPS.has(header.typ.toLowerCase().replace(/^application\//, '')))) {
+    throw refuse('consent_invalid', `the consent token's typ must be ${CONSENT_TYP} (or absent)`)
+  }
   let iss: unknown
   try {
     iss = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')).iss
@@ -103,6 +116,9 @@ export async function verifyConsent (
   } catch (err) {
     const code = (err as { code?: string }).code
     if (code === 'ERR_JWT_EXPIRED') throw refuse('consent_expired', 'the consent token has expired')
+    if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' && (err as { claim?: string }).claim === 'nbf' && (err as { reason?: string }).reason === 'check_failed') {
+      throw refuse('consent_not_yet_valid', 'the consent token is not valid yet (nbf is ahead of the gateway\'s clock)')
+    }
     throw refuse('consent_invalid', 'the consent token does not verify against the portal\'s keys')
   }
   // iat is bounded by our clock, so `exp - iat` bounds how long the token lives from now, and a
@@ -111,12 +127,15 @@ export async function verifyConsent (
   const iat = (claims as unknown as { iat: number }).iat
   if (iat > now + CLOCK_TOLERANCE_S) throw refuse('consent_not_yet_valid', 'the consent token was issued in the future (iat is ahead of the gateway\'s clock)')
   if (claims.exp - iat > CONSENT_MAX_LIFETIME_S) throw refuse('consent_invalid', 'a consent token may last at most 30 days')
-  if (typeof claims.jti !== 'string' || await deps.store.consentRevoked(claims.jti)) throw refuse('consent_revoked', 'the citizen has withdrawn this consent')
+  if (typeof claims.jti !== 'string' || claims.jti.length < 1 || claims.jti.length > CONSENT_JTI_MAX) throw refuse('consent_invalid', `the consent token's jti must be a string of 1 to ${CONSENT_JTI_MAX} characters`)
+  // signed by the portal, yet checked: a list of another shape is a refusal, not a crash
+  if (!Array.isArray(claims.document_types) || !claims.document_types.every((type) => typeof type === 'string')) throw refuse('consent_invalid', 'the consent token\'s document_types must be an array of document type codes')
+  if (await deps.store.consentRevoked(claims.jti)) throw refuse('consent_revoked', 'the citizen has withdrawn this consent')
   if (claims.sub !== expected.subject.id) throw refuse('consent_wrong_subject', 'the consent token is for another citizen')
   if (claims.azp !== expected.requester) throw refuse('consent_wrong_requester', 'the consent token is for another requesting agency')
   if (claims.dossier_code !== expected.dossierCode) throw refuse('consent_wrong_dossier', 'the consent token is for another dossier')
   if (claims.procedure_code !== expected.procedureCode) throw refuse('consent_wrong_procedure', 'the consent token is for another procedure')
-  const missing = expected.types.filter((type) => !(claims.document_types ?? []).includes(type))
+  const missing = expected.types.filter((type) => !claims.document_types.includes(type))
   if (missing.length) throw refuse('consent_wrong_types', `the consent token does not cover ${missing.join(', ')}`)
   return claims
 }
