@@ -38,8 +38,9 @@ async function outsiderVerify (lines: string[], keptApart: string[], jwks: JSONW
     const logRecord = typeof record.level === 'number' && typeof record.msg === 'string'
     if ('audit' in record) events.push(record.audit)
     else if ('checkpoint' in record) checkpoints.push({ jws: record.checkpoint.jws, fromLog: logRecord })
+    else if (logRecord) continue
     else if (['hash', 'prevHash', 'chain', 'seq'].some((member) => member in record)) events.push(record)
-    else if (!logRecord) return { ok: false, at: `line ${i + 1}` }
+    else return { ok: false, at: `line ${i + 1}` }
   }
   // 1. checkpoints
   const pins = new Map<string, string>()
@@ -202,6 +203,8 @@ t.test('an export, its checkpoints and the audit log', async (t) => {
   const logEvents = log.filter((line) => JSON.parse(line).audit)
   t.ok(logEvents.length > events.length)
   await agree(t, 'untouched log', jwks, log, { ok: true })
+  const otherRecord = JSON.stringify({ level: 50, time: Date.now(), stream: 'audit', chain: events[0].chain, stored: 0, logged: 3, msg: 'the store lost audit events this process logged; continuing on a new chain' })
+  await agree(t, 'a log with another record naming a chain', jwks, [...log.slice(0, 3), otherRecord, ...log.slice(3)], { ok: true })
   const victim = JSON.parse(logEvents[2] as string)
   victim.audit.outcome = 'error'
   await agree(t, 'a log with an edited field', jwks, log.map((line) => line === logEvents[2] ? JSON.stringify(victim) : line), { ok: false, at: victim.audit.id })

@@ -272,9 +272,10 @@ function classify (text: string): Line {
     const inLog = typeof r.level === 'number' && typeof r.msg === 'string'
     return { kind: 'checkpoint', checkpoint: { jws: checkpoint.jws, ...(typeof checkpoint.time === 'string' ? { time: checkpoint.time } : {}), ...(inLog ? { inLog } : {}) } }
   }
+  // another record of the log (which may name a chain, as the error about a store that lost events does)
+  if (typeof r.level === 'number' && typeof r.msg === 'string') return { kind: 'other' }
   // an export line: the event itself
   if ('hash' in r || 'prevHash' in r || 'chain' in r || 'seq' in r) return { kind: 'event', event: r as unknown as AuditEvent }
-  if (typeof r.level === 'number' && typeof r.msg === 'string') return { kind: 'other' }
   return { kind: 'unreadable', why: 'the line is neither an audit event, a checkpoint nor a log record' }
 }
 
