@@ -107,5 +107,5 @@ t.test('10,000 events from two gateways at once', async (t) => {
   const { stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'audit', 'export', '--key', keyFile, '--gateway', address, '--out', out], { cwd: root, env: { ...process.env, ...coverageEnv() } })
   const written = readFileSync(out, 'utf8').trim().split('\n')
   t.ok(written.length >= lines.length, `the CLI wrote ${written.length} events`)
-  t.match(stderr, /events written to/)
+  t.match(stderr, /events and \d+ checkpoints written to/)
 })

@@ -123,6 +123,29 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       t.equal((await search(w, { action: 'audit.verified' })).json().events.length, 2)
     })
 
+    t.test('signed checkpoints are published to auditors, by range; reading them is audited', async (t) => {
+      const w = await world(t, await makeStore(t))
+      t.same((await getAs(w, '/v1/audit/checkpoints')).json(), { checkpoints: [] }, 'none yet')
+      const first = await w.app.audit.checkpoint()
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      const between = new Date().toISOString()
+      await tokenFor(w.app, w.issuer)
+      const second = await w.app.audit.checkpoint()
+      const all = await getAs(w, '/v1/audit/checkpoints')
+      t.equal(all.statusCode, 200)
+      t.same(all.json().checkpoints, [first, second], 'oldest first, as signed')
+      t.same((await getAs(w, `/v1/audit/checkpoints?from=${encodeURIComponent(between)}`)).json().checkpoints, [second])
+      t.same((await getAs(w, `/v1/audit/checkpoints?to=${encodeURIComponent(between)}`)).json().checkpoints, [first])
+      const [header, claims] = second.jws.split('.').slice(0, 2).map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()))
+      t.equal(header.typ, 'audit-checkpoint+jwt')
+      t.same(claims.chains, second.chains)
+      t.equal(claims.writer, w.app.audit.chain)
+      const read = (await search(w, { action: 'audit.checkpoints_read' })).json().events
+      t.same(read.map((e: { outcome: string, detail: { returned: number } }) => [e.outcome, e.detail.returned]), [['granted', 1], ['granted', 1], ['granted', 2], ['empty', 0]])
+      t.equal((await getAs(w, '/v1/audit/checkpoints?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z')).json().code, 'invalid_time_range')
+      t.equal((await getAs(w, '/v1/audit/checkpoints?from=nonsense')).statusCode, 400)
+    })
+
     t.test('bad search input is a 400 problem', async (t) => {
       const w = await world(t, await makeStore(t))
       const cases: Array<[Record<string, unknown>, string]> = [
@@ -156,7 +179,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
     t.test('only auditors read the trail', async (t) => {
       const w = await world(t, await makeStore(t))
       const token = await tokenFor(w.app, w.issuer)
-      for (const [method, url] of [['POST', '/v1/audit/search'], ['GET', '/v1/audit/export'], ['GET', '/v1/audit/verify']] as const) {
+      for (const [method, url] of [['POST', '/v1/audit/search'], ['GET', '/v1/audit/export'], ['GET', '/v1/audit/verify'], ['GET', '/v1/audit/checkpoints']] as const) {
         const res = await w.app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(method === 'POST' ? { payload: {} } : {}) })
         t.equal(res.statusCode, 403, `${method} ${url}`)
       }

@@ -1,11 +1,11 @@
 import { createWriteStream } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Presets, SingleBar } from 'cli-progress'
 import { createLocalJWKSet } from 'jose'
 import type { JSONWebKeySet } from 'jose'
-import { readAuditLog, verifyAuditTrail } from '../services/audit-verify.js'
+import { parseCheckpoints, verifyAuditFile } from '../services/audit-verify.js'
 import { join } from 'node:path'
 import { Command, Option } from 'commander'
 import { loadConfig } from '../config.js'
@@ -171,42 +171,53 @@ export function buildCli (): Command {
   const audit = program.command('audit').description('the audit trail')
 
   audit.command('verify')
-    .description("verify an audit log file offline: hash chains and signed checkpoints, against the gateway's public keys")
-    .argument('<log>', 'audit log file (AUDIT_LOG_FILE: JSON lines)')
+    .description("verify the audit trail offline — an audit log file, an export from GET /v1/audit/export or from `audit export` — hash chains and signed checkpoints, against the gateway's public keys; exits 2 when it does not verify or holds nothing to verify (docs/audit-format.md)")
+    .argument('<file>', 'audit log file (AUDIT_LOG_FILE: JSON lines) or NDJSON export')
     .requiredOption('--jwks <file-or-url>', "the gateway's JWKS: a file, or its /.well-known/jwks.json URL")
-    .option('--checkpoint <file>', 'a checkpoint JWS kept elsewhere (e.g. from GET /v1/audit/verify time): also detects a log cut off after its last checkpoint')
+    .option('--checkpoint <file>', 'checkpoints kept apart from the file: the JSON answer of GET /v1/audit/checkpoints, or compact JWS one a line; they also detect events cut off after the file\'s last checkpoint')
+    .option('--from <time>', 'the file is an export of a range starting at this time (GET /v1/audit/export?from=, audit export --from): its chains may start mid-way, each vouched for by a checkpoint made after its events')
     .option('--issuer <id>', "the gateway's issuer id, to check the checkpoints' iss")
-    .option('--all-chains', 'the log holds every gateway process\'s events (logs concatenated): a chain named by a checkpoint but absent is an error')
-    .action(async (log: string, options: { jwks: string, checkpoint?: string, issuer?: string, allChains?: boolean }) => {
+    .option('--all-chains', 'the file holds every gateway process\'s events (logs concatenated, or an export): a chain named by a checkpoint but absent is an error')
+    .action(async (file: string, options: { jwks: string, checkpoint?: string, from?: string, issuer?: string, allChains?: boolean }) => {
+      if (options.from !== undefined && Number.isNaN(Date.parse(options.from))) throw new StatedError('--from must be an ISO 8601 time')
       const jwks = /^https?:\/\//.test(options.jwks)
         ? await (await fetch(options.jwks)).json() as JSONWebKeySet
         : JSON.parse(await readFile(options.jwks, 'utf8')) as JSONWebKeySet
-      const contents = await readAuditLog(log)
-      const checkpoints = [...contents.checkpoints]
-      if (options.checkpoint) checkpoints.push({ jws: (await readFile(options.checkpoint, 'utf8')).trim() })
-      const result = await verifyAuditTrail(contents.events(), checkpoints, createLocalJWKSet(jwks), {
+      const checkpoints = options.checkpoint ? parseCheckpoints(await readFile(options.checkpoint, 'utf8'), options.checkpoint) : []
+      const result = await verifyAuditFile(file, createLocalJWKSet(jwks), {
+        checkpoints,
         ...(options.issuer ? { issuer: options.issuer } : {}),
+        ...(options.from ? { from: options.from } : {}),
         requireAllChains: options.allChains === true
       })
       process.stdout.write(JSON.stringify(result, null, 2) + '\n')
-      if (!result.ok) process.exitCode = 2
+      if (!result.ok) {
+        process.stderr.write(`reuse-gateway: the audit trail does not verify: ${result.reason ?? 'see above'}\n`)
+        process.exitCode = 2
+      } else if (result.checkpoints === 0) {
+        process.stderr.write('reuse-gateway: no signed checkpoint was checked: the links hold, but a file re-hashed throughout or cut at its end would verify too (pass --checkpoint)\n')
+      }
     })
 
   audit.command('export')
-    .description('export the audit trail from a running gateway to an NDJSON file, with progress')
+    .description('export the audit trail from a running gateway to an NDJSON file, with progress: the events (GET /v1/audit/export), then the signed checkpoints made in the same range (GET /v1/audit/checkpoints) as {"checkpoint": …} lines, so that `audit verify` checks the file on its own')
     .requiredOption('--key <file>', "an auditor agency's private JWK file")
     .option('--agency <code>', 'agency code (default: the one in the key file)')
     .option('--gateway <url>', 'gateway base URL', 'http://127.0.0.1:3000')
     .requiredOption('--out <file>', 'file to write')
-    .option('--from <time>', 'ISO 8601 time, inclusive')
-    .option('--to <time>', 'ISO 8601 time, exclusive')
+    .option('--from <time>', 'ISO 8601 time, inclusive (verify the file with the same --from)')
+    .option('--to <time>', 'ISO 8601 time, exclusive (default: now)')
     .option('--quiet', 'no progress bar')
     .action(async (options: { key: string, agency?: string, gateway: string, out: string, from?: string, to?: string, quiet?: boolean }) => {
       const privateKey = await readPrivateKey(options.key)
       const gateway = options.gateway.replace(/\/+$/, '')
       const token = (await fetchAccessToken({ gateway, privateKey, agency: agencyOf(privateKey, options.agency), scope: 'audit:read' })).access_token
-      const query = new URLSearchParams({ ...(options.from ? { from: options.from } : {}), ...(options.to ? { to: options.to } : {}) })
-      const response = await fetch(`${gateway}/v1/audit/export?${query}`, { headers: { authorization: `Bearer ${token}` } })
+      // one end for the events and the checkpoints: a checkpoint made after the export began
+      // would name events the export could not hold, and read as a cut tail
+      const to = options.to ?? new Date().toISOString()
+      const query = new URLSearchParams({ ...(options.from ? { from: options.from } : {}), to })
+      const headers = { authorization: `Bearer ${token}` }
+      const response = await fetch(`${gateway}/v1/audit/export?${query}`, { headers })
       if (!response.ok || !response.body) throw new StatedError(`export refused (${response.status}): ${await response.text()}`)
       const bar = options.quiet ? undefined : new SingleBar({ format: 'exporting audit events | {value} events | {bytes} | {duration}s', hideCursor: true, noTTYOutput: false }, Presets.shades_classic)
       bar?.start(0, 0, { bytes: '0 B' })
@@ -222,7 +233,11 @@ export function buildCli (): Command {
       })
       await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), counter, createWriteStream(options.out))
       bar?.stop()
-      process.stderr.write(`${events} events written to ${options.out}\n`)
+      const answer = await fetch(`${gateway}/v1/audit/checkpoints?${query}`, { headers })
+      if (!answer.ok) throw new StatedError(`the events are in ${options.out}, but the checkpoints were refused (${answer.status}): ${await answer.text()}`)
+      const { checkpoints } = await answer.json() as { checkpoints: Array<{ time: string, jws: string, chains: unknown[] }> }
+      await appendFile(options.out, checkpoints.map((checkpoint) => JSON.stringify({ checkpoint }) + '\n').join(''))
+      process.stderr.write(`${events} events and ${checkpoints.length} checkpoints written to ${options.out}\n`)
     })
 
   const outbox = program.command('outbox').description('announcements and notices on their way to webhooks (on the store at REDIS_URL / REDIS_CLUSTER_NODES)')

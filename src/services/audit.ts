@@ -405,8 +405,11 @@ export class AuditService {
     return low
   }
 
-  async checkpoints (): Promise<AuditCheckpointRecord[]> {
-    return await this.options.store.auditCheckpoints()
+  /** Signed checkpoints, oldest first; with a range, those made in it (`from` inclusive, `to` exclusive). */
+  async checkpoints (range: { from?: string, to?: string } = {}): Promise<AuditCheckpointRecord[]> {
+    const from = range.from ? Date.parse(range.from) : -Infinity
+    const to = range.to ? Date.parse(range.to) : Infinity
+    return (await this.options.store.auditCheckpoints()).filter((cp) => { const t = Date.parse(cp.time); return t >= from && t < to })
   }
 
   private filterFingerprint (f: AuditSearchFilters): string {

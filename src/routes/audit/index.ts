@@ -68,6 +68,23 @@ export default async function auditRoutes (app: FastifyInstance): Promise<void> 
     })()))
   })
 
+  app.get<{ Querystring: { from?: string, to?: string } }>('/v1/audit/checkpoints', {
+    schema: {
+      tags: ['audit'],
+      summary: 'Signed checkpoints of the chain heads',
+      description: 'The checkpoints made in the range (by their `time`), oldest first: JWS signed with the gateway\'s keys over the head (seq and hash) of every chain. With an export of the same range, they verify it offline (`reuse-gateway audit verify --checkpoint`): a re-hashed event or events cut off a chain\'s end are found. Use the same explicit `to` for both, at or before the export\'s start, so that no checkpoint names events the export could not hold. Format: docs/audit-format.md. The read itself is audited.',
+      security: requires('audit:read'),
+      querystring: range,
+      response: { 200: { $ref: 'AuditCheckpointList#' }, ...problemResponses(400, 401, 403, 503) }
+    }
+  }, async (request) => {
+    const { from, to } = request.query
+    checkTimeRange(from, to)
+    const checkpoints = await app.audit.checkpoints({ ...(from ? { from } : {}), ...(to ? { to } : {}) })
+    await request.audit({ action: 'audit.checkpoints_read', outcome: checkpoints.length ? 'granted' : 'empty', detail: { ...(from ? { from } : {}), ...(to ? { to } : {}), returned: checkpoints.length } })
+    return { checkpoints }
+  })
+
   app.get<{ Querystring: { from?: string, to?: string } }>('/v1/audit/verify', {
     schema: {
       tags: ['audit'],
