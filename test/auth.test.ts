@@ -264,8 +264,9 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
         ['bad-code', { name: 'x', roles: ['issuer'], jwks: w.issuer.jwks }, 'validation_failed'],
         [ISSUER, { name: 'x', roles: ['issuer'], jwks: { keys: [{ ...w.issuer.privateKey }] } }, 'private_key_material'],
         [ISSUER, { name: 'x', roles: ['issuer'], jwks: { keys: [pub, pub] } }, 'key_id_duplicate'],
-        [ISSUER, { name: 'x', roles: ['issuer'] }, 'keys_missing'],
-        [ISSUER, { name: 'x', roles: ['issuer'], jwks: w.issuer.jwks, jwksUri: 'https://agency.example/jwks' }, 'keys_ambiguous'],
+        // exactly one of jwks and jwksUri: the schema says so (oneOf), so its validation refuses it
+        [ISSUER, { name: 'x', roles: ['issuer'] }, 'validation_failed'],
+        [ISSUER, { name: 'x', roles: ['issuer'], jwks: w.issuer.jwks, jwksUri: 'https://agency.example/jwks' }, 'validation_failed'],
         [ISSUER, { name: 'x', roles: ['superuser'], jwks: w.issuer.jwks }, 'validation_failed'],
         [ISSUER, { name: 'x', roles: ['issuer'], jwks: w.issuer.jwks, createdAt: '2020-01-01T00:00:00Z' }, 'validation_failed'],
         [ISSUER, { name: 'x', roles: ['issuer'], jwks: { keys: [{ ...pub, kty: 'oct', k: 'c2VjcmV0' }] } }, 'validation_failed'],

@@ -3,6 +3,13 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import { VERSION } from '../lib/version.js'
+import { declareCommonHeaders, declareCommonResponses } from '../lib/openapi.js'
+import { WEBHOOKS, WEBHOOK_PARAMETERS } from '../lib/openapi-webhooks.js'
+
+/** Raw bytes as a body (a route that `consumes` media types without a JSON `body` schema). */
+function binaryBody (consumes: string[]): { content: Record<string, unknown> } {
+  return { content: Object.fromEntries(consumes.map((type) => [type, { schema: { type: 'string', format: 'binary', description: 'the bytes themselves' } }])) }
+}
 
 /**
  * The published contract. It is generated from the routes' own schemas, so it describes what
@@ -10,6 +17,8 @@ import { VERSION } from '../lib/version.js'
  * test fails when the two differ.
  */
 async function openapiPlugin (app: FastifyInstance): Promise<void> {
+  // every route registered from here on declares the statuses any route may answer
+  app.addHook('onRoute', declareCommonResponses)
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -23,8 +32,13 @@ async function openapiPlugin (app: FastifyInstance): Promise<void> {
           'minimized, signed and audited. Errors are RFC 9457 problem details with a stable `code`.',
           'Personal identifiers travel only in request bodies, never in paths or query strings.'
         ].join(' '),
-        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' }
+        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+        contact: { name: 'The operator of this gateway (see its README for the deployment\'s contacts)' }
       },
+      // the gateway serving this document: paths are relative to where it was fetched from
+      servers: [{ url: '/', description: 'this gateway (its GATEWAY_ISSUER)' }],
+      // every operation needs an access token unless it says `security: []`
+      security: [{ accessToken: [] }],
       tags: [
         { name: 'health', description: 'Liveness and readiness for orchestrators and load balancers' },
         { name: 'tokens', description: 'Access tokens for agencies, and the gateway\'s public keys' },
@@ -36,9 +50,11 @@ async function openapiPlugin (app: FastifyInstance): Promise<void> {
         { name: 'reuse', description: 'Reuse queries, attestations and downloads (requesting agencies)' },
         { name: 'stats', description: 'Reuse statistics: the reuse rate per procedure, agency and document type (auditors)' },
         { name: 'portal', description: 'The national public service portal: a citizen\'s own results and who used them' },
-        { name: 'webhooks', description: 'Signed announcements to the portal and reuse-aware notices to agencies: what was sent, and replay from a cursor. Each delivery is a POST of JSON `{id, cursor, type, occurredAt, recipient, document, subject | reuses}` with headers Reuse-Event-Id, Reuse-Event-Cursor, Reuse-Delivery-Attempt and Reuse-Signature (a JWS, typ reuse-webhook+jws, over the body with the payload detached: put the base64url of the body between its two dots and verify with /.well-known/jwks.json). At least once; receivers de-duplicate on `id`.' }
+        { name: 'webhooks', description: 'Signed announcements to the portal and reuse-aware notices to agencies (the `webhooks` section of this document describes each delivery): what was sent, and replay from a cursor. Each delivery is a POST of JSON `{id, cursor, type, occurredAt, recipient, document, subject | reuses}` with headers Reuse-Event-Id, Reuse-Event-Cursor, Reuse-Delivery-Attempt and Reuse-Signature (a JWS, typ reuse-webhook+jws, over the body with the payload detached: put the base64url of the body between its two dots and verify with /.well-known/jwks.json). At least once; receivers de-duplicate on `id`.' }
       ],
+      webhooks: WEBHOOKS,
       components: {
+        parameters: WEBHOOK_PARAMETERS,
         securitySchemes: {
           accessToken: {
             type: 'oauth2',
@@ -59,6 +75,15 @@ async function openapiPlugin (app: FastifyInstance): Promise<void> {
         }
       }
     },
+    // a body of raw bytes (an uploaded file) has no JSON schema for Fastify to validate: the
+    // published contract still says which media types it takes
+    transform ({ schema, url }) {
+      const own = schema as { consumes?: string[], body?: unknown } | undefined
+      if (!own?.consumes || own.body !== undefined) return { schema, url }
+      return { schema: { ...schema, body: binaryBody(own.consumes) } as typeof schema, url }
+    },
+    // the response headers every operation shares, referenced from components.headers
+    transformObject: (document) => declareCommonHeaders((document as { openapiObject: Parameters<typeof declareCommonHeaders>[0] }).openapiObject) as never,
     // components are named by the schemas' own stable $id
     refResolver: {
       buildLocalReference (json, _baseUri, _fragment, i) {

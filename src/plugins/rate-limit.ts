@@ -12,12 +12,7 @@ const EXEMPT = /^\/(health\/|\.well-known\/|docs(\/|$)|openapi\.json$)/
 
 const TOO_MANY_REQUESTS = {
   ...problemResponses(429)[429] as object,
-  headers: {
-    'retry-after': { type: 'integer', description: 'seconds until this route accepts this caller\'s requests again (the agency\'s; per client address before authentication, and for a client address past its refused requests)' },
-    'ratelimit-limit': { type: 'integer', description: 'requests allowed in the window' },
-    'ratelimit-remaining': { type: 'integer', description: 'requests left in the window' },
-    'ratelimit-reset': { type: 'integer', description: 'seconds until the window ends' }
-  }
+  description: 'Too many requests (`rate_limited`): the agency\'s requests on this route for this window (per client address before authentication), or this client address\'s refused requests (AUTH_FAILURE_LIMIT_PER_MINUTE). Retry after Retry-After seconds.'
 }
 
 /** A route's group is its OpenAPI tag, kebab-case: `documents`, `reuse`, `document-types`, `tokens`… */
@@ -38,12 +33,20 @@ export function routeGroup (request: FastifyRequest): string {
  */
 async function rateLimitPlugin (app: FastifyInstance): Promise<void> {
   const settings = app.config.rateLimit
+  const groups = new Set<string>()
+  // before the limits may be turned off: refused requests are limited anyway (refusals.ts), and
+  // the published contract is the same whatever the configuration
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema as { tags?: string[], response?: Record<string, unknown> } | undefined
+    if (schema?.tags?.[0]) groups.add(schema.tags[0].toLowerCase().replace(/\s+/g, '-'))
+    // the published contract says which routes answer 429
+    if (schema?.response && !EXEMPT.test(route.url)) schema.response[429] ??= TOO_MANY_REQUESTS
+  })
   if (settings.perMinute === 0) return
   const store = app.store instanceof RedisStore ? app.store : undefined
   // `{rl:<who>}`: one hash slot per agency in a cluster, the store's key prefix before it
   const keyOf = (who: string, route: string): string => store ? store.key(`rl:${who}`, route) : `{rl:${who}}:${route}`
   const scaled = (perMinute: number): number => Math.max(1, Math.ceil(perMinute * settings.windowMs / 60_000))
-  const groups = new Set<string>()
 
   await app.register(rateLimit, {
     global: true,
@@ -72,12 +75,6 @@ async function rateLimitPlugin (app: FastifyInstance): Promise<void> {
     }
   })
 
-  app.addHook('onRoute', (route) => {
-    const schema = route.schema as { tags?: string[], response?: Record<string, unknown> } | undefined
-    if (schema?.tags?.[0]) groups.add(schema.tags[0].toLowerCase().replace(/\s+/g, '-'))
-    // the published contract says which routes answer 429, and with which headers
-    if (schema?.response && !EXEMPT.test(route.url)) schema.response[429] ??= TOO_MANY_REQUESTS
-  })
   app.addHook('onReady', async () => {
     const unknown = Object.keys(settings.routes).filter((group) => !groups.has(group))
     if (unknown.length > 0) {

@@ -34,7 +34,8 @@ export function loadShippedTypes (): DocumentTypeDefinition[] {
     .map((name) => JSON.parse(readFileSync(new URL(name, CATALOGUE_DIR), 'utf8')) as DocumentTypeDefinition)
 }
 
-const DURATION = /^P(?:\d+Y)?(?:\d+M)?(?:\d+W)?(?:\d+D)?$/
+/** what schemas/document-type-put.json's defaultValidity pattern says: at least one of years, months, weeks, days */
+export const DURATION = /^P(?=\d)(?:\d+Y)?(?:\d+M)?(?:\d+W)?(?:\d+D)?$/
 
 /** Adds an ISO 8601 date-only duration (years, months, weeks, days) to a YYYY-MM-DD date. */
 export function addDuration (date: string, duration: string): string {

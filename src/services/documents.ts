@@ -12,6 +12,9 @@ import { checkedSubjectHash, subjectHash } from './identifiers.js'
 import type { Subject } from './identifiers.js'
 import { StatedError } from '../lib/error-description.js'
 
+/** The media types a digitized file may have: what an issuer uploads, and so what a requester downloads. */
+export const FILE_MEDIA_TYPES = ['application/pdf', 'image/jpeg', 'image/png', 'image/tiff']
+
 const newId = monotonicFactory()
 
 /**

@@ -41,6 +41,7 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
   const outbound = outboundPolicy(app.config.outbound)
   app.put<{ Params: { code: string }, Body: AgencyInput }>('/v1/agencies/:code', {
     schema: {
+      operationId: 'putAgency',
       tags: ['agencies'],
       summary: 'Register or replace an agency',
       description: 'Idempotent: the body is the whole new state. 201 when the agency is new, 200 when it replaced one. Keys must be public (a private member is refused) and each needs a `kid`. An issuer lists the document types it may issue (`issuableTypes`, codes of the catalogue): it may index, amend, revoke and upload files of those only.',
@@ -74,6 +75,7 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
 
   app.post<{ Params: { code: string } }>('/v1/agencies/:code/keys/refresh', {
     schema: {
+      operationId: 'refreshAgencyKeys',
       tags: ['agencies'],
       summary: 'Re-read an agency\'s keys on every gateway process',
       description: 'Every gateway process drops its cached copy of the agency\'s `jwksUri` and fetches it again at its next request: a key the agency removed from its JWKS is refused from then on (without this, within the cache lifetime of 10 minutes). For an agency with inline keys it changes nothing: those are read from the registry on every request.',
@@ -104,8 +106,10 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
 
   app.get('/v1/agencies', {
     schema: {
+      operationId: 'listAgencies',
       tags: ['agencies'],
       summary: 'List the registered agencies',
+      description: 'Every agency with its roles, the scopes they grant, its keys (inline JWKS or jwksUri), its webhook and its status, suspended ones included.',
       security: requires('admin'),
       response: { 200: { $ref: 'AgencyList#' }, ...problemResponses(401, 403, 503) }
     }
@@ -113,8 +117,10 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
 
   app.get<{ Params: { code: string } }>('/v1/agencies/:code', {
     schema: {
+      operationId: 'getAgency',
       tags: ['agencies'],
       summary: 'One agency',
+      description: 'The agency as registered, with the scopes its roles grant; 404 `agency_not_found` when no agency has this code.',
       security: requires('admin'),
       params: codeParam,
       response: { 200: { $ref: 'Agency#' }, ...problemResponses(400, 401, 403, 404, 503) }

@@ -21,6 +21,7 @@ const range = {
 export default async function auditRoutes (app: FastifyInstance): Promise<void> {
   app.post<{ Body: AuditSearchInput }>('/v1/audit/search', {
     schema: {
+      operationId: 'searchAuditTrail',
       tags: ['audit'],
       summary: 'Search the audit trail',
       description: 'Who did what, about whom, when and why. Filters combine; newest first; at most 1000 a page, with a cursor for the next. A subject is given in clear in the body and matched by its keyed hash. The search itself is audited.',
@@ -46,6 +47,7 @@ export default async function auditRoutes (app: FastifyInstance): Promise<void> 
 
   app.get<{ Querystring: { from?: string, to?: string } }>('/v1/audit/export', {
     schema: {
+      operationId: 'exportAuditTrail',
       tags: ['audit'],
       summary: 'Export the audit trail as NDJSON',
       description: 'Every event in the range, oldest first, one JSON object a line, streamed: memory stays flat whatever the range. The export itself is audited before the first line is sent.',
@@ -71,6 +73,7 @@ export default async function auditRoutes (app: FastifyInstance): Promise<void> 
   app.get<{ Querystring: { from?: string, to?: string } }>('/v1/audit/checkpoints', {
     schema: {
       tags: ['audit'],
+      operationId: 'listAuditCheckpoints',
       summary: 'Signed checkpoints of the chain heads',
       description: 'The checkpoints made in the range (by their `time`), oldest first: JWS signed with the gateway\'s keys over the head (seq and hash) of every chain. With an export of the same range, they verify it offline (`reuse-gateway audit verify --checkpoint`): a re-hashed event or events cut off a chain\'s end are found. Use the same explicit `to` for both, at or before the export\'s start, so that no checkpoint names events the export could not hold. Format: docs/audit-format.md. The read itself is audited.',
       security: requires('audit:read'),
@@ -87,6 +90,7 @@ export default async function auditRoutes (app: FastifyInstance): Promise<void> 
 
   app.get<{ Querystring: { from?: string, to?: string } }>('/v1/audit/verify', {
     schema: {
+      operationId: 'verifyAuditTrail',
       tags: ['audit'],
       summary: 'Verify the hash chains and signed checkpoints',
       description: 'Recomputes every event hash and link in the range and checks the signed checkpoints, so an edited, deleted, reordered or truncated event is found; names the first bad one.',

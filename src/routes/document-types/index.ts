@@ -13,8 +13,10 @@ const codeParam = {
 export default async function documentTypeRoutes (app: FastifyInstance): Promise<void> {
   app.get('/v1/document-types', {
     schema: {
+      operationId: 'listDocumentTypes',
       tags: ['document types'],
       summary: 'The catalogue of document types, each with the JSON Schema of its structured data',
+      description: 'Every type the gateway indexes: its names, the subject kinds it applies to, its default validity, whether reuse needs the citizen\'s consent, and the JSON Schema (2020-12) its structured data is checked against.',
       security: requires(),
       response: { 200: { $ref: 'DocumentTypeList#' }, ...problemResponses(401, 503) }
     }
@@ -22,8 +24,10 @@ export default async function documentTypeRoutes (app: FastifyInstance): Promise
 
   app.get<{ Params: { code: string } }>('/v1/document-types/:code', {
     schema: {
+      operationId: 'getDocumentType',
       tags: ['document types'],
       summary: 'One document type',
+      description: 'One type of the catalogue with its current schema version; 404 `document_type_not_found` when there is none with this code.',
       security: requires(),
       params: codeParam,
       response: { 200: { $ref: 'DocumentType#' }, ...problemResponses(400, 401, 404, 503) }
@@ -36,6 +40,7 @@ export default async function documentTypeRoutes (app: FastifyInstance): Promise
 
   app.put<{ Params: { code: string }, Body: Omit<DocumentTypeDefinition, 'code' | 'schemaVersion'> }>('/v1/document-types/:code', {
     schema: {
+      operationId: 'putDocumentType',
       tags: ['document types'],
       summary: 'Add or change a document type',
       description: 'A changed schema gets the next schemaVersion; documents already indexed keep the version they were validated against.',

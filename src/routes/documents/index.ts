@@ -5,7 +5,7 @@ import { problemResponses, requires } from '../../lib/openapi.js'
 import { ProblemError, validationErrors } from '../../lib/problem.js'
 import { createAjv, parseJsonBody } from '../../plugins/validation.js'
 import { BlobDigestMismatchError, BlobTooLargeError } from '../../store/blob-store.js'
-import { TypeNotIssuableError, view } from '../../services/documents.js'
+import { FILE_MEDIA_TYPES, TypeNotIssuableError, view } from '../../services/documents.js'
 import type { AmendInput, DocumentInput, DocumentView } from '../../services/documents.js'
 import type { Catalogue } from '../../services/catalogue.js'
 
@@ -16,7 +16,7 @@ const idParam = {
   additionalProperties: false
 }
 
-const FILE_TYPES = ['application/pdf', 'image/jpeg', 'image/png', 'image/tiff']
+const FILE_TYPES = FILE_MEDIA_TYPES
 /** batch lines in progress at once */
 const BATCH_WINDOW = 32
 
@@ -109,6 +109,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
 
   app.post<{ Body: DocumentInput }>('/v1/documents', {
     schema: {
+      operationId: 'indexDocument',
       tags: ['documents'],
       summary: 'Index one result',
       description: 'Idempotent on (issuer, type, documentNumber): 201 when new, 200 with the same document when the same content is sent again, 409 (`document_exists`, with `documentId`) when different content is sent under the same number — send that as an amendment. Identifiers, the type, dates and the structured data are checked (422 with JSON pointers). A type the issuer is not competent for (not in its agency\'s `issuableTypes`) is 403 `type_not_issuable`, audited as denied.',
@@ -124,6 +125,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
 
   app.post<{ Body: string }>('/v1/documents/batch', {
     schema: {
+      operationId: 'indexDocumentBatch',
       tags: ['documents'],
       summary: 'Index many results (NDJSON)',
       description: 'One DocumentInput a line (application/x-ndjson), at most BATCH_MAX_LINES lines. Each line is checked and indexed on its own; the answer streams one NDJSON line per input line: `{line, outcome: created|existing|conflict|rejected, id?, version?, status?, problem?}`. A line is indexed exactly once however often the batch is retried (same idempotency as a single registration). A line of a type the issuer is not competent for is `rejected` with a 403 `type_not_issuable` problem.',
@@ -183,6 +185,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
 
   app.get<{ Params: { id: string }, Querystring: { version?: number } }>('/v1/documents/:id', {
     schema: {
+      operationId: 'getDocument',
       tags: ['documents'],
       summary: 'One of the caller\'s own results, any version',
       description: 'The latest version, or `?version=n`. Another issuer\'s document is 404, as if it did not exist.',
@@ -195,6 +198,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
 
   app.post<{ Params: { id: string }, Body: AmendInput }>('/v1/documents/:id/amend', {
     schema: {
+      operationId: 'amendDocument',
       tags: ['documents'],
       summary: 'Amend: a new version',
       description: 'Adds version n+1 with the full new structured data; version n becomes `superseded` and stays readable. Only for a type the issuer is competent for (403 `type_not_issuable` otherwise).',
@@ -218,6 +222,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
 
   app.post<{ Params: { id: string }, Body: { reason: string } }>('/v1/documents/:id/revoke', {
     schema: {
+      operationId: 'revokeDocument',
       tags: ['documents'],
       summary: 'Revoke with a reason',
       description: 'The document stays readable for audit, marked `revoked` with its time and reason. Revoking twice is a 409. Only for a type the issuer is competent for (403 `type_not_issuable` otherwise).',
@@ -240,12 +245,20 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
 
   app.put<{ Params: { id: string }, Querystring: { version?: number } }>('/v1/documents/:id/file', {
     schema: {
+      operationId: 'uploadDocumentFile',
       tags: ['documents'],
       summary: 'Upload the digitized file',
       description: 'The file itself as the body (application/pdf, image/jpeg, image/png or image/tiff), streamed; at most FILE_SIZE_LIMIT_BYTES (20 MiB by default). Send `Repr-Digest: sha-256=:<base64>:` (RFC 9530) to have it checked: a mismatch stores nothing. Files are kept once by content. Attaches to the latest version (or `?version=`); a version has one file. Only for a type the issuer is competent for (403 `type_not_issuable` otherwise).',
       security: requires('documents:write'),
       params: idParam,
       querystring: { type: 'object', properties: { version: { type: 'integer', minimum: 1 } }, additionalProperties: false },
+      headers: {
+        type: 'object',
+        properties: {
+          'repr-digest': { type: 'string', description: 'The SHA-256 of the file bytes, base64 (not hex) in an RFC 9530 dictionary: `sha-256=:<base64 of the 32 bytes>:`. Optional; when given, a file whose digest differs is refused (422 `digest_mismatch`) and nothing is stored; a malformed value is 400 `invalid_digest_header`. The Document answered carries the same digest as `file.sha256`, in hex.' },
+          'content-digest': { type: 'string', description: 'Read as Repr-Digest when that is absent (the body is sent without content coding, so the two are the same).' }
+        }
+      },
       consumes: FILE_TYPES,
       response: { 200: { $ref: 'Document#' }, ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422, 503) }
     }

@@ -1,5 +1,6 @@
 import formbody from '@fastify/formbody'
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import { PUBLIC } from '../../lib/openapi.js'
 import { problemType, statusTitle } from '../../lib/problem.js'
 import { decodeJwt } from 'jose'
 import { AGENCY_CODE } from '../../services/agencies.js'
@@ -67,9 +68,12 @@ export default async function oauthRoutes (app: FastifyInstance): Promise<void> 
 
   app.post<{ Body: TokenRequest }>('/v1/oauth/token', {
     schema: {
+      operationId: 'requestAccessToken',
       tags: ['tokens'],
       summary: 'Get an access token (client credentials, private_key_jwt)',
       description: 'OAuth 2.0 client-credentials grant authenticated by a JWT client assertion (RFC 7523). Each assertion `jti` is accepted once, across all gateway processes. The access token is a JWT (`typ: at+jwt`) signed by the gateway, valid for ACCESS_TOKEN_TTL_SECONDS (300 by default); suspending the agency or removing the key it used makes it fail from the next request on.',
+      // authenticated by the client assertion in the body, not by an access token
+      security: PUBLIC,
       consumes: ['application/x-www-form-urlencoded'],
       body: { $ref: 'TokenRequest#' },
       response: {

@@ -24,6 +24,7 @@ export default async function portalRoutes (app: FastifyInstance): Promise<void>
 
   app.post<{ Body: CitizenDocumentsBody }>('/v1/portal/citizen-documents', {
     schema: {
+      operationId: 'listCitizenDocuments',
       tags: ['portal'],
       summary: 'A citizen\'s (or organization\'s) own results',
       description: 'For the portal\'s personal data warehouse: every result indexed about the subject, the latest version of each with its data, file metadata, issuing agency and status now, newest issued first. The call is audited before the answer is sent.',
@@ -48,6 +49,7 @@ export default async function portalRoutes (app: FastifyInstance): Promise<void>
 
   app.post<{ Body: AccessHistoryBody }>('/v1/portal/access-history', {
     schema: {
+      operationId: 'getAccessHistory',
       tags: ['portal'],
       summary: 'Who used a citizen\'s (or organization\'s) results',
       description: [

@@ -3,7 +3,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import { problemResponses, requires } from '../../lib/openapi.js'
 import { ProblemError } from '../../lib/problem.js'
 import { scopesOf } from '../../services/agencies.js'
-import { statusOf, today } from '../../services/documents.js'
+import { FILE_MEDIA_TYPES, statusOf, today } from '../../services/documents.js'
 import { canonicalDigest, sha256Hex } from '../../lib/digest.js'
 import { ATTESTATION_TYP, CONSENT_REVOCATION_TTL_MS, DOWNLOAD_TTL_MS, RECEIPT_TYP, grantFor, minimize, newDownloadToken, pick, releasedFields, typeFields, verifyConsent } from '../../services/reuse.js'
 import type { AgreementRecord } from '../../store/index.js'
@@ -25,6 +25,7 @@ type AgreementBody = Omit<AgreementRecord, 'id' | 'createdAt' | 'updatedAt' | 's
 export default async function reuseRoutes (app: FastifyInstance): Promise<void> {
   app.put<{ Params: { id: string }, Body: AgreementBody }>('/v1/agreements/:id', {
     schema: {
+      operationId: 'putAgreement',
       tags: ['agreements'],
       summary: 'Create or replace a data-sharing agreement',
       description: 'Takes effect on the next query, on every gateway process (agreements are read from the store per query).',
@@ -69,8 +70,10 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
 
   app.get('/v1/agreements', {
     schema: {
+      operationId: 'listAgreements',
       tags: ['agreements'],
       summary: 'All data-sharing agreements',
+      description: 'Every agreement, active or not, with the requester, the document types, procedures and fields it grants, whether files and hidden queries are allowed, and its validity period.',
       security: requires('admin'),
       response: { 200: { type: 'object', required: ['agreements'], properties: { agreements: { type: 'array', items: { $ref: 'Agreement#' } } }, additionalProperties: false }, ...problemResponses(401, 403, 503) }
     }
@@ -78,6 +81,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
 
   app.get('/v1/discovery', {
     schema: {
+      operationId: 'getDiscovery',
       tags: ['reuse'],
       summary: 'What this caller may do',
       description: 'The calling agency, its roles and scopes, for an issuer the document types it may issue, and for a requester each document type its agreements grant today, with the procedures, the fields released, whether files may be downloaded and whether the citizen\'s consent is needed (like X-Road\'s allowedMethods).',
@@ -141,16 +145,26 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
 
   app.post<{ Body: ReuseQueryBody }>('/v1/reuse-queries', {
     schema: {
+      operationId: 'runReuseQuery',
       tags: ['reuse'],
       summary: 'Ask whether the subject already holds valid results, and get them',
       description: [
         'For each document type: the current valid results, their structured data cut down to the fields the agreement grants, a signed attestation each, and a single-use download link where files are granted.',
         'A type without an agreement for this procedure is a 403 for the whole query (audited as denied); a type that needs consent needs a matching consent token from the national portal (403 with a code saying what does not match).',
-        'Nothing found is a 200 with `found: false` and `why`. Every answer carries `Reuse-Receipt`: a JWS (typ reuse-receipt+jwt) by the gateway with `request_sha256` (of the request body bytes as sent), `response_sha256` (of the response body bytes), `jti` (= queryId), `aud` (the requester) and `iat`; a requester proves which answer it got to which question by keeping both bodies and the receipt and checking the hashes and the signature against /.well-known/jwks.json.'
+        'Nothing found is a 200 with `found: false` and `why`. Every answer carries `Reuse-Receipt`: a JWS (typ reuse-receipt+jwt) by the gateway with `request_sha256` (the SHA-256 of the request body bytes as sent, lower-case hex), `response_sha256` (of the response body bytes, hex), `jti` (= queryId), `aud` (the requester) and `iat`; a requester proves which answer it got to which question by keeping both bodies and the receipt and checking the hashes and the signature against /.well-known/jwks.json.'
       ].join(' '),
       security: requires('documents:reuse'),
       body: { $ref: 'ReuseQuery#' },
-      response: { 200: { $ref: 'ReuseResult#' }, ...problemResponses(400, 401, 403, 415, 422, 503) }
+      response: {
+        200: {
+          $ref: 'ReuseResult#',
+          description: 'For each document type asked for: the valid results found (minimized, each with its attestation), or why none',
+          headers: {
+            'Reuse-Receipt': { type: 'string', pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$', description: 'A compact JWS (typ reuse-receipt+jwt) by the gateway: `request_sha256` and `response_sha256` are the SHA-256 of the request and response body bytes, lower-case hex; `jti` is the queryId, `aud` the requester, `iat` the time. Verify with /.well-known/jwks.json.' }
+          }
+        },
+        ...problemResponses(400, 401, 403, 415, 422, 503)
+      }
     }
   }, async (request, reply) => {
     const caller = request.caller!
@@ -293,6 +307,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
 
   app.post<{ Body: { consentId: string, reason?: string } }>('/v1/consents/revoke', {
     schema: {
+      operationId: 'revokeConsent',
       tags: ['reuse'],
       summary: 'The citizen withdraws a consent',
       description: 'Called by the national portal when a citizen withdraws a consent: the consent token with this `jti` is refused from the next query on (`consent_revoked`), on every gateway process.',
@@ -309,12 +324,23 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
 
   app.get<{ Params: { token: string } }>('/v1/files/:token', {
     schema: {
+      operationId: 'downloadFile',
       tags: ['reuse'],
       summary: 'Download a released file',
-      description: 'The link from a reuse query: single use, valid 5 minutes, only for the requester it was issued to (send its access token too). Streams the file with Content-Type, Content-Length and Repr-Digest (SHA-256).',
+      description: 'The link from a reuse query: single use, valid 5 minutes, only for the requester it was issued to (send its access token too). Streams the file as it was uploaded, with its media type as Content-Type, Content-Length, and its SHA-256 in Repr-Digest (and the older Digest), base64 — the reuse result and the attestation carry the same digest in hex.',
       security: requires('documents:reuse'),
       params: { type: 'object', required: ['token'], properties: { token: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' } }, additionalProperties: false },
-      response: { 200: { description: 'the file', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }, ...problemResponses(400, 401, 403, 404, 503) }
+      response: {
+        200: {
+          description: 'the file, in the media type it was uploaded with',
+          headers: {
+            'Repr-Digest': { type: 'string', pattern: '^sha-256=:[A-Za-z0-9+/]{43}=:$', description: 'RFC 9530: the SHA-256 of the file bytes, base64 (not hex): `sha-256=:<base64>:`' },
+            Digest: { type: 'string', pattern: '^SHA-256=[A-Za-z0-9+/]{43}=$', description: 'RFC 3230 (obsoleted by RFC 9530, for older clients): the same digest, `SHA-256=<base64>`' }
+          },
+          content: Object.fromEntries(FILE_MEDIA_TYPES.map((type) => [type, { schema: { type: 'string', format: 'binary' } }]))
+        },
+        ...problemResponses(400, 401, 403, 404, 503)
+      }
     }
   }, async (request, reply) => {
     const caller = request.caller!
@@ -344,8 +370,10 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
 
   app.post<{ Body: { attestation: string } }>('/v1/attestations/verify', {
     schema: {
+      operationId: 'verifyAttestation',
       tags: ['reuse'],
       summary: 'Verify an attestation and tell the document\'s status now',
+      description: 'Any agency holding an attestation (a relying party, an auditor) checks that the gateway signed it, with which key, and what the document\'s status is now (`statusNow`). A forged, altered or foreign attestation is a 200 with `valid: false` and the reason. The attestation\'s `data_sha256` is the SHA-256 of the released data in RFC 8785 canonical JSON and `file_sha256` the SHA-256 of the file bytes, both lower-case hex. Audited.',
       security: requires(),
       body: { type: 'object', required: ['attestation'], properties: { attestation: { type: 'string', maxLength: 8192 } }, additionalProperties: false },
       response: {

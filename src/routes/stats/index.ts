@@ -8,6 +8,7 @@ const day = { type: 'string', format: 'date', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]
 export default async function statsRoutes (app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: { from?: string, to?: string, groupBy: StatsGrouping } }>('/v1/stats/reuse', {
     schema: {
+      operationId: 'getReuseStats',
       tags: ['stats'],
       summary: 'Reuse statistics: queries, results found, refusals, downloads and the reuse rate',
       description: [

@@ -17,6 +17,7 @@ const DESCRIPTION = 'The portal (an agency with the portal role) gets its announ
 export default async function webhookRoutes (app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: { after?: number, limit?: number } }>('/v1/webhooks/deliveries', {
     schema: {
+      operationId: 'listWebhookDeliveries',
       tags: ['webhooks'],
       summary: 'What the outbox sent (or is sending) to the caller',
       description: `${DESCRIPTION} By cursor, oldest first: each event's delivery state (queued, delivered, dead), attempts and last error. Continue with \`after\` = the last cursor seen.`,
@@ -47,6 +48,7 @@ export default async function webhookRoutes (app: FastifyInstance): Promise<void
 
   app.post<{ Body: { after: number } }>('/v1/webhooks/replay', {
     schema: {
+      operationId: 'replayWebhooks',
       tags: ['webhooks'],
       summary: 'Send again everything after a cursor',
       description: `${DESCRIPTION} Every delivered or dead event with a cursor greater than \`after\` is queued again and sent in order, with its original event id (receivers de-duplicate on it). Events still queued are left as they are.`,

@@ -1,12 +1,15 @@
 import type { FastifyInstance } from 'fastify'
+import { PUBLIC } from '../../lib/openapi.js'
 import { AGENCY_ALGORITHMS, ALL_SCOPES } from '../../services/agencies.js'
 
 export default async function wellKnownRoutes (app: FastifyInstance): Promise<void> {
   app.get('/.well-known/jwks.json', {
     schema: {
+      operationId: 'getJwks',
       tags: ['tokens'],
       summary: "The gateway's public signing keys",
       description: 'Every key the gateway signs with now, and every replaced key still inside its retention (SIGNING_KEY_RETENTION_DAYS), so that access tokens, attestations, receipts and audit checkpoints it signed stay verifiable with any standard JOSE library.',
+      security: PUBLIC,
       response: { 200: { $ref: 'Jwks#' } }
     }
   }, async (_request, reply) => {
@@ -17,9 +20,11 @@ export default async function wellKnownRoutes (app: FastifyInstance): Promise<vo
 
   app.get('/.well-known/oauth-authorization-server', {
     schema: {
+      operationId: 'getAuthorizationServerMetadata',
       tags: ['tokens'],
       summary: 'OAuth 2.0 authorization server metadata (RFC 8414)',
       description: 'Where to get tokens and what to put in a client assertion: its `aud` is `issuer` (or `token_endpoint`).',
+      security: PUBLIC,
       response: { 200: { $ref: 'AuthorizationServerMetadata#' } }
     }
   }, async (_request, reply) => {
