@@ -87,7 +87,7 @@ export async function verifyConsent (
   } catch {
     throw refuse('consent_invalid', 'the consent token is not a signed JWT')
   }
-  if (!header.alg || !(AGENCY_ALGORITHMS as readonly string[]).includes(header.alg) || !header.kid) throw refuse('consent_invalid', 'the consent token must be signed with ES256, EdDSA, RS256 or PS256 and name its key (kid)')
+  if (!header.alg || !(AGENCY_ALGORITHMS as readonly string[]).includes(header.alg) || !header.kid) throw refuse('consent_invalid', `the consent token must be signed with ${AGENCY_ALGORITHMS.join(', ')} and name its key (kid)`)
   let iss: unknown
   try {
     iss = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')).iss

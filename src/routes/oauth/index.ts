@@ -1,5 +1,5 @@
 import formbody from '@fastify/formbody'
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { problemType, statusTitle } from '../../lib/problem.js'
 import { decodeJwt } from 'jose'
 import { AGENCY_CODE } from '../../services/agencies.js'
@@ -18,10 +18,25 @@ interface TokenRequest {
 
 type OAuthErrorCode = AuthCheckError['oauthError']
 
-/** RFC 6749 §5.2: 401 for invalid_client, 400 otherwise; the problem members ride along. */
+/** an HTTP authentication scheme name (RFC 9110 §11.1: a token) */
+const AUTH_SCHEME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
+
+/** The scheme of the request's Authorization header, if it has a well-formed one. */
+function authorizationScheme (request: FastifyRequest): string | undefined {
+  const scheme = request.headers.authorization?.trim().split(/\s+/)[0]
+  return scheme && AUTH_SCHEME.test(scheme) ? scheme : undefined
+}
+
+/**
+ * RFC 6749 §5.2: 401 for invalid_client, 400 otherwise; the problem members ride along. No
+ * Bearer challenge: that scheme is the resource server's, and a client library reads one as a
+ * refused access token rather than as this error. §5.2 asks for a challenge only when the client
+ * authenticated through the Authorization header, and then in the scheme it used.
+ */
 function sendOAuthError (reply: FastifyReply, error: OAuthErrorCode, code: string, description: string): FastifyReply {
   const status = error === 'invalid_client' ? 401 : 400
-  if (status === 401) reply.header('www-authenticate', 'Bearer realm="reuse-gateway"')
+  const scheme = status === 401 ? authorizationScheme(reply.request) : undefined
+  if (scheme) reply.header('www-authenticate', `${scheme} realm="reuse-gateway"`)
   return reply.code(status).type('application/json').send({
     error,
     error_description: description,
@@ -54,6 +69,10 @@ export default async function oauthRoutes (app: FastifyInstance): Promise<void> 
     if (error.validation) {
       const first = error.validation[0]
       const field = first?.params?.missingProperty ?? first?.params?.additionalProperty ?? first?.instancePath.slice(1)
+      // client_secret_basic and the like: the client did authenticate, in a way this endpoint does not take
+      if (authorizationScheme(request) && (field === 'client_assertion' || field === 'client_assertion_type')) {
+        return sendOAuthError(reply, 'invalid_client', 'client_auth_method_unsupported', 'clients authenticate with private_key_jwt only (client_assertion, RFC 7523), not with the Authorization header')
+      }
       return sendOAuthError(reply, 'invalid_request', 'invalid_request', `parameter ${String(field)}: ${first?.keyword === 'additionalProperties' ? 'is not a parameter of this endpoint' : first?.message ?? 'is invalid'}`)
     }
     if (error.statusCode === 415) {
