@@ -88,13 +88,15 @@ export default async function oauthRoutes (app: FastifyInstance): Promise<void> 
     schema: {
       tags: ['tokens'],
       summary: 'Get an access token (client credentials, private_key_jwt)',
-      description: 'OAuth 2.0 client-credentials grant authenticated by a JWT client assertion (RFC 7523). Each assertion `jti` is accepted once, across all gateway processes. The access token is a JWT (`typ: at+jwt`) signed by the gateway, valid for ACCESS_TOKEN_TTL_SECONDS (300 by default); suspending the agency or removing the key it used makes it fail from the next request on.',
+      description: 'OAuth 2.0 client-credentials grant authenticated by a JWT client assertion (RFC 7523); any OAuth client with `private_key_jwt` works from `/.well-known/oauth-authorization-server`. Each assertion `jti` is accepted once, across all gateway processes.\n\n' +
+        'The access token is a JWT access token (RFC 9068) signed by the gateway with a key of `/.well-known/jwks.json`: header `typ: at+jwt`, `alg` EdDSA or ES256, `kid`; claims `iss` and `aud` = the issuer id, `sub` and `client_id` = the agency code, `scope` (space-separated), `iat`, `exp` (ACCESS_TOKEN_TTL_SECONDS later, 300 by default), `jti` (the token id in the audit trail) and `agency_kid` (the agency key the assertion was signed with). Suspending the agency or removing that key makes it fail from the next request on.\n\n' +
+        'Errors are RFC 6749 §5.2 errors (`error`, `error_description`) with the problem members alongside, and no `WWW-Authenticate` challenge unless the client sent an `Authorization` header (then in its scheme).',
       consumes: ['application/x-www-form-urlencoded'],
       body: { $ref: 'TokenRequest#' },
       response: {
         200: { $ref: 'TokenResponse#' },
         400: { description: 'invalid_request, unsupported_grant_type or invalid_scope', content: { 'application/json': { schema: { $ref: 'OAuthError#' } } } },
-        401: { description: 'invalid_client: the assertion failed a check (`code` says which)', content: { 'application/json': { schema: { $ref: 'OAuthError#' } } } },
+        401: { description: 'invalid_client: the assertion failed a check (`code` says which). No WWW-Authenticate header, unless the client tried to authenticate with the Authorization header (`client_auth_method_unsupported`): then a challenge in the scheme it used (RFC 6749 §5.2).', content: { 'application/json': { schema: { $ref: 'OAuthError#' } } } },
         503: { description: 'The gateway cannot reach its store; retry after Retry-After', content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } } }
       }
     }
