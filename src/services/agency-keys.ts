@@ -71,7 +71,9 @@ export class AgencyKeys {
         if (code === 'ERR_JWKS_NO_MATCHING_KEY' && other) {
           try {
             return await set({ alg: other, kid })
-          } catch {}
+          } catch {
+            // under neither name: refused below, naming the alg the client used
+          }
         }
         if (code === 'ERR_JWKS_NO_MATCHING_KEY') throw new AuthCheckError('kid_unknown', `the JWKS at agency ${agency.code}'s jwks_uri has no key with kid "${kid}" for ${alg}`)
         throw unavailable(agency, code)
