@@ -340,7 +340,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     host: raw.HOST,
     port: raw.PORT,
     logLevel: raw.LOG_LEVEL,
-    gatewayIssuer: (raw.GATEWAY_ISSUER ?? `http://localhost:${raw.PORT}`).replace(/\/+$/, ''),
+    gatewayIssuer: (raw.GATEWAY_ISSUER ?? listeningUrl(raw.HOST, raw.PORT)).replace(/\/+$/, ''),
     redis,
     allowNoPersistence: raw.ALLOW_NO_PERSISTENCE,
     subjectPepper: raw.SUBJECT_PEPPER ?? DEVELOPMENT_PEPPER,
@@ -401,6 +401,16 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     },
     outbound
   }
+}
+
+/**
+ * The URL the gateway answers at on HOST and PORT, as the start banner prints it: the default
+ * issuer, so that a strict OAuth client discovering from that URL finds the same `issuer` in the
+ * metadata (RFC 8414 §3.3). A wildcard address is reached through loopback.
+ */
+export function listeningUrl (host: string, port: number): string {
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`
 }
 
 /** `a=1,b=2` → {a: 1, b: 2} (the schema has checked the shape) */

@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { setUpDemo } from './demo.js'
-import { ConfigError, loadConfig } from './config.js'
+import { ConfigError, listeningUrl, loadConfig } from './config.js'
 import type { Config } from './config.js'
 
 /** The process entry: configuration → app → listen, and a graceful, bounded shutdown. */
@@ -55,5 +55,7 @@ try {
 }
 
 if (app.store.kind === 'memory' && !config.admin) {
-  process.stderr.write(await setUpDemo(app, address) + '\n')
+  // the URL the default issuer names, so that discovery from the printed URL passes an issuer check
+  const base = config.port === 0 ? address : listeningUrl(config.host, config.port)
+  process.stderr.write(await setUpDemo(app, base) + '\n')
 }

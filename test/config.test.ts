@@ -7,10 +7,12 @@ t.test('development defaults make the gateway start with nothing set', async (t)
   t.equal(config.port, 3000)
   t.equal(config.host, '127.0.0.1')
   t.same(config.redis, { mode: 'memory' })
-  t.equal(config.gatewayIssuer, 'http://localhost:3000')
+  t.equal(config.gatewayIssuer, 'http://127.0.0.1:3000', 'the URL the start banner prints')
   t.equal(config.subjectPepper, DEVELOPMENT_PEPPER)
   t.equal(config.limits.bodyBytes, 1048576)
   t.equal(config.limits.fileBytes, 20 * 1024 * 1024)
+  t.equal(loadConfig({ HOST: '0.0.0.0', PORT: '8080' }).gatewayIssuer, 'http://127.0.0.1:8080', 'a wildcard address is reached through loopback')
+  t.equal(loadConfig({ HOST: '::', PORT: '8080' }).gatewayIssuer, 'http://[::1]:8080')
 })
 
 t.test('values are parsed and typed', async (t) => {

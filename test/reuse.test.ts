@@ -196,6 +196,22 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       t.equal(after.json().code, 'consent_revoked')
     })
 
+    t.test('a portal with an Ed25519 key signs consent tokens as EdDSA or as Ed25519 (RFC 9864)', async (t) => {
+      const w = await world(t, await makeStore(t))
+      const portal = await makeAgency(PORTAL, 'EdDSA')
+      await register(w.app, w.adminToken, portal, ['portal'])
+      const crimeQuery = { ...base(w), documentTypes: ['phieu-ly-lich-tu-phap'] }
+      for (const alg of ['EdDSA', 'Ed25519']) {
+        const now = Math.floor(Date.now() / 1000)
+        const token = await new SignJWT({ sub: w.citizen, azp: REQUESTER, document_types: ['phieu-ly-lich-tu-phap'], procedure_code: PROCEDURE, dossier_code: DOSSIER, jti: randomUUID(), iat: now, exp: now + 3600 })
+          .setProtectedHeader({ alg, kid: portal.privateKey.kid })
+          .setIssuer(PORTAL)
+          .sign(await importJWK(portal.privateKey, alg))
+        const res = await query(w, { ...crimeQuery, consentToken: token })
+        t.equal(res.statusCode, 200, `consent signed ${alg}: ${res.statusCode === 200 ? 'accepted' : res.body}`)
+      }
+    })
+
     t.test('a result not valid yet is pending: never released, shown pending wherever its status is told', async (t) => {
       const w = await world(t, await makeStore(t))
       const future = structuredClone(samples.find((d) => d.type === 'giay-khai-sinh' && d.subject.id !== w.citizen) as SampleDocument)

@@ -23,8 +23,25 @@ export function scopesOf (roles: readonly AgencyRole[]): string[] {
   return ALL_SCOPES.filter((scope) => roles.some((role) => ROLE_SCOPES[role] === scope))
 }
 
-/** Algorithms an agency key may sign with (SPEC §6); never `none`, never HMAC. */
-export const AGENCY_ALGORITHMS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const
+/**
+ * Algorithms an agency key may sign with (SPEC §6); never `none`, never HMAC. `Ed25519` is RFC
+ * 9864's fully-specified name for what `EdDSA` means with an Ed25519 key, and what current
+ * clients (openid-client v6) sign with by default: both are accepted, for the same keys.
+ */
+export const AGENCY_ALGORITHMS = ['ES256', 'EdDSA', 'Ed25519', 'RS256', 'PS256'] as const
+
+/** Names of one signature algorithm: a key registered for either may sign under both. */
+const SAME_ALGORITHM: Record<string, string> = { EdDSA: 'Ed25519', Ed25519: 'EdDSA' }
+
+/** Does a key registered for `registered` sign `used`? (the same algorithm, under either name) */
+export function algorithmMatches (registered: string, used: string): boolean {
+  return registered === used || SAME_ALGORITHM[registered] === used
+}
+
+/** The other name of `alg`, if it has one (EdDSA ↔ Ed25519). */
+export function otherAlgorithmName (alg: string): string | undefined {
+  return SAME_ALGORITHM[alg]
+}
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
 

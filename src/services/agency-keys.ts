@@ -2,6 +2,7 @@ import { createRemoteJWKSet, customFetch, importJWK } from 'jose'
 import type { JWK } from 'jose'
 import type { OutboundFetch } from '../lib/outbound.js'
 import type { AgencyRecord, Store } from '../store/index.js'
+import { algorithmMatches, otherAlgorithmName } from './agencies.js'
 import { AuthCheckError } from './auth-errors.js'
 
 type RemoteSet = ReturnType<typeof createRemoteJWKSet>
@@ -45,7 +46,7 @@ export class AgencyKeys {
     if (agency.jwks) {
       const jwk = agency.jwks.keys.find((key) => key.kid === kid)
       if (!jwk) throw new AuthCheckError('kid_unknown', `agency ${agency.code} has no key with kid "${kid}" (unknown or removed)`)
-      if (jwk.alg !== undefined && jwk.alg !== alg) throw new AuthCheckError('alg_mismatch', `key "${kid}" is registered for ${String(jwk.alg)}, not ${alg}`)
+      if (jwk.alg !== undefined && !algorithmMatches(String(jwk.alg), alg)) throw new AuthCheckError('alg_mismatch', `key "${kid}" is registered for ${String(jwk.alg)}, not ${alg}`)
       const cacheKey = `${alg}\n${JSON.stringify(jwk)}`
       let key = this.imported.get(cacheKey)
       if (!key) {
@@ -65,6 +66,15 @@ export class AgencyKeys {
         return await set({ alg, kid })
       } catch (err) {
         const code = (err as { code?: string }).code
+        // jose matches a key's alg by name: a key published as EdDSA also signs as Ed25519
+        const other = otherAlgorithmName(alg)
+        if (code === 'ERR_JWKS_NO_MATCHING_KEY' && other) {
+          try {
+            return await set({ alg: other, kid })
+          } catch {
+            // under neither name: refused below, naming the alg the client used
+          }
+        }
         if (code === 'ERR_JWKS_NO_MATCHING_KEY') throw new AuthCheckError('kid_unknown', `the JWKS at agency ${agency.code}'s jwks_uri has no key with kid "${kid}" for ${alg}`)
         throw unavailable(agency, code)
       }

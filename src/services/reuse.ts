@@ -96,7 +96,7 @@ export async function verifyConsent (
   } catch {
     throw refuse('consent_invalid', 'the consent token is not a signed JWT')
   }
-  if (!header.alg || !(AGENCY_ALGORITHMS as readonly string[]).includes(header.alg) || typeof header.kid !== 'string' || !header.kid) throw refuse('consent_invalid', 'the consent token must be signed with ES256, EdDSA, RS256 or PS256 and name its key (kid)')
+  if (!header.alg || !(AGENCY_ALGORITHMS as readonly string[]).includes(header.alg) || typeof header.kid !== 'string' || !header.kid) throw refuse('consent_invalid', `the consent token must be signed with ${AGENCY_ALGORITHMS.join(', ')} and name its key (kid)`)
   // another kind of JWT the portal signs (RFC 8725 §3.11): never taken for a consent
   if (header.typ !== undefined && (typeof header.typ !== 'string' || !CONSENT_TYPS.has(header.typ.toLowerCase().replace(/^application\//, '')))) {
     throw refuse('consent_invalid', `the consent token's typ must be ${CONSENT_TYP} (or absent)`)

@@ -15,8 +15,11 @@ export const CLOCK_TOLERANCE_S = 60
 export const MAX_ASSERTION_LIFETIME_S = 300
 export const ACCESS_TOKEN_TYP = 'at+jwt'
 
+/** An access token's claims: RFC 9068 §2.2's (iss, exp, aud, sub, client_id, iat, jti), scope, and the key behind it. */
 export interface AccessTokenClaims extends JWTPayload {
   sub: string
+  /** the agency that obtained the token, as `sub` (a client acting for itself, RFC 9068 §2.2) */
+  client_id?: string
   scope: string
   exp: number
   jti: string
@@ -141,6 +144,7 @@ export class TokenService {
     const claims: AccessTokenClaims = {
       iss: this.options.issuer,
       sub: agency.code,
+      client_id: agency.code,
       aud: this.options.issuer,
       scope,
       iat: now,
