@@ -357,7 +357,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
             reason: { type: 'string' },
             kid: { type: 'string' },
             claims: { type: 'object', additionalProperties: true },
-            statusNow: { type: 'string', enum: ['valid', 'pending', 'expired', 'revoked', 'superseded', 'unknown'], description: '`pending`: the version is not valid yet (its validFrom is still to come)' },
+            statusNow: { type: 'string', enum: ['valid', 'pending', 'expired', 'revoked', 'superseded', 'unknown'], description: '`revoked` for every version of a revoked document (revocation wins over `superseded`); `pending`: the version is not valid yet (its validFrom is still to come)' },
             revokedAt: { type: 'string' },
             latestVersion: { type: 'integer' }
           },
