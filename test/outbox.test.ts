@@ -200,7 +200,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       t.same(ids(wardAll), [`${id}.2.amended`, `${id}.2.revoked`])
       t.same(ids(policeAll), [`${id}.2.amended`, `${id}.2.revoked`])
       t.same((policeAll[1]!.body.reuses as Array<{ version: number, status: string, dossierCode: string }>).map((r) => [r.version, r.status, r.dossierCode]), [
-        [1, 'superseded', '000.00.03.H41-261122-0007'],
+        [1, 'revoked', '000.00.03.H41-261122-0007'],
         [2, 'revoked', '000.00.03.H41-261124-0009']
       ])
       t.match(policeAll[1]!.body.document, { id, status: 'revoked', revocationReason: 'Cấp sai thẩm quyền' })

@@ -75,7 +75,7 @@ export function sendProblem (reply: FastifyReply, problem: ProblemError): Fastif
  * line, a request that took too long to arrive) before any route runs; answer it as problem+json
  * too, and close the connection since its state is unknown.
  */
-export function clientErrorHandler (err: Error & { code?: string }, socket: Socket): void {
+export function clientErrorHandler (err: Error & { code?: string, rawPacket?: unknown }, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
   let status = 400
   let code = 'bad_request'
@@ -89,7 +89,9 @@ export function clientErrorHandler (err: Error & { code?: string }, socket: Sock
   const payload = JSON.stringify(body)
   if (socket.writable) {
     const headers = Object.entries(SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('')
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n${headers}Connection: close\r\n\r\n${payload}`)
+    // a HEAD answer has no body (RFC 9110 §9.3.2), broken or not: the headers say what a GET would get
+    const head = Buffer.isBuffer(err.rawPacket) && err.rawPacket.subarray(0, 5).toString('latin1') === 'HEAD '
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n${headers}Connection: close\r\n\r\n${head ? '' : payload}`)
   } else {
     socket.destroy(err)
   }
@@ -98,12 +100,14 @@ export function clientErrorHandler (err: Error & { code?: string }, socket: Sock
 /**
  * Fastify answers a URL it cannot route (a broken percent-encoding, a path parameter longer than
  * maxParamLength) before any hook runs, in a JSON shape of its own; answer it as a problem too,
- * without echoing the path (it is the caller's input).
+ * without echoing the path (it is the caller's input), with what the hooks would have set.
  */
-export function frameworkErrors (error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+export function frameworkErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
   const code = FASTIFY_CODES[error.code] ?? 'bad_request'
   const detail = code === 'path_parameter_too_long' ? 'a path parameter is longer than any this API accepts' : 'the request URL is not valid (check its percent-encoding)'
+  reply.headers(SECURITY_HEADERS).header('x-request-id', request.id)
+  request.log.info({ code, status }, 'request refused')
   void sendProblem(reply, new ProblemError(status, code, detail))
 }
 

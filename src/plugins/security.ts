@@ -3,16 +3,25 @@ import helmet from '@fastify/helmet'
 import type { FastifyInstance } from 'fastify'
 
 /**
- * What every answer carries, the connection-level ones written by errors.ts included: an API
- * answers JSON, so its pages load nothing, are framed nowhere and are never cached (they carry
- * personal data); browsers keep to https.
+ * What every answer carries: an API answers JSON, so its pages load nothing, are framed nowhere
+ * and are never cached (they carry personal data); browsers keep to https. Helmet (below) and
+ * http-frame.ts set them on the answers that go through the hooks; the answers given before any
+ * hook runs (errors.ts: a URL the router refuses, a request the HTTP parser cannot read) set
+ * this list, which is what helmet sends with its options below (test/http-edges.test.ts).
  */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'content-security-policy': "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'content-security-policy': "default-src 'none';base-uri 'none';form-action 'none';frame-ancestors 'none'",
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'origin-agent-cluster': '?1',
+  'referrer-policy': 'no-referrer',
   'strict-transport-security': 'max-age=31536000; includeSubDomains',
   'x-content-type-options': 'nosniff',
+  'x-dns-prefetch-control': 'off',
+  'x-download-options': 'noopen',
   'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
+  'x-permitted-cross-domain-policies': 'none',
+  'x-xss-protection': '0',
   'cache-control': 'no-store'
 }
 

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { Ajv2020 } from 'ajv/dist/2020.js'
-import type { Options as AjvOptions, AnySchema } from 'ajv'
+import type { Options as AjvOptions, AnySchema, ErrorObject, ValidateFunction } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import { badRequest, escapePointer } from '../lib/problem.js'
 
@@ -51,10 +51,37 @@ export function buildValidatorFactory () {
       coercing.addSchema(schema)
     }
     return ({ schema, httpPart }: { schema: AnySchema, httpPart?: string }) => {
-      const ajv = httpPart === 'body' ? strictBody : coercing
-      return ajv.compile(schema)
+      if (httpPart === 'body') return strictBody.compile(schema)
+      return refusingNonFinite(coercing.compile(schema))
     }
   }
+}
+
+type Validator = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null }
+
+/**
+ * Ajv's coercion reads "Infinity", "-Infinity" and "1e400" as numbers that are not finite, and
+ * then skips the number's bounds (minimum, maximum only apply to finite numbers): a page size of
+ * Infinity would pass. No parameter of this API means a non-finite number, so a query string,
+ * path parameter or header that coerces to one is refused like any value out of bounds.
+ */
+function refusingNonFinite (validate: ValidateFunction): Validator {
+  const wrapped: Validator = (data: unknown): boolean => {
+    const valid = validate(data)
+    const refused = nonFinite(data, '', 0)
+    wrapped.errors = refused.length > 0 ? [...(validate.errors ?? []), ...refused] : validate.errors
+    return valid && refused.length === 0
+  }
+  return wrapped
+}
+
+/** the non-finite numbers in coerced HTTP parts: flat objects, their values arrays at most */
+function nonFinite (value: unknown, pointer: string, depth: number): ErrorObject[] {
+  if (typeof value === 'number') {
+    return Number.isFinite(value) ? [] : [{ instancePath: pointer, schemaPath: '#', keyword: 'type', params: {}, message: 'must be a finite number' }]
+  }
+  if (value === null || typeof value !== 'object' || depth > 2) return []
+  return Object.entries(value).flatMap(([key, item]) => nonFinite(item, `${pointer}/${escapePointer(key)}`, depth + 1))
 }
 
 const MAX_JSON_DEPTH = 64

@@ -62,10 +62,14 @@ export function today (now = new Date()): string {
   return new Date(now.getTime() + 7 * 3_600_000).toISOString().slice(0, 10)
 }
 
+/**
+ * A version's status now. Revocation wins: it withdraws the result, every version of it, so a
+ * relying party that checks an older version for `revoked` sees it (not `superseded`).
+ */
 export function statusOf (document: StoredDocument, version: StoredDocumentVersion, now = new Date()): DocumentStatus {
+  if (document.revoked) return 'revoked'
   const latest = document.versions[document.versions.length - 1] as StoredDocumentVersion
   if (version.version < latest.version) return 'superseded'
-  if (document.revoked) return 'revoked'
   const day = today(now)
   if (version.validUntil !== undefined && version.validUntil < day) return 'expired'
   if (version.validFrom > day) return 'pending'

@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import { problemResponses, requires } from '../../lib/openapi.js'
 import { ProblemError } from '../../lib/problem.js'
@@ -23,6 +24,34 @@ interface ReuseQueryBody {
 type AgreementBody = Omit<AgreementRecord, 'id' | 'createdAt' | 'updatedAt' | 'status' | 'fileDownload' | 'hiddenAllowed'> & Partial<Pick<AgreementRecord, 'status' | 'fileDownload' | 'hiddenAllowed'>>
 
 export default async function reuseRoutes (app: FastifyInstance): Promise<void> {
+  /** the audit event of a refused query: the jti of its receipt, as a granted query's is its queryId */
+  const deniedQueries = new WeakMap<FastifyRequest, string>()
+
+  /**
+   * A refusal is an answer too: a requester proves it was refused, and why, with the same
+   * receipt as an answer with results, over the problem body's bytes exactly as sent. Not for a
+   * caller the gateway does not know yet (401: signing for anyone would cost a signature per
+   * unauthenticated request), nor for 429 and 5xx, which say nothing about the query.
+   */
+  async function signRefusal (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+    const status = reply.statusCode
+    if (reply.hasHeader('reuse-receipt') || !request.caller || status < 400 || status === 429 || status >= 500 || typeof payload !== 'string') return payload
+    try {
+      reply.header('reuse-receipt', await app.signingKeys.sign({
+        iss: app.config.gatewayIssuer,
+        aud: request.caller.code,
+        iat: Math.floor(Date.now() / 1000),
+        jti: deniedQueries.get(request) ?? randomUUID(),
+        request_sha256: sha256Hex(request.rawBody ?? Buffer.alloc(0)),
+        response_sha256: sha256Hex(payload)
+      }, RECEIPT_TYP))
+    } catch (err) {
+      // the refusal still goes out; without its receipt, which the log says
+      request.log.warn({ err }, 'reuse refusal sent without a receipt: it could not be signed')
+    }
+    return payload
+  }
+
   app.put<{ Params: { id: string }, Body: AgreementBody }>('/v1/agreements/:id', {
     schema: {
       operationId: 'putAgreement',
@@ -151,7 +180,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
       description: [
         'For each document type: the current valid results, their structured data cut down to the fields the agreement grants, a signed attestation each, and a single-use download link where files are granted.',
         'A type without an agreement for this procedure is a 403 for the whole query (audited as denied); a type that needs consent needs a matching consent token from the national portal (403 with a code saying what does not match).',
-        'Nothing found is a 200 with `found: false` and `why`. Every answer carries `Reuse-Receipt`: a JWS (typ reuse-receipt+jwt) by the gateway with `request_sha256` (the SHA-256 of the request body bytes as sent, lower-case hex), `response_sha256` (of the response body bytes, hex), `jti` (= queryId), `aud` (the requester) and `iat`; a requester proves which answer it got to which question by keeping both bodies and the receipt and checking the hashes and the signature against /.well-known/jwks.json.'
+        'Nothing found is a 200 with `found: false` and `why`. Every answer to an authenticated requester carries `Reuse-Receipt` — results, nothing found, or a refusal (its problem body), all but 429 and 5xx: a JWS (typ reuse-receipt+jwt) by the gateway with `request_sha256` (of the request body bytes as sent), `response_sha256` (of the response body bytes as sent, the problem body for a refusal), `jti` (= queryId, the audit event; for a refused query the audit event of the refusal, for a request refused before it was examined, such as a 400, an id of its own), `aud` (the requester) and `iat`; a requester proves which answer it got to which question by keeping both bodies and the receipt and checking the hashes and the signature against /.well-known/jwks.json. A 401 carries none: the gateway signs nothing for a caller it does not know.'
       ].join(' '),
       security: requires('documents:reuse'),
       body: { $ref: 'ReuseQuery#' },
@@ -165,7 +194,8 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
         },
         ...problemResponses(400, 401, 403, 415, 422, 503)
       }
-    }
+    },
+    onSend: signRefusal
   }, async (request, reply) => {
     const caller = request.caller!
     const body = request.body
@@ -178,7 +208,8 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
       Promise.all(body.documentTypes.map(async (type) => await app.catalogue.get(type)))
     ])
     const deny = async (code: string, detail: string, extra: Record<string, unknown> = {}): Promise<never> => {
-      await request.audit({ action: 'reuse.queried', outcome: 'denied', subject: subjectHash, purpose, detail: { code, documentTypes: body.documentTypes, ...extra } })
+      const event = await request.audit({ action: 'reuse.queried', outcome: 'denied', subject: subjectHash, purpose, detail: { code, documentTypes: body.documentTypes, ...extra } })
+      deniedQueries.set(request, event.id)
       // counters only for what exists: a type code the catalogue does not hold, or a procedure
       // no agreement names, would otherwise make a counter per code a caller invents
       const knownTypes = body.documentTypes.filter((_type, i) => types[i] !== undefined)
@@ -385,7 +416,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
             reason: { type: 'string' },
             kid: { type: 'string' },
             claims: { type: 'object', additionalProperties: true },
-            statusNow: { type: 'string', enum: ['valid', 'pending', 'expired', 'revoked', 'superseded', 'unknown'], description: '`pending`: the version is not valid yet (its validFrom is still to come)' },
+            statusNow: { type: 'string', enum: ['valid', 'pending', 'expired', 'revoked', 'superseded', 'unknown'], description: '`revoked` for every version of a revoked document (revocation wins over `superseded`); `pending`: the version is not valid yet (its validFrom is still to come)' },
             revokedAt: { type: 'string' },
             latestVersion: { type: 'integer' }
           },
