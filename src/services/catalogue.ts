@@ -34,8 +34,8 @@ export function loadShippedTypes (): DocumentTypeDefinition[] {
     .map((name) => JSON.parse(readFileSync(new URL(name, CATALOGUE_DIR), 'utf8')) as DocumentTypeDefinition)
 }
 
-/** what schemas/document-type-put.json's defaultValidity pattern says: at least one of years, months, weeks, days */
-export const DURATION = /^P(?=\d)(?:\d+Y)?(?:\d+M)?(?:\d+W)?(?:\d+D)?$/
+/** the pattern of defaultValidity in schemas/document-type-put.json: at least one of years, months, weeks, days */
+const DURATION = /^P(?=\d)(?:\d+Y)?(?:\d+M)?(?:\d+W)?(?:\d+D)?$/
 
 /** Adds an ISO 8601 date-only duration (years, months, weeks, days) to a YYYY-MM-DD date. */
 export function addDuration (date: string, duration: string): string {
