@@ -33,15 +33,21 @@ async function keyFor (dir: string, code: string): Promise<AgencyPrivateKey> {
   }
 }
 
-/** Sample results, each indexed by the demo issuer competent for its type: civil status and criminal records by Justice, land by Natural Resources. */
+/**
+ * Sample results, each indexed by the demo issuer competent for its type: civil status and
+ * criminal records by Justice, land by Natural Resources. Like any indexing, each is announced
+ * to the portal through the outbox by the audit event that records it.
+ */
 async function indexSampleDocuments (app: FastifyInstance): Promise<number> {
   const issuers = DEMO_AGENCIES.flatMap(({ code, issuableTypes }) => issuableTypes ? [{ code, issuableTypes }] : [])
   let indexed = 0
   for (const document of generateDocuments(40, { seed: 2026, types: issuers.flatMap((issuer) => issuer.issuableTypes) })) {
     const issuer = issuers.find((candidate) => candidate.issuableTypes.includes(document.type)) as typeof issuers[number]
     const prepared = await app.documents.prepareRegistration(issuer, document)
-    await app.audit.record({ actor: issuer.code, action: 'document.indexed', outcome: 'granted', subject: prepared.keys.subjectHash, documents: [{ id: prepared.first.id, version: 1 }], purpose: { procedureCode: document.procedureCode, dossierCode: document.dossierCode }, detail: { type: document.type, demo: true } })
+    const event = await app.audit.record({ actor: issuer.code, action: 'document.indexed', outcome: 'granted', subject: prepared.keys.subjectHash, documents: [{ id: prepared.first.id, version: 1 }], purpose: { procedureCode: document.procedureCode, dossierCode: document.dossierCode }, detail: { type: document.type, demo: true } }, { announce: true })
     if ((await app.documents.register(prepared)).outcome === 'created') indexed++
+    // nothing new was written (the same sample twice): nothing to announce
+    else await app.outbox.discard(event.id)
   }
   return indexed
 }

@@ -29,7 +29,8 @@ const STATUS_CODES_BY_STATUS: Record<number, string> = {
 }
 
 function toProblem (error: FastifyError | Error, request: FastifyRequest): { problem: ProblemError, internal: boolean } {
-  if (error instanceof ProblemError) return { problem: error, internal: error.status >= 500 }
+  // a 503 the gateway chose (overloaded, shutting down, store not durable) is a refusal, not a defect
+  if (error instanceof ProblemError) return { problem: error, internal: error.status >= 500 && error.status !== 503 }
   if (error instanceof StoreUnavailableError) {
     return {
       problem: new ProblemError(503, 'store_unavailable', 'the gateway cannot reach its store right now; retry shortly', {
@@ -118,6 +119,9 @@ async function errorsPlugin (app: FastifyInstance): Promise<void> {
     // the logger describes the error without its message or a Redis command's arguments
     if (internal) {
       request.log.error({ err: error }, 'request failed')
+    } else if (error instanceof ProblemError && problem.status >= 500) {
+      // said on purpose, where it is raised: its stack tells an operator nothing
+      request.log.warn({ code: problem.code, status: problem.status }, problem.message)
     } else if (problem.status >= 500) {
       request.log.warn({ code: problem.code, err: error }, problem.message)
     } else {
