@@ -101,6 +101,7 @@ const TABLE: Record<string, Row> = {
   'POST /v1/portal/access-history': { who: ['portal'], ok: 200, send: () => json({ subject: { kind: 'citizen', id: w.citizen } }) },
   'POST /v1/audit/search': { who: ['auditor'], ok: 200, send: () => json({ limit: 10 }) },
   'GET /v1/audit/export': { who: ['auditor'], ok: 200 },
+  'GET /v1/audit/checkpoints': { who: ['auditor'], ok: 200 },
   'GET /v1/audit/verify': { who: ['auditor'], ok: 200 },
   'GET /v1/stats/reuse': { who: ['auditor'], ok: 200, send: () => ({ url: '/v1/stats/reuse?groupBy=agency' }) }
 }
