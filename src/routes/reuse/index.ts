@@ -33,18 +33,23 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
    * caller the gateway does not know yet (401: signing for anyone would cost a signature per
    * unauthenticated request), nor for 429 and 5xx, which say nothing about the query.
    */
+  /** The Reuse-Receipt over a request's body and the answer's bytes as sent, for its requester. */
+  async function receipt (request: FastifyRequest, requester: string, jti: string, payload: string, iat = Math.floor(Date.now() / 1000)): Promise<string> {
+    return await app.signingKeys.sign({
+      iss: app.config.gatewayIssuer,
+      aud: requester,
+      iat,
+      jti,
+      request_sha256: sha256Hex(request.rawBody ?? Buffer.alloc(0)),
+      response_sha256: sha256Hex(payload)
+    }, RECEIPT_TYP)
+  }
+
   async function signRefusal (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
     const status = reply.statusCode
     if (reply.hasHeader('reuse-receipt') || !request.caller || status < 400 || status === 429 || status >= 500 || typeof payload !== 'string') return payload
     try {
-      reply.header('reuse-receipt', await app.signingKeys.sign({
-        iss: app.config.gatewayIssuer,
-        aud: request.caller.code,
-        iat: Math.floor(Date.now() / 1000),
-        jti: deniedQueries.get(request) ?? randomUUID(),
-        request_sha256: sha256Hex(request.rawBody ?? Buffer.alloc(0)),
-        response_sha256: sha256Hex(payload)
-      }, RECEIPT_TYP))
+      reply.header('reuse-receipt', await receipt(request, request.caller.code, deniedQueries.get(request) ?? randomUUID(), payload))
     } catch (err) {
       // the refusal still goes out; without its receipt, which the log says
       request.log.warn({ err }, 'reuse refusal sent without a receipt: it could not be signed')
@@ -323,15 +328,8 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
     // counted while the receipt is signed; never fails the query
     const counted = app.reuseStats.countQuery(request.log, { requester: caller.code, procedureCode: purpose.procedureCode, documentTypes: body.documentTypes, foundTypes: picked.filter((p) => p.valid.length > 0).map((p) => p.type) })
     const payload = JSON.stringify({ queryId: event.id, results })
-    const receipt = await app.signingKeys.sign({
-      iss: app.config.gatewayIssuer,
-      aud: caller.code,
-      iat,
-      jti: event.id,
-      request_sha256: sha256Hex(request.rawBody ?? Buffer.alloc(0)),
-      response_sha256: sha256Hex(payload)
-    }, RECEIPT_TYP)
-    reply.header('reuse-receipt', receipt)
+    const signed = await receipt(request, caller.code, event.id, payload, iat)
+    reply.header('reuse-receipt', signed)
     await Promise.all([...writes, counted])
     return await reply.type('application/json; charset=utf-8').serializer((x: unknown) => x as string).send(payload)
   })
