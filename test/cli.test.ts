@@ -35,7 +35,8 @@ async function cliFails (args: string[], env: Record<string, string> = {}): Prom
 
 t.test('generate agency keys, register the admin from them, get a token, call the API', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rg-cli-'))
-  const { stdout } = await cli(['keys', 'generate', '--agency', '000.00.00.A01', '--alg', 'EdDSA', '--out', dir])
+  // RFC 9864's fully-specified name, as current OAuth clients sign
+  const { stdout } = await cli(['keys', 'generate', '--agency', '000.00.00.A01', '--alg', 'Ed25519', '--out', dir])
   const privatePath = join(dir, '000.00.00.A01.private.jwk.json')
   const publicPath = join(dir, '000.00.00.A01.jwks.json')
   t.same(stdout.trim().split('\n'), [privatePath, publicPath])
@@ -45,6 +46,7 @@ t.test('generate agency keys, register the admin from them, get a token, call th
   t.equal(privateKey.agency, '000.00.00.A01')
   t.notOk('d' in jwks.keys[0], 'the public file does not')
   t.equal(jwks.keys[0].kid, privateKey.kid)
+  t.match(jwks.keys[0], { kty: 'OKP', crv: 'Ed25519', alg: 'Ed25519' }, 'an Ed25519 key published under its RFC 9864 name')
 
   const gateway = await startGateway({ ADMIN_AGENCY_CODE: '000.00.00.A01', ADMIN_AGENCY_JWKS: publicPath })
   // stopped as an operator would: a killed gateway leaves no coverage of its own

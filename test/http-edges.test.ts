@@ -72,9 +72,29 @@ t.test('HEAD answers carry no body, even when the target cannot be parsed', asyn
     t.equal(answer.body, '', `no body: ${JSON.stringify(request.split('\r\n')[0])}`)
     carriesTheFrame(t, answer.headers, 'HEAD')
   }
+  // behind an earlier request in the same packet of a kept-alive connection, as a client that
+  // pipelines sends it: the request that failed is the HEAD, not the packet's first
+  const pipelined = await rawRequest(port, 'GET /health/live HTTP/1.1\r\nHost: gateway\r\n\r\nHEAD /a\x01b HTTP/1.1\r\nHost: gateway\r\n\r\n')
+  t.notMatch(pipelined.raw, /"code":"bad_request"/, 'no problem body for the pipelined HEAD')
   // the same broken target with GET still says what is wrong
   const get = await rawRequest(port, 'GET /a\x01b HTTP/1.1\r\nHost: gateway\r\n\r\n')
   problemOf(t, get, 400, 'bad_request')
+  const pipelinedGet = await rawRequest(port, 'HEAD /health/live HTTP/1.1\r\nHost: gateway\r\n\r\nGET /a\x01b HTTP/1.1\r\nHost: gateway\r\n\r\n')
+  t.match(pipelinedGet.raw, /"code":"bad_request"/, 'a pipelined GET behind a HEAD gets its body')
+})
+
+t.test('answers written on the socket itself (400, 431) carry a request id, in the header and the body', async (t) => {
+  for (const [request, status, code] of [
+    ['GET /a\x01b HTTP/1.1\r\nHost: gateway\r\n\r\n', 400, 'bad_request'],
+    [`GET /health/live HTTP/1.1\r\nHost: gateway\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large']
+  ] as const) {
+    const answer = await rawRequest(port, request)
+    t.equal(answer.status, status)
+    const problem = problemOf(t, answer, status, code)
+    t.match(answer.headers['x-request-id'], /^[0-9a-f-]{36}$/, `${status}: a request id of its own`)
+    t.equal(problem.requestId, answer.headers['x-request-id'], `${status}: the same in the body`)
+    carriesTheFrame(t, answer.headers, String(status))
+  }
 })
 
 t.test('none of this is an incident: nothing logged at error level', async (t) => {

@@ -83,7 +83,20 @@ t.test('every header, status and media type the gateway answers is declared for 
   t.equal((await inject('GET', '/health/ready', '/health/ready')).statusCode, 200)
   t.equal((await inject('GET', '/.well-known/jwks.json', '/.well-known/jwks.json')).statusCode, 200)
   t.equal((await inject('POST', '/v1/oauth/token', '/v1/oauth/token', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'grant_type=password' })).statusCode, 400)
-  t.equal(checked.length, 12, 'every answer above was checked')
+  // refused reuse queries carry their receipt, declared on each refusal that has one
+  const refused = await inject('POST', '/v1/reuse-queries', '/v1/reuse-queries', { token: w.tokens.requester, payload: reuseQuery(w, ['giay-chung-nhan-ket-hon']) })
+  t.equal(refused.statusCode, 403)
+  t.ok(refused.headers['reuse-receipt'], 'a 403 with its receipt')
+  const invalid = await inject('POST', '/v1/reuse-queries', '/v1/reuse-queries', { token: w.tokens.requester, payload: { ...reuseQuery(w), documentTypes: [] } })
+  t.equal(invalid.statusCode, 400)
+  t.ok(invalid.headers['reuse-receipt'], 'a 400 with its receipt')
+  const unread = await inject('POST', '/v1/reuse-queries', '/v1/reuse-queries', { token: w.tokens.requester, headers: { 'content-type': 'text/plain' }, payload: 'x' })
+  t.equal(unread.statusCode, 415)
+  t.notOk(unread.headers['reuse-receipt'], 'no receipt over a body the gateway did not read')
+  // refusals before any route runs are declared on every operation
+  t.equal((await inject('GET', '/health/ready', '/health/ready', { headers: { expect: 'teapot' } })).statusCode, 417)
+  t.equal((await inject('GET', '/v1/documents/{id}', '/v1/documents/%E0%A4%A')).statusCode, 400)
+  t.equal(checked.length, 17, 'every answer above was checked')
 })
 
 t.test('an agency with neither jwks nor jwksUri, or both, is refused by the schema the document publishes', async (t) => {

@@ -8,7 +8,8 @@ import { StatedError } from '../lib/error-description.js'
  * agency, the public JWKS is registered with the gateway), client assertions signed with it,
  * and access tokens obtained with those.
  */
-export type AgencyAlg = 'ES256' | 'EdDSA' | 'RS256' | 'PS256'
+/** `Ed25519` is RFC 9864's fully-specified name; `EdDSA` the older one, for clients that know only it */
+export type AgencyAlg = 'ES256' | 'Ed25519' | 'EdDSA' | 'RS256' | 'PS256'
 
 /** a private JWK as the CLI writes it: with kid, alg, and the agency it belongs to */
 export type AgencyPrivateKey = JWK & { kid: string, alg: AgencyAlg, agency?: string }

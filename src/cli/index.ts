@@ -56,7 +56,7 @@ export function buildCli (): Command {
   keys.command('generate')
     .description('generate an agency key pair: <out>/<agency>.private.jwk.json (keep it secret) and <out>/<agency>.jwks.json (register it)')
     .requiredOption('--agency <code>', 'agency code, e.g. 000.00.00.H41')
-    .addOption(new Option('--alg <alg>', 'signing algorithm').choices(['ES256', 'EdDSA', 'RS256', 'PS256']).default('ES256'))
+    .addOption(new Option('--alg <alg>', 'signing algorithm (Ed25519 is RFC 9864\'s name for an Ed25519 EdDSA key; EdDSA the older name, for clients that know only it)').choices(['ES256', 'Ed25519', 'EdDSA', 'RS256', 'PS256']).default('ES256'))
     .option('--out <dir>', 'folder to write to', '.')
     .action(async (options: { agency: string, alg: AgencyAlg, out: string }) => {
       const { privateKey, jwks } = await generateAgencyKeyPair(options.alg, options.agency)
@@ -233,11 +233,19 @@ export function buildCli (): Command {
       })
       await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), counter, createWriteStream(options.out))
       bar?.stop()
-      const answer = await fetch(`${gateway}/v1/audit/checkpoints?${query}`, { headers })
-      if (!answer.ok) throw new StatedError(`the events are in ${options.out}, but the checkpoints were refused (${answer.status}): ${await answer.text()}`)
-      const { checkpoints } = await answer.json() as { checkpoints: Array<{ time: string, jws: string, chains: unknown[] }> }
-      await appendFile(options.out, checkpoints.map((checkpoint) => JSON.stringify({ checkpoint }) + '\n').join(''))
-      process.stderr.write(`${events} events and ${checkpoints.length} checkpoints written to ${options.out}\n`)
+      let checkpoints = 0
+      let cursor: string | undefined
+      do {
+        const page = new URLSearchParams(query)
+        if (cursor) page.set('cursor', cursor)
+        const answer = await fetch(`${gateway}/v1/audit/checkpoints?${page}`, { headers })
+        if (!answer.ok) throw new StatedError(`the events are in ${options.out}, but the checkpoints were refused (${answer.status}): ${await answer.text()}`)
+        const body = await answer.json() as { checkpoints: Array<{ time: string, jws: string, chains: unknown[] }>, nextCursor?: string }
+        await appendFile(options.out, body.checkpoints.map((checkpoint) => JSON.stringify({ checkpoint }) + '\n').join(''))
+        checkpoints += body.checkpoints.length
+        cursor = body.nextCursor
+      } while (cursor)
+      process.stderr.write(`${events} events and ${checkpoints} checkpoints written to ${options.out}\n`)
     })
 
   const outbox = program.command('outbox').description('announcements and notices on their way to webhooks (on the store at REDIS_URL / REDIS_CLUSTER_NODES)')

@@ -6,9 +6,11 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   403: 'The calling agency lacks the scope or the grant for this',
   404: 'Not found',
   409: 'Conflicts with the current state',
+  408: 'The request did not arrive within REQUEST_TIMEOUT_MS (`request_timeout`); the connection is closed',
   413: 'The body is over the limit',
   414: 'A path parameter is longer than any this API accepts (`path_parameter_too_long`)',
   415: 'Unsupported content type',
+  417: 'An `Expect` header other than `100-continue` (`expectation_failed`)',
   422: 'Well-formed but not acceptable',
   429: 'Too many requests; retry after Retry-After',
   431: 'The request line and header section are larger than the gateway accepts (`headers_too_large`); the connection is closed',
@@ -41,17 +43,23 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH'])
 
 interface RouteLike { method: string | string[], url: string, schema?: unknown }
 
+/** what a 400 says on an operation whose own input cannot be invalid: only HTTP itself can be */
+const UNPARSABLE = 'The request could not be parsed as HTTP (`bad_request`) or its URL is not valid (`bad_url`)'
+
 /**
  * Adds to a route's response schema the statuses any route may answer whatever its handler does,
- * so that no route forgets one: 413 and 415 where a body is parsed, 414 where a path parameter
- * can be too long, 431 (the header section, before any route runs) and 500 everywhere. 429 and
- * 503 are added by the plugins that answer them (rate-limit.ts, load-shedding.ts).
+ * so that no route forgets one: 400 (a request line or URL that cannot be parsed), 408 (a request
+ * that does not arrive in time), 417 (an expectation other than 100-continue) and 431 (the header
+ * section), all before any route runs, and 500, everywhere; 413 and 415 where a body is parsed;
+ * 414 where a path parameter can be too long. 429 and 503 are added by the plugins that answer
+ * them (rate-limit.ts, load-shedding.ts).
  */
 export function declareCommonResponses (route: RouteLike): void {
   const schema = route.schema as { response?: Record<string, unknown>, hide?: boolean } | undefined
   if (!schema?.response || schema.hide) return
   const methods = Array.isArray(route.method) ? route.method : [route.method]
-  const statuses = [431, 500]
+  schema.response[400] ??= { ...(problemResponses(400)[400] as object), description: UNPARSABLE }
+  const statuses = [408, 417, 431, 500]
   if (methods.some((m) => BODY_METHODS.has(m))) statuses.push(413, 415)
   if (route.url.includes(':')) statuses.push(414)
   for (const status of statuses) schema.response[status] ??= problemResponses(status)[status]
@@ -91,11 +99,14 @@ interface OpenApiResponse { headers?: Record<string, unknown>, [key: string]: un
 interface OpenApiOperation { security?: unknown[], responses?: Record<string, OpenApiResponse>, [key: string]: unknown }
 interface OpenApiDocument { paths?: Record<string, Record<string, OpenApiOperation>>, components?: Record<string, unknown>, [key: string]: unknown }
 
+/** answers given before the rate limit counts the request (or on the bare socket) */
+const UNCOUNTED = new Set(['401', '408', '417', '431'])
+
 const OPERATION_KEYS = new Set(['get', 'put', 'post', 'delete', 'patch', 'options', 'head', 'trace'])
 
 /**
  * Declares on every response of the finished document the headers the gateway's cross-cutting
- * plugins send: X-Request-Id on all (http-frame.ts; not on a 431, answered on the bare socket),
+ * plugins send: X-Request-Id on all (http-frame.ts; errors.ts on answers written on the socket),
  * WWW-Authenticate on a protected operation's 401 and 403 (auth.ts), Retry-After on every 429
  * and 503, and the RateLimit-* fields on the answers of an operation that can be rate-limited
  * (the ones that declare 429) that the limit counts (a 401 is answered before it).
@@ -111,10 +122,10 @@ export function declareCommonHeaders (document: OpenApiDocument): OpenApiDocumen
       for (const [status, response] of Object.entries(responses)) {
         const own = response.headers ?? {}
         const added: Record<string, unknown> = {}
-        if (status !== '431') added['X-Request-Id'] = headerRef('X-Request-Id')
+        added['X-Request-Id'] = headerRef('X-Request-Id')
         if (protectedOperation && (status === '401' || status === '403')) added['WWW-Authenticate'] = headerRef('WWW-Authenticate')
         if (status === '429' || status === '503') added['Retry-After'] = headerRef('Retry-After')
-        if (limited && status !== '431' && status !== '401') {
+        if (limited && !UNCOUNTED.has(status)) {
           for (const name of ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'] as const) added[name] = headerRef(name)
         }
         response.headers = { ...added, ...own }

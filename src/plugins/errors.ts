@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net'
+import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -71,12 +72,32 @@ export function sendProblem (reply: FastifyReply, problem: ProblemError): Fastif
     .send(problem.toBody(reply.request.id))
 }
 
+/** a request line: a method token, a space (a header field has a colon before any space) */
+const REQUEST_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ /
+
+/**
+ * Whether the request the parser failed on is a HEAD: its request line is the last one before
+ * the point of failure in the packet, which may begin with earlier requests on a kept-alive
+ * connection.
+ */
+function failedOnHead (err: Error & { rawPacket?: unknown, bytesParsed?: number }): boolean {
+  if (!Buffer.isBuffer(err.rawPacket)) return false
+  const upTo = typeof err.bytesParsed === 'number' ? err.bytesParsed + 1 : err.rawPacket.length
+  const lines = err.rawPacket.subarray(0, upTo).toString('latin1').split('\n')
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i] as string
+    if (REQUEST_LINE.test(line) && !/^[^ :]+:/.test(line)) return line.startsWith('HEAD ')
+  }
+  return false
+}
+
 /**
  * Fastify answers a connection-level error (a header section over the limit, a broken request
  * line, a request that took too long to arrive) before any route runs; answer it as problem+json
- * too, and close the connection since its state is unknown.
+ * too, with a request id of its own (there is no request to take one from), and close the
+ * connection since its state is unknown.
  */
-export function clientErrorHandler (err: Error & { code?: string, rawPacket?: unknown }, socket: Socket): void {
+export function clientErrorHandler (err: Error & { code?: string, rawPacket?: unknown, bytesParsed?: number }, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
   let status = 400
   let code = 'bad_request'
@@ -86,13 +107,14 @@ export function clientErrorHandler (err: Error & { code?: string, rawPacket?: un
   } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     status = 408; code = 'request_timeout'; detail = 'the request did not arrive in time'
   }
-  const body: ProblemBody = { type: problemType(code), title: statusTitle(status), status, detail, code }
+  const requestId = randomUUID()
+  const body: ProblemBody = { type: problemType(code), title: statusTitle(status), status, detail, code, requestId }
   const payload = JSON.stringify(body)
   if (socket.writable) {
     const headers = Object.entries(SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('')
     // a HEAD answer has no body (RFC 9110 §9.3.2), broken or not: the headers say what a GET would get
-    const head = Buffer.isBuffer(err.rawPacket) && err.rawPacket.subarray(0, 5).toString('latin1') === 'HEAD '
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n${headers}Connection: close\r\n\r\n${head ? '' : payload}`)
+    const head = failedOnHead(err)
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\nX-Request-Id: ${requestId}\r\n${headers}Connection: close\r\n\r\n${head ? '' : payload}`)
   } else {
     socket.destroy(err)
   }

@@ -66,6 +66,10 @@ const REVEAL_BATCH = 500
 
 export const GENESIS_HASH = '0'.repeat(64)
 export const CHECKPOINT_TYP = 'audit-checkpoint+jwt'
+/** checkpoints of several processes are stored in about time order: a page starts this many places early… */
+const CHECKPOINT_ORDER_SLACK = 64
+/** …and reads this far past its end */
+const CHECKPOINT_CLOCK_SLACK_MS = 5 * 60_000
 
 /** A time range of the audit API and the portal's history: `from` strictly before `to` (400 otherwise). */
 export function checkTimeRange (from: string | undefined, to: string | undefined): void {
@@ -410,6 +414,49 @@ export class AuditService {
     const from = range.from ? Date.parse(range.from) : -Infinity
     const to = range.to ? Date.parse(range.to) : Infinity
     return (await this.options.store.auditCheckpoints()).filter((cp) => { const t = Date.parse(cp.time); return t >= from && t < to })
+  }
+
+  /**
+   * A page of the checkpoints made in a range (`from` inclusive, `to` exclusive), in the order they
+   * were stored, at most `limit`, with a cursor for the next page when there is more. It reads
+   * only about a page: the start is found by bisecting the stored list on time, a few places
+   * early since several processes' clocks interleave, and the reading stops a while past `to`.
+   */
+  async checkpointPage (query: { from?: string, to?: string, limit: number, cursor?: string }): Promise<{ checkpoints: AuditCheckpointRecord[], nextCursor?: string }> {
+    const from = query.from ? Date.parse(query.from) : -Infinity
+    const to = query.to ? Date.parse(query.to) : Infinity
+    const fingerprint = createHash('sha256').update(JSON.stringify(['checkpoints', query.from, query.to])).digest('base64url').slice(0, 16)
+    const store = this.options.store
+    const total = await store.auditCheckpointCount()
+    let index = query.cursor ? Number(this.openCursor(query.cursor, fingerprint)) : await this.checkpointAtOrAfter(from, total)
+    const found: Array<{ at: number, checkpoint: AuditCheckpointRecord }> = []
+    scan: while (index < total && found.length <= query.limit) {
+      const chunk = await store.auditCheckpoints(index, Math.min(total, index + query.limit + 1) - 1)
+      if (!chunk.length) break
+      for (const checkpoint of chunk) {
+        const at = index++
+        const time = Date.parse(checkpoint.time)
+        if (time >= to + CHECKPOINT_CLOCK_SLACK_MS) break scan
+        if (time >= from && time < to) found.push({ at, checkpoint })
+        if (found.length > query.limit) break scan
+      }
+    }
+    const next = found.length > query.limit ? found.pop() : undefined
+    return { checkpoints: found.map((f) => f.checkpoint), ...(next ? { nextCursor: this.makeCursor(String(next.at), fingerprint) } : {}) }
+  }
+
+  /** the position of the first stored checkpoint made at or after `from`, less a few for clock skew */
+  private async checkpointAtOrAfter (from: number, total: number): Promise<number> {
+    if (from === -Infinity) return 0
+    let low = 0
+    let high = total
+    while (low < high) {
+      const mid = (low + high) >>> 1
+      const [checkpoint] = await this.options.store.auditCheckpoints(mid, mid)
+      if (checkpoint && Date.parse(checkpoint.time) < from) low = mid + 1
+      else high = mid
+    }
+    return Math.max(0, low - CHECKPOINT_ORDER_SLACK)
   }
 
   private filterFingerprint (f: AuditSearchFilters): string {

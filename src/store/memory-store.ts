@@ -230,8 +230,13 @@ export class MemoryStore implements Store {
     this.checkpoints.push(structuredClone(checkpoint))
   }
 
-  async auditCheckpoints (): Promise<AuditCheckpointRecord[]> {
-    return structuredClone(this.checkpoints)
+  async auditCheckpointCount (): Promise<number> {
+    return this.checkpoints.length
+  }
+
+  async auditCheckpoints (start = 0, stop = -1): Promise<AuditCheckpointRecord[]> {
+    const end = stop < 0 ? this.checkpoints.length + stop + 1 : stop + 1
+    return structuredClone(this.checkpoints.slice(Math.max(0, start), Math.max(0, end)))
   }
 
   async pruneAudit (upToSeq: Record<string, number>): Promise<number> {

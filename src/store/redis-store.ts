@@ -507,9 +507,13 @@ export class RedisStore implements Store {
     await this.run(async () => await this.client.rpush(this.auditKey('cp'), JSON.stringify(checkpoint)))
   }
 
-  async auditCheckpoints (): Promise<AuditCheckpointRecord[]> {
-    const all = await this.run(async () => await this.client.lrange(this.auditKey('cp'), 0, -1))
-    return all.map((json) => JSON.parse(json))
+  async auditCheckpointCount (): Promise<number> {
+    return await this.run(async () => await this.client.llen(this.auditKey('cp')))
+  }
+
+  async auditCheckpoints (start = 0, stop = -1): Promise<AuditCheckpointRecord[]> {
+    const some = await this.run(async () => await this.client.lrange(this.auditKey('cp'), start, stop))
+    return some.map((json) => JSON.parse(json))
   }
 
   async pruneAudit (upToSeq: Record<string, number>): Promise<number> {

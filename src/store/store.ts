@@ -260,8 +260,12 @@ export interface Store {
   auditEvents(ids: string[]): Promise<StoredAuditEvent[]>
   /** a chain's events with seq in [fromSeq, fromSeq + count) in seq order */
   auditChainSlice(chain: string, fromSeq: number, count: number): Promise<StoredAuditEvent[]>
+  /** appends a checkpoint: the list is in the order checkpoints were stored (their times, give or take the clocks of several processes) */
   putAuditCheckpoint(checkpoint: AuditCheckpointRecord): Promise<void>
-  auditCheckpoints(): Promise<AuditCheckpointRecord[]>
+  /** how many checkpoints are stored */
+  auditCheckpointCount(): Promise<number>
+  /** the stored checkpoints at positions `start` to `stop` inclusive (a negative `stop` counts from the end, as LRANGE) */
+  auditCheckpoints(start?: number, stop?: number): Promise<AuditCheckpointRecord[]>
   /** retention: removes each chain's events up to and including `upToSeq[chain]`, and their index entries */
   pruneAudit(upToSeq: Record<string, number>): Promise<number>
 

@@ -70,22 +70,30 @@ export default async function auditRoutes (app: FastifyInstance): Promise<void> 
     })()))
   })
 
-  app.get<{ Querystring: { from?: string, to?: string } }>('/v1/audit/checkpoints', {
+  app.get<{ Querystring: { from?: string, to?: string, limit?: number, cursor?: string } }>('/v1/audit/checkpoints', {
     schema: {
       tags: ['audit'],
       operationId: 'listAuditCheckpoints',
       summary: 'Signed checkpoints of the chain heads',
-      description: 'The checkpoints made in the range (by their `time`), oldest first: JWS signed with the gateway\'s keys over the head (seq and hash) of every chain. With an export of the same range, they verify it offline (`reuse-gateway audit verify --checkpoint`): a re-hashed event or events cut off a chain\'s end are found. Use the same explicit `to` for both, at or before the export\'s start, so that no checkpoint names events the export could not hold. Format: docs/audit-format.md. The read itself is audited.',
+      description: 'The checkpoints made in the range (by their `time`), oldest first, at most `limit` a page, with `nextCursor` when there are more (pass it back with the same `from` and `to`): JWS signed with the gateway\'s keys over the head (seq and hash) of every chain. With an export of the same range, they verify it offline (`reuse-gateway audit verify --checkpoint`): a re-hashed event or events cut off a chain\'s end are found. Use the same explicit `to` for both, at or before the export\'s start, so that no checkpoint names events the export could not hold. Format: docs/audit-format.md. The read itself is audited.',
       security: requires('audit:read'),
-      querystring: range,
+      querystring: {
+        type: 'object',
+        properties: {
+          ...range.properties,
+          limit: { type: 'integer', minimum: 1, maximum: 1000, default: 1000, description: 'checkpoints a page' },
+          cursor: { type: 'string', maxLength: 512, description: '`nextCursor` of the previous page, with the same `from` and `to`' }
+        },
+        additionalProperties: false
+      },
       response: { 200: { $ref: 'AuditCheckpointList#' }, ...problemResponses(400, 401, 403, 503) }
     }
   }, async (request) => {
-    const { from, to } = request.query
+    const { from, to, limit, cursor } = request.query
     checkTimeRange(from, to)
-    const checkpoints = await app.audit.checkpoints({ ...(from ? { from } : {}), ...(to ? { to } : {}) })
-    await request.audit({ action: 'audit.checkpoints_read', outcome: checkpoints.length ? 'granted' : 'empty', detail: { ...(from ? { from } : {}), ...(to ? { to } : {}), returned: checkpoints.length } })
-    return { checkpoints }
+    const page = await app.audit.checkpointPage({ ...(from ? { from } : {}), ...(to ? { to } : {}), limit: limit ?? 1000, ...(cursor ? { cursor } : {}) })
+    await request.audit({ action: 'audit.checkpoints_read', outcome: page.checkpoints.length ? 'granted' : 'empty', detail: { ...(from ? { from } : {}), ...(to ? { to } : {}), returned: page.checkpoints.length } })
+    return page
   })
 
   app.get<{ Querystring: { from?: string, to?: string } }>('/v1/audit/verify', {

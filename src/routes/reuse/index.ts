@@ -23,16 +23,23 @@ interface ReuseQueryBody {
 
 type AgreementBody = Omit<AgreementRecord, 'id' | 'createdAt' | 'updatedAt' | 'status' | 'fileDownload' | 'hiddenAllowed'> & Partial<Pick<AgreementRecord, 'status' | 'fileDownload' | 'hiddenAllowed'>>
 
+/** the receipt header, as the OpenAPI document declares it on every answer that carries one */
+const RECEIPT_HEADER = {
+  type: 'string',
+  pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$',
+  description: 'A compact JWS (typ reuse-receipt+jwt) by the gateway: `request_sha256` and `response_sha256` are the SHA-256 of the request and response body bytes (the problem body for a refusal), lower-case hex; `jti` is the queryId (for a refusal, its audit event or an id of its own), `aud` the requester, `iat` the time. Verify with /.well-known/jwks.json.'
+}
+
+/** declares the receipt on the refusals that carry one */
+function withReceipt (responses: Record<number, unknown>, ...statuses: number[]): Record<number, unknown> {
+  for (const status of statuses) responses[status] = { ...(responses[status] as object), headers: { 'Reuse-Receipt': RECEIPT_HEADER } }
+  return responses
+}
+
 export default async function reuseRoutes (app: FastifyInstance): Promise<void> {
   /** the audit event of a refused query: the jti of its receipt, as a granted query's is its queryId */
   const deniedQueries = new WeakMap<FastifyRequest, string>()
 
-  /**
-   * A refusal is an answer too: a requester proves it was refused, and why, with the same
-   * receipt as an answer with results, over the problem body's bytes exactly as sent. Not for a
-   * caller the gateway does not know yet (401: signing for anyone would cost a signature per
-   * unauthenticated request), nor for 429 and 5xx, which say nothing about the query.
-   */
   /** The Reuse-Receipt over a request's body and the answer's bytes as sent, for its requester. */
   async function receipt (request: FastifyRequest, requester: string, jti: string, payload: string, iat = Math.floor(Date.now() / 1000)): Promise<string> {
     return await app.signingKeys.sign({
@@ -45,9 +52,16 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
     }, RECEIPT_TYP)
   }
 
+  /**
+   * A refusal is an answer too: a requester proves it was refused, and why, with the same
+   * receipt as an answer with results, over the problem body's bytes exactly as sent. Not for a
+   * caller the gateway does not know yet (401: signing for anyone would cost a signature per
+   * unauthenticated request), nor for a body the gateway never read (413, 415: there is nothing
+   * to hash), nor for 429 and 5xx, which say nothing about the query.
+   */
   async function signRefusal (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
     const status = reply.statusCode
-    if (reply.hasHeader('reuse-receipt') || !request.caller || status < 400 || status === 429 || status >= 500 || typeof payload !== 'string') return payload
+    if (reply.hasHeader('reuse-receipt') || !request.caller || request.rawBody === null || status < 400 || status === 429 || status >= 500 || typeof payload !== 'string') return payload
     try {
       reply.header('reuse-receipt', await receipt(request, request.caller.code, deniedQueries.get(request) ?? randomUUID(), payload))
     } catch (err) {
@@ -185,7 +199,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
       description: [
         'For each document type: the current valid results, their structured data cut down to the fields the agreement grants, a signed attestation each, and a single-use download link where files are granted.',
         'A type without an agreement for this procedure is a 403 for the whole query (audited as denied); a type that needs consent needs a matching consent token from the national portal (403 with a code saying what does not match).',
-        'Nothing found is a 200 with `found: false` and `why`. Every answer to an authenticated requester carries `Reuse-Receipt` — results, nothing found, or a refusal (its problem body), all but 429 and 5xx: a JWS (typ reuse-receipt+jwt) by the gateway with `request_sha256` (of the request body bytes as sent), `response_sha256` (of the response body bytes as sent, the problem body for a refusal), `jti` (= queryId, the audit event; for a refused query the audit event of the refusal, for a request refused before it was examined, such as a 400, an id of its own), `aud` (the requester) and `iat`; a requester proves which answer it got to which question by keeping both bodies and the receipt and checking the hashes and the signature against /.well-known/jwks.json. A 401 carries none: the gateway signs nothing for a caller it does not know.'
+        'Nothing found is a 200 with `found: false` and `why`. Every answer to an authenticated requester about its query carries `Reuse-Receipt` — results, nothing found, or a refusal (its problem body: 400, 403, 422), all but 413 and 415 (the body was not read), 429 and 5xx: a JWS (typ reuse-receipt+jwt) by the gateway with `request_sha256` (of the request body bytes as sent), `response_sha256` (of the response body bytes as sent, the problem body for a refusal), `jti` (= queryId, the audit event; for a refused query the audit event of the refusal, for a request refused before it was examined, such as a 400, an id of its own), `aud` (the requester) and `iat`; a requester proves which answer it got to which question by keeping both bodies and the receipt and checking the hashes and the signature against /.well-known/jwks.json. A 401 carries none: the gateway signs nothing for a caller it does not know.'
       ].join(' '),
       security: requires('documents:reuse'),
       body: { $ref: 'ReuseQuery#' },
@@ -193,11 +207,9 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
         200: {
           $ref: 'ReuseResult#',
           description: 'For each document type asked for: the valid results found (minimized, each with its attestation), or why none',
-          headers: {
-            'Reuse-Receipt': { type: 'string', pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$', description: 'A compact JWS (typ reuse-receipt+jwt) by the gateway: `request_sha256` and `response_sha256` are the SHA-256 of the request and response body bytes, lower-case hex; `jti` is the queryId, `aud` the requester, `iat` the time. Verify with /.well-known/jwks.json.' }
-          }
+          headers: { 'Reuse-Receipt': RECEIPT_HEADER }
         },
-        ...problemResponses(400, 401, 403, 415, 422, 503)
+        ...withReceipt(problemResponses(400, 401, 403, 415, 422, 503), 400, 403, 422)
       }
     },
     onSend: signRefusal
