@@ -8,7 +8,7 @@ import { StatedError } from './lib/error-description.js'
 /**
  * Configuration comes from the environment only, is validated once at start, and a bad value
  * stops the process with a message naming the variable. Every variable is documented in
- * README.md; development defaults make `npm start` work with nothing set.
+ * docs/configuration.md; development defaults make `npm start` work with nothing set.
  */
 
 export type NodeEnv = 'development' | 'test' | 'production'
@@ -177,6 +177,9 @@ const schema = {
     OUTBOUND_ALLOW_HTTP: { type: 'boolean' }
   }
 } as const
+
+/** the names of the variables the gateway reads, each documented in docs/configuration.md */
+export const ENVIRONMENT_VARIABLES: readonly string[] = Object.keys(schema.properties)
 
 interface RawEnv {
   NODE_ENV: NodeEnv
