@@ -281,7 +281,7 @@ export function demoGuide (options: { dir: string, gateway: string, auditLog?: s
     `${show('REQUESTER')} ${query} ${url('/v1/reuse-queries')}`,
     '    # requester: download the file the answer links (a link works once: this asks again and follows it)',
     `    LINK=$(curl -s -H "Authorization: Bearer $REQUESTER" ${query} ${url('/v1/reuse-queries')} | node -p 'JSON.parse(require("fs").readFileSync(0, "utf8")).results[0].documents[0].download')`,
-    `    curl -s -H "Authorization: Bearer $REQUESTER" -o ${file} ${sh(base)}"$LINK" && echo "saved ${file}"`,
+    `    curl -sf -H "Authorization: Bearer $REQUESTER" -o ${file} ${sh(base)}"$LINK" && echo "saved ${file}"`,
     '    # national portal: who used the citizen\'s papers',
     token('PORTAL', PORTAL),
     `${show('PORTAL')} ${json({ subject })} ${url('/v1/portal/access-history')}`,
