@@ -223,7 +223,8 @@ async function indexSampleDocuments (app: FastifyInstance): Promise<{ indexed: n
 async function putAgreements (app: FastifyInstance): Promise<void> {
   for (const { id, ...body } of DEMO_AGREEMENTS) {
     const { agreement, previous } = await prepareAgreement(app, id, body)
-    await app.audit.record({ actor: null, ...agreementChange(agreement, previous), detail: { ...agreementChange(agreement, previous).detail, origin: 'demo' } })
+    const event = agreementChange(agreement, previous)
+    await app.audit.record({ actor: null, ...event, detail: { ...event.detail, origin: 'demo' } })
     await app.store.putAgreement(agreement)
   }
 }

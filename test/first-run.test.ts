@@ -9,7 +9,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { exportJWK, generateKeyPair } from 'jose'
-import { DEMO_AGENCIES } from '../src/demo.js'
+import { DEMO_AGENCIES, demoGuide } from '../src/demo.js'
 import { generateGatewayKey, writeKeyFile } from '../src/services/signing-keys.js'
 import { MemoryStore } from '../src/store/index.js'
 import { build } from './helper.js'
@@ -125,6 +125,8 @@ t.test('an empty Redis in development gets the demo; a second start finds it; ot
   t.teardown(async () => { await first.stop() })
   const banner = await startMessage(first)
   t.match(banner, 'Demo: this Redis store had no agency; 7 demo agencies registered')
+  t.match(banner, `The audit log is written to ${join(demoDir, 'audit.log')}`)
+  t.notOk(first.lines.some((line) => line.stream === 'audit'), 'no audit line on standard output')
   await checkPrintedCommands(t, banner)
   await first.stop()
 
@@ -181,4 +183,14 @@ t.test('the admin agency from configuration is registered with an audit event, o
   const changed = await registrations(await build(t, { env: { ...env, ADMIN_AGENCY_JWKS: jwks.replace('admin-1', 'admin-2') }, store }))
   t.equal(changed.length, 2)
   t.match(changed[0], { action: 'agency.updated', detail: { keys: { kids: ['admin-2'] }, previous: { keys: { kids: ['admin-1'] } }, origin: 'configuration' } }, 'a new key is an update, audited')
+})
+
+t.test("README's first-minute commands are the ones a newcomer is shown", async (t) => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  const section = readme.slice(readme.indexOf('### First token in a minute'), readme.indexOf('## Agencies and keys'))
+  const commands = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((block) => (block[1] ?? '').trim().split('\n'))
+  t.ok(commands.length >= 2, 'the section shows commands')
+  // what `npm start` prints with the defaults: the .demo folder, the default port
+  const guide = demoGuide({ dir: '.demo', gateway: 'http://127.0.0.1:3000' }).split('\n').map((line) => line.trim())
+  for (const command of commands) t.ok(guide.includes(command), `printed as in the README: ${command.slice(0, 60)}…`)
 })
