@@ -43,7 +43,7 @@ function printedCommands (banner: string): string[] {
   const lines = banner.split('\n')
   const start = lines.findIndex((line) => line.includes('Paste into bash'))
   const end = lines.findIndex((line, i) => i > start + 1 && line.trim() === '')
-  return lines.slice(start + 2, end).map((line) => line.replace(/^ {4}/, ''))
+  return lines.slice(start + 2, end)
 }
 
 /**
@@ -52,7 +52,8 @@ function printedCommands (banner: string): string[] {
  */
 async function runPrinted (t: Test, commands: string[]): Promise<string[]> {
   t.ok(commands.length > 10 && commands.every((line) => line !== ''), 'the banner prints commands')
-  const script = commands.map((line) => line.startsWith('#') ? 'echo "=== group"' : line).join('\n')
+  // each group, which a comment line starts, is told apart in the output; the rest runs as printed
+  const script = commands.map((line) => line.trimStart().startsWith('#') ? 'echo "=== group"' : line).join('\n')
   const { stdout } = await run('bash', ['-e', '-o', 'pipefail', '-c', script], { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir() }, timeout: 180_000 })
   return stdout.split('=== group\n').slice(1)
 }
