@@ -32,6 +32,7 @@ import healthRoutes from './routes/health/index.js'
 import oauthRoutes from './routes/oauth/index.js'
 import wellKnownRoutes from './routes/well-known/index.js'
 import { createStore } from './store/index.js'
+import { registerAgency } from './services/agencies.js'
 import { errorLogging } from './lib/error-description.js'
 import type { Store } from './store/index.js'
 
@@ -127,6 +128,11 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(storePlugin, { store, closeWithApp: options.store === undefined })
   await app.register(authPlugin)
   await app.register(auditPlugin)
+  // the first admin, from configuration: audited like any registration, so after the audit trail
+  if (config.admin) {
+    const { created, unchanged } = await registerAgency(app, config.admin.code, { name: 'Gateway administrator (from configuration)', roles: ['admin'], jwks: config.admin.jwks }, 'configuration')
+    app.log.info({ agency: config.admin.code, created, unchanged }, 'admin agency from configuration registered')
+  }
   await app.register(refusalsPlugin)
   await app.register(documentsPlugin)
   await app.register(outboxPlugin)

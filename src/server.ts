@@ -1,6 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { setUpDemo } from './demo.js'
+import { NO_AGENCY_NOTICE, demoAllowed, demoAuditLogFile, demoStoreState, otherAgenciesNotice, peekDemoStoreState, setUpDemo } from './demo.js'
 import { ConfigError, listeningUrl, loadConfig } from './config.js'
 import type { Config } from './config.js'
 
@@ -15,6 +15,13 @@ try {
     process.exit(1)
   }
   throw err
+}
+
+// A demo start writes the audit log to the demo folder, so that the start banner does not
+// scroll away under the demo's own events (production never has a demo)
+if (demoAllowed(config) && config.auditLogFile === undefined) {
+  const state = await peekDemoStoreState(config)
+  if (state === 'empty' || state === 'demo') config = { ...config, auditLogFile: demoAuditLogFile(config) }
 }
 
 const app = await buildApp(config)
@@ -54,8 +61,16 @@ try {
   process.exit(1)
 }
 
-if (app.store.kind === 'memory' && !config.admin) {
-  // the URL the default issuer names, so that discovery from the printed URL passes an issuer check
-  const base = config.port === 0 ? address : listeningUrl(config.host, config.port)
-  process.stderr.write(await setUpDemo(app, base) + '\n')
+// the URL the default issuer names, so that discovery from the printed URL passes an issuer check
+const base = config.port === 0 ? address : listeningUrl(config.host, config.port)
+try {
+  if (demoAllowed(config)) {
+    const state = await demoStoreState(app.store, config.demoDir)
+    process.stderr.write((state === 'other' ? otherAgenciesNotice(config.demoDir) : await setUpDemo(app, base, state)) + '\n')
+  } else if (config.admin === undefined && (await app.store.listAgencies()).length === 0) {
+    process.stderr.write(NO_AGENCY_NOTICE + '\n')
+  }
+} catch (err) {
+  // the gateway serves without it; the demo is set up at the next start the store answers
+  app.log.warn({ err }, 'the demo could not be set up')
 }

@@ -106,7 +106,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       t.equal(res.statusCode, 200)
       t.match(String(res.headers['content-type']), /application\/x-ndjson/)
       const events = res.body.trim().split('\n').map((line) => JSON.parse(line))
-      t.equal(events.length, 5, 'two tokens, two agencies, and the export')
+      t.equal(events.length, 6, 'the admin from configuration, two tokens, two agencies, and the export')
       t.same(events.map((e) => e.id), [...events.map((e) => e.id)].sort(), 'oldest first')
       t.equal(events[events.length - 1].action, 'audit.exported', 'the export itself is on record, before its first line')
       const from = events[2].time

@@ -73,15 +73,15 @@ t.test('generate agency keys, register the admin from them, get a token, call th
 t.test('first run: the printed commands get a token and make a first call', async (t) => {
   const gateway = await startGateway({})
   t.teardown(async () => { await gateway.stop() })
-  for (let i = 0; i < 100 && !gateway.stderr().includes('curl'); i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  for (let i = 0; i < 1200 && !gateway.stderr().includes('API reference'); i++) await new Promise((resolve) => setTimeout(resolve, 50))
   const printed = gateway.stderr()
-  const command = /TOKEN=\$\(npx reuse-gateway (token --key \S+ --gateway \S+)\)/.exec(printed)
+  const command = /ADMIN=\$\(npx reuse-gateway (token --key \S+ --gateway \S+)\)/.exec(printed)
   t.ok(command, 'the token command is printed')
   const args = (command?.[1] ?? '').split(' ')
   const keyPath = args[2] as string
   t.ok(existsSync(join(root, keyPath)) || existsSync(keyPath), 'the key file it names exists')
   const token = (await cli(args)).stdout.trim()
-  const call = /curl -s -H "Authorization: Bearer \$TOKEN" (\S+)/.exec(printed)
+  const call = /curl -s -w '\\n' -H "Authorization: Bearer \$ADMIN" (\S+)/.exec(printed)
   const res = await fetch(call?.[1] as string, { headers: { authorization: `Bearer ${token}` } })
   t.equal(res.status, 200)
   const codes = (await res.json() as { agencies: Array<{ code: string, roles: string[] }> }).agencies

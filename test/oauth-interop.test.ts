@@ -179,7 +179,7 @@ t.test('discovery from the URL the first start prints passes the issuer check', 
   const demoDir = mkdtempSync(join(tmpdir(), 'rg-demo-'))
   const started = await startGateway({ PORT: String(port), DEMO_DIR: demoDir })
   t.teardown(async () => { await started.stop() })
-  for (let i = 0; i < 200 && !started.stderr().includes('API reference'); i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  for (let i = 0; i < 1200 && !started.stderr().includes('API reference'); i++) await new Promise((resolve) => setTimeout(resolve, 50))
   const printed = /API reference: (\S+)\/docs/.exec(started.stderr())?.[1]
   t.ok(printed, 'the banner prints the gateway URL')
 

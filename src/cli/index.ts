@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs'
+import { createWriteStream, existsSync } from 'node:fs'
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -21,6 +21,7 @@ import { importDocuments } from './import.js'
 import { encryptionCommands } from './encryption.js'
 import type { AgencyAlg, AgencyPrivateKey } from './agency-keys.js'
 import { VERSION } from '../lib/version.js'
+import { demoGuide, demoKeysPresent } from '../demo.js'
 import { StatedError, errorText } from '../lib/error-description.js'
 
 /** `reuse-gateway`: the command-line tool for agencies, operators and auditors. */
@@ -96,6 +97,16 @@ export function buildCli (): Command {
         ...(options.audience ? { audience: options.audience } : {})
       })
       process.stdout.write((options.json ? JSON.stringify(response, null, 2) : response.access_token) + '\n')
+    })
+
+  program.command('demo')
+    .description("print the demo citizens and, for each role, commands to paste into bash, as the gateway's start banner does (from the keys in the demo folder)")
+    .option('--gateway <url>', 'gateway base URL', 'http://127.0.0.1:3000')
+    .option('--dir <folder>', 'the demo folder (DEMO_DIR)', process.env.DEMO_DIR || '.demo')
+    .action((options: { gateway: string, dir: string }) => {
+      if (!demoKeysPresent(options.dir)) throw new StatedError(`no demo keys in ${options.dir}/: start the gateway once (npm start) with no admin configured, on the embedded store or, in development, on an empty Redis`)
+      const auditLog = join(options.dir, 'audit.log')
+      process.stdout.write(demoGuide({ dir: options.dir, gateway: options.gateway, auditLog: existsSync(auditLog) ? auditLog : undefined }) + '\n')
     })
 
   const signing = program.command('signing-keys').description("the gateway's own signing keys")

@@ -51,7 +51,7 @@ export function requiredScopes (request: FastifyRequest): string[] | undefined {
 /**
  * Agencies, the gateway's keys, tokens, and the authorization layer: every route whose schema
  * declares `security` needs a gateway access token, from an active agency, still holding the
- * scopes the route lists. The first admin agency comes from configuration.
+ * scopes the route lists. The first admin agency comes from configuration (app.ts).
  */
 async function authPlugin (app: FastifyInstance): Promise<void> {
   const config = app.config
@@ -77,15 +77,6 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
   app.decorate('agencies', agencies)
   app.decorate('tokens', tokens)
   app.decorateRequest('caller', null)
-
-  if (config.admin) {
-    const { created } = await agencies.put(config.admin.code, {
-      name: 'Gateway administrator (from configuration)',
-      roles: ['admin'],
-      jwks: config.admin.jwks
-    })
-    app.log.info({ agency: config.admin.code, created }, 'admin agency from configuration registered')
-  }
 
   app.addHook('onRequest', async (request) => {
     const scopes = requiredScopes(request)

@@ -1,5 +1,7 @@
+import { isDeepStrictEqual } from 'node:util'
 import { ProblemError } from '../lib/problem.js'
 import type { AgencyRecord, AgencyRole, Store } from '../store/index.js'
+import type { AuditInput } from './audit.js'
 
 export type { AgencyRecord, AgencyRole }
 
@@ -74,6 +76,56 @@ export function checkAgencyJwks (jwks: { keys: Array<Record<string, unknown>> })
   })
 }
 
+/** an agency's keys as the audit trail names them: where they are published, or their kids */
+export function keysOnRecord (agency: AgencyRecord): { jwksUri: string } | { kids: string[] } {
+  return agency.jwksUri ? { jwksUri: agency.jwksUri } : { kids: (agency.jwks?.keys ?? []).map((key) => String(key.kid)) }
+}
+
+/** A registration as AgencyService.prepare works it out. */
+export interface AgencyChange { agency: AgencyRecord, created: boolean, previous?: AgencyRecord }
+
+/**
+ * The audit event of an agency registered or replaced, as every writer of agencies (the API,
+ * the configured admin, the demo) records it before saving.
+ */
+export function agencyChange ({ agency, created, previous }: AgencyChange): Pick<AuditInput, 'action' | 'outcome' | 'detail'> {
+  return {
+    action: created ? 'agency.created' : 'agency.updated',
+    outcome: 'granted',
+    detail: {
+      agency: agency.code,
+      roles: agency.roles,
+      ...(agency.issuableTypes ? { issuableTypes: agency.issuableTypes } : {}),
+      status: agency.status,
+      ...(agency.webhookUrl ? { webhookUrl: agency.webhookUrl } : {}),
+      keys: keysOnRecord(agency),
+      ...(previous ? { previous: { roles: previous.roles, ...(previous.issuableTypes ? { issuableTypes: previous.issuableTypes } : {}), status: previous.status, keys: keysOnRecord(previous) } } : {})
+    }
+  }
+}
+
+/** Whether a registration would leave the agency as it is (its times aside). */
+export function agencyUnchanged ({ agency, previous }: AgencyChange): boolean {
+  if (!previous) return false
+  const { createdAt: _c, updatedAt: _u, ...next } = agency
+  const { createdAt: _pc, updatedAt: _pu, ...before } = previous
+  return isDeepStrictEqual(next, before)
+}
+
+/**
+ * Registers an agency outside the API (the admin from configuration, the demo), audited as
+ * the API audits it, the event saying where it came from; an agency already registered as it
+ * would be is left alone: nothing written, nothing audited.
+ */
+export async function registerAgency (deps: { agencies: AgencyService, audit: { record(input: AuditInput): Promise<unknown> } }, code: string, input: AgencyInput, origin: 'configuration' | 'demo'): Promise<AgencyChange & { unchanged: boolean }> {
+  const plan = await deps.agencies.prepare(code, input)
+  if (agencyUnchanged(plan)) return { ...plan, unchanged: true }
+  const event = agencyChange(plan)
+  await deps.audit.record({ actor: null, ...event, detail: { ...event.detail, origin } })
+  await deps.agencies.save(plan.agency)
+  return { ...plan, unchanged: false }
+}
+
 export interface AgencyInput {
   name: string
   roles: AgencyRole[]
@@ -96,14 +148,14 @@ export class AgencyService {
   }
 
   /** Creates or replaces an agency: the body is the whole new state (PUT semantics). */
-  async put (code: string, input: AgencyInput, now = new Date()): Promise<{ agency: AgencyRecord, created: boolean, previous?: AgencyRecord }> {
+  async put (code: string, input: AgencyInput, now = new Date()): Promise<AgencyChange> {
     const plan = await this.prepare(code, input, now)
     await this.save(plan.agency)
     return plan
   }
 
   /** Checks a change and works out the new record without writing it (so it can be audited first). */
-  async prepare (code: string, input: AgencyInput, now = new Date()): Promise<{ agency: AgencyRecord, created: boolean, previous?: AgencyRecord }> {
+  async prepare (code: string, input: AgencyInput, now = new Date()): Promise<AgencyChange> {
     if (!AGENCY_CODE.test(code)) throw new ProblemError(400, 'invalid_agency_code', `"${code}" is not an electronic agency code (e.g. 000.00.00.H41)`)
     if (input.jwks && input.jwksUri) throw new ProblemError(400, 'keys_ambiguous', 'give either jwks or jwksUri, not both')
     if (!input.jwks && !input.jwksUri) throw new ProblemError(400, 'keys_missing', 'an agency needs public keys: jwks (inline) or jwksUri')

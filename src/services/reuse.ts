@@ -4,6 +4,8 @@ import { ProblemError } from '../lib/problem.js'
 import type { AgreementRecord, Store, StoredDocument, StoredDocumentVersion } from '../store/index.js'
 import { AGENCY_ALGORITHMS } from './agencies.js'
 import type { AgencyKeys } from './agency-keys.js'
+import type { AuditInput } from './audit.js'
+import type { Catalogue } from './catalogue.js'
 import { statusOf, today } from './documents.js'
 import type { DocumentStatus } from './documents.js'
 import type { Subject } from './identifiers.js'
@@ -33,6 +35,50 @@ const CONSENT_JTI_MAX = 200
 export const CONSENT_REVOCATION_TTL_MS = (CONSENT_MAX_LIFETIME_S + 2 * CLOCK_TOLERANCE_S + 1) * 1000
 export const DOWNLOAD_TTL_MS = 5 * 60_000
 
+
+/** PUT /v1/agreements/{id}: the body, with the members that have a default optional. */
+export type AgreementInput = Omit<AgreementRecord, 'id' | 'createdAt' | 'updatedAt' | 'status' | 'fileDownload' | 'hiddenAllowed'> & Partial<Pick<AgreementRecord, 'status' | 'fileDownload' | 'hiddenAllowed'>>
+
+/**
+ * Checks an agreement and works out the record to store, without writing it (so that it is
+ * audited first): the requester must be one, each type must exist and name the fields it
+ * releases, which that type's data can hold.
+ */
+export async function prepareAgreement (deps: { store: Store, catalogue: Catalogue }, id: string, body: AgreementInput, now = new Date()): Promise<{ agreement: AgreementRecord, previous?: AgreementRecord }> {
+  const requester = await deps.store.getAgency(body.requester)
+  if (!requester || !requester.roles.includes('requester')) throw new ProblemError(422, 'not_a_requester', `${body.requester} is not a registered agency with the requester role`)
+  for (const type of body.documentTypes) {
+    const definition = await deps.catalogue.get(type)
+    if (!definition) throw new ProblemError(422, 'unknown_document_type', `no document type ${type}`)
+    // minimization is never implied: a type granted without its fields would release either
+    // everything or nothing, and neither is what an admin who forgot them meant
+    const fields = Object.hasOwn(body.fields, type) ? body.fields[type] : undefined
+    if (fields === undefined) throw new ProblemError(422, 'fields_missing', `fields has no entry for ${type}: list the fields released (["*"] for all, [] for none)`)
+    const known = typeFields(definition.schema)
+    const unknown = fields.filter((field) => field !== '*' && known !== undefined && !known.has(field))
+    if (unknown.length > 0) throw new ProblemError(422, 'unknown_field', `${type} has no field ${unknown.join(', ')} (fields: ${[...known ?? []].join(', ')})`)
+  }
+  const extra = Object.keys(body.fields).filter((type) => !body.documentTypes.includes(type))
+  if (extra.length > 0) throw new ProblemError(422, 'fields_for_ungranted_type', `fields names ${extra.join(', ')}, which documentTypes does not grant`)
+  if (body.validUntil && body.validUntil < body.validFrom) throw new ProblemError(422, 'invalid_validity_period', 'validUntil is before validFrom')
+  const previous = await deps.store.getAgreement(id)
+  const at = now.toISOString()
+  const agreement: AgreementRecord = {
+    ...body,
+    id,
+    fileDownload: body.fileDownload ?? false,
+    hiddenAllowed: body.hiddenAllowed ?? false,
+    status: body.status ?? 'active',
+    createdAt: previous?.createdAt ?? at,
+    updatedAt: at
+  }
+  return { agreement, ...(previous ? { previous } : {}) }
+}
+
+/** The audit event of an agreement change, as every writer of agreements records it. */
+export function agreementChange (agreement: AgreementRecord, previous: AgreementRecord | undefined): Pick<AuditInput, 'action' | 'outcome' | 'detail'> {
+  return { action: previous ? 'agreement.updated' : 'agreement.created', outcome: 'granted', detail: { agreement: agreement.id, requester: agreement.requester, documentTypes: agreement.documentTypes, status: agreement.status } }
+}
 
 /** The active agreement letting `requester` reuse `type` for `procedureCode` today, if any. */
 export function grantFor (agreements: AgreementRecord[], requester: string, type: string, procedureCode: string, day = today()): AgreementRecord | undefined {

@@ -26,14 +26,18 @@ export interface SpawnOptions {
   nodeArgs?: string[]
   /** pin the process to these CPUs with taskset (benchmarks), where taskset exists */
   cpus?: string
+  /** variables left out of the environment, defaults included (e.g. AUDIT_LOG_FILE) */
+  unset?: string[]
 }
 
 export function spawnGateway (env: Record<string, string>, options: SpawnOptions = {}): { child: ChildProcess, lines: Array<Record<string, unknown>>, stderr: () => string, exited: GatewayProcess['exited'] } {
   const args = [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/server.ts']
   const [command, argv] = options.cpus ? ['taskset', ['-c', options.cpus, process.execPath, ...args]] : [process.execPath, args]
+  const childEnv: Record<string, string> = { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'info', DEMO_DIR: mkdtempSync(join(tmpdir(), 'rg-demo-')), AUDIT_LOG_FILE: join(mkdtempSync(join(tmpdir(), 'rg-audit-')), 'audit.log'), BLOB_DIR: mkdtempSync(join(tmpdir(), 'rg-blobs-')), ...coverageEnv(), ...env }
+  for (const name of options.unset ?? []) delete childEnv[name]
   const child = spawn(command, argv, {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'info', DEMO_DIR: mkdtempSync(join(tmpdir(), 'rg-demo-')), AUDIT_LOG_FILE: join(mkdtempSync(join(tmpdir(), 'rg-audit-')), 'audit.log'), BLOB_DIR: mkdtempSync(join(tmpdir(), 'rg-blobs-')), ...coverageEnv(), ...env },
+    env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const lines: Array<Record<string, unknown>> = []

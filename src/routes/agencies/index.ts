@@ -3,7 +3,7 @@ import { problemResponses, requires } from '../../lib/openapi.js'
 import { OutboundRefusedError, checkOutboundTarget, outboundPolicy } from '../../lib/outbound.js'
 import type { OutboundPolicy } from '../../lib/outbound.js'
 import { ProblemError } from '../../lib/problem.js'
-import { scopesOf } from '../../services/agencies.js'
+import { agencyChange, keysOnRecord, scopesOf } from '../../services/agencies.js'
 import type { AgencyInput, AgencyRecord } from '../../services/agencies.js'
 
 const codeParam = {
@@ -27,11 +27,6 @@ async function checkOutboundUrls (policy: OutboundPolicy, input: AgencyInput): P
   }
 }
 
-/** an agency's keys as the audit trail names them: where they are published, or their kids */
-function keysOnRecord (agency: AgencyRecord): { jwksUri: string } | { kids: string[] } {
-  return agency.jwksUri ? { jwksUri: agency.jwksUri } : { kids: (agency.jwks?.keys ?? []).map((key) => String(key.kid)) }
-}
-
 /** the API view of an agency: its record plus the scopes its roles grant (an issuer recorded before competences shows it may issue nothing) */
 function view (agency: AgencyRecord): AgencyRecord & { scopes: string[] } {
   return { ...agency, ...(agency.roles.includes('issuer') ? { issuableTypes: agency.issuableTypes ?? [] } : {}), scopes: scopesOf(agency.roles) }
@@ -51,23 +46,12 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
       response: { 200: { $ref: 'Agency#' }, 201: { $ref: 'Agency#' }, ...problemResponses(400, 401, 403, 415, 422, 503) }
     }
   }, async (request, reply) => {
-    const { agency, created, previous } = await app.agencies.prepare(request.params.code, request.body)
+    const plan = await app.agencies.prepare(request.params.code, request.body)
+    const { agency, created } = plan
     // after the body's own checks (a request refused for its keys is told that first), before anything is written
     await checkOutboundUrls(outbound, request.body)
     // on record first: if the audit trail cannot take it, nothing changes
-    await request.audit({
-      action: created ? 'agency.created' : 'agency.updated',
-      outcome: 'granted',
-      detail: {
-        agency: agency.code,
-        roles: agency.roles,
-        ...(agency.issuableTypes ? { issuableTypes: agency.issuableTypes } : {}),
-        status: agency.status,
-        ...(agency.webhookUrl ? { webhookUrl: agency.webhookUrl } : {}),
-        keys: keysOnRecord(agency),
-        ...(previous ? { previous: { roles: previous.roles, ...(previous.issuableTypes ? { issuableTypes: previous.issuableTypes } : {}), status: previous.status, keys: keysOnRecord(previous) } } : {})
-      }
-    })
+    await request.audit(agencyChange(plan))
     await app.agencies.save(agency)
     request.log.info({ agency: agency.code, created, status: agency.status, roles: agency.roles }, 'agency registered')
     return await reply.code(created ? 201 : 200).send(view(agency))

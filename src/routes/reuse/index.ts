@@ -6,7 +6,8 @@ import { ProblemError } from '../../lib/problem.js'
 import { scopesOf } from '../../services/agencies.js'
 import { FILE_MEDIA_TYPES, statusOf, today } from '../../services/documents.js'
 import { canonicalDigest, sha256Hex } from '../../lib/digest.js'
-import { ATTESTATION_TYP, CONSENT_REVOCATION_TTL_MS, DOWNLOAD_TTL_MS, RECEIPT_TYP, grantFor, minimize, newDownloadToken, pick, releasedFields, typeFields, verifyConsent } from '../../services/reuse.js'
+import { ATTESTATION_TYP, CONSENT_REVOCATION_TTL_MS, DOWNLOAD_TTL_MS, RECEIPT_TYP, agreementChange, grantFor, minimize, newDownloadToken, pick, prepareAgreement, releasedFields, verifyConsent } from '../../services/reuse.js'
+import type { AgreementInput } from '../../services/reuse.js'
 import type { AgreementRecord } from '../../store/index.js'
 import type { Subject } from '../../services/identifiers.js'
 
@@ -20,8 +21,6 @@ interface ReuseQueryBody {
   hiddenUntil?: string
   mode?: 'full' | 'status'
 }
-
-type AgreementBody = Omit<AgreementRecord, 'id' | 'createdAt' | 'updatedAt' | 'status' | 'fileDownload' | 'hiddenAllowed'> & Partial<Pick<AgreementRecord, 'status' | 'fileDownload' | 'hiddenAllowed'>>
 
 /** the receipt header, as the OpenAPI document declares it on every answer that carries one */
 const RECEIPT_HEADER = {
@@ -71,7 +70,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
     return payload
   }
 
-  app.put<{ Params: { id: string }, Body: AgreementBody }>('/v1/agreements/:id', {
+  app.put<{ Params: { id: string }, Body: AgreementInput }>('/v1/agreements/:id', {
     schema: {
       operationId: 'putAgreement',
       tags: ['agreements'],
@@ -83,35 +82,8 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
       response: { 200: { $ref: 'Agreement#' }, 201: { $ref: 'Agreement#' }, ...problemResponses(400, 401, 403, 415, 422, 503) }
     }
   }, async (request, reply) => {
-    const body = request.body
-    const requester = await app.store.getAgency(body.requester)
-    if (!requester || !requester.roles.includes('requester')) throw new ProblemError(422, 'not_a_requester', `${body.requester} is not a registered agency with the requester role`)
-    for (const type of body.documentTypes) {
-      const definition = await app.catalogue.get(type)
-      if (!definition) throw new ProblemError(422, 'unknown_document_type', `no document type ${type}`)
-      // minimization is never implied: a type granted without its fields would release either
-      // everything or nothing, and neither is what an admin who forgot them meant
-      const fields = Object.hasOwn(body.fields, type) ? body.fields[type] : undefined
-      if (fields === undefined) throw new ProblemError(422, 'fields_missing', `fields has no entry for ${type}: list the fields released (["*"] for all, [] for none)`)
-      const known = typeFields(definition.schema)
-      const unknown = fields.filter((field) => field !== '*' && known !== undefined && !known.has(field))
-      if (unknown.length > 0) throw new ProblemError(422, 'unknown_field', `${type} has no field ${unknown.join(', ')} (fields: ${[...known ?? []].join(', ')})`)
-    }
-    const extra = Object.keys(body.fields).filter((type) => !body.documentTypes.includes(type))
-    if (extra.length > 0) throw new ProblemError(422, 'fields_for_ungranted_type', `fields names ${extra.join(', ')}, which documentTypes does not grant`)
-    if (body.validUntil && body.validUntil < body.validFrom) throw new ProblemError(422, 'invalid_validity_period', 'validUntil is before validFrom')
-    const previous = await app.store.getAgreement(request.params.id)
-    const now = new Date().toISOString()
-    const agreement: AgreementRecord = {
-      ...body,
-      id: request.params.id,
-      fileDownload: body.fileDownload ?? false,
-      hiddenAllowed: body.hiddenAllowed ?? false,
-      status: body.status ?? 'active',
-      createdAt: previous?.createdAt ?? now,
-      updatedAt: now
-    }
-    await request.audit({ action: previous ? 'agreement.updated' : 'agreement.created', outcome: 'granted', detail: { agreement: agreement.id, requester: agreement.requester, documentTypes: agreement.documentTypes, status: agreement.status } })
+    const { agreement, previous } = await prepareAgreement(app, request.params.id, request.body)
+    await request.audit(agreementChange(agreement, previous))
     await app.store.putAgreement(agreement)
     return await reply.code(previous ? 200 : 201).send(agreement)
   })
