@@ -3,6 +3,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
+// the gateway's decorations (app.store, app.audit, app.documents…) as the app declares them
+import type {} from './app.js'
 import { generateAgencyKeyPair } from './cli/agency-keys.js'
 import type { AgencyPrivateKey } from './cli/agency-keys.js'
 import type { Config } from './config.js'
