@@ -188,7 +188,7 @@ t.test('the admin agency from configuration is registered with an audit event, o
 
 t.test("README's first-minute commands are the ones a newcomer is shown", async (t) => {
   const readme = readFileSync(join(root, 'README.md'), 'utf8')
-  const section = readme.slice(readme.indexOf('### First token in a minute'), readme.indexOf('## Agencies and keys'))
+  const section = readme.slice(readme.indexOf('### First token in a minute'), readme.indexOf('## Test it'))
   const commands = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((block) => (block[1] ?? '').trim().split('\n'))
   t.ok(commands.length >= 2, 'the section shows commands')
   // what `npm start` prints with the defaults: the .demo folder, the default port
