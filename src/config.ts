@@ -295,7 +295,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
 
   let raw: RawEnv
   try {
-    raw = envSchema<RawEnv>({ schema, data, dotenv: false })
+    raw = envSchema<RawEnv>({ schema, data, dotenv: false, env: false })
   } catch (err) {
     // ajv says e.g. "env/PORT must be <= 65535"; keep its words, they name the variable
     const message = (err as Error).message.replace(/env\//g, '')

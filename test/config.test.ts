@@ -28,6 +28,21 @@ t.test('values are parsed and typed', async (t) => {
   t.equal(config.auditLogFile, undefined, 'an empty variable counts as unset')
 })
 
+t.test('the environment given is the only one read: an empty variable in the process environment counts as unset too', async (t) => {
+  const saved = { AUDIT_LOG_FILE: process.env.AUDIT_LOG_FILE, PORT: process.env.PORT }
+  t.teardown(() => {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) Reflect.deleteProperty(process.env, name)
+      else process.env[name] = value
+    }
+  })
+  process.env.AUDIT_LOG_FILE = ''
+  t.equal(loadConfig().auditLogFile, undefined, 'AUDIT_LOG_FILE= is unset, not a refused empty path')
+  process.env.PORT = '70000'
+  t.throws(() => loadConfig(), /PORT/, 'the process environment is read when none is given')
+  t.equal(loadConfig({}).port, 3000, 'an environment given is not mixed with the process\'s')
+})
+
 t.test('cluster nodes are split into host and port', async (t) => {
   const config = loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000,redis-b:7001' })
   t.same(config.redis.mode === 'cluster' && config.redis.nodes, [{ host: '10.0.0.1', port: 7000 }, { host: 'redis-b', port: 7001 }])
