@@ -55,13 +55,15 @@ export function requiredScopes (request: FastifyRequest): string[] | undefined {
  */
 async function authPlugin (app: FastifyInstance): Promise<void> {
   const config = app.config
-  const signingKeys = await SigningKeys.load(
+  const signingKeys = new SigningKeys(
     config.signing.keysFile
       ? { kind: 'file', path: config.signing.keysFile }
       : { kind: 'store', store: app.store, alg: config.signing.alg },
     { retentionMs: config.signing.retentionMs, refreshMs: SIGNING_KEYS_REFRESH_MS }
   )
   app.addHook('onClose', async () => signingKeys.stop())
+  // kept in the store outside production: a Redis not up yet holds the process until it is
+  await app.lifecycle.whenStoreAnswers('reading the gateway\'s signing keys', async () => await signingKeys.open())
   const agencyKeys = new AgencyKeys({ store: app.store, fetchTimeoutMs: 3000, cacheMs: 10 * 60_000, fetch: outboundFetcher(outboundPolicy(config.outbound)) })
   const agencies = new AgencyService(app.store)
   const tokens = new TokenService({
@@ -77,13 +79,16 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
   app.decorate('tokens', tokens)
   app.decorateRequest('caller', null)
 
-  if (config.admin) {
-    const { created } = await agencies.put(config.admin.code, {
-      name: 'Gateway administrator (from configuration)',
-      roles: ['admin'],
-      jwks: config.admin.jwks
+  const admin = config.admin
+  if (admin) {
+    await app.lifecycle.whenStoreAnswers('registering the admin agency from configuration', async () => {
+      const { created } = await agencies.put(admin.code, {
+        name: 'Gateway administrator (from configuration)',
+        roles: ['admin'],
+        jwks: admin.jwks
+      })
+      app.log.info({ agency: admin.code, created }, 'admin agency from configuration registered')
     })
-    app.log.info({ agency: config.admin.code, created }, 'admin agency from configuration registered')
   }
 
   app.addHook('onRequest', async (request) => {
@@ -118,4 +123,4 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
   })
 }
 
-export default fp(authPlugin, { name: 'auth', dependencies: ['store'] })
+export default fp(authPlugin, { name: 'auth', dependencies: ['store', 'lifecycle'] })

@@ -66,6 +66,7 @@ async function storePlugin (app: FastifyInstance, options: StorePluginOptions): 
   }
 
   let timer: NodeJS.Timeout | undefined
+  let foundUnsafe = false
   app.addHook('onClose', async () => clearTimeout(timer))
 
   /** while holding: check again until the settings can be read */
@@ -75,14 +76,15 @@ async function storePlugin (app: FastifyInstance, options: StorePluginOptions): 
         if (persistence === undefined) return recheck()
         const gap = durabilityGap(persistence)
         if (gap === undefined) {
-          app.lifecycle.holding = undefined
+          app.lifecycle.release('persistence')
           app.log.info({ persistence }, 'Redis persistence checked: acknowledged writes survive a crash; serving')
           return
         }
-        if (app.lifecycle.holding?.code !== 'store_not_durable') {
+        if (!foundUnsafe) {
+          foundUnsafe = true
           app.log.error({ persistence }, `Redis does not keep acknowledged writes across a crash (${gap}); this gateway serves nothing until it does. ${HOW_TO_FIX}`)
         }
-        app.lifecycle.holding = { code: 'store_not_durable', detail: 'the gateway\'s store is not configured to keep acknowledged writes across a crash; the operator has been told' }
+        app.lifecycle.hold('persistence', { code: 'store_not_durable', detail: 'the gateway\'s store is not configured to keep acknowledged writes across a crash; the operator has been told' })
         recheck()
       }, (err: unknown) => {
         app.log.error({ err }, `could not read Redis persistence settings; this gateway serves nothing until it can. ${HOW_TO_FIX}`)
@@ -108,7 +110,7 @@ async function storePlugin (app: FastifyInstance, options: StorePluginOptions): 
         return
       }
       app.log.warn('Redis unreachable at start: its persistence settings cannot be checked; every request but liveness gets a 503 until they are')
-      app.lifecycle.holding = { code: 'store_unavailable', detail: 'the gateway has not been able to check its store yet; retry shortly' }
+      app.lifecycle.hold('persistence', { code: 'store_unavailable', detail: 'the gateway has not been able to check its store yet; retry shortly' })
       recheck()
       return
     }
