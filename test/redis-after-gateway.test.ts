@@ -7,31 +7,23 @@ import { fetchAccessToken } from '../src/cli/agency-keys.js'
 import { generateGatewayKey, writeKeyFile } from '../src/services/signing-keys.js'
 import { startGateway } from './lib/gateway-process.js'
 import type { GatewayProcess } from './lib/gateway-process.js'
-import { freePort, startTestRedis } from './lib/redis-server.js'
+import { freePort, startTestRedis, waitFor } from './lib/redis-server.js'
 import { ADMIN_CODE, adminEnv, makeAgency } from './lib/agencies.js'
 
 /**
  * A gateway started before its Redis (containers starting together): it starts, answers
  * liveness, holds everything else with a 503 until Redis answers, then serves — whether its
  * signing keys are kept in the store or in a file, in development or in production, with an
- * admin agency from configuration to register.
+ * admin agency from configuration to register or without.
  */
 const keysFile = join(mkdtempSync(join(tmpdir(), 'rg-keys-')), 'gateway.jwks.json')
 await writeKeyFile(keysFile, [await generateGatewayKey('EdDSA')])
 const admin = await makeAgency(ADMIN_CODE)
 const ISSUER = 'https://gateway.test'
 
-async function until (what: string, done: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 30_000
-  while (!await done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
-
-async function gatewayBeforeRedis (t: Test, env: Record<string, string>): Promise<void> {
+async function gatewayBeforeRedis (t: Test, env: Record<string, string>, withAdmin = true): Promise<void> {
   const port = await freePort()
-  const gateway: GatewayProcess = await startGateway({ REDIS_URL: `redis://127.0.0.1:${port}/15`, GATEWAY_ISSUER: ISSUER, ...adminEnv(admin), ...env })
+  const gateway: GatewayProcess = await startGateway({ REDIS_URL: `redis://127.0.0.1:${port}/15`, GATEWAY_ISSUER: ISSUER, ...(withAdmin ? adminEnv(admin) : {}), ...env })
   t.teardown(async () => { await gateway.stop('SIGKILL') })
 
   t.equal((await fetch(`${gateway.url}/health/live`)).status, 200, 'alive without Redis')
@@ -44,11 +36,12 @@ async function gatewayBeforeRedis (t: Test, env: Record<string, string>): Promis
 
   const redis = await startTestRedis({ port, args: ['--appendonly', 'yes', '--appendfsync', 'always'] })
   t.teardown(async () => await redis.destroy())
-  await until('readiness once Redis answers', async () => (await fetch(`${gateway.url}/health/ready`)).status === 200)
+  await waitFor(async () => (await fetch(`${gateway.url}/health/ready`)).status === 200, 30_000, 'readiness once Redis answers')
 
   const jwks = await fetch(`${gateway.url}/.well-known/jwks.json`)
   t.equal(jwks.status, 200)
   t.ok((await jwks.json() as { keys: unknown[] }).keys.length > 0, 'the JWKS publishes a key')
+  if (!withAdmin) return
   const token = await fetchAccessToken({ gateway: gateway.url, privateKey: admin.privateKey, agency: ADMIN_CODE })
   const agencies = await fetch(`${gateway.url}/v1/agencies`, { headers: { authorization: `Bearer ${token.access_token}` } })
   t.equal(agencies.status, 200, 'the admin agency from configuration was registered and its token is accepted')
@@ -59,8 +52,8 @@ t.test('development, signing keys kept in the store (the default set-up)', async
   await gatewayBeforeRedis(t, { NODE_ENV: 'development' })
 })
 
-t.test('development, signing keys in a file', async (t) => {
-  await gatewayBeforeRedis(t, { NODE_ENV: 'development', SIGNING_KEYS_FILE: keysFile })
+t.test('development, signing keys in a file, no admin agency to register', async (t) => {
+  await gatewayBeforeRedis(t, { NODE_ENV: 'development', SIGNING_KEYS_FILE: keysFile }, false)
 })
 
 t.test('production, signing keys in a file', async (t) => {

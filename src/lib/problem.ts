@@ -123,7 +123,7 @@ const FORMS_OF_FORMATS: Record<string, string> = {
 /**
  * The form a value must have, for a failed `pattern` or `format`: the schema's title and first
  * example (`must be a dossier code (mã hồ sơ), e.g. 000.00.41.H41-230415-0007`), else the
- * format's usual form; undefined when neither is known (Ajv's own words stay).
+ * format's usual form, else Ajv's words with the example; undefined when nothing is known.
  */
 function expectedForm (e: AjvLikeError): string | undefined {
   const schema = (e.parentSchema ?? {}) as { title?: unknown, examples?: unknown[], example?: unknown }
@@ -133,7 +133,7 @@ function expectedForm (e: AjvLikeError): string | undefined {
     const form = FORMS_OF_FORMATS[e.params.format]
     if (form) return `must be ${form}`
   }
-  return undefined
+  return typeof example === 'string' && e.message ? `${e.message}, e.g. ${example}` : undefined
 }
 
 /** RFC 6901: a key as one segment of a JSON pointer. */
