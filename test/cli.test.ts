@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -146,4 +148,10 @@ t.test('a gateway that cannot be reached: the URL, the cause and what to check, 
   const exported = await cliFails(['audit', 'export', '--key', key, '--gateway', `http://127.0.0.1:${port}`, '--out', join(dir, 'audit.ndjson')])
   t.match(exported, /cannot reach http:\/\/127\.0\.0\.1:\d+: connection refused/)
   t.match(await cliFails(['token', '--key', key, '--gateway', '127.0.0.1:3000']), /--gateway must be an http\(s\) URL, e.g\. http:\/\/127\.0\.0\.1:3000/)
+  // https:// to a server speaking plain HTTP
+  const plain = createServer((_request, response) => { response.end('{}') })
+  await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { plain.close() })
+  const tls = await cliFails(['token', '--key', key, '--gateway', `https://127.0.0.1:${(plain.address() as AddressInfo).port}`])
+  t.match(tls, /cannot reach https:\/\/127\.0\.0\.1:\d+: TLS error/)
 })
