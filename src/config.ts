@@ -8,7 +8,7 @@ import { StatedError } from './lib/error-description.js'
 /**
  * Configuration comes from the environment only, is validated once at start, and a bad value
  * stops the process with a message naming the variable. Every variable is documented in
- * README.md; development defaults make `npm start` work with nothing set.
+ * docs/configuration.md; development defaults make `npm start` work with nothing set.
  */
 
 export type NodeEnv = 'development' | 'test' | 'production'
@@ -36,6 +36,8 @@ export interface Config {
     retentionMs: number
   }
   accessTokenTtlSeconds: number
+  /** how long past its exp an access token is still accepted (clock skew between processes and hosts) */
+  accessTokenClockSkewSeconds: number
   /** the first admin agency, from configuration */
   admin: { code: string, jwks: { keys: Array<Record<string, unknown>> } } | undefined
   /** where the first-run demo writes its agencies' key pairs */
@@ -137,6 +139,8 @@ const schema = {
     SIGNING_KEY_ALG: { type: 'string', enum: ['EdDSA', 'ES256'], default: 'EdDSA' },
     SIGNING_KEY_RETENTION_DAYS: { type: 'integer', minimum: 1, maximum: 3650, default: 400 },
     ACCESS_TOKEN_TTL_SECONDS: { type: 'integer', minimum: 30, maximum: 3600, default: 300 },
+    // SPEC §6: the clock-skew tolerance on a JWT is at most 60 s
+    ACCESS_TOKEN_CLOCK_SKEW_SECONDS: { type: 'integer', minimum: 0, maximum: 60, default: 60 },
     ADMIN_AGENCY_CODE: { type: 'string', pattern: '^[0-9A-Z]{3}\\.[0-9A-Z]{2}\\.[0-9A-Z]{2}\\.[A-Z][0-9]{2}$' },
     ADMIN_AGENCY_JWKS: { type: 'string', minLength: 2 },
     DEMO_DIR: { type: 'string', minLength: 1, default: '.demo' },
@@ -178,6 +182,9 @@ const schema = {
   }
 } as const
 
+/** the names of the variables the gateway reads, each documented in docs/configuration.md */
+export const ENVIRONMENT_VARIABLES: readonly string[] = Object.keys(schema.properties)
+
 interface RawEnv {
   NODE_ENV: NodeEnv
   HOST: string
@@ -195,6 +202,7 @@ interface RawEnv {
   SIGNING_KEY_ALG: 'EdDSA' | 'ES256'
   SIGNING_KEY_RETENTION_DAYS: number
   ACCESS_TOKEN_TTL_SECONDS: number
+  ACCESS_TOKEN_CLOCK_SKEW_SECONDS: number
   ADMIN_AGENCY_CODE?: string
   ADMIN_AGENCY_JWKS?: string
   DEMO_DIR: string
@@ -350,6 +358,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       retentionMs: raw.SIGNING_KEY_RETENTION_DAYS * 86_400_000
     },
     accessTokenTtlSeconds: raw.ACCESS_TOKEN_TTL_SECONDS,
+    accessTokenClockSkewSeconds: raw.ACCESS_TOKEN_CLOCK_SKEW_SECONDS,
     admin,
     demoDir: raw.DEMO_DIR,
     auditLogFile: raw.AUDIT_LOG_FILE,

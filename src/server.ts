@@ -25,7 +25,7 @@ if (app.store.kind === 'memory') {
     '  ┌────────────────────────────────────────────────────────────────────┐',
     '  │ reuse-gateway is running on the EMBEDDED IN-MEMORY STORE.          │',
     '  │ Everything is lost when this process stops. For real use set      │',
-    '  │ REDIS_URL (see README, "Running in production").                   │',
+    '  │ REDIS_URL (see docs/production.md).                                │',
     '  └────────────────────────────────────────────────────────────────────┘',
     '', ''
   ].join('\n'))

@@ -31,13 +31,15 @@ interface World {
   adminToken: string
 }
 
+// one key pair per agency for the whole file (each world is a fresh gateway and store): RSA key
+// generation is what made every world slow
+const [admin, issuer, requester, other] = await Promise.all([
+  makeAgency(ADMIN_CODE, 'EdDSA'), makeAgency(ISSUER, 'ES256'), makeAgency(REQUESTER, 'RS256'), makeAgency(OTHER, 'PS256')
+]) as [TestAgency, TestAgency, TestAgency, TestAgency]
+
 async function world (t: Test, store: Store): Promise<World> {
-  const admin = await makeAgency(ADMIN_CODE, 'EdDSA')
   const app = await build(t, { store, env: adminEnv(admin) })
   const adminToken = await tokenFor(app, admin)
-  const issuer = await makeAgency(ISSUER, 'ES256')
-  const requester = await makeAgency(REQUESTER, 'RS256')
-  const other = await makeAgency(OTHER, 'PS256')
   await register(app, adminToken, issuer, ['issuer'], { issuableTypes: ['giay-khai-sinh'] })
   await register(app, adminToken, requester, ['requester'])
   await register(app, adminToken, other, ['issuer', 'requester'], { issuableTypes: ['giay-khai-sinh'] })

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import t from 'tap'
 
 /**
- * Integrators switch on a problem's `code`, so the README's "Errors" table must name every code
+ * Integrators switch on a problem's `code`, so docs/errors.md must name every code
  * the gateway can send. The codes are read from the source: every literal passed as the `code`
  * of a ProblemError or AuthCheckError, or of any function that forwards a `code: string`
  * parameter (badRequest, deny, refuse, sendOAuthError…), every `code = '…'` / `code: '…'`, and
@@ -112,12 +112,11 @@ function codesSent (): { codes: Map<string, string[]>, unresolved: string[] } {
   return { codes, unresolved }
 }
 
-/** The codes the README's "Errors" table names, with the status of their row. */
+/** The codes docs/errors.md names, with the status of their row. */
 function documentedCodes (): Map<string, string> {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
-  const section = /\n## Errors\n([^]*?)(?=\n## )/.exec(readme)?.[1] ?? ''
+  const page = readFileSync(join(ROOT, 'docs', 'errors.md'), 'utf8')
   const documented = new Map<string, string>()
-  for (const row of section.split('\n').filter((line) => line.startsWith('| `'))) {
+  for (const row of page.split('\n').filter((line) => line.startsWith('| `'))) {
     const [codes, status] = row.split('|').slice(1, 3)
     for (const m of (codes ?? '').matchAll(/`([a-z][a-z0-9_]*)`/g)) documented.set(m[1] as string, (status ?? '').trim())
   }
@@ -135,11 +134,11 @@ t.test('the scan finds the codes it is meant to find', async (t) => {
   t.ok(codes.size > 100, `${codes.size} codes found`)
 })
 
-t.test('the README\'s error table names every problem code the gateway sends', async (t) => {
+t.test('docs/errors.md names every problem code the gateway sends', async (t) => {
   const { codes } = codesSent()
   const documented = documentedCodes()
   const missing = [...codes.keys()].filter((code) => !documented.has(code)).sort()
-  t.same(missing, [], `codes sent but not in the README's Errors table: ${missing.map((code) => `${code} (${codes.get(code)?.[0] ?? ''})`).join(', ')}`)
+  t.same(missing, [], `codes sent but not in docs/errors.md: ${missing.map((code) => `${code} (${codes.get(code)?.[0] ?? ''})`).join(', ')}`)
   const stale = [...documented.keys()].filter((code) => !codes.has(code)).sort()
-  t.same(stale, [], `codes in the README's Errors table the gateway never sends: ${stale.join(', ')}`)
+  t.same(stale, [], `codes in docs/errors.md the gateway never sends: ${stale.join(', ')}`)
 })

@@ -332,7 +332,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       t.match(byType['giay-khai-sinh'], { id: birthId, version: 1, latestVersion: 1, status: 'revoked', revocationReason: 'Cấp sai thông tin', issuer: ISSUER, issuerName: NAMES[ISSUER] })
       t.ok(Date.parse(String(byType['giay-khai-sinh']?.revokedAt)) <= Date.now(), 'when it was revoked')
       t.match(byType['giay-chung-nhan-quyen-su-dung-dat'], { id: landId, version: 2, latestVersion: 2, status: 'valid', dossierCode: amendDossier, procedureCode: '1.004227', amendmentReason: 'Đính chính diện tích thửa đất', data: { areaM2: 123.4 } })
-      t.notOk(byType['giay-chung-nhan-quyen-su-dung-dat']?.file, 'the file was of version 1')
+      t.match(byType['giay-chung-nhan-quyen-su-dung-dat']?.file, { mediaType: 'application/pdf', size: pdf.length, carriedFrom: 1 }, 'the file of version 1, carried forward by the amendment')
       t.match(byType['xac-nhan-thong-tin-cu-tru'], { status: 'expired', validUntil: (w.docs[2] as SampleDocument).validUntil })
       t.same(byType['giay-khai-sinh']?.data, (w.docs[0] as SampleDocument).data, 'the citizen sees all of its own data')
       t.ok(documents.every((d) => d.subject === undefined), 'the identifier is not echoed in the items')
@@ -342,11 +342,16 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       const onlyBirth = (await portal(w, 'citizen-documents', { subject: { kind: 'citizen', id: w.citizen }, documentTypes: ['giay-khai-sinh'] })).json()
       t.same(onlyBirth.documents.map((d: { id: string }) => d.id), [birthId])
 
-      // the file a version carries shows on that version
-      const freshLand = await w.app.inject({ method: 'PUT', url: `/v1/documents/${landId}/file`, headers: { ...as, 'content-type': 'application/pdf' }, payload: pdf })
+      // a new paper: the amendment replaces the file, and the scan uploaded to the new version shows on it
+      const replaced = await w.app.inject({ method: 'POST', url: `/v1/documents/${landId}/amend`, headers: as, payload: { procedureCode: '1.004227', dossierCode: amendDossier, data: { ...land.data, areaM2: 123.5 }, reason: 'Cấp lại giấy chứng nhận', replacesFile: true } })
+      t.equal(replaced.statusCode, 201)
+      t.notOk(replaced.json().file)
+      const scan = Buffer.from('%PDF-1.7 giấy chứng nhận quyền sử dụng đất cấp lại')
+      const freshLand = await w.app.inject({ method: 'PUT', url: `/v1/documents/${landId}/file`, headers: { ...as, 'content-type': 'application/pdf' }, payload: scan })
       t.equal(freshLand.statusCode, 200)
       const withFile = (await portal(w, 'citizen-documents', { subject: { kind: 'citizen', id: w.citizen }, documentTypes: ['giay-chung-nhan-quyen-su-dung-dat'] })).json()
-      t.match(withFile.documents[0].file, { mediaType: 'application/pdf', size: pdf.length })
+      t.equal(withFile.documents[0].version, 3)
+      t.same(withFile.documents[0].file, { mediaType: 'application/pdf', size: scan.length, sha256: freshLand.json().file.sha256 })
 
       const nobody = await portal(w, 'citizen-documents', { subject: { kind: 'organization', id: '0312345678' } })
       t.same(nobody.json(), { documents: [] })

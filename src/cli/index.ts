@@ -13,9 +13,9 @@ import { createStore } from '../store/index.js'
 import type { Store } from '../store/index.js'
 import { AGENCY_CODE, AgencyService } from '../services/agencies.js'
 import { PORTAL, agencyDestination, replayOutbox } from '../services/outbox.js'
-import { SIGNING_KEYS_REFRESH_MS, generateGatewayKey, parseKeyFile, rotateKeys, rotateStoredKeys, writeKeyFile } from '../services/signing-keys.js'
+import { generateGatewayKey, parseKeyFile, rotateKeys, rotateStoredKeys, writeKeyFile } from '../services/signing-keys.js'
 import type { GatewayAlg, StoredKey } from '../services/signing-keys.js'
-import { CLOCK_TOLERANCE_S } from '../services/tokens.js'
+import { latestRetiredKeyExp } from '../services/tokens.js'
 import { fetchAccessToken, generateAgencyKeyPair, signClientAssertion } from './agency-keys.js'
 import { importDocuments } from './import.js'
 import { fetchFrom } from './gateway-fetch.js'
@@ -137,7 +137,7 @@ export function buildCli (): Command {
       if (retired?.retired_at) {
         // the same bounds the gateways apply (tokens.ts): an operator rotating away a leaked key knows how long it still counts
         const at = Date.parse(retired.retired_at)
-        const tokensUntil = new Date(at + SIGNING_KEYS_REFRESH_MS + (config.accessTokenTtlSeconds + CLOCK_TOLERANCE_S) * 1000).toISOString()
+        const tokensUntil = new Date((latestRetiredKeyExp(at, config.accessTokenTtlSeconds, config.accessTokenClockSkewSeconds) + config.accessTokenClockSkewSeconds) * 1000).toISOString()
         const publishedUntil = new Date(at + config.signing.retentionMs).toISOString()
         process.stdout.write(`retired key ${retired.kid}: access tokens it signed are accepted until ${tokensUntil}; it verifies attestations, receipts and checkpoints until ${publishedUntil}\n`)
       }

@@ -71,7 +71,8 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
     signingKeys,
     agencyKeys,
     issuer: config.gatewayIssuer,
-    accessTokenTtlSeconds: config.accessTokenTtlSeconds
+    accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+    accessTokenClockSkewSeconds: config.accessTokenClockSkewSeconds
   })
   app.decorate('signingKeys', signingKeys)
   app.decorate('agencyKeys', agencyKeys)

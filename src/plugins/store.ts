@@ -30,7 +30,7 @@ export function durabilityGap (persistence: Persistence): string | undefined {
   return undefined
 }
 
-const HOW_TO_FIX = 'Run Redis with "appendonly yes" and "appendfsync always" (README, "Redis settings for durability"), or set ALLOW_NO_PERSISTENCE=true to start anyway.'
+const HOW_TO_FIX = 'Run Redis with "appendonly yes" and "appendfsync always" (docs/production.md, "Redis settings for durability"), or set ALLOW_NO_PERSISTENCE=true to start anyway.'
 
 /**
  * Makes the store available to services and, at the first moment it answers, says how durable
@@ -75,7 +75,7 @@ async function storePlugin (app: FastifyInstance, options: StorePluginOptions): 
     if (production) {
       app.log.warn({ persistence }, `Redis does not keep acknowledged writes across a crash (${gap}); starting anyway because ALLOW_NO_PERSISTENCE=true`)
     } else if (!persistence.aof) {
-      app.log.warn({ persistence }, 'Redis has AOF persistence off: acknowledged writes can be lost in a crash. Run Redis with appendonly yes (see README, "Running in production").')
+      app.log.warn({ persistence }, 'Redis has AOF persistence off: acknowledged writes can be lost in a crash. Run Redis with appendonly yes (see docs/production.md).')
     } else {
       app.log.warn({ persistence }, 'Redis AOF uses appendfsync no: the last seconds of acknowledged writes can be lost in a crash')
     }

@@ -43,6 +43,12 @@ export interface AmendInput {
   validUntil?: string
   data: Record<string, unknown>
   reason: string
+  /**
+   * The amendment comes with a new paper: the new version does not take over the file of the
+   * one before, and its scan is uploaded to it. Otherwise the file (the scan of the same paper)
+   * is carried forward, so the new version is released with it.
+   */
+  replacesFile?: boolean
 }
 
 /** `pending`: not valid yet (validFrom is still to come, Vietnam time) — never released or attested as valid */
@@ -51,7 +57,7 @@ export type DocumentStatus = 'valid' | 'pending' | 'expired' | 'revoked' | 'supe
 /** A version as an issuer reads it: its content, plus what is derived when it is read. */
 export type DocumentView = Omit<StoredDocumentVersion, 'contentHash'> & {
   latestVersion: number
-  file?: { mediaType: string, size: number, sha256: string }
+  file?: { mediaType: string, size: number, sha256: string, carriedFrom?: number }
   status: DocumentStatus
   revokedAt?: string
   revocationReason?: string
@@ -85,7 +91,7 @@ export function view (document: StoredDocument, version: StoredDocumentVersion, 
     ...content,
     latestVersion: latest.version,
     status,
-    ...(file ? { file: { mediaType: file.mediaType, size: file.size, sha256: file.sha256 } } : {}),
+    ...(file ? { file: { mediaType: file.mediaType, size: file.size, sha256: file.sha256, ...(file.carriedFrom !== undefined ? { carriedFrom: file.carriedFrom } : {}) } } : {}),
     ...(status === 'revoked' && document.revoked ? { revokedAt: document.revoked.at, revocationReason: document.revoked.reason } : {})
   }
 }
@@ -164,6 +170,15 @@ export class TypeNotIssuableError extends ProblemError {
 
 function checkCompetence (issuer: Issuer, type: string, subjectHash: string, document?: { id: string, version: number }): void {
   if (!issuer.issuableTypes.includes(type)) throw new TypeNotIssuableError(issuer.code, type, subjectHash, document)
+}
+
+export interface PreparedAmendment {
+  subjectHash: string
+  next: StoredDocumentVersion
+  expected: number
+  document: StoredDocument
+  /** whether the new version takes over the file of the one before */
+  carryFile: boolean
 }
 
 export interface PreparedRegistration {
@@ -278,7 +293,7 @@ export class DocumentService {
     return view(document, wanted)
   }
 
-  async prepareAmendment (issuer: Issuer, id: string, input: AmendInput, now = new Date()): Promise<{ subjectHash: string, next: StoredDocumentVersion, expected: number, document: StoredDocument }> {
+  async prepareAmendment (issuer: Issuer, id: string, input: AmendInput, now = new Date()): Promise<PreparedAmendment> {
     const { document, subjectHash } = await this.ownToChange(issuer, id)
     if (document.revoked) throw new ProblemError(409, 'document_revoked', `document ${id} is revoked and cannot be amended`)
     const latest = document.versions[document.versions.length - 1] as StoredDocumentVersion
@@ -310,14 +325,22 @@ export class DocumentService {
       contentHash: canonicalDigest(content),
       amendmentReason: input.reason
     }
-    return { subjectHash, next, expected: latest.version, document }
+    return { subjectHash, next, expected: latest.version, document, carryFile: input.replacesFile !== true }
   }
 
-  async amend (prepared: { subjectHash: string, next: StoredDocumentVersion, expected: number, document: StoredDocument }): Promise<DocumentView> {
-    if (!await this.store.amendDocument(prepared.subjectHash, sealVersion(this.keyring, prepared.next), prepared.expected)) {
+  /**
+   * Appends the prepared version. Its file is the one the version before has when the store
+   * appends it (carried forward unless the amendment replaces the file): the bytes stay where
+   * they are, kept once by content (and encrypted, if they were), so a download of the new
+   * version serves the same file under the same digest.
+   */
+  async amend (prepared: PreparedAmendment): Promise<DocumentView> {
+    const appended = await this.store.amendDocument(prepared.subjectHash, sealVersion(this.keyring, prepared.next), prepared.expected, { carryFile: prepared.carryFile })
+    if (!appended) {
       throw new ProblemError(409, 'concurrent_change', `document ${prepared.next.id} changed meanwhile (amended or revoked); read it again`)
     }
-    return view({ ...prepared.document, versions: [...prepared.document.versions, prepared.next] }, prepared.next)
+    const files = { ...prepared.document.files, ...(appended.file ? { [prepared.next.version]: appended.file } : {}) }
+    return view({ ...prepared.document, versions: [...prepared.document.versions, prepared.next], files }, prepared.next)
   }
 
   async revoke (issuer: string, id: string, subjectHashValue: string, reason: string, now = new Date()): Promise<boolean> {

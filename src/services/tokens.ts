@@ -9,7 +9,10 @@ import { AuthCheckError } from './auth-errors.js'
 import { GATEWAY_ALGORITHMS, SIGNING_KEYS_REFRESH_MS } from './signing-keys.js'
 import type { SigningKeys } from './signing-keys.js'
 
-/** clock skew tolerated on every time claim (SPEC §6: at most 60 s) */
+/**
+ * clock skew tolerated on the time claims of client assertions and consent tokens (SPEC §6: at
+ * most 60 s); access tokens take theirs from ACCESS_TOKEN_CLOCK_SKEW_SECONDS, 60 s by default
+ */
 export const CLOCK_TOLERANCE_S = 60
 /** a client assertion may live at most this long (RFC 7523 assertions are meant to be short) */
 export const MAX_ASSERTION_LIFETIME_S = 300
@@ -56,14 +59,16 @@ export interface TokenServiceOptions {
   /** the gateway's id: issuer of access tokens, accepted audience of assertions */
   issuer: string
   accessTokenTtlSeconds: number
+  /** how long past its exp an access token is still accepted (default CLOCK_TOLERANCE_S) */
+  accessTokenClockSkewSeconds?: number
   /** how many verified access tokens to remember */
   cacheSize?: number
 }
 
 /** jose's rejection → which check failed, in words an integrator can act on */
-function explain (err: unknown, what: 'assertion' | 'token'): AuthCheckError {
+function explain (err: unknown, what: 'assertion' | 'token', tolerance: number): AuthCheckError {
   if (err instanceof AuthCheckError) return err
-  if (err instanceof joseErrors.JWTExpired) return new AuthCheckError(`${what}_expired`, `the ${what} has expired (exp is in the past, beyond ${CLOCK_TOLERANCE_S} s of tolerance)`)
+  if (err instanceof joseErrors.JWTExpired) return new AuthCheckError(`${what}_expired`, `the ${what} has expired (exp is in the past, beyond ${tolerance} s of tolerance)`)
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     const claim = err.claim
     if (claim === 'nbf' || (claim === 'iat' && err.reason === 'check_failed')) return new AuthCheckError(`${what}_not_yet_valid`, `the ${what} is not valid yet (${claim} is in the future)`)
@@ -78,11 +83,24 @@ function explain (err: unknown, what: 'assertion' | 'token'): AuthCheckError {
   return new AuthCheckError(`${what}_invalid`, `the ${what} could not be verified`)
 }
 
+/**
+ * The latest exp (epoch seconds) of an access token a key retired at `retiredAt` (epoch ms) can
+ * have signed: made at most SIGNING_KEYS_REFRESH_MS after the retirement, living the token
+ * lifetime, by a process whose clock may be ahead of the one that set the retirement time by
+ * as much as the clock skew tolerated. Such a token is then accepted until that exp + the skew.
+ */
+export function latestRetiredKeyExp (retiredAt: number, ttlSeconds: number, skewSeconds: number): number {
+  return Math.floor((retiredAt + SIGNING_KEYS_REFRESH_MS) / 1000) + ttlSeconds + skewSeconds
+}
+
 export class TokenService {
   private readonly cache: LRUCache<string, AccessTokenClaims>
   readonly tokenEndpoint: string
+  /** seconds past exp an access token is still accepted */
+  private readonly skew: number
 
   constructor (private readonly options: TokenServiceOptions) {
+    this.skew = options.accessTokenClockSkewSeconds ?? CLOCK_TOLERANCE_S
     // verified access tokens, remembered until they expire: a JWT verify costs ~100 µs
     this.cache = new LRUCache({ max: options.cacheSize ?? 50_000, ttlAutopurge: false })
     this.tokenEndpoint = `${options.issuer}/v1/oauth/token`
@@ -123,7 +141,7 @@ export class TokenService {
         requiredClaims: ['exp', 'iat', 'jti', 'aud']
       }))
     } catch (err) {
-      throw explain(err, 'assertion')
+      throw explain(err, 'assertion', CLOCK_TOLERANCE_S)
     }
     const now = Math.floor(Date.now() / 1000)
     const exp = payload.exp as number
@@ -186,7 +204,7 @@ export class TokenService {
     const cached = this.cache.get(token)
     if (cached) {
       // the cache entry dies at exp anyway; this keeps the clock-skew rule exact
-      if (cached.exp + CLOCK_TOLERANCE_S >= Date.now() / 1000) return cached
+      if (cached.exp + this.skew >= Date.now() / 1000) return cached
       this.cache.delete(token)
     }
     const header = this.header(token, 'token')
@@ -201,11 +219,11 @@ export class TokenService {
         issuer: this.options.issuer,
         audience: this.options.issuer,
         typ: ACCESS_TOKEN_TYP,
-        clockTolerance: CLOCK_TOLERANCE_S,
+        clockTolerance: this.skew,
         requiredClaims: ['exp', 'sub', 'jti', 'scope']
       }))
     } catch (err) {
-      throw explain(err, 'token')
+      throw explain(err, 'token', this.skew)
     }
     const claims = payload as AccessTokenClaims
     // signed by a gateway key, yet checked: a claim of the wrong type is a refusal, not a crash
@@ -213,7 +231,7 @@ export class TokenService {
       throw new AuthCheckError('claim_invalid', 'the token\'s sub, scope, jti and agency_kid claims must be strings')
     }
     if (found.retiredAt !== undefined) this.checkSignedWhileCurrent(claims, found.retiredAt)
-    const ttlMs = (claims.exp + CLOCK_TOLERANCE_S) * 1000 - Date.now()
+    const ttlMs = (claims.exp + this.skew) * 1000 - Date.now()
     if (ttlMs > 0) this.cache.set(token, claims, { ttl: ttlMs })
     return claims
   }
@@ -226,8 +244,7 @@ export class TokenService {
    * someone else. Its exp bounds the cache entry too, so nothing outlives this window.
    */
   private checkSignedWhileCurrent (claims: AccessTokenClaims, retiredAt: number): void {
-    const latestExp = Math.floor((retiredAt + SIGNING_KEYS_REFRESH_MS) / 1000) + this.options.accessTokenTtlSeconds
-    if (claims.exp > latestExp) {
+    if (claims.exp > latestRetiredKeyExp(retiredAt, this.options.accessTokenTtlSeconds, this.skew)) {
       throw new AuthCheckError('key_retired', 'the token is signed by a retired gateway key, which no longer makes access tokens (it only verifies the attestations, receipts and checkpoints it signed); get a new token')
     }
   }

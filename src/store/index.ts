@@ -4,7 +4,7 @@ import { RedisStore } from './redis-store.js'
 import type { StoreLogger } from './redis-store.js'
 import type { Store } from './store.js'
 
-export type { Store, StoreKind, Persistence, AgencyRecord, AgencyRole, SigningKeySetRecord, StoredAuditEvent, AuditIndex, AuditIndexPage, AuditCheckpointRecord, StoredDocument, StoredDocumentVersion, DocumentKeys, RegisterOutcome, DocumentTypeRecord, AgreementRecord, DownloadGrant, OutboxEventType, OutboxEventRecord, OutboxDeliveryState, OutboxDeliveryRecord, OutboxSettlement, OutboxDestinationStatus } from './store.js'
+export type { Store, StoreKind, Persistence, AgencyRecord, AgencyRole, SigningKeySetRecord, StoredAuditEvent, AuditIndex, AuditIndexPage, AuditCheckpointRecord, StoredDocument, StoredDocumentFile, StoredDocumentVersion, DocumentKeys, RegisterOutcome, DocumentTypeRecord, AgreementRecord, DownloadGrant, OutboxEventType, OutboxEventRecord, OutboxDeliveryState, OutboxDeliveryRecord, OutboxSettlement, OutboxDestinationStatus } from './store.js'
 export { StoreUnavailableError } from './errors.js'
 export { MemoryStore } from './memory-store.js'
 export { RedisStore } from './redis-store.js'

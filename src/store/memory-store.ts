@@ -1,5 +1,5 @@
 import { auditIndexEntries, auditIndexName, auditIndexNames, dayScore, hiddenIndexName } from './audit-keys.js'
-import type { AgreementRecord, DownloadGrant, DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion } from './store.js'
+import type { AgreementRecord, DownloadGrant, DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentFile, StoredDocumentVersion } from './store.js'
 import type { AgencyRecord, AuditCheckpointRecord, AuditIndexPage, Persistence, SigningKeySetRecord, Store, StoredAuditEvent } from './store.js'
 import type { OutboxDeliveryRecord, OutboxDestinationStatus, OutboxEventRecord, OutboxSettlement } from './store.js'
 import { MemoryOutbox } from './memory-outbox.js'
@@ -293,12 +293,15 @@ export class MemoryStore implements Store {
     return document && subjectHash ? { document, subjectHash } : undefined
   }
 
-  async amendDocument (subjectHash: string, next: StoredDocumentVersion, expectedVersion: number): Promise<boolean> {
+  async amendDocument (subjectHash: string, next: StoredDocumentVersion, expectedVersion: number, options: { carryFile?: boolean } = {}): Promise<false | { file?: StoredDocumentFile }> {
     const document = this.readDocument(subjectHash, next.id)
     if (!document || document.versions.length !== expectedVersion || document.revoked) return false
     document.versions.push(next)
+    const file = options.carryFile ? document.files[expectedVersion] : undefined
+    if (file) document.files[next.version] = { ...file, carriedFrom: file.carriedFrom ?? expectedVersion }
     this.writeDocument(subjectHash, next.id, document)
-    return true
+    const carried = document.files[next.version]
+    return carried ? { file: carried } : {}
   }
 
   async revokeDocument (subjectHash: string, id: string, revoked: NonNullable<StoredDocument['revoked']>): Promise<boolean> {
@@ -309,7 +312,7 @@ export class MemoryStore implements Store {
     return true
   }
 
-  async attachDocumentFile (subjectHash: string, id: string, version: number, file: StoredDocument['files'][number]): Promise<boolean> {
+  async attachDocumentFile (subjectHash: string, id: string, version: number, file: StoredDocumentFile): Promise<boolean> {
     const document = this.readDocument(subjectHash, id)
     if (!document || document.files[version]) return false
     document.files[version] = file

@@ -2,7 +2,7 @@ import { Redis, Cluster } from 'ioredis'
 import type { RedisOptions, ClusterOptions } from 'ioredis'
 import { StoreUnavailableError } from './errors.js'
 import { auditIndexEntries, auditIndexName, auditIndexNames, dayScore, hiddenIndexName } from './audit-keys.js'
-import type { AgreementRecord, DownloadGrant, DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion } from './store.js'
+import type { AgreementRecord, DownloadGrant, DocumentTypeRecord, DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentFile, StoredDocumentVersion } from './store.js'
 import type { AgencyRecord, AuditCheckpointRecord, AuditIndexPage, Persistence, SigningKeySetRecord, Store, StoredAuditEvent } from './store.js'
 import { createHash } from 'node:crypto'
 import { DeclaredKeys, OUTBOX_VARIABLE_KEY_COMMANDS, RedisOutbox, defineOutboxCommands } from './redis-outbox.js'
@@ -128,8 +128,10 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1`
 
 /**
- * Appends version n+1 when the document's last version is still n and it is not revoked.
- * KEYS: the subject's partition. ARGV: document id, expected n, the new version JSON.
+ * Appends version n+1 when the document's last version is still n and it is not revoked; with
+ * ARGV[4] = '1', version n's file (if any) becomes version n+1's too, marked with the version it
+ * was uploaded to. KEYS: the subject's partition. ARGV: document id, expected n, the new version
+ * JSON, '1' to carry the file. Returns 0 (not appended), 1 (appended, no file) or the carried file's JSON.
  */
 const AMEND = `
 local d = ARGV[1] .. '|'
@@ -137,7 +139,14 @@ if redis.call('HEXISTS', KEYS[1], d .. 'revoked') == 1 then return 0 end
 local n = tonumber(ARGV[2])
 if redis.call('HEXISTS', KEYS[1], d .. 'v:' .. n) == 0 or redis.call('HEXISTS', KEYS[1], d .. 'v:' .. (n + 1)) == 1 then return 0 end
 redis.call('HSET', KEYS[1], d .. 'v:' .. (n + 1), ARGV[3])
-return 1`
+if ARGV[4] ~= '1' then return 1 end
+local found = redis.call('HGET', KEYS[1], d .. 'file:' .. n)
+if not found then return 1 end
+local file = cjson.decode(found)
+if file.carriedFrom == nil then file.carriedFrom = n end
+local carried = cjson.encode(file)
+redis.call('HSET', KEYS[1], d .. 'file:' .. (n + 1), carried)
+return carried`
 
 /**
  * Replaces a stored version if it is still exactly as read (re-encryption of its data).
@@ -170,7 +179,7 @@ interface StoreCommands {
   auditPrune(...args: Array<string | number>): Promise<number>
   auditRevealHistory(...args: Array<string | number>): Promise<number>
   documentPutFirst(...args: string[]): Promise<number>
-  documentAmend(...args: string[]): Promise<number>
+  documentAmend(...args: string[]): Promise<number | string>
   documentRewrite(...args: string[]): Promise<number>
   signingKeysPut(...args: string[]): Promise<number>
   documentTypePut(...args: string[]): Promise<number>
@@ -611,9 +620,10 @@ export class RedisStore implements Store {
     return document ? { document, subjectHash } : undefined
   }
 
-  async amendDocument (subjectHash: string, next: StoredDocumentVersion, expectedVersion: number): Promise<boolean> {
-    const done = await this.run(async () => await this.commands.documentAmend(this.partitionKey(subjectHash), next.id, String(expectedVersion), JSON.stringify(next)))
-    return done === 1
+  async amendDocument (subjectHash: string, next: StoredDocumentVersion, expectedVersion: number, options: { carryFile?: boolean } = {}): Promise<false | { file?: StoredDocumentFile }> {
+    const done = await this.run(async () => await this.commands.documentAmend(this.partitionKey(subjectHash), next.id, String(expectedVersion), JSON.stringify(next), options.carryFile ? '1' : '0'))
+    if (done === 0) return false
+    return typeof done === 'string' ? { file: JSON.parse(done) as StoredDocumentFile } : {}
   }
 
   async revokeDocument (subjectHash: string, id: string, revoked: NonNullable<StoredDocument['revoked']>): Promise<boolean> {
@@ -621,7 +631,7 @@ export class RedisStore implements Store {
     return set === 1
   }
 
-  async attachDocumentFile (subjectHash: string, id: string, version: number, file: StoredDocument['files'][number]): Promise<boolean> {
+  async attachDocumentFile (subjectHash: string, id: string, version: number, file: StoredDocumentFile): Promise<boolean> {
     const set = await this.run(async () => await this.client.hsetnx(this.partitionKey(subjectHash), `${id}|file:${version}`, JSON.stringify(file)))
     return set === 1
   }

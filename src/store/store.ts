@@ -107,7 +107,17 @@ export interface StoredDocument {
   versions: StoredDocumentVersion[]
   revoked?: { at: string, reason: string, by: string }
   /** digitized files by version */
-  files: Record<number, { mediaType: string, size: number, sha256: string, uploadedAt: string }>
+  files: Record<number, StoredDocumentFile>
+}
+
+/** A version's digitized file: its bytes are in the blob store, under their SHA-256. */
+export interface StoredDocumentFile {
+  mediaType: string
+  size: number
+  sha256: string
+  uploadedAt: string
+  /** the version it was uploaded to, when an amendment carried it forward to this one */
+  carriedFrom?: number
 }
 
 export interface DocumentKeys {
@@ -278,12 +288,17 @@ export interface Store {
   findRegistration(naturalKey: string): Promise<{ id: string, contentHash: string } | undefined>
   /** a document by id, with the subject partition it lives in */
   getDocument(id: string): Promise<{ document: StoredDocument, subjectHash: string } | undefined>
-  /** appends version n+1 if the current version is still `expectedVersion` (else false) */
-  amendDocument(subjectHash: string, next: StoredDocumentVersion, expectedVersion: number): Promise<boolean>
+  /**
+   * Appends version n+1 if the current version is still `expectedVersion` (else false). With
+   * `carryFile`, version n's file (as it is at that moment, if it has one) becomes version n+1's
+   * too, in the same atomic write, marked with the version it was uploaded to (`carriedFrom`).
+   * Says which file version n+1 got.
+   */
+  amendDocument(subjectHash: string, next: StoredDocumentVersion, expectedVersion: number, options?: { carryFile?: boolean }): Promise<false | { file?: StoredDocumentFile }>
   /** marks a document revoked (once; false if it already was) */
   revokeDocument(subjectHash: string, id: string, revoked: NonNullable<StoredDocument['revoked']>): Promise<boolean>
   /** records the file of a version (once; false if it already has one) */
-  attachDocumentFile(subjectHash: string, id: string, version: number, file: StoredDocument['files'][number]): Promise<boolean>
+  attachDocumentFile(subjectHash: string, id: string, version: number, file: StoredDocumentFile): Promise<boolean>
   /** every document of a subject of the given types, in one round trip */
   documentsOfSubject(subjectHash: string, types?: string[]): Promise<StoredDocument[]>
   /** every document id, a page of about `pageSize` at a time, in no set order (maintenance: re-encryption walks them all; an id may come twice) */

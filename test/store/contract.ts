@@ -115,7 +115,7 @@ export function documentContract (t: Test, makeStore: StoreFactory): void {
     const store = await makeStore(t)
     const id = '01J00000000000000000000010'
     await store.registerDocument(keys, version(id, 1))
-    t.equal(await store.amendDocument(keys.subjectHash, version(id, 2), 1), true)
+    t.same(await store.amendDocument(keys.subjectHash, version(id, 2), 1, { carryFile: true }), {}, 'appended; version 1 had no file to carry')
     t.equal(await store.amendDocument(keys.subjectHash, version(id, 3), 1), false, 'only on top of the current version')
     t.equal(await store.attachDocumentFile(keys.subjectHash, id, 2, { mediaType: 'application/pdf', size: 3, sha256: 'f'.repeat(64), uploadedAt: 'x' }), true)
     t.equal(await store.attachDocumentFile(keys.subjectHash, id, 2, { mediaType: 'application/pdf', size: 4, sha256: 'e'.repeat(64), uploadedAt: 'x' }), false)
@@ -131,6 +131,22 @@ export function documentContract (t: Test, makeStore: StoreFactory): void {
     t.equal((await store.documentsOfSubject(keys.subjectHash)).length, 2)
     t.same((await store.documentsOfSubject(keys.subjectHash, ['giay-phep-lai-xe'])).map((d) => d.versions[0]?.id), ['01J00000000000000000000011'])
     t.same(await store.documentsOfSubject('b'.repeat(64)), [])
+  })
+
+  t.test('documents: an amendment carries the file of the version before forward, atomically, unless told not to', async (t) => {
+    const store = await makeStore(t)
+    const id = '01J00000000000000000000012'
+    const file = { mediaType: 'application/pdf', size: 20_971_520, sha256: 'a'.repeat(64), uploadedAt: '2026-03-01T00:00:00.000Z' }
+    await store.registerDocument(keys, version(id, 1))
+    t.ok(await store.attachDocumentFile(keys.subjectHash, id, 1, file))
+    t.same(await store.amendDocument(keys.subjectHash, version(id, 2), 1, { carryFile: true }), { file: { ...file, carriedFrom: 1 } })
+    t.same(await store.amendDocument(keys.subjectHash, version(id, 3), 2, { carryFile: true }), { file: { ...file, carriedFrom: 1 } }, 'carried on, still naming the version it was uploaded to')
+    t.equal(await store.attachDocumentFile(keys.subjectHash, id, 3, { ...file, sha256: 'b'.repeat(64) }), false, 'a carried file is the version\'s one file')
+    t.same(await store.amendDocument(keys.subjectHash, version(id, 4), 3, { carryFile: false }), {}, 'not carried when the amendment replaces it')
+    t.same(await store.amendDocument(keys.subjectHash, version(id, 5), 4), {}, 'nothing to carry from a version without a file')
+    const found = (await store.getDocument(id))?.document
+    t.same(found?.files, { 1: file, 2: { ...file, carriedFrom: 1 }, 3: { ...file, carriedFrom: 1 } })
+    t.same((await store.documentsOfSubject(keys.subjectHash))[0]?.files[2], { ...file, carriedFrom: 1 })
   })
 
   t.test('documents: every id listed in pages; a version rewritten (re-encryption) only while it is still as read', async (t) => {

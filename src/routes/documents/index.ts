@@ -201,7 +201,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
       operationId: 'amendDocument',
       tags: ['documents'],
       summary: 'Amend: a new version',
-      description: 'Adds version n+1 with the full new structured data; version n becomes `superseded` and stays readable. Only for a type the issuer is competent for (403 `type_not_issuable` otherwise).',
+      description: 'Adds version n+1 with the full new structured data; version n becomes `superseded` and stays readable. The file of version n (the scan of the same paper) is carried forward: version n+1 has it too, the same bytes under the same SHA-256, and the answer\'s `file.carriedFrom` names the version it was uploaded to, so a reuse query releases the new version with its file and download link. When the amendment comes with a new paper, send `replacesFile: true`: version n+1 then has no file (no `file` in the answer) until its scan is uploaded with PUT /v1/documents/{id}/file. Only for a type the issuer is competent for (403 `type_not_issuable` otherwise).',
       security: requires('documents:write'),
       params: idParam,
       body: { $ref: 'DocumentAmend#' },
@@ -215,7 +215,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
       subject: prepared.subjectHash,
       documents: [{ id: request.params.id, version: prepared.next.version }],
       purpose: { procedureCode: request.body.procedureCode, dossierCode: request.body.dossierCode },
-      detail: { reason: request.body.reason, supersedes: prepared.expected }
+      detail: { reason: request.body.reason, supersedes: prepared.expected, ...(prepared.carryFile ? {} : { replacesFile: true }) }
     }, { announce: true })
     return await reply.code(201).send(await app.documents.amend(prepared))
   })
@@ -248,7 +248,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
       operationId: 'uploadDocumentFile',
       tags: ['documents'],
       summary: 'Upload the digitized file',
-      description: 'The file itself as the body (application/pdf, image/jpeg, image/png or image/tiff), streamed; at most FILE_SIZE_LIMIT_BYTES (20 MiB by default). Send `Repr-Digest: sha-256=:<base64>:` (RFC 9530) to have it checked: a mismatch stores nothing. Files are kept once by content. Attaches to the latest version (or `?version=`); a version has one file. Only for a type the issuer is competent for (403 `type_not_issuable` otherwise).',
+      description: 'The file itself as the body (application/pdf, image/jpeg, image/png or image/tiff), streamed; at most FILE_SIZE_LIMIT_BYTES (20 MiB by default). Send `Repr-Digest: sha-256=:<base64>:` (RFC 9530) to have it checked: a mismatch stores nothing. Files are kept once by content. Attaches to the latest version (or `?version=`); a version has one file, including one an amendment carried forward from the version before (409 `file_exists`). Only for a type the issuer is competent for (403 `type_not_issuable` otherwise).',
       security: requires('documents:write'),
       params: idParam,
       querystring: { type: 'object', properties: { version: { type: 'integer', minimum: 1 } }, additionalProperties: false },
@@ -273,7 +273,12 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
     const { document, subjectHash } = await competent(request, 'document.file_uploaded', async () => await app.documents.ownToChange(request.caller!, request.params.id))
     const version = request.query.version ?? document.versions.length
     if (!document.versions.some((v) => v.version === version)) throw new ProblemError(404, 'version_not_found', `document ${request.params.id} has no version ${version}`)
-    if (document.files[version]) throw new ProblemError(409, 'file_exists', `version ${version} already has its file; amend the document to change it`)
+    const existing = document.files[version]
+    if (existing) {
+      throw new ProblemError(409, 'file_exists', existing.carriedFrom === undefined
+        ? `version ${version} already has its file; amend the document to change it`
+        : `version ${version} has the file of version ${existing.carriedFrom}, carried forward when it was amended; to give it another file, amend the document with replacesFile: true and upload to that version`)
+    }
     const limit = app.config.limits.fileBytes
     if (Number(request.headers['content-length'] ?? 0) > limit) throw new ProblemError(413, 'file_too_large', `the file is larger than ${limit} bytes (FILE_SIZE_LIMIT_BYTES)`)
     const expected = expectedDigest(request.headers['repr-digest'] ?? request.headers['content-digest'])

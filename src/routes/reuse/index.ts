@@ -198,6 +198,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
       summary: 'Ask whether the subject already holds valid results, and get them',
       description: [
         'For each document type: the current valid results, their structured data cut down to the fields the agreement grants, a signed attestation each, and a single-use download link where files are granted.',
+        'With `mode: "status"`, each valid result is only its id, version, status, issuer and validity: no data, no file or link, and no attestation (an attestation vouches for released data and file digests, and none are released); the Reuse-Receipt signs the status answer.',
         'A type without an agreement for this procedure is a 403 for the whole query (audited as denied); a type that needs consent needs a matching consent token from the national portal (403 with a code saying what does not match).',
         'Nothing found is a 200 with `found: false` and `why`. Every answer to an authenticated requester about its query carries `Reuse-Receipt` — results, nothing found, or a refusal (its problem body: 400, 403, 422), all but 413 and 415 (the body was not read), 429 and 5xx: a JWS (typ reuse-receipt+jwt) by the gateway with `request_sha256` (of the request body bytes as sent), `response_sha256` (of the response body bytes as sent, the problem body for a refusal), `jti` (= queryId, the audit event; for a refused query the audit event of the refusal, for a request refused before it was examined, such as a 400, an id of its own), `aud` (the requester) and `iat`; a requester proves which answer it got to which question by keeping both bodies and the receipt and checking the hashes and the signature against /.well-known/jwks.json. A 401 carries none: the gateway signs nothing for a caller it does not know.'
       ].join(' '),
@@ -206,7 +207,7 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
       response: {
         200: {
           $ref: 'ReuseResult#',
-          description: 'For each document type asked for: the valid results found (minimized, each with its attestation), or why none',
+          description: 'For each document type asked for: the valid results found (minimized, each with its attestation; in status mode only their id, version, status, issuer and validity), or why none',
           headers: { 'Reuse-Receipt': RECEIPT_HEADER }
         },
         ...withReceipt(problemResponses(400, 401, 403, 415, 422, 503), 400, 403, 422)
@@ -296,6 +297,9 @@ export default async function reuseRoutes (app: FastifyInstance): Promise<void> 
         n++
         const v = c.version
         const base = { id: v.id, version: v.version, status: c.status, issuer: v.issuer, validFrom: v.validFrom, ...(v.validUntil ? { validUntil: v.validUntil } : {}) }
+        // Status mode signs no attestation: an attestation vouches for the data and file digest
+        // released, and this mode releases neither. The Reuse-Receipt, signed over the whole
+        // answer, already proves to a relying party which results were said valid, until when.
         if (statusOnly) { out.push(base); continue }
         const data = minimize(v.data, releasedFields(grant, p.type))
         const file = c.document.files[v.version]
