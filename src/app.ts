@@ -129,9 +129,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(authPlugin)
   await app.register(auditPlugin)
   // the first admin, from configuration: audited like any registration, so after the audit trail
-  if (config.admin) {
-    const { created, unchanged } = await registerAgency(app, config.admin.code, { name: 'Gateway administrator (from configuration)', roles: ['admin'], jwks: config.admin.jwks }, 'configuration')
-    app.log.info({ agency: config.admin.code, created, unchanged }, 'admin agency from configuration registered')
+  const admin = config.admin
+  if (admin) {
+    // a store that does not answer yet holds the process until it does, as the signing keys do
+    await app.lifecycle.whenStoreAnswers('registering the admin agency from configuration', async () => {
+      const { created, unchanged } = await registerAgency(app, admin.code, { name: 'Gateway administrator (from configuration)', roles: ['admin'], jwks: admin.jwks }, 'configuration')
+      app.log.info({ agency: admin.code, created, unchanged }, 'admin agency from configuration registered')
+    })
   }
   await app.register(refusalsPlugin)
   await app.register(documentsPlugin)

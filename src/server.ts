@@ -55,9 +55,21 @@ let address: string
 try {
   address = await app.listen({ port: config.port, host: config.host })
 } catch (err) {
-  // a start refused for the store's settings says why on standard error, as a bad variable does
-  if (err instanceof ConfigError) process.stderr.write(`reuse-gateway: ${err.message}\n`)
-  app.log.fatal({ err }, 'could not start')
+  // a start refused for the store's settings, or a port that cannot be had, says why on
+  // standard error in one line, as a bad variable does
+  const where = `port ${config.port} on ${config.host}`
+  const refusal = ({
+    EADDRINUSE: `${where} is in use — set PORT (or HOST) to another`,
+    EACCES: `${where} needs privileges this process does not have — set PORT to 1024 or above`,
+    EADDRNOTAVAIL: `${config.host} is not an address of this machine — set HOST to one that is (e.g. 127.0.0.1 or 0.0.0.0)`
+  } as Record<string, string | undefined>)[(err as NodeJS.ErrnoException).code ?? '']
+  if (refusal !== undefined) {
+    process.stderr.write(`reuse-gateway: ${refusal}\n`)
+    app.log.fatal({ code: (err as NodeJS.ErrnoException).code }, `could not start: ${refusal}`)
+  } else {
+    if (err instanceof ConfigError) process.stderr.write(`reuse-gateway: ${err.message}\n`)
+    app.log.fatal({ err }, 'could not start')
+  }
   process.exit(1)
 }
 

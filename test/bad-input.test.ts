@@ -70,7 +70,7 @@ t.test('a wrong Content-Type is a 415 problem', async (t) => {
   for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x']) {
     const res = await post(app, '{"name":"a"}', type)
     isProblem(t, res, 415, 'unsupported_media_type')
-    t.match(res.json().detail, /POST \/test\/echo/)
+    t.match(res.json().detail, /POST \/test\/echo; send Content-Type: application\/json$/, 'names the route and what it accepts')
   }
   const missing = await app.inject({ method: 'POST', url: '/test/echo', payload: '{"name":"a"}', headers: { 'content-type': '' } })
   t.ok([400, 415].includes(missing.statusCode), 'no content type: 4xx')
@@ -81,6 +81,7 @@ t.test('a body over the limit is a 413 problem', async (t) => {
   const { app, logs } = await setup(t, { BODY_LIMIT_BYTES: '2048' })
   const res = await post(app, JSON.stringify({ name: 'x'.repeat(5000) }))
   isProblem(t, res, 413, 'body_too_large')
+  t.equal(res.json().detail, 'the request body is larger than 2048 bytes (BODY_LIMIT_BYTES), the most this route accepts')
   noErrorLogged(t, logs)
 })
 

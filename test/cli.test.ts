@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -7,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { coverageEnv } from './lib/child-coverage.js'
 import { startGateway } from './lib/gateway-process.js'
-import { startTestRedis } from './lib/redis-server.js'
+import { freePort, startTestRedis } from './lib/redis-server.js'
 import { RedisStore } from '../src/store/index.js'
 
 /**
@@ -130,4 +132,26 @@ t.test('agencies refresh-keys: every gateway re-reads the agency\'s keys at its 
   t.equal(await store.agencyKeysGeneration(code), 1, 'the generation every gateway compares has moved on')
   t.match(await cliFails(['agencies', 'refresh-keys', '000.00.99.H41'], { REDIS_URL: redis.url }), /no agency 000.00.99.H41 is registered/)
   t.match(await cliFails(['agencies', 'refresh-keys', 'nope'], { REDIS_URL: redis.url }), /not an agency code/)
+})
+
+t.test('a gateway that cannot be reached: the URL, the cause and what to check, in one line', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rg-cli-'))
+  await cli(['keys', 'generate', '--agency', '000.00.00.A01', '--out', dir])
+  const key = join(dir, '000.00.00.A01.private.jwk.json')
+  const port = await freePort()
+  const refused = await cliFails(['token', '--key', key, '--gateway', `http://127.0.0.1:${port}`])
+  t.equal(refused, `reuse-gateway: cannot reach http://127.0.0.1:${port}: connection refused (ECONNREFUSED) — is the gateway running there? Check --gateway (default http://127.0.0.1:3000)\n`)
+  writeFileSync(join(dir, 'one.ndjson'), '{}\n')
+  const unknown = await cliFails(['documents', 'import', join(dir, 'one.ndjson'), '--quiet', '--key', key, '--gateway', 'http://no-such-host.invalid:3000'])
+  t.match(unknown, /^reuse-gateway: cannot reach http:\/\/no-such-host\.invalid:3000: DNS (name not found|lookup failed)[^\n]* — is the gateway running there\? Check --gateway/)
+  t.notMatch(unknown, /fetch failed/)
+  const exported = await cliFails(['audit', 'export', '--key', key, '--gateway', `http://127.0.0.1:${port}`, '--out', join(dir, 'audit.ndjson')])
+  t.match(exported, /cannot reach http:\/\/127\.0\.0\.1:\d+: connection refused/)
+  t.match(await cliFails(['token', '--key', key, '--gateway', '127.0.0.1:3000']), /--gateway must be an http\(s\) URL, e.g\. http:\/\/127\.0\.0\.1:3000/)
+  // https:// to a server speaking plain HTTP
+  const plain = createServer((_request, response) => { response.end('{}') })
+  await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { plain.close() })
+  const tls = await cliFails(['token', '--key', key, '--gateway', `https://127.0.0.1:${(plain.address() as AddressInfo).port}`])
+  t.match(tls, /cannot reach https:\/\/127\.0\.0\.1:\d+: TLS error/)
 })

@@ -150,6 +150,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       t.equal(tooBig.json().code, 'file_too_large')
       const wrongType = await w.app.inject({ method: 'PUT', url: `/v1/documents/${id}/file`, headers: { ...as(w.token), 'content-type': 'application/zip' }, payload: pdf })
       t.equal(wrongType.statusCode, 415)
+      t.match(wrongType.json().detail, /"application\/zip" is not accepted by PUT \/v1\/documents\/:id\/file; send one of Content-Type: application\/pdf, image\/jpeg/, 'the detail lists the file types accepted')
       const ok = await w.app.inject({ method: 'PUT', url: `/v1/documents/${id}/file`, headers: { ...as(w.token), 'content-type': 'application/pdf', 'repr-digest': `sha-256=:${digest.toString('base64')}:` }, payload: pdf })
       t.equal(ok.statusCode, 200)
       t.same(ok.json().file, { mediaType: 'application/pdf', size: pdf.length, sha256: digest.toString('hex') })

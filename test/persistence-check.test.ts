@@ -145,7 +145,7 @@ t.test('production with Redis unreachable at start that comes back without AOF: 
 
 t.test('while held or closing, readiness answers 503 in its own shape; liveness only fails when closing', async (t) => {
   const app = await build(t)
-  app.lifecycle.holding = { code: 'store_unavailable', detail: 'not checked yet' }
+  app.lifecycle.hold('persistence', { code: 'store_unavailable', detail: 'not checked yet' })
   const held = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(held.statusCode, 503)
   t.same(held.json(), { status: 'unavailable', store: 'memory', version: held.json().version })
@@ -153,7 +153,7 @@ t.test('while held or closing, readiness answers 503 in its own shape; liveness 
   const other = await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })
   t.equal(other.statusCode, 503)
   t.equal(other.json().code, 'store_unavailable')
-  app.lifecycle.holding = undefined
+  app.lifecycle.release('persistence')
   app.lifecycle.closing = true
   const closing = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(closing.statusCode, 503)

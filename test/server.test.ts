@@ -1,4 +1,6 @@
 import t from 'tap'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { spawnGateway, startGateway } from './lib/gateway-process.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { VERSION } from '../src/lib/version.js'
@@ -56,4 +58,19 @@ t.test('with REDIS_URL it reports the redis store, warns that AOF is off, and cl
   t.notMatch(gateway.stderr(), /EMBEDDED/)
   const { code } = await gateway.stop('SIGINT')
   t.equal(code, 0)
+})
+
+t.test('a port already in use: one line on standard error naming it and what to set, exit 1', async (t) => {
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { taken.close() })
+  const port = (taken.address() as AddressInfo).port
+  const proc = spawnGateway({ PORT: String(port), HOST: '127.0.0.1' })
+  t.teardown(() => { proc.child.kill('SIGKILL') })
+  const { code } = await proc.exited
+  t.equal(code, 1)
+  const lines = proc.stderr().split('\n').filter((line) => line.startsWith('reuse-gateway:'))
+  t.same(lines, [`reuse-gateway: port ${port} on 127.0.0.1 is in use — set PORT (or HOST) to another`])
+  t.notMatch(proc.stderr(), /\n\s+at /, 'no stack trace')
+  t.same(proc.lines.filter((line) => line.level === 60 && JSON.stringify(line).includes('"stack"')), [], 'no stack in the log either')
 })

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose'
 import type { JWK } from 'jose'
 import { StatedError } from '../lib/error-description.js'
+import { fetchFrom } from './gateway-fetch.js'
 
 /**
  * What an agency needs to talk to the gateway: a key pair (the private JWK stays with the
@@ -56,7 +57,7 @@ export interface TokenResponse {
 
 /** The gateway's issuer id (the audience of assertions), from its RFC 8414 metadata. */
 export async function gatewayIssuer (gateway: string): Promise<string> {
-  const response = await fetch(`${gateway}/.well-known/oauth-authorization-server`)
+  const response = await fetchFrom(`${gateway}/.well-known/oauth-authorization-server`)
   if (!response.ok) throw new StatedError(`${gateway} did not serve its OAuth metadata (${response.status})`)
   return (await response.json() as { issuer: string }).issuer
 }
@@ -75,7 +76,7 @@ export async function fetchAccessToken (options: { gateway: string, privateKey: 
     client_assertion: assertion
   })
   if (options.scope) form.set('scope', options.scope)
-  const response = await fetch(`${gateway}/v1/oauth/token`, {
+  const response = await fetchFrom(`${gateway}/v1/oauth/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: form

@@ -3,6 +3,7 @@ import { appendFile, readFile, rename, writeFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { Presets, SingleBar } from 'cli-progress'
 import { fetchAccessToken } from './agency-keys.js'
+import { fetchFrom } from './gateway-fetch.js'
 import type { AgencyPrivateKey } from './agency-keys.js'
 import { StatedError } from '../lib/error-description.js'
 
@@ -77,7 +78,7 @@ export async function importDocuments (options: ImportOptions): Promise<ImportSu
 
   const send = async (lines: string[], firstLine: number): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
-      const response = await fetch(`${gateway}/v1/documents/batch`, {
+      const response = await fetchFrom(`${gateway}/v1/documents/batch`, {
         method: 'POST',
         headers: { authorization: await authorization(), 'content-type': 'application/x-ndjson' },
         body: lines.join('\n') + '\n'

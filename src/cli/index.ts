@@ -18,6 +18,7 @@ import type { GatewayAlg, StoredKey } from '../services/signing-keys.js'
 import { latestRetiredKeyExp } from '../services/tokens.js'
 import { fetchAccessToken, generateAgencyKeyPair, signClientAssertion } from './agency-keys.js'
 import { importDocuments } from './import.js'
+import { fetchFrom } from './gateway-fetch.js'
 import { encryptionCommands } from './encryption.js'
 import type { AgencyAlg, AgencyPrivateKey } from './agency-keys.js'
 import { VERSION } from '../lib/version.js'
@@ -192,7 +193,7 @@ export function buildCli (): Command {
     .action(async (file: string, options: { jwks: string, checkpoint?: string, from?: string, issuer?: string, allChains?: boolean }) => {
       if (options.from !== undefined && Number.isNaN(Date.parse(options.from))) throw new StatedError('--from must be an ISO 8601 time')
       const jwks = /^https?:\/\//.test(options.jwks)
-        ? await (await fetch(options.jwks)).json() as JSONWebKeySet
+        ? await (await fetchFrom(options.jwks, undefined, '--jwks')).json() as JSONWebKeySet
         : JSON.parse(await readFile(options.jwks, 'utf8')) as JSONWebKeySet
       const checkpoints = options.checkpoint ? parseCheckpoints(await readFile(options.checkpoint, 'utf8'), options.checkpoint) : []
       const result = await verifyAuditFile(file, createLocalJWKSet(jwks), {
@@ -228,7 +229,7 @@ export function buildCli (): Command {
       const to = options.to ?? new Date().toISOString()
       const query = new URLSearchParams({ ...(options.from ? { from: options.from } : {}), to })
       const headers = { authorization: `Bearer ${token}` }
-      const response = await fetch(`${gateway}/v1/audit/export?${query}`, { headers })
+      const response = await fetchFrom(`${gateway}/v1/audit/export?${query}`, { headers })
       if (!response.ok || !response.body) throw new StatedError(`export refused (${response.status}): ${await response.text()}`)
       const bar = options.quiet ? undefined : new SingleBar({ format: 'exporting audit events | {value} events | {bytes} | {duration}s', hideCursor: true, noTTYOutput: false }, Presets.shades_classic)
       bar?.start(0, 0, { bytes: '0 B' })
@@ -249,7 +250,7 @@ export function buildCli (): Command {
       do {
         const page = new URLSearchParams(query)
         if (cursor) page.set('cursor', cursor)
-        const answer = await fetch(`${gateway}/v1/audit/checkpoints?${page}`, { headers })
+        const answer = await fetchFrom(`${gateway}/v1/audit/checkpoints?${page}`, { headers })
         if (!answer.ok) throw new StatedError(`the events are in ${options.out}, but the checkpoints were refused (${answer.status}): ${await answer.text()}`)
         const body = await answer.json() as { checkpoints: Array<{ time: string, jws: string, chains: unknown[] }>, nextCursor?: string }
         await appendFile(options.out, body.checkpoints.map((checkpoint) => JSON.stringify({ checkpoint }) + '\n').join(''))

@@ -106,6 +106,34 @@ export interface AjvLikeError {
   keyword: string
   message?: string
   params: Record<string, unknown>
+  /** the schema holding the failed keyword (Ajv's `verbose` option) */
+  parentSchema?: unknown
+}
+
+/** What a value of a standard format looks like, said to whoever sent another. */
+const FORMS_OF_FORMATS: Record<string, string> = {
+  date: 'a date as YYYY-MM-DD, e.g. 2023-04-15',
+  'date-time': 'a date and time as RFC 3339 with a time zone, e.g. 2023-04-15T08:30:00+07:00',
+  time: 'a time as hh:mm:ss with a time zone, e.g. 08:30:00+07:00',
+  uri: 'an absolute URI, e.g. https://agency.example/jwks.json',
+  email: 'an e-mail address, e.g. mot-cua@agency.example',
+  uuid: 'a UUID, e.g. 3f2b8c1e-9d4a-4e6b-8f0a-2c5d7e9b1a34'
+}
+
+/**
+ * The form a value must have, for a failed `pattern` or `format`: the schema's title and first
+ * example (`must be a dossier code (mã hồ sơ), e.g. 000.00.41.H41-230415-0007`), else the
+ * format's usual form, else Ajv's words with the example; undefined when nothing is known.
+ */
+function expectedForm (e: AjvLikeError): string | undefined {
+  const schema = (e.parentSchema ?? {}) as { title?: unknown, examples?: unknown[], example?: unknown }
+  const example = schema.examples?.[0] ?? schema.example
+  if (typeof schema.title === 'string' && typeof example === 'string') return `must be ${schema.title}, e.g. ${example}`
+  if (e.keyword === 'format' && typeof e.params.format === 'string') {
+    const form = FORMS_OF_FORMATS[e.params.format]
+    if (form) return `must be ${form}`
+  }
+  return typeof example === 'string' && e.message ? `${e.message}, e.g. ${example}` : undefined
 }
 
 /** RFC 6901: a key as one segment of a JSON pointer. */
@@ -120,6 +148,7 @@ export function validationErrors (
   part: string,
   options: { prefix?: string, unknownField?: string } = {}
 ): ProblemFieldError[] {
+  const seen = new Set<string>()
   return errors.map((e) => {
     let pointer = (options.prefix ?? '') + e.instancePath
     let detail = e.message ?? 'is invalid'
@@ -131,7 +160,15 @@ export function validationErrors (
       detail = 'is required'
     } else if (e.keyword === 'enum' && Array.isArray(e.params.allowedValues)) {
       detail = `must be one of: ${e.params.allowedValues.join(', ')}`
+    } else if (e.keyword === 'pattern' || e.keyword === 'format') {
+      detail = expectedForm(e) ?? detail
     }
     return { in: part, pointer, detail }
+  }).filter((error) => {
+    // a value failing both the pattern and the format of one schema is told once
+    const key = `${error.pointer}\n${error.detail}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
   })
 }

@@ -55,13 +55,15 @@ export function requiredScopes (request: FastifyRequest): string[] | undefined {
  */
 async function authPlugin (app: FastifyInstance): Promise<void> {
   const config = app.config
-  const signingKeys = await SigningKeys.load(
+  const signingKeys = new SigningKeys(
     config.signing.keysFile
       ? { kind: 'file', path: config.signing.keysFile }
       : { kind: 'store', store: app.store, alg: config.signing.alg },
     { retentionMs: config.signing.retentionMs, refreshMs: SIGNING_KEYS_REFRESH_MS }
   )
   app.addHook('onClose', async () => signingKeys.stop())
+  // kept in the store outside production: a Redis not up yet holds the process until it is
+  await app.lifecycle.whenStoreAnswers('reading the gateway\'s signing keys', async () => await signingKeys.open())
   const agencyKeys = new AgencyKeys({ store: app.store, fetchTimeoutMs: 3000, cacheMs: 10 * 60_000, fetch: outboundFetcher(outboundPolicy(config.outbound)) })
   const agencies = new AgencyService(app.store)
   const tokens = new TokenService({
@@ -110,4 +112,4 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
   })
 }
 
-export default fp(authPlugin, { name: 'auth', dependencies: ['store'] })
+export default fp(authPlugin, { name: 'auth', dependencies: ['store', 'lifecycle'] })

@@ -29,6 +29,21 @@ const STATUS_CODES_BY_STATUS: Record<number, string> = {
   429: 'rate_limited'
 }
 
+/** What a route takes as its body: the media types its schema `consumes`, else JSON if it has a body schema. */
+function accepted (request: FastifyRequest): string {
+  const schema = request.routeOptions.schema as { consumes?: string[], body?: unknown } | undefined
+  if (schema?.consumes?.length === 1) return `send Content-Type: ${schema.consumes[0] as string}`
+  if (schema?.consumes) return `send one of Content-Type: ${schema.consumes.join(', ')}`
+  return schema?.body === undefined ? 'this route takes no body: send none' : 'send Content-Type: application/json'
+}
+
+/** The limit a body went over, and the variable that sets it when it is the configured one. */
+function tooLarge (request: FastifyRequest): string {
+  const limit = request.routeOptions.bodyLimit
+  const variable = limit === request.server.config.limits.bodyBytes ? ' (BODY_LIMIT_BYTES)' : ''
+  return `the request body is larger than ${limit} bytes${variable}, the most this route accepts`
+}
+
 function toProblem (error: FastifyError | Error, request: FastifyRequest): { problem: ProblemError, internal: boolean } {
   // a 503 the gateway chose (overloaded, shutting down, store not durable) is a refusal, not a defect
   if (error instanceof ProblemError) return { problem: error, internal: error.status >= 500 && error.status !== 503 }
@@ -53,7 +68,9 @@ function toProblem (error: FastifyError | Error, request: FastifyRequest): { pro
     const code = FASTIFY_CODES[fastifyError.code] ?? STATUS_CODES_BY_STATUS[status] ?? 'bad_request'
     let detail = fastifyError.message
     if (code === 'unsupported_media_type') {
-      detail = `content type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted by ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`
+      detail = `content type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted by ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}; ${accepted(request)}`
+    } else if (code === 'body_too_large') {
+      detail = tooLarge(request)
     }
     return { problem: new ProblemError(status, code, detail), internal: false }
   }

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { ProblemError } from '../lib/problem.js'
+import { StoreUnavailableError } from '../store/errors.js'
 
 export interface Lifecycle {
   /** set first on shutdown: readiness fails so load balancers stop sending, requests are still served */
@@ -8,11 +9,29 @@ export interface Lifecycle {
   /** set once the server is closing: requests still arriving on open connections get a 503 */
   closing: boolean
   /**
-   * why this process must not serve yet (its store's persistence not checked, or found unsafe):
-   * every request but liveness gets a 503 with this code and detail until it is cleared
+   * why this process must not serve yet (its store's persistence not checked or found unsafe,
+   * its signing keys not read yet): every request but liveness gets a 503 with this code and
+   * detail until every reason is released
    */
-  holding: { code: string, detail: string } | undefined
+  readonly holding: Holding | undefined
+  /** holds the process for `reason` (one hold per reason; a second call replaces the first) */
+  hold(reason: string, why: Holding): void
+  release(reason: string): void
+  /**
+   * Start-up work that needs the store (reading the signing keys, registering the admin
+   * agency): done now if the store answers; if it does not, the process holds and tries again
+   * every second until it does. Any other error stops the start, as it did before.
+   */
+  whenStoreAnswers(what: string, work: () => Promise<void>): Promise<void>
 }
+
+export interface Holding {
+  code: string
+  detail: string
+}
+
+/** how often start-up work the store refused is tried again */
+const RETRY_MS = 1000
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,8 +45,43 @@ declare module 'fastify' {
  * holding: a process that may not serve yet answers 503 to everything but liveness.
  */
 async function lifecyclePlugin (app: FastifyInstance): Promise<void> {
-  const lifecycle: Lifecycle = { draining: false, closing: false, holding: undefined }
+  const reasons = new Map<string, Holding>()
+  const timers = new Set<NodeJS.Timeout>()
+  const lifecycle: Lifecycle = {
+    draining: false,
+    closing: false,
+    get holding () { return reasons.values().next().value },
+    hold (reason, why) { reasons.set(reason, why) },
+    release (reason) { reasons.delete(reason) },
+    async whenStoreAnswers (what, work) {
+      try {
+        await work()
+        return
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err
+      }
+      const reason = `store:${what}`
+      app.log.warn(`the store does not answer at start: ${what} not done yet; every request but liveness gets a 503 until it is (trying again every second)`)
+      lifecycle.hold(reason, { code: 'store_unavailable', detail: 'the gateway cannot reach its store yet; retry shortly' })
+      const retry = (): void => {
+        const timer = setTimeout(() => {
+          timers.delete(timer)
+          work().then(() => {
+            lifecycle.release(reason)
+            app.log.info(`the store answers: ${what} done`)
+          }, (err: unknown) => {
+            if (!(err instanceof StoreUnavailableError)) app.log.error({ err }, `${what} failed; trying again every second`)
+            retry()
+          })
+        }, RETRY_MS)
+        timer.unref()
+        timers.add(timer)
+      }
+      retry()
+    }
+  }
   app.decorate('lifecycle', lifecycle)
+  app.addHook('onClose', async () => { for (const timer of timers) clearTimeout(timer) })
   app.addHook('preClose', async () => {
     lifecycle.draining = true
     lifecycle.closing = true

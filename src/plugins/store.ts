@@ -40,8 +40,9 @@ const HOW_TO_FIX = 'Run Redis with "appendonly yes" and "appendfsync always" (do
  * In production (unless ALLOW_NO_PERSISTENCE=true) a Redis that would lose acknowledged writes
  * stops the start, with a message naming the settings to use. A Redis that cannot be reached at
  * start cannot be checked: the process starts, holds every request but liveness (503, readiness
- * included) and checks again every second; once the settings are read it serves, or keeps
- * holding with an error logged if they are unsafe (CONFIG SET appendonly yes then releases it).
+ * included) and checks again every second; once the settings are read it serves, or, in
+ * production, keeps holding with an error logged if they are unsafe (CONFIG SET appendonly yes
+ * then releases it).
  */
 async function storePlugin (app: FastifyInstance, options: StorePluginOptions): Promise<void> {
   const { store } = options
@@ -66,7 +67,19 @@ async function storePlugin (app: FastifyInstance, options: StorePluginOptions): 
   }
 
   let timer: NodeJS.Timeout | undefined
+  let foundUnsafe = false
   app.addHook('onClose', async () => clearTimeout(timer))
+
+  /** settings that lose acknowledged writes, where that does not stop the start: said as a warning */
+  const warnAbout = (persistence: Persistence, gap: string): void => {
+    if (production) {
+      app.log.warn({ persistence }, `Redis does not keep acknowledged writes across a crash (${gap}); starting anyway because ALLOW_NO_PERSISTENCE=true`)
+    } else if (!persistence.aof) {
+      app.log.warn({ persistence }, 'Redis has AOF persistence off: acknowledged writes can be lost in a crash. Run Redis with appendonly yes (see docs/production.md).')
+    } else {
+      app.log.warn({ persistence }, 'Redis AOF uses appendfsync no: the last seconds of acknowledged writes can be lost in a crash')
+    }
+  }
 
   /** while holding: check again until the settings can be read */
   const recheck = (): void => {
@@ -75,16 +88,27 @@ async function storePlugin (app: FastifyInstance, options: StorePluginOptions): 
         if (persistence === undefined) return recheck()
         const gap = durabilityGap(persistence)
         if (gap === undefined) {
-          app.lifecycle.holding = undefined
+          app.lifecycle.release('persistence')
           app.log.info({ persistence }, 'Redis persistence checked: acknowledged writes survive a crash; serving')
           return
         }
-        if (app.lifecycle.holding?.code !== 'store_not_durable') {
+        if (!enforce) {
+          app.lifecycle.release('persistence')
+          warnAbout(persistence, gap)
+          return
+        }
+        if (!foundUnsafe) {
+          foundUnsafe = true
           app.log.error({ persistence }, `Redis does not keep acknowledged writes across a crash (${gap}); this gateway serves nothing until it does. ${HOW_TO_FIX}`)
         }
-        app.lifecycle.holding = { code: 'store_not_durable', detail: 'the gateway\'s store is not configured to keep acknowledged writes across a crash; the operator has been told' }
+        app.lifecycle.hold('persistence', { code: 'store_not_durable', detail: 'the gateway\'s store is not configured to keep acknowledged writes across a crash; the operator has been told' })
         recheck()
       }, (err: unknown) => {
+        if (!enforce) {
+          app.lifecycle.release('persistence')
+          app.log.warn({ err }, 'could not read Redis persistence settings (CONFIG GET refused); make sure Redis runs with appendonly yes')
+          return
+        }
         app.log.error({ err }, `could not read Redis persistence settings; this gateway serves nothing until it can. ${HOW_TO_FIX}`)
         recheck()
       })
@@ -103,25 +127,18 @@ async function storePlugin (app: FastifyInstance, options: StorePluginOptions): 
       return
     }
     if (persistence === undefined) {
-      if (!enforce) {
-        app.log.warn('could not read Redis persistence settings (Redis unreachable)')
-        return
-      }
-      app.log.warn('Redis unreachable at start: its persistence settings cannot be checked; every request but liveness gets a 503 until they are')
-      app.lifecycle.holding = { code: 'store_unavailable', detail: 'the gateway has not been able to check its store yet; retry shortly' }
+      // outside production too: a process that cannot reach its store is not ready for traffic
+      app.log.warn(enforce
+        ? 'Redis unreachable at start: its persistence settings cannot be checked; every request but liveness gets a 503 until they are'
+        : 'Redis unreachable at start: every request but liveness gets a 503 until it answers')
+      app.lifecycle.hold('persistence', { code: 'store_unavailable', detail: 'the gateway has not been able to check its store yet; retry shortly' })
       recheck()
       return
     }
     const gap = durabilityGap(persistence)
     if (gap === undefined) return
     if (enforce) throw new ConfigError(`Redis does not keep acknowledged writes across a crash (${gap}). ${HOW_TO_FIX}`)
-    if (production) {
-      app.log.warn({ persistence }, `Redis does not keep acknowledged writes across a crash (${gap}); starting anyway because ALLOW_NO_PERSISTENCE=true`)
-    } else if (!persistence.aof) {
-      app.log.warn({ persistence }, 'Redis has AOF persistence off: acknowledged writes can be lost in a crash. Run Redis with appendonly yes (see docs/production.md).')
-    } else {
-      app.log.warn({ persistence }, 'Redis AOF uses appendfsync no: the last seconds of acknowledged writes can be lost in a crash')
-    }
+    warnAbout(persistence, gap)
   })
 }
 

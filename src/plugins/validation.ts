@@ -30,6 +30,9 @@ export function createAjv (options: AjvOptions = {}): Ajv2020 {
     removeAdditional: false,
     useDefaults: true,
     coerceTypes: false,
+    // each error carries the schema that failed, so that a refusal can name the expected form
+    // (its title and example: lib/problem.ts) rather than quote a regular expression
+    verbose: true,
     ...options
   })
   addFormats(ajv)

@@ -5,6 +5,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK } from 'j
 import type { JWK, JWTPayload, KeyObject } from 'jose'
 import { jwksKeys } from '../lib/jwks.js'
 import type { Store } from '../store/index.js'
+import { StoreUnavailableError } from '../store/errors.js'
 import { StatedError } from '../lib/error-description.js'
 
 /**
@@ -98,46 +99,58 @@ export interface SigningKeysOptions {
 }
 
 export class SigningKeys {
-  private loaded!: Loaded
+  private loaded: Loaded | undefined
   private timer: NodeJS.Timeout | undefined
   private pendingRefresh: Promise<void> | undefined
   private fileMtime = 0
 
-  private constructor (private readonly source: KeySource, private readonly options: SigningKeysOptions) {}
+  /** Not read yet: `open` reads them (the store may not answer at start; the caller retries). */
+  constructor (private readonly source: KeySource, private readonly options: SigningKeysOptions) {}
 
   /** Loads the keys; in store mode, generates the first key if there is none yet. */
   static async load (source: KeySource, options: SigningKeysOptions): Promise<SigningKeys> {
     const keys = new SigningKeys(source, options)
-    await keys.refresh(true)
-    if (options.refreshMs) {
-      keys.timer = setInterval(() => { keys.refresh(false).catch(() => {}) }, options.refreshMs)
-      keys.timer.unref()
-    }
+    await keys.open()
     return keys
+  }
+
+  /** Reads the keys (in store mode generating the first one), then looks for rotations every refreshMs. */
+  async open (): Promise<void> {
+    await this.refresh(true)
+    if (this.options.refreshMs && !this.timer) {
+      this.timer = setInterval(() => { this.refresh(false).catch(() => {}) }, this.options.refreshMs)
+      this.timer.unref()
+    }
   }
 
   stop (): void {
     if (this.timer) clearInterval(this.timer)
   }
 
-  get activeKid (): string { return this.loaded.active.kid }
-  get activeAlg (): GatewayAlg { return this.loaded.active.alg }
+  /** the keys as last read; before the first read nothing can be signed or verified */
+  private get current (): Loaded {
+    if (!this.loaded) throw new StoreUnavailableError('the gateway\'s signing keys have not been read yet: the store has not answered')
+    return this.loaded
+  }
+
+  get activeKid (): string { return this.current.active.kid }
+  get activeAlg (): GatewayAlg { return this.current.active.alg }
 
   /** the JWKS document: public parts of every key still inside its retention */
   jwks (): { keys: JWK[] } {
-    return { keys: this.loaded.published }
+    return { keys: this.current.published }
   }
 
   /** The verification key for `kid`; an unknown kid triggers one re-read (a rotation elsewhere). */
   async keyFor (kid: string | undefined): Promise<VerificationKey | undefined> {
     if (kid === undefined) return undefined
-    const known = this.loaded.verifying.get(kid)
+    const known = this.loaded?.verifying.get(kid)
     if (known) return known
     // Another process may have rotated a moment ago. Concurrent misses share one re-read, so a
     // flood of made-up kids costs one store read at a time, like any other request.
     this.pendingRefresh ??= this.refresh(false).finally(() => { this.pendingRefresh = undefined })
     await this.pendingRefresh
-    return this.loaded.verifying.get(kid)
+    return this.current.verifying.get(kid)
   }
 
   /**
@@ -150,7 +163,7 @@ export class SigningKeys {
   }
 
   private jws (payload: Buffer, typ: string, detached = false): string {
-    const { kid, alg, signer } = this.loaded.active
+    const { kid, alg, signer } = this.current.active
     const header = Buffer.from(JSON.stringify({ alg, kid, typ })).toString('base64url')
     const body = payload.toString('base64url')
     const input = Buffer.from(`${header}.${body}`)

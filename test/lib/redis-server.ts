@@ -28,6 +28,8 @@ export interface TestRedis {
 export interface TestRedisOptions {
   /** extra redis-server arguments, e.g. ['--appendonly', 'yes', '--appendfsync', 'always'] */
   args?: string[]
+  /** listen on this port (e.g. one a gateway was told to use before Redis was up) instead of a free one */
+  port?: number
 }
 
 const HOW_TO_GET_REDIS =
@@ -113,13 +115,13 @@ export async function startTestRedis (options: TestRedisOptions = {}): Promise<T
 
   // a free port can be taken between the probe and the bind: try a few
   for (let attempt = 0; ; attempt++) {
-    port = await freePort()
+    port = options.port ?? await freePort()
     try {
       await launch()
       break
     } catch (err) {
       await halt('SIGKILL')
-      if (attempt >= 4) throw err
+      if (attempt >= 4 || options.port !== undefined) throw err
     }
   }
 

@@ -9,7 +9,7 @@ import type { AgencyInput, AgencyRecord } from '../../services/agencies.js'
 const codeParam = {
   type: 'object',
   required: ['code'],
-  properties: { code: { type: 'string', pattern: '^[0-9A-Z]{3}\\.[0-9A-Z]{2}\\.[0-9A-Z]{2}\\.[A-Z][0-9]{2}$', description: 'electronic agency code, e.g. 000.00.00.H41' } },
+  properties: { code: { type: 'string', pattern: '^[0-9A-Z]{3}\\.[0-9A-Z]{2}\\.[0-9A-Z]{2}\\.[A-Z][0-9]{2}$', title: 'an agency code (mã định danh điện tử)', examples: ['000.00.00.H41'], description: 'electronic agency code, e.g. 000.00.00.H41' } },
   additionalProperties: false
 }
 

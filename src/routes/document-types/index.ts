@@ -6,7 +6,7 @@ import type { DocumentTypeDefinition } from '../../services/catalogue.js'
 const codeParam = {
   type: 'object',
   required: ['code'],
-  properties: { code: { type: 'string', pattern: '^[a-z0-9]+(-[a-z0-9]+)*$', maxLength: 64 } },
+  properties: { code: { type: 'string', pattern: '^[a-z0-9]+(-[a-z0-9]+)*$', title: 'a document type code (lower-case words joined by hyphens)', examples: ['giay-khai-sinh'], maxLength: 64 } },
   additionalProperties: false
 }
 

@@ -12,7 +12,7 @@ import type { Catalogue } from '../../services/catalogue.js'
 const idParam = {
   type: 'object',
   required: ['id'],
-  properties: { id: { type: 'string', pattern: '^[0-9A-HJKMNP-TV-Z]{26}$', description: 'document id' } },
+  properties: { id: { type: 'string', pattern: '^[0-9A-HJKMNP-TV-Z]{26}$', title: 'a document id (26 characters)', examples: ['01HZX3J4K5M6N7P8Q9R0S1T2V3'], description: 'document id' } },
   additionalProperties: false
 }
 

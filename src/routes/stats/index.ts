@@ -3,7 +3,7 @@ import { problemResponses, requires } from '../../lib/openapi.js'
 import { DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS, STATS_GROUPINGS } from '../../services/stats.js'
 import type { StatsGrouping } from '../../services/stats.js'
 
-const day = { type: 'string', format: 'date', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' }
+const day = { type: 'string', format: 'date', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$', title: 'a date as YYYY-MM-DD', examples: ['2023-04-15'] }
 
 export default async function statsRoutes (app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: { from?: string, to?: string, groupBy: StatsGrouping } }>('/v1/stats/reuse', {
