@@ -2,6 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { NO_AGENCY_NOTICE, demoAllowed, demoAuditLogFile, demoStoreState, otherAgenciesNotice, peekDemoStoreState, setUpDemo } from './demo.js'
 import { ConfigError, listeningUrl, loadConfig } from './config.js'
+import { StatedError } from './lib/error-description.js'
 import type { Config } from './config.js'
 
 /** The process entry: configuration → app → listen, and a graceful, bounded shutdown. */
@@ -24,7 +25,18 @@ if (demoAllowed(config) && config.auditLogFile === undefined) {
   if (state === 'empty' || state === 'demo') config = { ...config, auditLogFile: demoAuditLogFile(config) }
 }
 
-const app = await buildApp(config)
+let app: Awaited<ReturnType<typeof buildApp>>
+try {
+  app = await buildApp(config)
+} catch (err) {
+  // what the operator must fix (an unreadable key file, a store refused by its settings) in one
+  // line, as a bad variable is; anything else is a defect, with its stack
+  if (err instanceof StatedError) {
+    process.stderr.write(`reuse-gateway: ${err.message}\n`)
+    process.exit(1)
+  }
+  throw err
+}
 
 if (app.store.kind === 'memory') {
   process.stderr.write([

@@ -1,4 +1,7 @@
 import t from 'tap'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { spawnGateway, startGateway } from './lib/gateway-process.js'
@@ -73,4 +76,24 @@ t.test('a port already in use: one line on standard error naming it and what to 
   t.same(lines, [`reuse-gateway: port ${port} on 127.0.0.1 is in use — set PORT (or HOST) to another`])
   t.notMatch(proc.stderr(), /\n\s+at /, 'no stack trace')
   t.same(proc.lines.filter((line) => line.level === 60 && JSON.stringify(line).includes('"stack"')), [], 'no stack in the log either')
+})
+
+t.test('a signing key file that is missing or holds no usable key: one line saying what to do, exit 1', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rg-keys-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const bad = join(dir, 'bad.jwks.json')
+  writeFileSync(bad, '{"keys":[{"kty":"OKP"}]}')
+  for (const [file, said] of [
+    [join(dir, 'missing.jwks.json'), /^reuse-gateway: SIGNING_KEYS_FILE \S+missing\.jwks\.json cannot be read \(ENOENT\): create it with `reuse-gateway signing-keys generate --out /],
+    [bad, /^reuse-gateway: \S+bad\.jwks\.json: key 0 needs kid, alg/]
+  ] as const) {
+    const proc = spawnGateway({ PORT: '0', HOST: '127.0.0.1', SIGNING_KEYS_FILE: file })
+    t.teardown(() => { proc.child.kill('SIGKILL') })
+    const { code } = await proc.exited
+    t.equal(code, 1)
+    const lines = proc.stderr().split('\n').filter((line) => line.startsWith('reuse-gateway:'))
+    t.equal(lines.length, 1, 'one line')
+    t.match(lines[0], said)
+    t.notMatch(proc.stderr(), /\n\s+at /, 'no stack trace')
+  }
 })

@@ -184,10 +184,15 @@ export class SigningKeys {
   async refresh (initial: boolean): Promise<void> {
     let stored: StoredKey[]
     if (this.source.kind === 'file') {
-      const info = await stat(this.source.path)
+      const path = this.source.path
+      const unreadable = (err: unknown): never => {
+        // at start, one line saying what to fix; later, the refresher logs it and keeps the keys it has
+        throw new StatedError(`SIGNING_KEYS_FILE ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}): create it with \`reuse-gateway signing-keys generate --out ${path}\` or correct the path`)
+      }
+      const info = await stat(path).catch(unreadable)
       if (!initial && info.mtimeMs === this.fileMtime) return
       this.fileMtime = info.mtimeMs
-      stored = parseKeyFile(await readFile(this.source.path, 'utf8'), this.source.path)
+      stored = parseKeyFile(await readFile(path, 'utf8').catch(unreadable), path)
     } else {
       const record = await this.source.store.getSigningKeys()
       if (record) {
