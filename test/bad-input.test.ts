@@ -82,6 +82,11 @@ t.test('a body over the limit is a 413 problem', async (t) => {
   const res = await post(app, JSON.stringify({ name: 'x'.repeat(5000) }))
   isProblem(t, res, 413, 'body_too_large')
   t.equal(res.json().detail, 'the request body is larger than 2048 bytes (BODY_LIMIT_BYTES), the most this route accepts')
+
+  // the token endpoint answers in RFC 6749's words, and names its own limit
+  const token = await app.inject({ method: 'POST', url: '/v1/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `grant_type=client_credentials&client_assertion=${'a'.repeat(20_000)}` })
+  t.equal(token.statusCode, 400)
+  t.match(token.json(), { error: 'invalid_request', error_description: /larger than 16384 bytes, the most this endpoint accepts/ })
   noErrorLogged(t, logs)
 })
 

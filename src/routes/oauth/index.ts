@@ -60,10 +60,13 @@ function claimedAgency (assertion: string): { claimedAgency?: string } {
   }
 }
 
+/** the largest token request: a form of a few parameters and one client assertion */
+const TOKEN_FORM_LIMIT_BYTES = 16 * 1024
+
 export default async function oauthRoutes (app: FastifyInstance): Promise<void> {
   // RFC 6749 §4.4.2: the token request is a form, and only a form
   app.removeContentTypeParser('application/json')
-  await app.register(formbody, { bodyLimit: 16 * 1024 })
+  await app.register(formbody, { bodyLimit: TOKEN_FORM_LIMIT_BYTES })
 
   // OAuth clients expect RFC 6749 errors from this endpoint, not problem+json alone
   app.setErrorHandler(function (error: FastifyError, request, reply) {
@@ -78,6 +81,9 @@ export default async function oauthRoutes (app: FastifyInstance): Promise<void> 
     }
     if (error.statusCode === 415) {
       return sendOAuthError(reply, 'invalid_request', 'unsupported_media_type', 'the token request must be application/x-www-form-urlencoded (RFC 6749 §4.4.2)')
+    }
+    if (error.statusCode === 413) {
+      return sendOAuthError(reply, 'invalid_request', 'invalid_request', `the token request is larger than ${TOKEN_FORM_LIMIT_BYTES} bytes, the most this endpoint accepts: a client assertion is far smaller`)
     }
     if (typeof error.statusCode === 'number' && error.statusCode < 500 && error.statusCode !== 401 && error.statusCode !== 403 && error.statusCode !== 503) {
       return sendOAuthError(reply, 'invalid_request', 'invalid_request', error.message)
