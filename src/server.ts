@@ -7,15 +7,24 @@ import type { Config } from './config.js'
 
 /** The process entry: configuration → app → listen, and a graceful, bounded shutdown. */
 
-let config: Config
-try {
-  config = loadConfig()
-} catch (err) {
-  if (err instanceof ConfigError) {
+/**
+ * What the operator must fix (a bad variable, an unreadable key file, a store refused by its
+ * settings) is said in one line on standard error, and the process exits 1; anything else is a
+ * defect, thrown with its stack.
+ */
+function refuseToStart (err: unknown): never {
+  if (err instanceof StatedError) {
     process.stderr.write(`reuse-gateway: ${err.message}\n`)
     process.exit(1)
   }
   throw err
+}
+
+let config: Config
+try {
+  config = loadConfig()
+} catch (err) {
+  refuseToStart(err)
 }
 
 // A demo start writes the audit log to the demo folder, so that the start banner does not
@@ -29,13 +38,7 @@ let app: Awaited<ReturnType<typeof buildApp>>
 try {
   app = await buildApp(config)
 } catch (err) {
-  // what the operator must fix (an unreadable key file, a store refused by its settings) in one
-  // line, as a bad variable is; anything else is a defect, with its stack
-  if (err instanceof StatedError) {
-    process.stderr.write(`reuse-gateway: ${err.message}\n`)
-    process.exit(1)
-  }
-  throw err
+  refuseToStart(err)
 }
 
 if (app.store.kind === 'memory') {
