@@ -7,6 +7,7 @@ import { errorLogging } from '../lib/error-description.js'
 import { AuditService } from '../services/audit.js'
 import type { AppendOptions, AuditEvent, AuditInput, AuditOutcome } from '../services/audit.js'
 import type { Subject } from '../services/identifiers.js'
+import type { Call, RecordAudit } from '../services/call.js'
 
 export type { AuditEvent }
 
@@ -28,7 +29,7 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     /** records an audit event with this request's actor, id and client address; rejects if it cannot */
-    audit(event: Omit<AuditInput, 'actor' | 'requestId' | 'clientAddress'> & { actor?: string | null }, options?: AppendOptions): Promise<AuditEvent>
+    audit: RecordAudit
   }
 }
 
@@ -37,6 +38,12 @@ declare module 'fastify' {
  * or standard output, whatever LOG_LEVEL says), signed checkpoints at an interval and a final
  * one at shutdown, and store-side retention.
  */
+/** The call a route hands to a use case: the authenticated caller, its audit trail and its log. */
+export function callOf (request: FastifyRequest): Call {
+  if (!request.caller) throw new Error('callOf needs an authenticated route')
+  return { caller: request.caller, audit: async (event, options) => await request.audit(event, options), log: request.log }
+}
+
 async function auditPlugin (app: FastifyInstance): Promise<void> {
   const config = app.config
   const destination = config.auditLogFile
