@@ -5,7 +5,7 @@ import { pino } from 'pino'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { errorLogging } from '../lib/error-description.js'
 import { AuditService } from '../services/audit.js'
-import type { AppendOptions, AuditEvent, AuditInput, AuditOutcome } from '../services/audit.js'
+import type { AuditEvent, AuditOutcome } from '../services/audit.js'
 import type { Subject } from '../services/identifiers.js'
 import type { Call, RecordAudit } from '../services/call.js'
 
