@@ -26,10 +26,16 @@ const prose = (text: string): string => text.replace(/^```[^]*?^```/gm, '')
 t.test('README.md is a newcomer\'s page: short, the two commands, links to every reference page', async (t) => {
   const readme = read('README.md')
   t.ok(Buffer.byteLength(readme) <= 10_000, `README.md is ${Buffer.byteLength(readme)} bytes (at most 10 kB: the reference lives in docs/)`)
-  for (const section of ['## Run it', '## Test it', '## Documentation', '## Layout']) t.match(readme, `\n${section}\n`, section)
+  for (const section of ['## Run it', '## Test it', '## Documentation', '## How the code is laid out']) t.match(readme, `\n${section}\n`, section)
   t.match(readme, /```sh\nnpm install && npm start\n```/, 'the command to run it')
   t.match(readme, /```sh\nnpm test\n```/, 'the command to test it')
   for (const page of pages.filter((p) => p.startsWith('docs/'))) t.match(readme, `](${page})`, `README links to ${page}`)
+})
+
+t.test('README.md\'s layout names every folder of src/, and of src/store/', async (t) => {
+  const layout = read('README.md').split('\n## How the code is laid out\n')[1]?.split('\n## ')[0] ?? ''
+  const folders = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => `${dir}/${entry.name}/`)
+  for (const folder of [...folders('src'), ...folders('src/store')]) t.match(layout, folder.replace(/^src\/store\//, 'store/'), `the layout says what ${folder} holds`)
 })
 
 t.test('every relative link in README.md and docs/ lands on a file, and on a heading where it names one', async (t) => {
