@@ -14,7 +14,8 @@ import type { ReuseStats, WarnLogger } from './stats.js'
 
 /**
  * Reuse: what a requester may receive (agreements), with whose consent, minimized to the
- * granted fields, and proven by a signed attestation per released document.
+ * granted fields, and proven by a signed attestation per released document. ReuseService is the
+ * reuse query as a use case; the functions before it are the rules it applies.
  */
 export const ATTESTATION_TYP = 'reuse-attestation+jwt'
 export const RECEIPT_TYP = 'reuse-receipt+jwt'
