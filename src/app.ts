@@ -19,6 +19,7 @@ import refusalsPlugin from './plugins/refusals.js'
 import authPlugin from './plugins/auth.js'
 import documentsPlugin from './plugins/documents.js'
 import statsPlugin from './plugins/stats.js'
+import reusePlugin from './plugins/reuse.js'
 import documentRoutes from './routes/documents/index.js'
 import documentTypeRoutes from './routes/document-types/index.js'
 import reuseRoutes from './routes/reuse/index.js'
@@ -141,6 +142,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(documentsPlugin)
   await app.register(outboxPlugin)
   await app.register(statsPlugin)
+  await app.register(reusePlugin)
   // after authentication (the agency is the key), before the routes it limits
   await app.register(rateLimitPlugin)
 

@@ -10,8 +10,7 @@ import type { AgencyPrivateKey } from './cli/agency-keys.js'
 import type { Config } from './config.js'
 import { registerAgency } from './services/agencies.js'
 import type { AgencyRole } from './services/agencies.js'
-import { agreementChange, prepareAgreement } from './services/reuse.js'
-import type { AgreementInput } from './services/reuse.js'
+import type { AgreementInput } from './services/agreements.js'
 import { today } from './services/documents.js'
 import { generateDocuments } from './sample-data/generate.js'
 import type { SampleDocument } from './sample-data/generate.js'
@@ -224,10 +223,7 @@ async function indexSampleDocuments (app: FastifyInstance): Promise<{ indexed: n
 /** The requesters' agreements, checked, audited and stored as PUT /v1/agreements/{id} does. */
 async function putAgreements (app: FastifyInstance): Promise<void> {
   for (const { id, ...body } of DEMO_AGREEMENTS) {
-    const { agreement, previous } = await prepareAgreement(app, id, body)
-    const event = agreementChange(agreement, previous)
-    await app.audit.record({ actor: null, ...event, detail: { ...event.detail, origin: 'demo' } })
-    await app.store.putAgreement(agreement)
+    await app.agreements.put({ audit: async (event) => await app.audit.record({ actor: null, ...event, detail: { ...event.detail, origin: 'demo' } }) }, id, body)
   }
 }
 

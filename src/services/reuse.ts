@@ -1,90 +1,34 @@
-import { randomBytes } from 'node:crypto'
-import { decodeProtectedHeader, jwtVerify } from 'jose'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { canonicalDigest, sha256Hex } from '../lib/digest.js'
 import { ProblemError } from '../lib/problem.js'
 import type { AgreementRecord, Store, StoredDocument, StoredDocumentVersion } from '../store/index.js'
-import { AGENCY_ALGORITHMS } from './agencies.js'
 import type { AgencyKeys } from './agency-keys.js'
-import type { AuditInput } from './audit.js'
-import type { Catalogue } from './catalogue.js'
+import type { Call } from './call.js'
+import type { Catalogue, DocumentTypeDefinition } from './catalogue.js'
+import { CONSENT_REVOCATION_TTL_MS, verifyConsent } from './consent.js'
 import { statusOf, today } from './documents.js'
-import type { DocumentStatus } from './documents.js'
+import type { DocumentService, DocumentStatus } from './documents.js'
 import type { Subject } from './identifiers.js'
-import { CLOCK_TOLERANCE_S } from './tokens.js'
+import type { SigningKeys } from './signing-keys.js'
+import type { ReuseStats, WarnLogger } from './stats.js'
 
 /**
  * Reuse: what a requester may receive (agreements), with whose consent, minimized to the
- * granted fields, and proven by a signed attestation per released document.
+ * granted fields, and proven by a signed attestation per released document. ReuseService is the
+ * reuse query as a use case; the functions before it are the rules it applies.
  */
 export const ATTESTATION_TYP = 'reuse-attestation+jwt'
 export const RECEIPT_TYP = 'reuse-receipt+jwt'
-export const CONSENT_MAX_LIFETIME_S = 30 * 86_400
-/**
- * The `typ` a consent token should carry (RFC 8725 §3.11 explicit typing). Tokens without a
- * `typ`, or with the generic `JWT`, are still accepted: portals minted them before it was named,
- * and their required claims already set them apart from every other JWT the gateway sees.
- */
-export const CONSENT_TYP = 'consent+jwt'
-const CONSENT_TYPS = new Set([CONSENT_TYP, 'jwt'])
-/** a withdrawal names the jti (POST /v1/consents/revoke takes at most 200 characters) */
-const CONSENT_JTI_MAX = 200
-/**
- * How long a withdrawn consent stays refused: past the last moment any consent token accepted
- * now can still be accepted (issued at most CLOCK_TOLERANCE_S ahead of our clock, expiring at
- * most 30 days later, accepted CLOCK_TOLERANCE_S past that).
- */
-export const CONSENT_REVOCATION_TTL_MS = (CONSENT_MAX_LIFETIME_S + 2 * CLOCK_TOLERANCE_S + 1) * 1000
 export const DOWNLOAD_TTL_MS = 5 * 60_000
 
-
-/** PUT /v1/agreements/{id}: the body, with the members that have a default optional. */
-export type AgreementInput = Omit<AgreementRecord, 'id' | 'createdAt' | 'updatedAt' | 'status' | 'fileDownload' | 'hiddenAllowed'> & Partial<Pick<AgreementRecord, 'status' | 'fileDownload' | 'hiddenAllowed'>>
-
-/**
- * Checks an agreement and works out the record to store, without writing it (so that it is
- * audited first): the requester must be one, each type must exist and name the fields it
- * releases, which that type's data can hold.
- */
-export async function prepareAgreement (deps: { store: Store, catalogue: Catalogue }, id: string, body: AgreementInput, now = new Date()): Promise<{ agreement: AgreementRecord, previous?: AgreementRecord }> {
-  const requester = await deps.store.getAgency(body.requester)
-  if (!requester || !requester.roles.includes('requester')) throw new ProblemError(422, 'not_a_requester', `${body.requester} is not a registered agency with the requester role`)
-  for (const type of body.documentTypes) {
-    const definition = await deps.catalogue.get(type)
-    if (!definition) throw new ProblemError(422, 'unknown_document_type', `no document type ${type}`)
-    // minimization is never implied: a type granted without its fields would release either
-    // everything or nothing, and neither is what an admin who forgot them meant
-    const fields = Object.hasOwn(body.fields, type) ? body.fields[type] : undefined
-    if (fields === undefined) throw new ProblemError(422, 'fields_missing', `fields has no entry for ${type}: list the fields released (["*"] for all, [] for none)`)
-    const known = typeFields(definition.schema)
-    const unknown = fields.filter((field) => field !== '*' && known !== undefined && !known.has(field))
-    if (unknown.length > 0) throw new ProblemError(422, 'unknown_field', `${type} has no field ${unknown.join(', ')} (fields: ${[...known ?? []].join(', ')})`)
-  }
-  const extra = Object.keys(body.fields).filter((type) => !body.documentTypes.includes(type))
-  if (extra.length > 0) throw new ProblemError(422, 'fields_for_ungranted_type', `fields names ${extra.join(', ')}, which documentTypes does not grant`)
-  if (body.validUntil && body.validUntil < body.validFrom) throw new ProblemError(422, 'invalid_validity_period', 'validUntil is before validFrom')
-  const previous = await deps.store.getAgreement(id)
-  const at = now.toISOString()
-  const agreement: AgreementRecord = {
-    ...body,
-    id,
-    fileDownload: body.fileDownload ?? false,
-    hiddenAllowed: body.hiddenAllowed ?? false,
-    status: body.status ?? 'active',
-    createdAt: previous?.createdAt ?? at,
-    updatedAt: at
-  }
-  return { agreement, ...(previous ? { previous } : {}) }
-}
-
-/** The audit event of an agreement change, as every writer of agreements records it. */
-export function agreementChange (agreement: AgreementRecord, previous: AgreementRecord | undefined): Pick<AuditInput, 'action' | 'outcome' | 'detail'> {
-  return { action: previous ? 'agreement.updated' : 'agreement.created', outcome: 'granted', detail: { agreement: agreement.id, requester: agreement.requester, documentTypes: agreement.documentTypes, status: agreement.status } }
+/** Whether an agreement grants anything on `day`: active, and inside its validity period. */
+export function inForce (agreement: AgreementRecord, day = today()): boolean {
+  return agreement.status === 'active' && agreement.validFrom <= day && (agreement.validUntil === undefined || agreement.validUntil >= day)
 }
 
 /** The active agreement letting `requester` reuse `type` for `procedureCode` today, if any. */
 export function grantFor (agreements: AgreementRecord[], requester: string, type: string, procedureCode: string, day = today()): AgreementRecord | undefined {
-  return agreements.find((a) => a.requester === requester && a.status === 'active' &&
-    a.documentTypes.includes(type) && a.procedureCodes.includes(procedureCode) &&
-    a.validFrom <= day && (a.validUntil === undefined || a.validUntil >= day))
+  return agreements.find((a) => a.requester === requester && a.documentTypes.includes(type) && a.procedureCodes.includes(procedureCode) && inForce(a, day))
 }
 
 /**
@@ -97,93 +41,12 @@ export function releasedFields (agreement: Pick<AgreementRecord, 'fields'>, type
   return Array.isArray(fields) ? fields : []
 }
 
-/**
- * The top-level fields a type's data can hold, when its schema says so exhaustively
- * (`additionalProperties: false`); undefined when any field could appear.
- */
-export function typeFields (schema: Record<string, unknown>): Set<string> | undefined {
-  const properties = schema.properties
-  if (schema.additionalProperties !== false || typeof properties !== 'object' || properties === null) return undefined
-  return new Set(Object.keys(properties))
-}
-
 /** Data minimization: only the granted top-level fields leave the gateway; `["*"]` grants all. */
 export function minimize (data: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
   if (fields.includes('*')) return data
   const out: Record<string, unknown> = {}
   for (const field of fields) if (Object.hasOwn(data, field)) out[field] = data[field]
   return out
-}
-
-export interface ConsentClaims {
-  iss: string
-  sub: string
-  azp: string
-  document_types: string[]
-  procedure_code: string
-  dossier_code: string
-  exp: number
-  jti: string
-}
-
-/**
- * A consent token: signed by an active agency with the portal role, naming this citizen, this
- * requester, these types, this procedure and this dossier, issued by now, unexpired, at most 30 days long.
- */
-export async function verifyConsent (
-  token: string,
-  expected: { subject: Subject, requester: string, types: string[], procedureCode: string, dossierCode: string },
-  deps: { store: Store, agencyKeys: AgencyKeys }
-): Promise<ConsentClaims> {
-  const refuse = (code: string, detail: string): ProblemError => new ProblemError(403, code, detail)
-  let header: { alg?: string, kid?: string, typ?: unknown }
-  try {
-    header = decodeProtectedHeader(token)
-  } catch {
-    throw refuse('consent_invalid', 'the consent token is not a signed JWT')
-  }
-  if (!header.alg || !(AGENCY_ALGORITHMS as readonly string[]).includes(header.alg) || typeof header.kid !== 'string' || !header.kid) throw refuse('consent_invalid', `the consent token must be signed with ${AGENCY_ALGORITHMS.join(', ')} and name its key (kid)`)
-  // another kind of JWT the portal signs (RFC 8725 §3.11): never taken for a consent
-  if (header.typ !== undefined && (typeof header.typ !== 'string' || !CONSENT_TYPS.has(header.typ.toLowerCase().replace(/^application\//, '')))) {
-    throw refuse('consent_invalid', `the consent token's typ must be ${CONSENT_TYP} (or absent)`)
-  }
-  let iss: unknown
-  try {
-    iss = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')).iss
-  } catch {
-    throw refuse('consent_invalid', 'the consent token payload is not JSON')
-  }
-  const portal = typeof iss === 'string' ? await deps.store.getAgency(iss) : undefined
-  if (!portal || portal.status !== 'active' || !portal.roles.includes('portal')) throw refuse('consent_issuer_not_portal', 'the consent token is not signed by an active agency with the portal role')
-  let claims: ConsentClaims
-  try {
-    const key = await deps.agencyKeys.key(portal, header.kid, header.alg)
-    claims = (await jwtVerify(token, key, { algorithms: [header.alg], clockTolerance: CLOCK_TOLERANCE_S, requiredClaims: ['sub', 'azp', 'exp', 'jti', 'iat'] })).payload as unknown as ConsentClaims
-  } catch (err) {
-    const code = (err as { code?: string }).code
-    if (code === 'ERR_JWT_EXPIRED') throw refuse('consent_expired', 'the consent token has expired')
-    if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' && (err as { claim?: string }).claim === 'nbf' && (err as { reason?: string }).reason === 'check_failed') {
-      throw refuse('consent_not_yet_valid', 'the consent token is not valid yet (nbf is ahead of the gateway\'s clock)')
-    }
-    throw refuse('consent_invalid', 'the consent token does not verify against the portal\'s keys')
-  }
-  // iat is bounded by our clock, so `exp - iat` bounds how long the token lives from now, and a
-  // withdrawal (kept CONSENT_REVOCATION_TTL_MS) outlives every token that can still be accepted
-  const now = Math.floor(Date.now() / 1000)
-  const iat = (claims as unknown as { iat: number }).iat
-  if (iat > now + CLOCK_TOLERANCE_S) throw refuse('consent_not_yet_valid', 'the consent token was issued in the future (iat is ahead of the gateway\'s clock)')
-  if (claims.exp - iat > CONSENT_MAX_LIFETIME_S) throw refuse('consent_invalid', 'a consent token may last at most 30 days')
-  if (typeof claims.jti !== 'string' || claims.jti.length < 1 || claims.jti.length > CONSENT_JTI_MAX) throw refuse('consent_invalid', `the consent token's jti must be a string of 1 to ${CONSENT_JTI_MAX} characters`)
-  // signed by the portal, yet checked: a list of another shape is a refusal, not a crash
-  if (!Array.isArray(claims.document_types) || !claims.document_types.every((type) => typeof type === 'string')) throw refuse('consent_invalid', 'the consent token\'s document_types must be an array of document type codes')
-  if (await deps.store.consentRevoked(claims.jti)) throw refuse('consent_revoked', 'the citizen has withdrawn this consent')
-  if (claims.sub !== expected.subject.id) throw refuse('consent_wrong_subject', 'the consent token is for another citizen')
-  if (claims.azp !== expected.requester) throw refuse('consent_wrong_requester', 'the consent token is for another requesting agency')
-  if (claims.dossier_code !== expected.dossierCode) throw refuse('consent_wrong_dossier', 'the consent token is for another dossier')
-  if (claims.procedure_code !== expected.procedureCode) throw refuse('consent_wrong_procedure', 'the consent token is for another procedure')
-  const missing = expected.types.filter((type) => !claims.document_types.includes(type))
-  if (missing.length) throw refuse('consent_wrong_types', `the consent token does not cover ${missing.join(', ')}`)
-  return claims
 }
 
 export interface Candidate {
@@ -211,3 +74,233 @@ export function newDownloadToken (): string {
   return randomBytes(32).toString('base64url')
 }
 
+
+/** POST /v1/reuse-queries (schemas/reuse-query.json). */
+export interface ReuseQuery {
+  subject: Subject
+  documentTypes: string[]
+  purpose: { procedureCode: string, dossierCode: string }
+  reason?: string
+  consentToken?: string
+  hidden?: boolean
+  hiddenUntil?: string
+  mode?: 'full' | 'status'
+}
+
+/**
+ * What a reuse query answers: the body to send as it is (the receipt signs these bytes) and its
+ * receipt; or, refused after it was examined, the problem to send and the audit event of the
+ * refusal, which its receipt names (refusalReceipt, once the problem body is written).
+ */
+export type ReuseAnswer = { body: string, receipt: string } | { refusal: ProblemError, queryId: string }
+
+export interface ReuseServiceDeps {
+  agencies: Pick<Store, 'getAgency'>
+  agreements: Pick<Store, 'listAgreements'>
+  reuseRecords: Pick<Store, 'consentRevoked' | 'revokeConsent' | 'putDownloadGrant' | 'recordReuse'>
+  catalogue: Pick<Catalogue, 'get'>
+  index: Pick<DocumentService, 'checkedSubjectHash' | 'documentsOfSubject'>
+  agencyKeys: Pick<AgencyKeys, 'key'>
+  signer: Pick<SigningKeys, 'sign'>
+  stats: Pick<ReuseStats, 'countQuery' | 'countDenial'>
+  /** the gateway's issuer name, in every attestation and receipt */
+  issuer: string
+}
+
+/** A query being answered: who asks what, and what the grants were read as. */
+interface Asked {
+  call: Call
+  query: ReuseQuery
+  subjectHash: string
+  agreements: AgreementRecord[]
+  types: Array<DocumentTypeDefinition | undefined>
+}
+
+interface Denial { code: string, detail: string, extra?: Record<string, unknown> }
+
+export class ReuseService {
+  constructor (private readonly deps: ReuseServiceDeps) {}
+
+  /**
+   * A reuse query: grants and consent checked, then the subject's valid results read, audited
+   * (fail closed: nothing is released unless it is on record), minimized, attested, and the
+   * answer signed. A refusal is audited as denied before it is answered.
+   */
+  async query (call: Call, query: ReuseQuery, rawBody: Buffer): Promise<ReuseAnswer> {
+    const subjectHash = this.deps.index.checkedSubjectHash(query.subject)
+    // the grants first, the subject's documents only once they are granted: a refusal reads
+    // nothing of the citizen's, so it costs (and takes) the same whatever the citizen holds
+    const [agreements, types] = await Promise.all([
+      this.deps.agreements.listAgreements(),
+      Promise.all(query.documentTypes.map(async (type) => await this.deps.catalogue.get(type)))
+    ])
+    const asked: Asked = { call, query, subjectHash, agreements, types }
+    const allowed = await this.authorize(asked)
+    if ('code' in allowed) return await this.deny(asked, allowed)
+    return await this.release(asked, rawBody, allowed)
+  }
+
+  /**
+   * The receipt of a refusal, over the problem body's bytes exactly as sent; undefined (and
+   * logged) when it cannot be signed: the refusal still goes out. `queryId` is the refusal's
+   * audit event; a request refused before it was examined gets an id of its own.
+   */
+  async refusalReceipt (refused: { requester: string, rawBody: Buffer, body: string, queryId?: string | undefined }, log: WarnLogger): Promise<string | undefined> {
+    try {
+      return await this.receipt(refused.requester, refused.rawBody, refused.queryId ?? randomUUID(), refused.body)
+    } catch (err) {
+      log.warn({ err }, 'reuse refusal sent without a receipt: it could not be signed')
+      return undefined
+    }
+  }
+
+  /** The citizen withdraws a consent: audited, then refused on every process from the next query on. */
+  async revokeConsent (call: Pick<Call, 'audit'>, withdrawal: { consentId: string, reason?: string }): Promise<void> {
+    await call.audit({ action: 'consent.revoked', outcome: 'granted', detail: { consentId: withdrawal.consentId, ...(withdrawal.reason ? { reason: withdrawal.reason } : {}) } })
+    // kept past the longest a consent token can live
+    await this.deps.reuseRecords.revokeConsent(withdrawal.consentId, CONSENT_REVOCATION_TTL_MS)
+  }
+
+  /** The agreement granting each type, and the consent that was needed; or why the query is refused. */
+  private async authorize ({ call, query, agreements, types }: Asked): Promise<{ grants: Map<string, AgreementRecord>, consentId?: string } | Denial> {
+    const { caller } = call
+    const { procedureCode, dossierCode } = query.purpose
+    const grants = new Map<string, AgreementRecord>()
+    for (const type of query.documentTypes) {
+      const grant = grantFor(agreements, caller.code, type, procedureCode)
+      if (!grant) {
+        // an agreement outside its validity grants nothing: no_agreement, not a procedure problem
+        const anyForType = agreements.some((a) => a.requester === caller.code && a.documentTypes.includes(type) && inForce(a))
+        return anyForType
+          ? { code: 'procedure_not_granted', detail: `the agreement for ${type} does not cover procedure ${procedureCode}`, extra: { documentType: type } }
+          : { code: 'no_agreement', detail: `agency ${caller.code} has no active agreement to reuse ${type}`, extra: { documentType: type } }
+      }
+      grants.set(type, grant)
+    }
+    if (query.hidden) {
+      if (![...grants.values()].every((g) => g.hiddenAllowed)) return { code: 'hidden_not_allowed', detail: 'this agency\'s agreement does not allow hidden queries' }
+      if (!query.hiddenUntil) throw new ProblemError(400, 'hidden_until_required', 'a hidden query needs hiddenUntil: the date from which the citizen sees it')
+    }
+    const needConsent = query.documentTypes.filter((_type, i) => types[i]?.consentRequired)
+    if (needConsent.length === 0) return { grants }
+    if (!query.consentToken) return { code: 'consent_required', detail: `${needConsent.join(', ')} needs the citizen's consent token from the national portal` }
+    try {
+      const consent = await verifyConsent(query.consentToken, { subject: query.subject, requester: caller.code, types: needConsent, procedureCode, dossierCode }, this.deps)
+      return { grants, consentId: consent.jti }
+    } catch (err) {
+      if (err instanceof ProblemError) return { code: err.code, detail: err.message }
+      throw err
+    }
+  }
+
+  /** A refused query: audited as denied (fail closed), counted, then answered with a 403. */
+  private async deny ({ call, query, subjectHash, agreements, types }: Asked, denial: Denial): Promise<ReuseAnswer> {
+    const purpose = query.purpose
+    const event = await call.audit({ action: 'reuse.queried', outcome: 'denied', subject: subjectHash, purpose, detail: { code: denial.code, documentTypes: query.documentTypes, ...denial.extra } })
+    // counters only for what exists: a type code the catalogue does not hold, or a procedure
+    // no agreement names, would otherwise make a counter per code a caller invents
+    const knownTypes = query.documentTypes.filter((_type, i) => types[i] !== undefined)
+    const knownProcedure = agreements.some((a) => a.procedureCodes.includes(purpose.procedureCode))
+    await this.deps.stats.countDenial(call.log, { requester: call.caller.code, ...(knownProcedure ? { procedureCode: purpose.procedureCode } : {}), documentTypes: knownTypes })
+    return { refusal: new ProblemError(403, denial.code, denial.detail), queryId: event.id }
+  }
+
+  /** A granted query: the valid results, on record before anything of them is released. */
+  private async release ({ call, query, subjectHash }: Asked, rawBody: Buffer, { grants, consentId }: { grants: Map<string, AgreementRecord>, consentId?: string }): Promise<ReuseAnswer> {
+    const { caller } = call
+    const purpose = query.purpose
+    const documents = await this.deps.index.documentsOfSubject(subjectHash, query.documentTypes)
+    const statusOnly = query.mode === 'status'
+    const picked = query.documentTypes.map((type) => ({ type, ...pick(documents, type) }))
+    const event = await call.audit({
+      action: 'reuse.queried',
+      outcome: picked.some((p) => p.valid.length > 0) ? 'granted' : 'empty',
+      subject: subjectHash,
+      documents: picked.flatMap((p) => p.valid.map((c) => ({ id: c.version.id, version: c.version.version }))),
+      purpose,
+      detail: {
+        documentTypes: query.documentTypes,
+        mode: statusOnly ? 'status' : 'full',
+        ...(query.reason ? { reason: query.reason } : {}),
+        ...(query.hidden ? { hidden: true, hiddenUntil: query.hiddenUntil } : {}),
+        ...(consentId ? { consentId } : {})
+      }
+    })
+
+    const iat = Math.floor(Date.now() / 1000)
+    let n = 0
+    const results = []
+    // the writes a release makes (download grants, reuse records) go out together, and are all
+    // in the store before the answer is sent
+    const writes: Array<Promise<unknown>> = []
+    for (const p of picked) {
+      const grant = grants.get(p.type) as AgreementRecord
+      const out = []
+      for (const c of p.valid) {
+        n++
+        const v = c.version
+        const base = { id: v.id, version: v.version, status: c.status, issuer: v.issuer, validFrom: v.validFrom, ...(v.validUntil ? { validUntil: v.validUntil } : {}) }
+        // Status mode signs no attestation: an attestation vouches for the data and file digest
+        // released, and this mode releases neither. The Reuse-Receipt, signed over the whole
+        // answer, already proves to a relying party which results were said valid, until when.
+        if (statusOnly) { out.push(base); continue }
+        const data = minimize(v.data, releasedFields(grant, p.type))
+        const file = c.document.files[v.version]
+        const attestation = await this.deps.signer.sign({
+          iss: this.deps.issuer,
+          aud: caller.code,
+          iat,
+          jti: `${event.id}.${n}`,
+          audit_event: event.id,
+          document_id: v.id,
+          document_version: v.version,
+          document_type: p.type,
+          issuer: v.issuer,
+          status: c.status,
+          valid_until: v.validUntil ?? null,
+          // data_sha256: SHA-256 of the released data in RFC 8785 canonical JSON
+          data_sha256: canonicalDigest(data),
+          file_sha256: file?.sha256 ?? null,
+          procedure_code: purpose.procedureCode,
+          dossier_code: purpose.dossierCode
+        }, ATTESTATION_TYP)
+        let download: string | undefined
+        if (file && grant.fileDownload) {
+          const token = newDownloadToken()
+          writes.push(this.deps.reuseRecords.putDownloadGrant(token, { requester: caller.code, documentId: v.id, version: v.version, sha256: file.sha256, mediaType: file.mediaType, size: file.size, dossierCode: purpose.dossierCode, procedureCode: purpose.procedureCode }, DOWNLOAD_TTL_MS))
+          download = `/v1/files/${token}`
+        }
+        writes.push(this.deps.reuseRecords.recordReuse(subjectHash, v.id, { requester: caller.code, version: v.version, dossierCode: purpose.dossierCode, procedureCode: purpose.procedureCode, at: new Date().toISOString() }))
+        out.push({
+          ...base,
+          documentNumber: v.documentNumber,
+          issuedAt: v.issuedAt,
+          data,
+          ...(file ? { file: { mediaType: file.mediaType, size: file.size, sha256: file.sha256 } } : {}),
+          ...(download ? { download } : {}),
+          attestation
+        })
+      }
+      results.push({ documentType: p.type, found: out.length > 0, ...(p.why ? { why: p.why } : {}), documents: out })
+    }
+
+    // counted while the receipt is signed; never fails the query
+    const counted = this.deps.stats.countQuery(call.log, { requester: caller.code, procedureCode: purpose.procedureCode, documentTypes: query.documentTypes, foundTypes: picked.filter((p) => p.valid.length > 0).map((p) => p.type) })
+    const body = JSON.stringify({ queryId: event.id, results })
+    const receipt = await this.receipt(caller.code, rawBody, event.id, body, iat)
+    await Promise.all([...writes, counted])
+    return { body, receipt }
+  }
+
+  /** The Reuse-Receipt over a request's body and the answer's bytes as sent, for its requester. */
+  private async receipt (requester: string, rawBody: Buffer, jti: string, body: string, iat = Math.floor(Date.now() / 1000)): Promise<string> {
+    return await this.deps.signer.sign({
+      iss: this.deps.issuer,
+      aud: requester,
+      iat,
+      jti,
+      request_sha256: sha256Hex(rawBody),
+      response_sha256: sha256Hex(body)
+    }, RECEIPT_TYP)
+  }
+}

@@ -1,0 +1,37 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { AgreementService } from '../services/agreements.js'
+import { AttestationService } from '../services/attestations.js'
+import { DownloadService } from '../services/downloads.js'
+import { ReuseService } from '../services/reuse.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    reuse: ReuseService
+    agreements: AgreementService
+    downloads: DownloadService
+    attestations: AttestationService
+  }
+}
+
+/** The reuse use cases: queries and consent withdrawals, agreements and discovery, downloads, attestation checks. */
+async function reusePlugin (app: FastifyInstance): Promise<void> {
+  const store = app.store
+  const issuer = app.config.gatewayIssuer
+  app.decorate('reuse', new ReuseService({
+    agencies: store,
+    agreements: store,
+    reuseRecords: store,
+    catalogue: app.catalogue,
+    index: app.documents,
+    agencyKeys: app.agencyKeys,
+    signer: app.signingKeys,
+    stats: app.reuseStats,
+    issuer
+  }))
+  app.decorate('agreements', new AgreementService({ agencies: store, agreements: store, catalogue: app.catalogue }))
+  app.decorate('downloads', new DownloadService({ reuseRecords: store, blobs: app.blobs, stats: app.reuseStats }))
+  app.decorate('attestations', new AttestationService({ documents: store, signer: app.signingKeys, issuer }))
+}
+
+export default fp(reusePlugin, { name: 'reuse', dependencies: ['store', 'auth', 'documents', 'stats'] })
