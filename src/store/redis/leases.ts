@@ -1,0 +1,40 @@
+/**
+ * Leases and claim-once markers in Redis. Keys:
+ *   {audit}:ob:lease:<name>        a lease (SET PX) held by one process (under the outbox's
+ *                                  tag, where the outbox fan-out lease has always been)
+ *   {once:<namespace>:<sha256>}    a claim (SET NX PX); one tag per claim, so claims spread
+ *                                  over every master of a cluster
+ */
+import type { LeaseStore } from '../leases.js'
+import { px } from './connection.js'
+import type { RedisConnection } from './connection.js'
+import { outboxKey } from './keys.js'
+
+/** KEYS: the lease. ARGV: owner, ttl ms. Takes a free lease or renews one's own. */
+const HOLD_LEASE = `
+local owner = redis.call('GET', KEYS[1])
+if owner and owner ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`
+
+interface LeaseCommands {
+  leaseHold(key: string, owner: string, ttlMs: number): Promise<number>
+}
+
+export class RedisLeaseStore implements LeaseStore {
+  private readonly commands: LeaseCommands
+
+  constructor (private readonly redis: RedisConnection) {
+    redis.client.defineCommand('leaseHold', { numberOfKeys: 1, lua: HOLD_LEASE })
+    this.commands = redis.client as unknown as LeaseCommands
+  }
+
+  async holdLease (name: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.run(async () => await this.commands.leaseHold(outboxKey(this.redis, 'lease:' + name), owner, px(ttlMs)))) === 1
+  }
+
+  async claimOnce (namespace: string, id: string, ttlMs: number): Promise<boolean> {
+    const set = await this.redis.run(async () => await this.redis.client.set(this.redis.hashedKey(`once:${namespace}`, id), '1', 'PX', px(ttlMs), 'NX'))
+    return set === 'OK'
+  }
+}
