@@ -21,24 +21,23 @@ import { APPEND_AUDIT, PRUNE_AUDIT, REVEAL_HISTORY } from './audit-scripts.js'
 /** events one retention script removes at most: a few milliseconds of server time */
 const PRUNE_BATCH = 256
 
-interface AuditCommands {
-  auditAppend(...args: Array<string | number>): Promise<number>
-  auditPrune(...args: Array<string | number>): Promise<number>
-  auditRevealHistory(...args: Array<string | number>): Promise<number>
-}
-
 /** the scripts called with their number of keys first */
 export const AUDIT_VARIABLE_KEY_COMMANDS = ['auditAppend', 'auditPrune']
 
 export class RedisAuditStore implements AuditStore {
-  private readonly commands: AuditCommands
+  private readonly scripts: {
+    append: (...args: Array<string | number>) => Promise<number>
+    prune: (...args: Array<string | number>) => Promise<number>
+    revealHistory: (...args: Array<string | number>) => Promise<number>
+  }
 
   constructor (private readonly redis: RedisConnection) {
-    // no numberOfKeys: the first argument says how many keys follow
-    redis.client.defineCommand('auditAppend', { lua: APPEND_AUDIT })
-    redis.client.defineCommand('auditPrune', { lua: PRUNE_AUDIT })
-    redis.client.defineCommand('auditRevealHistory', { numberOfKeys: 2, lua: REVEAL_HISTORY })
-    this.commands = redis.client as unknown as AuditCommands
+    this.scripts = {
+      // no number of keys: the first argument says how many keys follow
+      append: redis.script('auditAppend', APPEND_AUDIT),
+      prune: redis.script('auditPrune', PRUNE_AUDIT),
+      revealHistory: redis.script('auditRevealHistory', REVEAL_HISTORY, 2)
+    }
   }
 
   private key (...rest: string[]): string { return auditKey(this.redis, ...rest) }
@@ -57,7 +56,7 @@ export class RedisAuditStore implements AuditStore {
       const indexes = auditIndexEntries(event).flatMap(({ name, score }) => [keys.position(this.key('idx', name)), score])
       args.push(event.seq, event.prevHash, event.hash, event.id, JSON.stringify(event), announce ? '1' : '0', Date.parse(String(event.time)), indexes.length / 2, ...indexes)
     }
-    const done = await this.redis.run(async () => await this.commands.auditAppend(keys.list.length, ...keys.list, ...args))
+    const done = await this.redis.run(async () => await this.scripts.append(keys.list.length, ...keys.list, ...args))
     return done === 1
   }
 
@@ -84,7 +83,7 @@ export class RedisAuditStore implements AuditStore {
 
   async revealAuditHistory (subjectHash: string, day: string, max: number): Promise<number> {
     const keys = [this.key('idx', hiddenIndexName(subjectHash)), this.key('idx', auditIndexName({ kind: 'history', value: subjectHash }))]
-    return await this.redis.run(async () => await this.commands.auditRevealHistory(...keys, dayScore(day), max))
+    return await this.redis.run(async () => await this.scripts.revealHistory(...keys, dayScore(day), max))
   }
 
   async auditEvents (ids: string[]): Promise<StoredAuditEvent[]> {
@@ -145,7 +144,7 @@ export class RedisAuditStore implements AuditStore {
         const indexes = json ? auditIndexNames(JSON.parse(json) as StoredAuditEvent).map((name) => keys.position(this.key('idx', name))) : []
         args.push(seq, id, indexes.length, ...indexes)
       })
-      const removed = await this.redis.run(async () => await this.commands.auditPrune(keys.list.length, ...keys.list, ...args))
+      const removed = await this.redis.run(async () => await this.scripts.prune(keys.list.length, ...keys.list, ...args))
       // another process pruned this chain meanwhile: read again from where it stopped
       if (removed >= 0) return removed
     }

@@ -14,16 +14,11 @@ if version ~= tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1`
 
-interface CatalogueCommands {
-  documentTypePut(...args: string[]): Promise<number>
-}
-
 export class RedisCatalogueStore implements CatalogueStore {
-  private readonly commands: CatalogueCommands
+  private readonly putScript: (...args: string[]) => Promise<number>
 
   constructor (private readonly redis: RedisConnection) {
-    redis.client.defineCommand('documentTypePut', { numberOfKeys: 1, lua: PUT_DOCUMENT_TYPE })
-    this.commands = redis.client as unknown as CatalogueCommands
+    this.putScript = redis.script('documentTypePut', PUT_DOCUMENT_TYPE, 1)
   }
 
   private get typesKey (): string { return this.redis.key('document-types') }
@@ -38,7 +33,7 @@ export class RedisCatalogueStore implements CatalogueStore {
 
   async putDocumentType (record: DocumentTypeRecord, expectedVersion: number): Promise<boolean> {
     // compare-and-set on the schema version: two admins changing a type cannot both win
-    const done = await this.redis.run(async () => await this.commands.documentTypePut(this.typesKey, record.code, String(expectedVersion), JSON.stringify(record)))
+    const done = await this.redis.run(async () => await this.putScript(this.typesKey, record.code, String(expectedVersion), JSON.stringify(record)))
     return done === 1
   }
 }

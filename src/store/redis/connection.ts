@@ -144,6 +144,17 @@ export class RedisConnection {
     return new StoreUnavailableError('the store is unavailable', { cause: err })
   }
 
+  /**
+   * Registers a Lua script as a command: loaded once and called by SHA (EVALSHA, falling back
+   * to EVAL after a restart), not sent whole every time. Without `numberOfKeys` the caller
+   * passes the number of keys first (a script whose keys vary).
+   */
+  script<R> (name: string, lua: string, numberOfKeys?: number): (...args: Array<string | number>) => Promise<R> {
+    this.client.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua })
+    const command = (this.client as unknown as Record<string, (...args: Array<string | number>) => Promise<R>>)[name] as (...args: Array<string | number>) => Promise<R>
+    return async (...args) => await command.apply(this.client, args)
+  }
+
   // Registries (agencies, document types, agreements) are each one hash of JSON records: one
   // key, one slot, HGETALL lists them (there are hundreds, not millions).
   async hashRecord<T> (key: string, field: string): Promise<T | undefined> {

@@ -81,20 +81,19 @@ function documentsFromPartition (fields: Record<string, string>, wanted: { types
   return found
 }
 
-interface DocumentCommands {
-  documentPutFirst(...args: string[]): Promise<number>
-  documentAmend(...args: string[]): Promise<number | string>
-  documentRewrite(...args: string[]): Promise<number>
-}
-
 export class RedisDocumentStore implements DocumentStore {
-  private readonly commands: DocumentCommands
+  private readonly scripts: {
+    putFirst: (...args: string[]) => Promise<number>
+    amend: (...args: string[]) => Promise<number | string>
+    rewrite: (...args: string[]) => Promise<number>
+  }
 
   constructor (private readonly redis: RedisConnection) {
-    redis.client.defineCommand('documentPutFirst', { numberOfKeys: 1, lua: PUT_FIRST_VERSION })
-    redis.client.defineCommand('documentAmend', { numberOfKeys: 1, lua: AMEND })
-    redis.client.defineCommand('documentRewrite', { numberOfKeys: 1, lua: REWRITE_VERSION })
-    this.commands = redis.client as unknown as DocumentCommands
+    this.scripts = {
+      putFirst: redis.script('documentPutFirst', PUT_FIRST_VERSION, 1),
+      amend: redis.script('documentAmend', AMEND, 1),
+      rewrite: redis.script('documentRewrite', REWRITE_VERSION, 1)
+    }
   }
 
   private partitionKey (subjectHash: string): string { return this.redis.key(`s:${subjectHash}`, 'docs') }
@@ -128,7 +127,7 @@ export class RedisDocumentStore implements DocumentStore {
 
   /** version 1 into the subject's partition, then the id → partition pointer; both idempotent */
   private async completeRegistration (subjectHash: string, first: StoredDocumentVersion): Promise<void> {
-    await this.redis.run(async () => await this.commands.documentPutFirst(this.partitionKey(subjectHash), first.id, first.type, JSON.stringify(first)))
+    await this.redis.run(async () => await this.scripts.putFirst(this.partitionKey(subjectHash), first.id, first.type, JSON.stringify(first)))
     await this.redis.run(async () => await this.redis.client.set(this.redis.key(`d:${first.id}`), subjectHash))
   }
 
@@ -151,7 +150,7 @@ export class RedisDocumentStore implements DocumentStore {
   }
 
   async amendDocument (subjectHash: string, next: StoredDocumentVersion, expectedVersion: number, options: { carryFile?: boolean } = {}): Promise<false | { file?: StoredDocumentFile }> {
-    const done = await this.redis.run(async () => await this.commands.documentAmend(this.partitionKey(subjectHash), next.id, String(expectedVersion), JSON.stringify(next), options.carryFile ? '1' : '0'))
+    const done = await this.redis.run(async () => await this.scripts.amend(this.partitionKey(subjectHash), next.id, String(expectedVersion), JSON.stringify(next), options.carryFile ? '1' : '0'))
     if (done === 0) return false
     return typeof done === 'string' ? { file: JSON.parse(done) as StoredDocumentFile } : {}
   }
@@ -187,7 +186,7 @@ export class RedisDocumentStore implements DocumentStore {
   }
 
   async rewriteDocumentVersion (subjectHash: string, previous: StoredDocumentVersion, next: StoredDocumentVersion): Promise<boolean> {
-    const done = await this.redis.run(async () => await this.commands.documentRewrite(this.partitionKey(subjectHash), `${previous.id}|v:${previous.version}`, JSON.stringify(previous), JSON.stringify(next)))
+    const done = await this.redis.run(async () => await this.scripts.rewrite(this.partitionKey(subjectHash), `${previous.id}|v:${previous.version}`, JSON.stringify(previous), JSON.stringify(next)))
     return done === 1
   }
 }

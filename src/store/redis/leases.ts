@@ -17,20 +17,15 @@ if owner and owner ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`
 
-interface LeaseCommands {
-  leaseHold(key: string, owner: string, ttlMs: number): Promise<number>
-}
-
 export class RedisLeaseStore implements LeaseStore {
-  private readonly commands: LeaseCommands
+  private readonly holdScript: (key: string, owner: string, ttlMs: number) => Promise<number>
 
   constructor (private readonly redis: RedisConnection) {
-    redis.client.defineCommand('leaseHold', { numberOfKeys: 1, lua: HOLD_LEASE })
-    this.commands = redis.client as unknown as LeaseCommands
+    this.holdScript = redis.script('leaseHold', HOLD_LEASE, 1)
   }
 
   async holdLease (name: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.run(async () => await this.commands.leaseHold(outboxKey(this.redis, 'lease:' + name), owner, px(ttlMs)))) === 1
+    return (await this.redis.run(async () => await this.holdScript(outboxKey(this.redis, 'lease:' + name), owner, px(ttlMs)))) === 1
   }
 
   async claimOnce (namespace: string, id: string, ttlMs: number): Promise<boolean> {

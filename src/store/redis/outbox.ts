@@ -27,14 +27,6 @@ import type { RedisConnection } from './connection.js'
 import { DeclaredKeys, outboxKey } from './keys.js'
 import { CLAIM_DELIVERIES, PUBLISH, REPLAY, SETTLE } from './outbox-scripts.js'
 
-/** the commands with a varying number of keys take that number first */
-interface OutboxCommands {
-  outboxPublish(...args: Array<string | number>): Promise<number>
-  outboxClaimDeliveries(...args: Array<string | number>): Promise<Array<[string, string[], string]>>
-  outboxSettle(...args: string[]): Promise<number>
-  outboxReplay(...args: Array<string | number>): Promise<number>
-}
-
 /** the scripts called with their number of keys first */
 export const OUTBOX_VARIABLE_KEY_COMMANDS = ['outboxPublish', 'outboxClaimDeliveries', 'outboxReplay']
 
@@ -62,15 +54,21 @@ function parseDelivery (destination: string, eventId: string, fields: string[] |
 }
 
 export class RedisOutboxStore implements OutboxStore {
-  private readonly commands: OutboxCommands
+  private readonly scripts: {
+    publish: (...args: Array<string | number>) => Promise<number>
+    claimDeliveries: (...args: Array<string | number>) => Promise<Array<[string, string[], string]>>
+    settle: (...args: string[]) => Promise<number>
+    replay: (...args: Array<string | number>) => Promise<number>
+  }
 
   constructor (private readonly redis: RedisConnection) {
-    // registered once per client (EVALSHA, falling back to EVAL after a restart)
-    redis.client.defineCommand('outboxPublish', { lua: PUBLISH })
-    redis.client.defineCommand('outboxClaimDeliveries', { lua: CLAIM_DELIVERIES })
-    redis.client.defineCommand('outboxSettle', { numberOfKeys: 4, lua: SETTLE })
-    redis.client.defineCommand('outboxReplay', { lua: REPLAY })
-    this.commands = redis.client as unknown as OutboxCommands
+    this.scripts = {
+      // publish, claim and replay take their number of keys first
+      publish: redis.script('outboxPublish', PUBLISH),
+      claimDeliveries: redis.script('outboxClaimDeliveries', CLAIM_DELIVERIES),
+      settle: redis.script('outboxSettle', SETTLE, 4),
+      replay: redis.script('outboxReplay', REPLAY)
+    }
   }
 
   private key (rest: string): string { return outboxKey(this.redis, rest) }
@@ -110,7 +108,7 @@ export class RedisOutboxStore implements OutboxStore {
       ]),
       schedule.length, ...schedule.flatMap((s) => [s.source, s.at])
     ]
-    const cursor = await this.redis.run(async () => await this.commands.outboxPublish(keys.list.length, ...keys.list, ...args))
+    const cursor = await this.redis.run(async () => await this.scripts.publish(keys.list.length, ...keys.list, ...args))
     return cursor === 0 ? undefined : { ...structuredClone(event), cursor }
   }
 
@@ -124,7 +122,7 @@ export class RedisOutboxStore implements OutboxStore {
       const eventId = member.slice(sep + 1)
       args.push(member, eventId, keys.position(this.deliveryKey(member.slice(0, sep), eventId)))
     }
-    const rows = await this.redis.run(async () => await this.commands.outboxClaimDeliveries(keys.list.length, ...keys.list, ...args))
+    const rows = await this.redis.run(async () => await this.scripts.claimDeliveries(keys.list.length, ...keys.list, ...args))
     return rows.map(([member, fields, value]) => {
       const sep = member.indexOf('|')
       return { delivery: parseDelivery(member.slice(0, sep), member.slice(sep + 1), fields), event: parseEvent(value) }
@@ -138,7 +136,7 @@ export class RedisOutboxStore implements OutboxStore {
     // a delivery's document never changes: read first, its queue is declared to the script
     const documentId = await this.redis.run(async () => await this.redis.client.hget(this.deliveryKey(destination, eventId), 'doc'))
     if (documentId === null) return false
-    const done = await this.redis.run(async () => await this.commands.outboxSettle(
+    const done = await this.redis.run(async () => await this.scripts.settle(
       this.dueKey, this.deliveryKey(destination, eventId), this.countsKey(destination), this.queueKey(destination, documentId),
       destination, eventId, lease, outcome.state, String(time), error, at))
     return done === 1
@@ -156,7 +154,7 @@ export class RedisOutboxStore implements OutboxStore {
       const documentId = documents[i]
       if (documentId) args.push(id, keys.position(this.deliveryKey(destination, id)), keys.position(this.queueKey(destination, documentId)))
     })
-    const requeued = await this.redis.run(async () => await this.commands.outboxReplay(keys.list.length, ...keys.list, ...args))
+    const requeued = await this.redis.run(async () => await this.scripts.replay(keys.list.length, ...keys.list, ...args))
     return { requeued, ...(ids.length < limit ? {} : { next: Number(page[page.length - 1]) }) }
   }
 

@@ -12,16 +12,11 @@ if current ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'revision', tonumber(ARGV[1]) + 1, 'keys', ARGV[2])
 return 1`
 
-interface SigningKeyCommands {
-  signingKeysPut(...args: string[]): Promise<number>
-}
-
 export class RedisSigningKeyStore implements SigningKeyStore {
-  private readonly commands: SigningKeyCommands
+  private readonly putScript: (...args: string[]) => Promise<number>
 
   constructor (private readonly redis: RedisConnection) {
-    redis.client.defineCommand('signingKeysPut', { numberOfKeys: 1, lua: PUT_SIGNING_KEYS })
-    this.commands = redis.client as unknown as SigningKeyCommands
+    this.putScript = redis.script('signingKeysPut', PUT_SIGNING_KEYS, 1)
   }
 
   private get setKey (): string { return this.redis.key('signing-keys') }
@@ -34,7 +29,7 @@ export class RedisSigningKeyStore implements SigningKeyStore {
 
   async putSigningKeys (keys: SigningKeySetRecord['keys'], expectedRevision: number): Promise<boolean> {
     // compare-and-set in one script: two rotations racing cannot both replace the key set
-    const done = await this.redis.run(async () => await this.commands.signingKeysPut(this.setKey, String(expectedRevision), JSON.stringify(keys)))
+    const done = await this.redis.run(async () => await this.putScript(this.setKey, String(expectedRevision), JSON.stringify(keys)))
     return done === 1
   }
 }
