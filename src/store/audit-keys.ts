@@ -1,4 +1,4 @@
-import type { AuditIndex, StoredAuditEvent } from './store.js'
+import type { AuditIndex, StoredAuditEvent } from './audit.js'
 
 /** An index entry: the index's name and the entry's score (0 in the time indexes, ordered by id). */
 export interface AuditIndexEntry {

@@ -1,9 +1,9 @@
 import type { Test } from 'tap'
 import type { StoredAuditEvent } from '../../src/store/index.js'
-import type { StoreFactory } from './contract.js'
+import type { StoresFactory } from './stores-contract.js'
 
 /**
- * The audit part of the Store contract, run against the embedded store and a real Redis. The
+ * The audit contract, run against the embedded store and a real Redis. The
  * store knows nothing of hashing: it keeps events, refuses anything that would fork or skip a
  * chain, and keeps the time indexes search and retention rely on exact.
  */
@@ -31,9 +31,9 @@ function chainOf (chain: string, drafts: Draft[], firstId: number): StoredAuditE
   }))
 }
 
-export function auditContract (t: Test, makeStore: StoreFactory): void {
+export function auditContract (t: Test, makeStores: StoresFactory): void {
   t.test('audit append: seq 1 starts a chain; only head + 1 with the head\'s hash extends it', async (t) => {
-    const store = await makeStore(t)
+    const store = (await makeStores(t)).audit
     const [first, second, third] = chainOf('C1', [{}, {}, {}], 1) as [StoredAuditEvent, StoredAuditEvent, StoredAuditEvent]
     t.equal(await store.auditChainHead('C1'), undefined)
     t.equal(await store.appendAuditEvent(second), false, 'no seq 2 on an empty chain')
@@ -49,9 +49,8 @@ export function auditContract (t: Test, makeStore: StoreFactory): void {
       'refused appends left nothing behind')
     t.same(await store.auditEvents([idAt(99)]), [])
   })
-
   t.test('audit append: of many writers racing for the same position exactly one wins', async (t) => {
-    const store = await makeStore(t)
+    const store = (await makeStores(t)).audit
     const [first] = chainOf('C1', [{}], 1) as [StoredAuditEvent]
     await store.appendAuditEvent(first)
     const rivals = Array.from({ length: 20 }, (_, i) => ({ ...first, id: idAt(10 + i), seq: 2, prevHash: first.hash, hash: `${i}`.padStart(64, 'b') }))
@@ -61,18 +60,16 @@ export function auditContract (t: Test, makeStore: StoreFactory): void {
     t.same(await store.auditChainHead('C1'), { seq: 2, hash: winner.hash })
     t.same((await store.auditChainSlice('C1', 1, 10)).map((e) => e.id), [first.id, winner.id])
   })
-
   t.test('audit chains are independent and listed in id order', async (t) => {
-    const store = await makeStore(t)
+    const store = (await makeStores(t)).audit
     for (const event of chainOf('C2', [{}, {}], 10)) t.equal(await store.appendAuditEvent(event), true)
     for (const event of chainOf('C1', [{}], 20)) t.equal(await store.appendAuditEvent(event), true)
     t.same(await store.auditChains(), ['C1', 'C2'])
     t.same(await store.auditChainHead('C2'), { seq: 2, hash: hashOf('C2', 2) })
     t.same(await store.auditChainHead('C1'), { seq: 1, hash: hashOf('C1', 1) })
   })
-
   t.test('audit events are read back unchanged, in the order asked, missing ones left out', async (t) => {
-    const store = await makeStore(t)
+    const store = (await makeStores(t)).audit
     const events = chainOf('C1', [{ actor: 'A', subject: 's1', documents: [{ id: 'D1', version: 2 }] }, {}, {}], 1)
     for (const event of events) await store.appendAuditEvent({ ...event, detail: { note: 'Sở Tư pháp', n: 1 }, purpose: { procedureCode: '1.001193' } })
     const read = await store.auditEvents([idAt(3), idAt(42), idAt(1)])
@@ -81,9 +78,8 @@ export function auditContract (t: Test, makeStore: StoreFactory): void {
     t.same((await store.auditChainSlice('C1', 2, 10)).map((e) => e.seq), [2, 3], 'a slice stops at the head')
     t.same(await store.auditChainSlice('C9', 1, 10), [])
   })
-
   t.test('audit indexes: per agency, subject and document, bounded by id, either direction', async (t) => {
-    const store = await makeStore(t)
+    const store = (await makeStores(t)).audit
     const drafts: Draft[] = Array.from({ length: 12 }, (_, i) => ({
       actor: i % 2 === 0 ? 'A' : 'B',
       ...(i % 3 === 0 ? { subject: 's1' } : {}),
@@ -104,9 +100,8 @@ export function auditContract (t: Test, makeStore: StoreFactory): void {
     // a time-only bound (an id's 10-character time part) takes every id of that instant or later
     t.same(await page({ kind: 'agency', value: 'A' }, { fromId: idAt(1).slice(0, 10), count: 1, newestFirst: false }), [idAt(1)])
   })
-
   t.test('audit history index: a subject\'s visible accesses only; hidden ones move in from their day on, and retention removes them wherever they are', async (t) => {
-    const store = await makeStore(t)
+    const store = (await makeStores(t)).audit
     const access = (detail: Record<string, unknown>, outcome = 'granted', action = 'reuse.queried') => ({ actor: 'A', subject: 's1', action, outcome, detail })
     const drafts = [
       access({}), // 1 seen at once
@@ -134,9 +129,8 @@ export function auditContract (t: Test, makeStore: StoreFactory): void {
     t.same(await history(), [8, 7, 4].map(idAt), 'retention removes revealed ones too')
     t.same(await store.auditIndexPage({ index: { kind: 'subject', value: 's1' }, newestFirst: true, count: 100 }), [8, 7, 6, 5, 4].map(idAt), 'the subject index keeps them all')
   })
-
   t.test('audit history index: retention removes hidden accesses not yet revealed', async (t) => {
-    const store = await makeStore(t)
+    const store = (await makeStores(t)).audit
     const events = chainOf('C1', [{ actor: 'A', subject: 's1' }, { actor: 'A', subject: 's1' }], 1)
       .map((event) => ({ ...event, action: 'reuse.queried', outcome: 'granted', detail: { hidden: true, hiddenUntil: '2027-01-15' } }))
     for (const event of events) await store.appendAuditEvent(event)
@@ -144,9 +138,8 @@ export function auditContract (t: Test, makeStore: StoreFactory): void {
     t.equal(await store.revealAuditHistory('s1', '2099-12-31', 10), 1, 'only the kept one is left to reveal')
     t.same(await store.auditIndexPage({ index: { kind: 'history', value: 's1' }, newestFirst: true, count: 100 }), [idAt(2)])
   })
-
   t.test('audit checkpoints are kept in order, as copies', async (t) => {
-    const store = await makeStore(t)
+    const store = (await makeStores(t)).audit
     t.same(await store.auditCheckpoints(), [])
     const cp = (n: number): { time: string, jws: string, chains: Array<{ chain: string, seq: number, hash: string }> } =>
       ({ time: `2026-01-01T00:00:0${n}.000Z`, jws: `h.p${n}.s`, chains: [{ chain: 'C1', seq: n, hash: hashOf('C1', n) }] })
@@ -157,9 +150,8 @@ export function auditContract (t: Test, makeStore: StoreFactory): void {
     read[0]?.chains.push({ chain: 'X', seq: 1, hash: 'x' })
     t.same((await store.auditCheckpoints())[0], cp(1))
   })
-
   t.test('audit retention removes a chain\'s oldest events and their index entries, nothing else', async (t) => {
-    const store = await makeStore(t)
+    const store = (await makeStores(t)).audit
     for (const event of chainOf('C1', Array.from({ length: 6 }, (_, i) => ({ actor: 'A', subject: `s${i % 2}`, documents: [{ id: `D${i}` }] })), 1)) await store.appendAuditEvent(event)
     for (const event of chainOf('C2', [{ actor: 'A' }, { actor: 'A' }], 20)) await store.appendAuditEvent(event)
     t.equal(await store.pruneAudit({ C1: 4 }), 4)

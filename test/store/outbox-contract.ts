@@ -1,5 +1,5 @@
 import type { Test } from 'tap'
-import type { StoreFactory } from './contract.js'
+import type { StoresFactory } from './stores-contract.js'
 
 const T0 = Date.parse('2026-11-25T03:00:00Z')
 
@@ -12,14 +12,16 @@ const event = (doc: string, version: number, kind: string) => ({
 })
 
 /**
- * The outbox part of the Store contract: sources, publication (once per event id), leased
- * deliveries in order per destination and document, settlement, replay and counts.
+ * The outbox contract: sources (queued by announcing audit events, in the same write),
+ * publication (once per event id), leased deliveries in order per destination and document,
+ * settlement, replay and counts.
  */
-export function outboxContract (t: Test, makeStore: StoreFactory): void {
+export function outboxContract (t: Test, makeStores: StoresFactory): void {
   t.test('an announced audit event queues its source atomically', async (t) => {
-    const store = await makeStore(t)
-    t.ok(await store.appendAuditEvent(auditEvent('E1', 1, '0'.repeat(64)), { announce: true }))
-    t.ok(await store.appendAuditEvent(auditEvent('E2', 2, 'h1'.padEnd(64, '0')), {}), 'an event that announces nothing')
+    const stores = await makeStores(t)
+    const store = stores.outbox
+    t.ok(await stores.audit.appendAuditEvent(auditEvent('E1', 1, '0'.repeat(64)), { announce: true }))
+    t.ok(await stores.audit.appendAuditEvent(auditEvent('E2', 2, 'h1'.padEnd(64, '0')), {}), 'an event that announces nothing')
     t.same(await store.dueOutboxSources(T0 - 1, 10), [], 'not due before the event time')
     t.same(await store.dueOutboxSources(T0, 10), ['a:E1'], 'only the announcing event is a source')
     t.same(await store.dueOutboxSources(T0, 10), ['a:E1'], 'reading leaves it where it is')
@@ -30,9 +32,8 @@ export function outboxContract (t: Test, makeStore: StoreFactory): void {
     await store.dropOutboxSource('a:E1')
     t.same(await store.dueOutboxSources(T0 + 9000, 10), ['x:D0:1', 'x:D1:1'])
   })
-
   t.test('an event is published once, with its deliveries and schedule, and its source dropped', async (t) => {
-    const store = await makeStore(t)
+    const store = (await makeStores(t)).outbox
     await store.scheduleOutboxSource('a:E1', T0)
     const first = await store.publishOutboxEvent('a:E1', event('D1', 1, 'indexed'), [{ destination: 'portal', extra: { subject: { kind: 'citizen', id: 'x' } } }, { destination: 'agency:A' }], [{ source: 'x:D1:1', at: T0 + 60_000 }], T0)
     t.equal(first?.cursor, 1)
@@ -50,9 +51,8 @@ export function outboxContract (t: Test, makeStore: StoreFactory): void {
     t.match(portal, { delivery: { eventId: 'D1.1.indexed', cursor: 1, state: 'queued', attempts: 0, documentId: 'D1' }, event: { id: 'D1.1.indexed', cursor: 1, type: 'document.indexed', payload: { document: { id: 'D1' } } } })
     t.same(await store.outboxStatus(), [{ destination: 'agency:A', queued: 1, delivered: 0, dead: 0 }, { destination: 'portal', queued: 1, delivered: 0, dead: 0 }])
   })
-
   t.test('deliveries go one at a time per destination and document, in cursor order, under a lease', async (t) => {
-    const store = await makeStore(t)
+    const store = (await makeStores(t)).outbox
     await store.publishOutboxEvent(undefined, event('D1', 1, 'indexed'), [{ destination: 'portal' }], [], T0)
     await store.publishOutboxEvent(undefined, event('D2', 1, 'indexed'), [{ destination: 'portal' }], [], T0)
     await store.publishOutboxEvent(undefined, event('D1', 2, 'amended'), [{ destination: 'portal' }], [], T0)
@@ -74,9 +74,8 @@ export function outboxContract (t: Test, makeStore: StoreFactory): void {
     t.same(listed.map((d) => [d.eventId, d.state, d.attempts]), [['D1.1.indexed', 'delivered', 2], ['D2.1.indexed', 'queued', 0], ['D1.2.amended', 'dead', 1], ['D1.2.revoked', 'queued', 0]])
     t.same((await store.outboxDeliveries('portal', 2, 1)).map((d) => d.eventId), ['D1.2.amended'], 'listed from a cursor')
   })
-
   t.test('replay queues settled deliveries after a cursor again, page by page', async (t) => {
-    const store = await makeStore(t)
+    const store = (await makeStores(t)).outbox
     for (let i = 1; i <= 5; i++) await store.publishOutboxEvent(undefined, event(`D${i}`, 1, 'indexed'), [{ destination: 'portal' }], [], T0)
     for (const c of await store.claimOutboxDeliveries(T0, 5000, 10, 'L')) await store.settleOutboxDelivery('portal', c.event.id, 'L', { state: 'delivered', at: 'x' }, T0)
     t.same(await store.outboxStatus(), [{ destination: 'portal', queued: 0, delivered: 5, dead: 0 }])
@@ -87,14 +86,5 @@ export function outboxContract (t: Test, makeStore: StoreFactory): void {
     t.same((await store.claimOutboxDeliveries(T0 + 10, 5000, 10, 'M')).map((c) => [c.event.id, c.delivery.attempts]).sort(), [['D2.1.indexed', 0], ['D3.1.indexed', 0], ['D4.1.indexed', 0], ['D5.1.indexed', 0]])
     t.same(await store.replayOutbox('portal', 0, 10, T0 + 20), { requeued: 1 }, 'deliveries still queued are left alone')
     t.same(await store.replayOutbox('agency:NOBODY', 0, 10, T0), { requeued: 0 })
-  })
-
-  t.test('a lease is held by one owner at a time and renewed by it', async (t) => {
-    const store = await makeStore(t)
-    t.ok(await store.holdLease('fan-out', 'P1', 300))
-    t.notOk(await store.holdLease('fan-out', 'P2', 300))
-    t.ok(await store.holdLease('fan-out', 'P1', 300), 'renewed by its owner')
-    await new Promise((resolve) => setTimeout(resolve, 350))
-    t.ok(await store.holdLease('fan-out', 'P2', 300), 'free again once it lapsed')
   })
 }

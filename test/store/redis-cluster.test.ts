@@ -1,15 +1,12 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { startTestCluster, watchScriptKeys } from '../lib/redis-cluster.js'
-import { testRedisStore } from '../lib/redis-store.js'
+import { testRedisStores } from '../lib/redis-store.js'
 import { StoreUnavailableError } from '../../src/store/index.js'
-import { agencyContract, documentContract, reuseContract, storeContract } from './contract.js'
-import type { StoreFactory } from './contract.js'
-import { outboxContract } from './outbox-contract.js'
-import { auditContract } from './audit-contract.js'
+import { allContracts } from './stores-contract.js'
 
 /**
- * The store on a Redis Cluster of three masters: every contract the standalone store meets, with
+ * The stores on a Redis Cluster of three masters: every contract the standalone stores meet, with
  * each script checked (MONITOR on every master) to touch only the keys it is given.
  */
 const cluster = await startTestCluster()
@@ -17,13 +14,7 @@ t.teardown(async () => await cluster.destroy())
 const watch = await watchScriptKeys(cluster)
 t.teardown(() => watch.stop())
 
-const factory: StoreFactory = async (t) => await testRedisStore(t, cluster)
-storeContract(t, factory)
-agencyContract(t, factory)
-documentContract(t, factory)
-reuseContract(t, factory)
-outboxContract(t, factory)
-auditContract(t, factory)
+allContracts(t, async (t) => await testRedisStores(t, cluster))
 
 t.test('no store script touched a key it was not given in KEYS', async (t) => {
   const { scripts, commands, undeclared } = await watch.report()
@@ -33,28 +24,28 @@ t.test('no store script touched a key it was not given in KEYS', async (t) => {
 
 t.test('operations on keys of every master, scripts among them, issued in the same tick all succeed', async (t) => {
   // auto-pipelining groups what is issued together by node: each command must go where its keys are
-  const store = await testRedisStore(t, cluster)
+  const store = await testRedisStores(t, cluster)
   const now = Date.now()
   const ops: Array<Promise<unknown>> = []
   for (let i = 0; i < 20; i++) {
     const id = `01J00000CC${String(i).padStart(16, '0')}`
-    ops.push(store.appendAuditEvent({ id, chain: `C${i}`, seq: 1, prevHash: '0'.repeat(64), hash: 'a'.repeat(64), actor: `A${i}`, subject: `s${i}`, documents: [{ id: `D${i}` }], time: new Date(now).toISOString() }, { announce: true }))
-    ops.push(store.claimOnce('tick', `jti-${i}`, 60_000))
-    ops.push(store.publishOutboxEvent(undefined, { id: `D${i}.1.indexed`, type: 'document.indexed', occurredAt: new Date(now).toISOString(), documentId: `D${i}`, payload: {} }, [{ destination: 'portal' }, { destination: `agency:A${i}` }], [], now))
-    ops.push(store.putAgency({ code: `000.00.${String(i).padStart(2, '0')}.H41`, name: 'x', roles: ['issuer'], jwks: { keys: [] }, status: 'active', createdAt: 'x', updatedAt: 'x' }))
-    ops.push(store.addReuseCounts(`2026-01-${String(i + 1).padStart(2, '0')}`, { queries: 1 }))
+    ops.push(store.audit.appendAuditEvent({ id, chain: `C${i}`, seq: 1, prevHash: '0'.repeat(64), hash: 'a'.repeat(64), actor: `A${i}`, subject: `s${i}`, documents: [{ id: `D${i}` }], time: new Date(now).toISOString() }, { announce: true }))
+    ops.push(store.leases.claimOnce('tick', `jti-${i}`, 60_000))
+    ops.push(store.outbox.publishOutboxEvent(undefined, { id: `D${i}.1.indexed`, type: 'document.indexed', occurredAt: new Date(now).toISOString(), documentId: `D${i}`, payload: {} }, [{ destination: 'portal' }, { destination: `agency:A${i}` }], [], now))
+    ops.push(store.agencies.putAgency({ code: `000.00.${String(i).padStart(2, '0')}.H41`, name: 'x', roles: ['issuer'], jwks: { keys: [] }, status: 'active', createdAt: 'x', updatedAt: 'x' }))
+    ops.push(store.reuseRecords.addReuseCounts(`2026-01-${String(i + 1).padStart(2, '0')}`, { queries: 1 }))
   }
   const results = await Promise.allSettled(ops)
   t.same(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), [], 'none refused')
-  const claimed = await Promise.all([store.claimOutboxDeliveries(now, 60_000, 100, 'w1'), store.auditChains(), store.dueOutboxSources(now, 100)])
+  const claimed = await Promise.all([store.outbox.claimOutboxDeliveries(now, 60_000, 100, 'w1'), store.audit.auditChains(), store.outbox.dueOutboxSources(now, 100)])
   t.equal(claimed[0].length, 40, 'every delivery claimable')
   t.equal(claimed[1].length, 20)
   t.equal(claimed[2].length, 20, 'every announced source queued')
 })
 
 t.test('the store\'s keys spread over every master', async (t) => {
-  const store = await testRedisStore(t, cluster)
-  for (let i = 0; i < 30; i++) await store.claimOnce('spread', `id-${i}`, 60_000)
+  const store = await testRedisStores(t, cluster)
+  for (let i = 0; i < 30; i++) await store.leases.claimOnce('spread', `id-${i}`, 60_000)
   const prefix = store.key('x').split('{')[0] as string
   const counts = await Promise.all(cluster.nodes.map(async ({ port }) => {
     const node = new Redis({ port, host: '127.0.0.1' })
@@ -69,7 +60,7 @@ t.test('the store\'s keys spread over every master', async (t) => {
 })
 
 t.test('persistence is that of the least durable master', async (t) => {
-  const store = await testRedisStore(t, cluster)
+  const store = await testRedisStores(t, cluster)
   const masters = cluster.nodes.map(({ port }) => new Redis({ port, host: '127.0.0.1' }))
   t.teardown(async () => {
     await Promise.all(masters.map(async (node) => await node.config('SET', 'appendonly', 'no')))
@@ -87,7 +78,7 @@ t.test('persistence is that of the least durable master', async (t) => {
 
 // last: it stops a master of the file's cluster
 t.test('a master that is gone makes ping fail at once with StoreUnavailableError', async (t) => {
-  const store = await testRedisStore(t, cluster)
+  const store = await testRedisStores(t, cluster)
   await t.resolves(store.ping())
   await cluster.kill(2)
   const started = Date.now()

@@ -1,0 +1,36 @@
+/**
+ * The agencies registered in the gateway, and the generation of each one's keys (which every
+ * process compares with the one its cached copy of a jwks_uri was fetched at).
+ */
+
+export type AgencyRole = 'issuer' | 'requester' | 'portal' | 'auditor' | 'admin'
+
+/** An agency registered in the gateway (its public keys inline or behind a jwks_uri). */
+export interface AgencyRecord {
+  code: string
+  name: string
+  roles: AgencyRole[]
+  /** the document types it may index, amend and revoke as issuer; absent (a record from before competences) is none */
+  issuableTypes?: string[]
+  jwks?: { keys: Array<Record<string, unknown>> }
+  jwksUri?: string
+  /** where its notices go (documents it reused changed) */
+  webhookUrl?: string
+  status: 'active' | 'suspended'
+  createdAt: string
+  updatedAt: string
+}
+
+export interface AgencyStore {
+  getAgency(code: string): Promise<AgencyRecord | undefined>
+  listAgencies(): Promise<AgencyRecord[]>
+  /** creates or replaces; says which */
+  putAgency(agency: AgencyRecord): Promise<{ created: boolean }>
+  /**
+   * How many times an admin changed or refreshed the agency's keys (0: never). Every process
+   * compares it with the one its cached copy of the agency's jwks_uri was fetched at.
+   */
+  agencyKeysGeneration(code: string): Promise<number>
+  /** moves the agency's keys generation on, atomically across processes; returns the new one */
+  bumpAgencyKeysGeneration(code: string): Promise<number>
+}

@@ -1,0 +1,19 @@
+/** Data-sharing agreements in memory (the embedded store). */
+import type { AgreementRecord, AgreementStore } from '../agreements.js'
+import { RecordTable } from './records.js'
+
+export class MemoryAgreementStore implements AgreementStore {
+  private readonly agreements = new RecordTable<AgreementRecord>()
+
+  async getAgreement (id: string): Promise<AgreementRecord | undefined> {
+    return this.agreements.get(id)
+  }
+
+  async putAgreement (agreement: AgreementRecord): Promise<{ created: boolean }> {
+    return this.agreements.put(agreement.id, agreement)
+  }
+
+  async listAgreements (): Promise<AgreementRecord[]> {
+    return this.agreements.list()
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The audit trail's Lua scripts (redis/audit.ts runs them): append, retention, reveal. Each
+ * touches only the keys it is given in KEYS, all under the {audit} tag.
+ */
+
+/**
+ * Appends consecutive audit events of one chain: each event, its chain position and every index
+ * entry, then the new head — or nothing. The first must follow the stored head (seq 1 on an
+ * empty chain) and each the one before (seq + 1, prevHash = its hash), so a chain can never
+ * fork or skip, whatever the callers do. An event that announces a change also queues its
+ * outbox source here, so nothing announced is lost between the audit record and the outbox
+ * (redis/outbox.ts). Like every script here it touches only keys it is given in KEYS (all
+ * under the {audit} tag, so one slot): a cluster routes it, and checks it, by them.
+ * KEYS: events hash, heads hash, the chain's seq → id hash, the outbox sources, then the index
+ * keys of the batch. ARGV: chain, then per event: seq, prevHash, hash, id, event JSON, announce
+ * (1/0), time (ms), n, then for each of its n indexes its position in KEYS and the entry's score.
+ */
+export const APPEND_AUDIT = `
+local head = redis.call('HGET', KEYS[2], ARGV[1])
+local i = 2
+local previous
+if tonumber(ARGV[2]) == 1 then
+  if head then return 0 end
+else
+  previous = { tonumber(ARGV[2]) - 1, ARGV[3] }
+  if head ~= (tostring(previous[1]) .. ' ' .. previous[2]) then return 0 end
+end
+local last
+-- the whole batch is checked before anything is written: a script is not rolled back
+while i <= #ARGV do
+  local seq, prevHash = tonumber(ARGV[i]), ARGV[i + 1]
+  if last and (seq ~= last[1] + 1 or prevHash ~= last[2]) then return redis.error_reply('ERR audit batch is not a chain') end
+  last = { seq, ARGV[i + 2] }
+  i = i + 8 + 2 * tonumber(ARGV[i + 7])
+end
+i = 2
+while i <= #ARGV do
+  local seq, hash, id = tonumber(ARGV[i]), ARGV[i + 2], ARGV[i + 3]
+  redis.call('HSET', KEYS[1], id, ARGV[i + 4])
+  redis.call('HSET', KEYS[3], tostring(seq), id)
+  if ARGV[i + 5] == '1' then redis.call('ZADD', KEYS[4], ARGV[i + 6], 'a:' .. id) end
+  local n = tonumber(ARGV[i + 7])
+  for j = 1, n do redis.call('ZADD', KEYS[tonumber(ARGV[i + 6 + 2 * j])], ARGV[i + 7 + 2 * j], id) end
+  i = i + 8 + 2 * n
+end
+redis.call('HSET', KEYS[2], ARGV[1], tostring(last[1]) .. ' ' .. last[2])
+return 1`
+
+/**
+ * Retention for one chain, one bounded batch at a time: a script runs alone on the server, so
+ * pruning a long chain in one go would stall every gateway (BUSY after lua-time-limit) and,
+ * audit being fail-closed, refuse every request meanwhile. The caller reads the batch first
+ * (seqs from the chain's floor, their events, and from each event's own fields its index keys,
+ * so nothing is scanned and every key is declared); the script removes them only if the floor
+ * (the chain's first kept seq, kept in the same hash, 1 when absent) has not moved meanwhile,
+ * then moves it past the batch. Events are never rewritten, so what was read still holds.
+ * KEYS: events hash, the chain's seq → id hash, then index keys. ARGV: the floor read, the new
+ * floor, then per seq: seq, id ('' when none), n, then the positions in KEYS of its n indexes.
+ * Returns the number of seqs removed, or -1 when the floor moved (read again).
+ */
+export const PRUNE_AUDIT = `
+if tonumber(redis.call('HGET', KEYS[2], 'floor') or '1') ~= tonumber(ARGV[1]) then return -1 end
+local removed = 0
+local i = 3
+while i <= #ARGV do
+  local seq, id, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  if id ~= '' then
+    for j = 1, n do redis.call('ZREM', KEYS[tonumber(ARGV[i + 2 + j])], id) end
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], seq)
+    removed = removed + 1
+  end
+  i = i + 3 + n
+end
+redis.call('HSET', KEYS[2], 'floor', ARGV[2])
+return removed`
+
+/**
+ * A subject's hidden accesses due by a day move to its access history, atomically, so a
+ * concurrent read sees each in one of the two, never both or neither. Scores in the hidden
+ * index are the days they become visible (YYYYMMDD); the history is ordered by id (score 0).
+ * KEYS: the hidden index, the history index. ARGV: the day's score, how many at most.
+ */
+export const REVEAL_HISTORY = `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[2], 0, id)
+  redis.call('ZREM', KEYS[1], id)
+end
+return #ids`

@@ -1,0 +1,36 @@
+/**
+ * What the Redis modules share of the key scheme: the {audit} hash tag the audit trail and the
+ * outbox live under together (an announced audit event queues its outbox source in the same
+ * script, so on a cluster both must be in one slot), and the list of keys a script is given.
+ */
+import type { RedisConnection } from './connection.js'
+
+/** `<prefix>{audit}:<rest>`: every audit key */
+export function auditKey (redis: RedisConnection, ...rest: string[]): string {
+  return redis.key('audit', ...rest)
+}
+
+/** `<prefix>{audit}:ob:<rest>`: every outbox key */
+export function outboxKey (redis: RedisConnection, rest: string): string {
+  return redis.key('audit', 'ob', '') + rest
+}
+
+/** The keys a script is given, each once, and the position (1-based, as in Lua) of each in KEYS. */
+export class DeclaredKeys {
+  readonly list: string[]
+  private readonly positions = new Map<string, number>()
+
+  constructor (fixed: string[]) {
+    this.list = []
+    for (const key of fixed) this.position(key)
+  }
+
+  position (key: string): number {
+    let at = this.positions.get(key)
+    if (at === undefined) {
+      at = this.list.push(key)
+      this.positions.set(key, at)
+    }
+    return at
+  }
+}
