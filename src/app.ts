@@ -18,6 +18,7 @@ import auditPlugin from './plugins/audit.js'
 import refusalsPlugin from './plugins/refusals.js'
 import authPlugin from './plugins/auth.js'
 import documentsPlugin from './plugins/documents.js'
+import portalPlugin from './plugins/portal.js'
 import statsPlugin from './plugins/stats.js'
 import documentRoutes from './routes/documents/index.js'
 import documentTypeRoutes from './routes/document-types/index.js'
@@ -139,6 +140,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   }
   await app.register(refusalsPlugin)
   await app.register(documentsPlugin)
+  await app.register(portalPlugin)
   await app.register(outboxPlugin)
   await app.register(statsPlugin)
   // after authentication (the agency is the key), before the routes it limits
