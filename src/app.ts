@@ -19,6 +19,7 @@ import refusalsPlugin from './plugins/refusals.js'
 import authPlugin from './plugins/auth.js'
 import documentsPlugin from './plugins/documents.js'
 import portalPlugin from './plugins/portal.js'
+import healthPlugin from './plugins/health.js'
 import statsPlugin from './plugins/stats.js'
 import documentRoutes from './routes/documents/index.js'
 import documentTypeRoutes from './routes/document-types/index.js'
@@ -127,6 +128,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(loadSheddingPlugin)
   const store = options.store ?? await createStore(config, app.log)
   await app.register(storePlugin, { store, closeWithApp: options.store === undefined })
+  await app.register(healthPlugin)
   await app.register(authPlugin)
   await app.register(auditPlugin)
   // the first admin, from configuration: audited like any registration, so after the audit trail
