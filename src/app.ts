@@ -20,6 +20,7 @@ import authPlugin from './plugins/auth.js'
 import documentsPlugin from './plugins/documents.js'
 import portalPlugin from './plugins/portal.js'
 import healthPlugin from './plugins/health.js'
+import auditReadsPlugin from './plugins/audit-reads.js'
 import statsPlugin from './plugins/stats.js'
 import documentRoutes from './routes/documents/index.js'
 import documentTypeRoutes from './routes/document-types/index.js'
@@ -131,6 +132,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(healthPlugin)
   await app.register(authPlugin)
   await app.register(auditPlugin)
+  await app.register(auditReadsPlugin)
   // the first admin, from configuration: audited like any registration, so after the audit trail
   const admin = config.admin
   if (admin) {
