@@ -16,7 +16,7 @@ declare module 'fastify' {
 
 /** The catalogue (seeded from schemas/document-types at start), the index, and the file store, encrypted at rest when keys are configured. */
 async function documentsPlugin (app: FastifyInstance): Promise<void> {
-  const catalogue = new Catalogue(app.store)
+  const catalogue = new Catalogue({ catalogue: app.store })
   app.decorate('catalogue', catalogue)
   const keyring = app.config.encryption
   const blobs = new FileBlobStore(resolve(app.config.blobDir), keyring)
