@@ -18,9 +18,7 @@ import auditPlugin from './plugins/audit.js'
 import refusalsPlugin from './plugins/refusals.js'
 import authPlugin from './plugins/auth.js'
 import documentsPlugin from './plugins/documents.js'
-import portalPlugin from './plugins/portal.js'
-import healthPlugin from './plugins/health.js'
-import auditReadsPlugin from './plugins/audit-reads.js'
+import readsPlugin from './plugins/reads.js'
 import statsPlugin from './plugins/stats.js'
 import documentRoutes from './routes/documents/index.js'
 import documentTypeRoutes from './routes/document-types/index.js'
@@ -129,10 +127,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(loadSheddingPlugin)
   const store = options.store ?? await createStore(config, app.log)
   await app.register(storePlugin, { store, closeWithApp: options.store === undefined })
-  await app.register(healthPlugin)
   await app.register(authPlugin)
   await app.register(auditPlugin)
-  await app.register(auditReadsPlugin)
   // the first admin, from configuration: audited like any registration, so after the audit trail
   const admin = config.admin
   if (admin) {
@@ -144,7 +140,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   }
   await app.register(refusalsPlugin)
   await app.register(documentsPlugin)
-  await app.register(portalPlugin)
+  await app.register(readsPlugin)
   await app.register(outboxPlugin)
   await app.register(statsPlugin)
   // after authentication (the agency is the key), before the routes it limits
