@@ -18,6 +18,7 @@ import auditPlugin from './plugins/audit.js'
 import refusalsPlugin from './plugins/refusals.js'
 import authPlugin from './plugins/auth.js'
 import documentsPlugin from './plugins/documents.js'
+import readsPlugin from './plugins/reads.js'
 import statsPlugin from './plugins/stats.js'
 import reusePlugin from './plugins/reuse.js'
 import documentRoutes from './routes/documents/index.js'
@@ -140,6 +141,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   }
   await app.register(refusalsPlugin)
   await app.register(documentsPlugin)
+  await app.register(readsPlugin)
   await app.register(outboxPlugin)
   await app.register(statsPlugin)
   await app.register(reusePlugin)

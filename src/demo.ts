@@ -12,6 +12,7 @@ import { registerAgency } from './services/agencies.js'
 import type { AgencyRole } from './services/agencies.js'
 import type { AgreementInput } from './services/agreements.js'
 import { today } from './services/documents.js'
+import type { IssuerCall } from './services/documents.js'
 import { generateDocuments } from './sample-data/generate.js'
 import type { SampleDocument } from './sample-data/generate.js'
 import { createStore } from './store/index.js'
@@ -203,19 +204,19 @@ async function indexSampleDocuments (app: FastifyInstance): Promise<{ indexed: n
   let files = 0
   for (const document of sampleDocuments()) {
     const issuer = issuers.find((candidate) => candidate.issuableTypes.includes(document.type)) as typeof issuers[number]
-    const prepared = await app.documents.prepareRegistration(issuer, document)
-    const subjectHash = prepared.keys.subjectHash
-    const event = await app.audit.record({ actor: issuer.code, action: 'document.indexed', outcome: 'granted', subject: subjectHash, documents: [{ id: prepared.first.id, version: 1 }], purpose: { procedureCode: document.procedureCode, dossierCode: document.dossierCode }, detail: { type: document.type, demo: true } }, { announce: true })
-    const outcome = await app.documents.register(prepared)
-    if (outcome.outcome === 'created') indexed++
-    // nothing new was written (the same sample twice): nothing to announce
-    else await app.outbox.discard(event.id)
-    const id = (outcome.document.versions[0] ?? prepared.first).id
-    if (!withFiles.has(document.subject.id) || outcome.document.files[1]) continue
+    // on record as the demo's, under the issuer's name
+    const call: IssuerCall = {
+      caller: issuer,
+      audit: async (event, options) => await app.audit.record({ actor: issuer.code, ...event, detail: { ...event.detail, demo: true } }, options),
+      log: app.log
+    }
+    const result = await app.documents.index(call, document)
+    if (result.outcome === 'created') indexed++
+    if (result.outcome === 'conflict' || !withFiles.has(document.subject.id) || result.document.file) continue
+    const { id } = result.document
     const bytes = demoPdf([`DEMO - not a real document: ${document.type}`, `Number ${document.documentNumber}, issued ${document.issuedAt}`, `by ${issuer.code}, indexed at the reuse gateway as ${id}`])
-    const stored = await app.blobs.put(Readable.from([bytes]), { maxBytes: app.config.limits.fileBytes })
-    await app.audit.record({ actor: issuer.code, action: 'document.file_uploaded', outcome: 'granted', subject: subjectHash, documents: [{ id, version: 1 }], detail: { mediaType: 'application/pdf', size: stored.size, sha256: stored.sha256, demo: true } })
-    if (await app.store.attachDocumentFile(subjectHash, id, 1, { mediaType: 'application/pdf', size: stored.size, sha256: stored.sha256, uploadedAt: new Date().toISOString() })) files++
+    await app.documents.attachFile(call, id, { bytes: Readable.from([bytes]), mediaType: 'application/pdf', version: 1 })
+    files++
   }
   return { indexed, files }
 }

@@ -292,7 +292,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       t.equal((await reuse(w, w.policeToken, { subject, documentTypes: ['giay-khai-sinh'], purpose: purpose(POLICE, 1), hidden: true, hiddenUntil: inAWeek })).status, 200)
       t.equal((await reuse(w, w.policeToken, { subject, documentTypes: ['giay-khai-sinh'], purpose: purpose(POLICE, 2), hidden: true, hiddenUntil: '2099-12-31' })).status, 200)
       t.equal((await reuse(w, w.requesterToken, { subject, documentTypes: ['giay-khai-sinh'], purpose: purpose(REQUESTER, 2) })).status, 200)
-      const service = new PortalService({ store: w.app.store, documents: w.app.documents, audit: w.app.audit, secret: 'test-secret' })
+      const service = new PortalService({ agencies: w.app.store, documents: w.app.store, index: w.app.documents, audit: w.app.audit, secret: 'test-secret' })
       const hash = w.app.documents.subjectHash(subject)
       const walk = async (now: Date, limit: number): Promise<string[][]> => {
         const pages: string[][] = []

@@ -56,7 +56,7 @@ async function countDocuments (store: Store): Promise<number> {
 export async function rotateEncryption (options: RotationOptions): Promise<RotationSummary> {
   const started = Date.now()
   const { store, keyring } = options
-  const documents = new DocumentService(store, new Catalogue(store), options.pepper, keyring)
+  const documents = new DocumentService({ documents: store, catalogue: new Catalogue({ catalogue: store }), pepper: options.pepper, keyring })
   const blobs = new FileBlobStore(options.blobDir, keyring)
   const summary: RotationSummary = {
     activeKeyId: keyring.activeId,

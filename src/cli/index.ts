@@ -305,7 +305,7 @@ export function buildCli (): Command {
     .action(async (code: string) => {
       if (!AGENCY_CODE.test(code)) throw new StatedError(`"${code}" is not an agency code (e.g. 000.00.00.H41)`)
       await withStore(async (store) => {
-        const service = new AgencyService(store)
+        const service = new AgencyService({ agencies: store, catalogue: store })
         if (!await service.get(code)) throw new StatedError(`no agency ${code} is registered`)
         const { keysGeneration } = await service.refreshKeys(code)
         process.stdout.write(`agency ${code}: keys generation ${keysGeneration}; every gateway re-reads its keys at its next request\n`)

@@ -1,8 +1,8 @@
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { ProblemError } from './problem.js'
 
 /**
- * NDJSON request bodies (the document batch). A batch's lines are its `\n`-separated pieces, a
+ * NDJSON request bodies (the document batch) and answers (the batch's results, the audit export). A batch's lines are its `\n`-separated pieces, a
  * last piece of only whitespace (the final newline) not counted; blank lines elsewhere count and
  * are answered as lines of their own.
  *
@@ -87,4 +87,11 @@ export function ndjsonLines (text: string, maxLines: number): string[] {
   if (lines.length > 0 && lines[lines.length - 1]?.trim() === '') lines.pop()
   if (lines.length > maxLines) throw tooManyLines(maxLines, whole ? lines.length : undefined)
   return lines
+}
+
+/** An answer streamed as NDJSON: each item one line, written as it comes. */
+export function ndjsonStream (items: AsyncIterable<unknown>): Readable {
+  return Readable.from((async function * () {
+    for await (const item of items) yield JSON.stringify(item) + '\n'
+  })())
 }

@@ -65,7 +65,7 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
   // kept in the store outside production: a Redis not up yet holds the process until it is
   await app.lifecycle.whenStoreAnswers('reading the gateway\'s signing keys', async () => await signingKeys.open())
   const agencyKeys = new AgencyKeys({ store: app.store, fetchTimeoutMs: 3000, cacheMs: 10 * 60_000, fetch: outboundFetcher(outboundPolicy(config.outbound)) })
-  const agencies = new AgencyService(app.store)
+  const agencies = new AgencyService({ agencies: app.store, catalogue: app.store, outbound: outboundPolicy(config.outbound) })
   const tokens = new TokenService({
     store: app.store,
     signingKeys,

@@ -16,11 +16,20 @@ declare module 'fastify' {
 
 /** The catalogue (seeded from schemas/document-types at start), the index, and the file store, encrypted at rest when keys are configured. */
 async function documentsPlugin (app: FastifyInstance): Promise<void> {
-  const catalogue = new Catalogue(app.store)
+  const catalogue = new Catalogue({ catalogue: app.store })
   app.decorate('catalogue', catalogue)
   const keyring = app.config.encryption
-  app.decorate('documents', new DocumentService(app.store, catalogue, app.config.subjectPepper, keyring))
-  app.decorate('blobs', new FileBlobStore(resolve(app.config.blobDir), keyring))
+  const blobs = new FileBlobStore(resolve(app.config.blobDir), keyring)
+  app.decorate('blobs', blobs)
+  app.decorate('documents', new DocumentService({
+    documents: app.store,
+    catalogue,
+    pepper: app.config.subjectPepper,
+    keyring,
+    // the outbox plugin comes after this one: looked up when an announcement is withdrawn
+    announcements: { discard: async (auditEventId) => { await app.outbox.discard(auditEventId) } },
+    files: { blobs, maxBytes: app.config.limits.fileBytes }
+  }))
   // said at every start, so an operator can tell from the log how the data is kept (key ids only)
   if (keyring) {
     app.log.info({ encryptionAtRest: keyring }, `encryption at rest on: document data and files are encrypted with key ${keyring.activeId}`)

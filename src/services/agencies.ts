@@ -1,7 +1,11 @@
 import { isDeepStrictEqual } from 'node:util'
+import { StatedError } from '../lib/error-description.js'
+import { OutboundRefusedError, checkOutboundTarget } from '../lib/outbound.js'
+import type { OutboundPolicy } from '../lib/outbound.js'
 import { ProblemError } from '../lib/problem.js'
 import type { AgencyRecord, AgencyRole, Store } from '../store/index.js'
 import type { AuditInput } from './audit.js'
+import type { Call } from './call.js'
 
 export type { AgencyRecord, AgencyRole }
 
@@ -136,8 +140,78 @@ export interface AgencyInput {
   status?: 'active' | 'suspended'
 }
 
+/** the API view of an agency: its record plus the scopes its roles grant (an issuer recorded before competences shows it may issue nothing) */
+export type AgencyView = AgencyRecord & { scopes: string[] }
+
+function view (agency: AgencyRecord): AgencyView {
+  return { ...agency, ...(agency.roles.includes('issuer') ? { issuableTypes: agency.issuableTypes ?? [] } : {}), scopes: scopesOf(agency.roles) }
+}
+
+/** The gateway will call these URLs: each must be one OUTBOUND_ALLOWED_HOSTS allows, now (it is checked again on every call). */
+async function checkOutboundUrls (policy: OutboundPolicy, input: AgencyInput): Promise<void> {
+  for (const field of ['jwksUri', 'webhookUrl'] as const) {
+    const url = input[field]
+    if (url === undefined) continue
+    try {
+      await checkOutboundTarget(policy, url)
+    } catch (err) {
+      if (!(err instanceof OutboundRefusedError)) throw err
+      throw new ProblemError(422, 'outbound_url_refused', `${field} ${err.message}`, { errors: [{ in: 'body', pointer: `/${field}`, detail: err.message }] })
+    }
+  }
+}
+
+const notFound = (code: string): ProblemError => new ProblemError(404, 'agency_not_found', `no agency ${code} is registered`)
+
+export interface AgencyServiceDeps {
+  agencies: Pick<Store, 'getAgency' | 'listAgencies' | 'putAgency' | 'bumpAgencyKeysGeneration'>
+  /** where issuable document types are looked up */
+  catalogue: Pick<Store, 'getDocumentType'>
+  /** where the gateway may call (an agency's jwksUri and webhookUrl); needed to register through the API */
+  outbound?: OutboundPolicy
+}
+
 export class AgencyService {
-  constructor (private readonly store: Store) {}
+  private readonly store: AgencyServiceDeps['agencies']
+
+  constructor (private readonly deps: AgencyServiceDeps) {
+    this.store = deps.agencies
+  }
+
+  /** Registers or replaces an agency for an admin: checked, on record, then written. */
+  async register (call: Call, code: string, input: AgencyInput): Promise<{ agency: AgencyView, created: boolean }> {
+    const outbound = this.deps.outbound
+    if (!outbound) throw new StatedError('registering an agency needs the outbound policy (OUTBOUND_ALLOWED_HOSTS)')
+    const plan = await this.prepare(code, input)
+    const { agency, created } = plan
+    // after the body's own checks (a request refused for its keys is told that first), before anything is written
+    await checkOutboundUrls(outbound, input)
+    // on record first: if the audit trail cannot take it, nothing changes
+    await call.audit(agencyChange(plan))
+    await this.save(agency)
+    return { agency: view(agency), created }
+  }
+
+  /** Makes every process re-read the agency's keys, once that is on record (404 for no such agency). */
+  async refreshKeysFor (call: Call, code: string): Promise<{ code: string, keysGeneration: number }> {
+    const agency = await this.get(code)
+    if (!agency) throw notFound(code)
+    await call.audit({ action: 'agency.keys_refreshed', outcome: 'granted', detail: { agency: code, keys: keysOnRecord(agency) } })
+    const { keysGeneration } = await this.refreshKeys(code)
+    return { code, keysGeneration }
+  }
+
+  /** Every agency as the API shows it. */
+  async views (): Promise<AgencyView[]> {
+    return (await this.list()).map(view)
+  }
+
+  /** One agency as the API shows it (404 for no such agency). */
+  async viewOf (code: string): Promise<AgencyView> {
+    const agency = await this.get(code)
+    if (!agency) throw notFound(code)
+    return view(agency)
+  }
 
   async get (code: string): Promise<AgencyRecord | undefined> {
     return await this.store.getAgency(code)
@@ -192,7 +266,7 @@ export class AgencyService {
     if (types.length === 0) {
       throw new ProblemError(422, 'issuable_types_missing', 'an issuer needs issuableTypes: the document types it is competent to issue (GET /v1/document-types)', { errors: [{ in: 'body', pointer: '/issuableTypes', detail: 'must list at least one document type' }] })
     }
-    const known = await Promise.all(types.map(async (type) => await this.store.getDocumentType(type) !== undefined))
+    const known = await Promise.all(types.map(async (type) => await this.deps.catalogue.getDocumentType(type) !== undefined))
     const unknown = types.flatMap((type, i) => known[i] ? [] : [{ in: 'body', pointer: `/issuableTypes/${i}`, detail: `no document type "${type}" in the catalogue` }])
     if (unknown.length > 0) throw new ProblemError(422, 'unknown_document_type', `${unknown[0]?.pointer}: ${unknown[0]?.detail} (GET /v1/document-types)`, { errors: unknown })
     return types

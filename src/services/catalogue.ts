@@ -4,6 +4,7 @@ import { isDeepStrictEqual } from 'node:util'
 import { ProblemError } from '../lib/problem.js'
 import { createAjv } from '../plugins/validation.js'
 import type { DocumentTypeRecord, Store } from '../store/index.js'
+import type { Call } from './call.js'
 
 /**
  * The catalogue of document types. The shipped types (schemas/document-types/*.json) seed the
@@ -62,7 +63,25 @@ export class Catalogue {
   private readonly ajv = createAjv()
   private readonly validators = new Map<string, ValidateFunction>()
 
-  constructor (private readonly store: Store) {}
+  private readonly store: Pick<Store, 'getDocumentType' | 'listDocumentTypes' | 'putDocumentType'>
+
+  constructor (deps: { catalogue: Pick<Store, 'getDocumentType' | 'listDocumentTypes' | 'putDocumentType'> }) {
+    this.store = deps.catalogue
+  }
+
+  /** One type of the catalogue, or 404 `document_type_not_found`. */
+  async find (code: string): Promise<DocumentTypeDefinition> {
+    const type = await this.get(code)
+    if (!type) throw new ProblemError(404, 'document_type_not_found', `no document type ${code}`)
+    return type
+  }
+
+  /** Adds or changes a type for an admin, on record (with the schema version it replaces) before it is written. */
+  async change (call: Call, code: string, input: Omit<DocumentTypeDefinition, 'code' | 'schemaVersion'>): Promise<{ type: DocumentTypeDefinition, created: boolean }> {
+    const before = await this.get(code)
+    await call.audit({ action: 'document_type.changed', outcome: 'granted', detail: { code, previousSchemaVersion: before?.schemaVersion ?? null } })
+    return await this.put(code, input)
+  }
 
   /** Puts each shipped type into the store unless the store already has it (an admin's change wins). */
   async seed (types: DocumentTypeDefinition[] = loadShippedTypes()): Promise<void> {

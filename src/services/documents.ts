@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import type { Readable } from 'node:stream'
 import { monotonicFactory } from 'ulid'
 import { canonicalDigest } from '../lib/digest.js'
 import { isSealed, open, seal, sealedKeyId } from '../lib/encryption.js'
@@ -11,6 +12,10 @@ import type { Catalogue } from './catalogue.js'
 import { checkedSubjectHash, subjectHash } from './identifiers.js'
 import type { Subject } from './identifiers.js'
 import { StatedError } from '../lib/error-description.js'
+import { BlobDigestMismatchError, BlobTooLargeError } from '../store/blob-store.js'
+import type { BlobStore } from '../store/blob-store.js'
+import type { Call } from './call.js'
+import type { OutboxService } from './outbox.js'
 
 /** The media types a digitized file may have: what an issuer uploads, and so what a requester downloads. */
 export const FILE_MEDIA_TYPES = ['application/pdf', 'image/jpeg', 'image/png', 'image/tiff']
@@ -186,8 +191,83 @@ export interface PreparedRegistration {
   first: StoredDocumentVersion
 }
 
+/** A change to the index asked for by an issuer: who it is, and its audit trail. */
+export type IssuerCall = Omit<Call, 'caller'> & { caller: Issuer }
+
+export type RegistrationResult =
+  | { outcome: 'created' | 'existing', document: DocumentView }
+  | { outcome: 'conflict', problem: ProblemError }
+
+/** One line of a batch's answer, in the order of the input lines. */
+export type BatchLineResult =
+  | { line: number, outcome: 'created' | 'existing', id: string, version: number, status: DocumentStatus }
+  | { line: number, outcome: 'conflict' | 'rejected', problem: Record<string, unknown> }
+
+/** A digitized file as it arrives: its bytes, streamed, and what the sender announced of them. */
+export interface FileUpload {
+  bytes: Readable
+  mediaType: string
+  /** the version it is for (default: the latest) */
+  version?: number | undefined
+  /** the size announced before the bytes (Content-Length), refused early when over the limit */
+  announcedSize?: number | undefined
+  /** the RFC 9530 digest dictionary announced (Repr-Digest), checked against the bytes */
+  digest?: string | string[] | undefined
+}
+
+export interface DocumentServiceDeps {
+  documents: Pick<Store, 'registerDocument' | 'findRegistration' | 'getDocument' | 'amendDocument' | 'revokeDocument' | 'attachDocumentFile' | 'documentsOfSubject' | 'rewriteDocumentVersion'>
+  catalogue: Catalogue
+  /** the key of the subjects' keyed hashes */
+  pepper: string
+  keyring?: Keyring | undefined
+  /** withdraws the announcement of a change that was not made after all; absent where nothing announces */
+  announcements?: Pick<OutboxService, 'discard'>
+  /** where digitized files are kept, and how large one may be; absent where no file is attached */
+  files?: { blobs: BlobStore, maxBytes: number }
+}
+
+/** batch lines in progress at once */
+const BATCH_WINDOW = 32
+
+/**
+ * Runs a change the calling issuer asked for; refused because the caller may not issue that
+ * type, it is on record as denied under the change's own action before the 403 is answered.
+ */
+async function competent<T> (call: IssuerCall, action: string, change: () => Promise<T>): Promise<T> {
+  try {
+    return await change()
+  } catch (err) {
+    if (err instanceof TypeNotIssuableError) {
+      await call.audit({ action, outcome: 'denied', subject: err.subjectHash, ...(err.document ? { documents: [err.document] } : {}), detail: { code: err.code, type: err.type } })
+    }
+    throw err
+  }
+}
+
+/** `sha-256=:<base64>:` from Repr-Digest / Content-Digest (RFC 9530), as hex; 400 when malformed. */
+function expectedDigest (header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined
+  const value = Array.isArray(header) ? header.join(',') : header
+  const match = /(?:^|,)\s*sha-256=:([A-Za-z0-9+/]+=*):/.exec(value)
+  if (!match?.[1]) throw new ProblemError(400, 'invalid_digest_header', 'Repr-Digest must carry sha-256=:<base64 of the SHA-256>: (RFC 9530)')
+  const bytes = Buffer.from(match[1], 'base64')
+  if (bytes.length !== 32) throw new ProblemError(400, 'invalid_digest_header', 'the sha-256 digest must be 32 bytes')
+  return bytes.toString('hex')
+}
+
 export class DocumentService {
-  constructor (private readonly store: Store, private readonly catalogue: Catalogue, private readonly pepper: string, private readonly keyring?: Keyring) {}
+  private readonly store: DocumentServiceDeps['documents']
+  private readonly catalogue: Catalogue
+  private readonly pepper: string
+  private readonly keyring: Keyring | undefined
+
+  constructor (private readonly deps: DocumentServiceDeps) {
+    this.store = deps.documents
+    this.catalogue = deps.catalogue
+    this.pepper = deps.pepper
+    this.keyring = deps.keyring
+  }
 
   subjectHash (subject: Subject): string {
     return subjectHash(this.pepper, subject)
@@ -198,8 +278,169 @@ export class DocumentService {
     return checkedSubjectHash(this.pepper, subject)
   }
 
+  /** Indexes one result on behalf of the calling issuer: checked, audited, then written. */
+  async index (call: IssuerCall, input: DocumentInput, catalogue?: Pick<Catalogue, 'validator'>): Promise<RegistrationResult> {
+    const prepared = await competent(call, 'document.indexed', async () => await this.prepareRegistration(call.caller, input, new Date(), catalogue))
+    const record = async (outcome: 'granted' | 'error', action: string, id: string, detail?: Record<string, unknown>): Promise<string> => {
+      // the new document is announced (outbox) by the event that records it
+      const event = await call.audit({
+        action,
+        outcome,
+        subject: prepared.keys.subjectHash,
+        documents: [{ id, version: 1 }],
+        purpose: { procedureCode: input.procedureCode, dossierCode: input.dossierCode },
+        detail: { type: input.type, ...detail }
+      }, { announce: action === 'document.indexed' })
+      return event.id
+    }
+    // Already registered (a retried request or batch): nothing new is written, so nothing new is
+    // audited; the store call still completes a registration a crash interrupted.
+    const known = await this.store.findRegistration(prepared.keys.naturalKey)
+    let indexedEvent: string | undefined
+    if (!known) {
+      // on record before it is written (fail closed)
+      indexedEvent = await record('granted', 'document.indexed', prepared.first.id)
+    }
+    let result
+    try {
+      result = await this.register(prepared)
+    } catch (err) {
+      if (indexedEvent) {
+        await record('error', 'document.index_failed', prepared.first.id).catch(() => {})
+        await this.discard(indexedEvent).catch(() => {})
+      }
+      throw err
+    }
+    const latest = result.document.versions[result.document.versions.length - 1]
+    if (result.outcome === 'conflict') {
+      const id = result.document.versions[0]?.id as string
+      return {
+        outcome: 'conflict',
+        problem: new ProblemError(409, 'document_exists', `a ${input.type} numbered ${JSON.stringify(input.documentNumber)} is already indexed by this issuer with other content; send the change as an amendment: POST /v1/documents/${id}/amend`, {
+          extensions: { documentId: id, amend: `/v1/documents/${id}/amend` }
+        })
+      }
+    }
+    if (!known && result.outcome !== 'created' && result.document.versions[0]?.id !== prepared.first.id) {
+      // the retry of an earlier registration: the id reserved here was never used
+      await record('granted', 'document.index_repeated', result.document.versions[0]?.id as string, { unusedId: prepared.first.id })
+      if (indexedEvent) await this.discard(indexedEvent)
+    }
+    const first = result.document.versions[0]
+    return { outcome: result.outcome, document: view(result.document, result.outcome === 'existing' ? first! : latest!) }
+  }
+
+  /**
+   * Indexes a batch, each line on its own as `index` does, against one snapshot of the
+   * catalogue. `read` turns a line into its input, throwing a ProblemError when it cannot (that
+   * line is rejected). Refused as a whole (400) when there is no line, before anything is indexed.
+   */
+  indexBatch (call: IssuerCall, lines: readonly string[], read: (line: string) => DocumentInput): AsyncGenerator<BatchLineResult> {
+    if (lines.length === 0) throw new ProblemError(400, 'empty_batch', 'the batch has no lines')
+    const catalogue = this.catalogue.snapshot()
+    const one = async (i: number): Promise<BatchLineResult> => {
+      const line = i + 1
+      try {
+        const result = await this.index(call, read(lines[i] as string), catalogue)
+        return result.outcome === 'conflict'
+          ? { line, outcome: 'conflict', problem: result.problem.toBody() }
+          : { line, outcome: result.outcome, id: result.document.id, version: result.document.version, status: result.document.status }
+      } catch (err) {
+        if (!(err instanceof ProblemError)) throw err
+        return { line, outcome: 'rejected', problem: err.toBody() }
+      }
+    }
+    // Lines are indexed BATCH_WINDOW at a time (their store round trips and audit appends
+    // overlap), and answered in input order. A failure that is not the line's own (the store
+    // went away) ends the answer there; lines already answered were indexed.
+    return (async function * results (): AsyncGenerator<BatchLineResult> {
+      const window: Array<Promise<{ result: BatchLineResult } | { error: unknown }>> = []
+      let next = 0
+      const start = (): void => {
+        window.push(one(next++).then((result) => ({ result }), (error: unknown) => ({ error })))
+      }
+      while (next < lines.length && window.length < BATCH_WINDOW) start()
+      while (window.length > 0) {
+        const settled = await window.shift() as { result: BatchLineResult } | { error: unknown }
+        if ('error' in settled) throw settled.error
+        if (next < lines.length) start()
+        yield settled.result
+      }
+    })()
+  }
+
+  /** Amends one of the caller's results: a new version, on record (and announced) before it is written. */
+  async amend (call: IssuerCall, id: string, input: AmendInput): Promise<DocumentView> {
+    const prepared = await competent(call, 'document.amended', async () => await this.prepareAmendment(call.caller, id, input))
+    await call.audit({
+      action: 'document.amended',
+      outcome: 'granted',
+      subject: prepared.subjectHash,
+      documents: [{ id, version: prepared.next.version }],
+      purpose: { procedureCode: input.procedureCode, dossierCode: input.dossierCode },
+      detail: { reason: input.reason, supersedes: prepared.expected, ...(prepared.carryFile ? {} : { replacesFile: true }) }
+    }, { announce: true })
+    return await this.appendAmendment(prepared)
+  }
+
+  /** Revokes one of the caller's results; revoking twice is a 409. */
+  async revoke (call: IssuerCall, id: string, reason: string, now = new Date()): Promise<DocumentView> {
+    const issuer = call.caller.code
+    const { document, subjectHash } = await competent(call, 'document.revoked', async () => await this.ownToChange(call.caller, id))
+    if (document.revoked) throw new ProblemError(409, 'already_revoked', `document ${id} was revoked at ${document.revoked.at}`)
+    const latest = document.versions[document.versions.length - 1]
+    await call.audit({ action: 'document.revoked', outcome: 'granted', subject: subjectHash, documents: [{ id, version: latest?.version as number }], detail: { reason } }, { announce: true })
+    if (!await this.store.revokeDocument(subjectHash, id, { at: now.toISOString(), reason, by: issuer })) {
+      throw new ProblemError(409, 'already_revoked', `document ${id} was revoked meanwhile`)
+    }
+    return await this.read(issuer, id)
+  }
+
+  /**
+   * Attaches the digitized file to a version of one of the caller's results (the latest by
+   * default). A version has one file for good, one carried forward by an amendment included;
+   * the bytes are kept once by content, and nothing is attached unless they are whole, within
+   * the limit and of the announced digest.
+   */
+  async attachFile (call: IssuerCall, id: string, file: FileUpload): Promise<DocumentView> {
+    const files = this.deps.files
+    if (!files) throw new StatedError('no file store is configured for the index')
+    const { document, subjectHash } = await competent(call, 'document.file_uploaded', async () => await this.ownToChange(call.caller, id))
+    const version = file.version ?? document.versions.length
+    if (!document.versions.some((v) => v.version === version)) throw new ProblemError(404, 'version_not_found', `document ${id} has no version ${version}`)
+    const existing = document.files[version]
+    if (existing) {
+      throw new ProblemError(409, 'file_exists', existing.carriedFrom === undefined
+        ? `version ${version} already has its file; amend the document to change it`
+        : `version ${version} has the file of version ${existing.carriedFrom}, carried forward when it was amended; to give it another file, amend the document with replacesFile: true and upload to that version`)
+    }
+    const limit = files.maxBytes
+    if ((file.announcedSize ?? 0) > limit) throw new ProblemError(413, 'file_too_large', `the file is larger than ${limit} bytes (FILE_SIZE_LIMIT_BYTES)`)
+    const expected = expectedDigest(file.digest)
+    let stored
+    try {
+      stored = await files.blobs.put(file.bytes, { maxBytes: limit, ...(expected ? { expectedSha256: expected } : {}) })
+    } catch (err) {
+      if (err instanceof BlobTooLargeError) throw new ProblemError(413, 'file_too_large', `the file is larger than ${limit} bytes (FILE_SIZE_LIMIT_BYTES); nothing was stored`)
+      if (err instanceof BlobDigestMismatchError) throw new ProblemError(422, 'digest_mismatch', `the file's SHA-256 is ${err.actual}, not the announced ${err.expected}; nothing was stored`)
+      throw err
+    }
+    // a version has one file for good: an empty body must not take its place
+    if (stored.size === 0) throw new ProblemError(400, 'empty_body', 'the request body is empty; the file was expected')
+    const { mediaType } = file
+    await call.audit({ action: 'document.file_uploaded', outcome: 'granted', subject: subjectHash, documents: [{ id, version }], detail: { mediaType, size: stored.size, sha256: stored.sha256 } })
+    if (!await this.store.attachDocumentFile(subjectHash, id, version, { mediaType, size: stored.size, sha256: stored.sha256, uploadedAt: new Date().toISOString() })) {
+      throw new ProblemError(409, 'file_exists', `version ${version} got its file meanwhile`)
+    }
+    return await this.read(call.caller.code, id, version)
+  }
+
+  private async discard (auditEventId: string): Promise<void> {
+    await this.deps.announcements?.discard(auditEventId)
+  }
+
   /** Everything a registration needs checked and computed, before anything is written or audited. */
-  async prepareRegistration (issuer: Issuer, input: DocumentInput, now = new Date(), catalogue: Pick<Catalogue, 'validator'> = this.catalogue): Promise<PreparedRegistration> {
+  private async prepareRegistration (issuer: Issuer, input: DocumentInput, now = new Date(), catalogue: Pick<Catalogue, 'validator'> = this.catalogue): Promise<PreparedRegistration> {
     const hash = this.checkedSubjectHash(input.subject)
     const found = await catalogue.validator(input.type)
     if (!found) throw unprocessable('unknown_document_type', `no document type "${input.type}" in the catalogue (GET /v1/document-types)`, [{ in: 'body', pointer: '/type', detail: 'is not a known document type' }])
@@ -241,7 +482,7 @@ export class DocumentService {
     }
   }
 
-  async register (prepared: PreparedRegistration): Promise<RegisterOutcome> {
+  private async register (prepared: PreparedRegistration): Promise<RegisterOutcome> {
     const outcome = await this.store.registerDocument(prepared.keys, sealVersion(this.keyring, prepared.first))
     return { ...outcome, document: openDocument(this.keyring, outcome.document) }
   }
@@ -293,7 +534,7 @@ export class DocumentService {
     return view(document, wanted)
   }
 
-  async prepareAmendment (issuer: Issuer, id: string, input: AmendInput, now = new Date()): Promise<PreparedAmendment> {
+  private async prepareAmendment (issuer: Issuer, id: string, input: AmendInput, now = new Date()): Promise<PreparedAmendment> {
     const { document, subjectHash } = await this.ownToChange(issuer, id)
     if (document.revoked) throw new ProblemError(409, 'document_revoked', `document ${id} is revoked and cannot be amended`)
     const latest = document.versions[document.versions.length - 1] as StoredDocumentVersion
@@ -334,17 +575,13 @@ export class DocumentService {
    * they are, kept once by content (and encrypted, if they were), so a download of the new
    * version serves the same file under the same digest.
    */
-  async amend (prepared: PreparedAmendment): Promise<DocumentView> {
+  private async appendAmendment (prepared: PreparedAmendment): Promise<DocumentView> {
     const appended = await this.store.amendDocument(prepared.subjectHash, sealVersion(this.keyring, prepared.next), prepared.expected, { carryFile: prepared.carryFile })
     if (!appended) {
       throw new ProblemError(409, 'concurrent_change', `document ${prepared.next.id} changed meanwhile (amended or revoked); read it again`)
     }
     const files = { ...prepared.document.files, ...(appended.file ? { [prepared.next.version]: appended.file } : {}) }
     return view({ ...prepared.document, versions: [...prepared.document.versions, prepared.next], files }, prepared.next)
-  }
-
-  async revoke (issuer: string, id: string, subjectHashValue: string, reason: string, now = new Date()): Promise<boolean> {
-    return await this.store.revokeDocument(subjectHashValue, id, { at: now.toISOString(), reason, by: issuer })
   }
 
   private checkData (validate: (data: unknown) => boolean, data: Record<string, unknown>): void {

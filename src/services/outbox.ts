@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { Config } from '../config.js'
 import type { AuditInput } from './audit.js'
+import type { Call } from './call.js'
+import type { Caller } from './tokens.js'
+import { ProblemError } from '../lib/problem.js'
 import type { OutboundFetch } from '../lib/outbound.js'
 import { statusOf } from './documents.js'
 import type { OutboxDeliveryRecord, OutboxEventRecord, OutboxEventType, OutboxSettlement, Store, StoredDocument, StoredDocumentVersion } from '../store/index.js'
@@ -71,6 +74,17 @@ interface Resolved {
   /** when the change was recorded (0 for an expiry) */
   since: number
   found: { document: StoredDocument, subjectHash: string } | undefined
+}
+
+/** A delivery as its receiver reads it (GET /v1/webhooks/deliveries). */
+export interface DeliveryView {
+  event: string
+  cursor: number
+  state: OutboxDeliveryRecord['state']
+  attempts: number
+  nextAttemptAt?: string
+  lastError?: string
+  settledAt?: string
 }
 
 interface Reuse { requester: string, version: number, dossierCode: string, procedureCode: string, at: string }
@@ -391,5 +405,39 @@ export class OutboxService {
 
   async replay (destination: string, after: number): Promise<{ requeued: number }> {
     return await replayOutbox(this.store, destination, after)
+  }
+
+  /** The caller's own destination: the portal's announcements, or an agency's notices (404 without a webhook). */
+  private async destinationOf (caller: Pick<Caller, 'code' | 'roles'>): Promise<string> {
+    if (caller.roles.includes('portal')) return PORTAL
+    const agency = await this.store.getAgency(caller.code)
+    if (!agency?.webhookUrl) throw new ProblemError(404, 'no_webhook', `agency ${caller.code} has no webhook registered (webhookUrl, set by an administrator)`)
+    return agencyDestination(caller.code)
+  }
+
+  /** What was sent (or is being sent) to the caller, by cursor, oldest first. */
+  async deliveriesOf (caller: Pick<Caller, 'code' | 'roles'>, after: number, limit: number): Promise<{ destination: string, deliveries: DeliveryView[] }> {
+    const destination = await this.destinationOf(caller)
+    const deliveries = await this.store.outboxDeliveries(destination, after, limit)
+    return {
+      destination,
+      deliveries: deliveries.map((d) => ({
+        event: d.eventId,
+        cursor: d.cursor,
+        state: d.state,
+        attempts: d.attempts,
+        ...(d.state === 'queued' ? { nextAttemptAt: new Date(d.nextAttemptAt).toISOString() } : {}),
+        ...(d.lastError ? { lastError: d.lastError } : {}),
+        ...(d.settledAt ? { settledAt: d.settledAt } : {})
+      }))
+    }
+  }
+
+  /** Sends the caller everything after its cursor again, once the request is on record. */
+  async replayFor (call: Call, after: number): Promise<{ destination: string, requeued: number }> {
+    const destination = await this.destinationOf(call.caller)
+    await call.audit({ action: 'webhook.replay_requested', outcome: 'granted', detail: { destination, after } })
+    const { requeued } = await this.replay(destination, after)
+    return { destination, requeued }
   }
 }

@@ -3,8 +3,10 @@ import { ProblemError } from '../lib/problem.js'
 import type { Store, StoredDocumentVersion } from '../store/index.js'
 import { checkTimeRange } from './audit.js'
 import type { AuditEvent } from './audit.js'
+import type { Call } from './call.js'
 import { today, view } from './documents.js'
 import type { DocumentService, DocumentView } from './documents.js'
+import type { Subject } from './identifiers.js'
 
 /**
  * What the national portal shows a citizen (or an organization): its own results, and who used
@@ -40,21 +42,34 @@ export interface AccessHistoryQuery {
   cursor?: string
 }
 
+/** What the portal asks for a subject's results: the subject in clear, optionally some types only. */
+export interface CitizenDocumentsRequest {
+  subject: Subject
+  documentTypes?: string[]
+}
+
+/** What the portal asks for a subject's access history: a page of it, in a time range. */
+export interface AccessHistoryRequest extends AccessHistoryQuery {
+  subject: Subject
+}
+
 export interface AuditHistory {
   history(subject: string, range: { from?: string, to?: string, before?: string, limit: number }, day: string): Promise<{ events: AuditEvent[], more: boolean }>
 }
 
 export interface PortalServiceOptions {
-  store: Pick<Store, 'getAgency' | 'documentsOfSubject'>
-  /** where the subject's documents are read with their data in clear (decrypted when encrypted at rest) */
-  documents: Pick<DocumentService, 'documentsOfSubject'>
+  agencies: Pick<Store, 'getAgency'>
+  /** the subject's documents as stored, for what is read without their data */
+  documents: Pick<Store, 'documentsOfSubject'>
+  /** where the subject's documents are read with their data in clear (decrypted when encrypted at rest), and subjects checked */
+  index: Pick<DocumentService, 'documentsOfSubject' | 'checkedSubjectHash'>
   audit: AuditHistory
   /** secret key material for the history cursors (derived, never used as is) */
   secret: string
 }
 
 /** Agency names, each read at most once per call. */
-function agencyNames (store: PortalServiceOptions['store']): (code: string) => Promise<string | undefined> {
+function agencyNames (store: PortalServiceOptions['agencies']): (code: string) => Promise<string | undefined> {
   const cache = new Map<string, Promise<string | undefined>>()
   return async (code) => {
     let name = cache.get(code)
@@ -73,10 +88,39 @@ export class PortalService {
     this.cursorKey = createHmac('sha256', options.secret).update('portal-access-history-cursor').digest()
   }
 
+  /** The subject's results for the portal, released only once the release is on record. */
+  async showDocuments (call: Call, request: CitizenDocumentsRequest): Promise<{ documents: PortalDocument[] }> {
+    const subject = this.options.index.checkedSubjectHash(request.subject)
+    const { documentTypes } = request
+    const documents = await this.citizenDocuments(subject, documentTypes)
+    await call.audit({
+      action: 'portal.citizen_documents',
+      outcome: documents.length ? 'granted' : 'empty',
+      subject,
+      documents: documents.map((d) => ({ id: d.id, version: d.version })),
+      detail: { returned: documents.length, ...(documentTypes ? { documentTypes } : {}) }
+    })
+    return { documents }
+  }
+
+  /** A page of the subject's access history for the portal, released once the read is on record. */
+  async showAccessHistory (call: Call, request: AccessHistoryRequest): Promise<{ items: AccessHistoryItem[], nextCursor?: string }> {
+    const { subject: who, from, to, limit, cursor } = request
+    const subject = this.options.index.checkedSubjectHash(who)
+    const result = await this.accessHistory(subject, { limit, ...(from ? { from } : {}), ...(to ? { to } : {}), ...(cursor ? { cursor } : {}) })
+    await call.audit({
+      action: 'portal.access_history',
+      outcome: result.items.length ? 'granted' : 'empty',
+      subject,
+      detail: { returned: result.items.length, ...(from ? { from } : {}), ...(to ? { to } : {}), ...(cursor ? { page: 'next' } : {}) }
+    })
+    return result
+  }
+
   /** Every result of the subject (of these types), latest version each, newest issued first. */
   async citizenDocuments (subjectHash: string, types?: string[], now = new Date()): Promise<PortalDocument[]> {
-    const documents = await this.options.documents.documentsOfSubject(subjectHash, types)
-    const nameOf = agencyNames(this.options.store)
+    const documents = await this.options.index.documentsOfSubject(subjectHash, types)
+    const nameOf = agencyNames(this.options.agencies)
     const out: PortalDocument[] = []
     for (const document of documents) {
       const latest = document.versions[document.versions.length - 1] as StoredDocumentVersion | undefined
@@ -107,10 +151,10 @@ export class PortalService {
 
   private async describe (subjectHash: string, events: AuditEvent[]): Promise<AccessHistoryItem[]> {
     if (events.length === 0) return []
-    const nameOf = agencyNames(this.options.store)
+    const nameOf = agencyNames(this.options.agencies)
     // the types of the documents released, from the subject's own partition (one read; their data is not needed, so not decrypted)
     const types = new Map<string, string>()
-    for (const document of await this.options.store.documentsOfSubject(subjectHash)) {
+    for (const document of await this.options.documents.documentsOfSubject(subjectHash)) {
       const first = document.versions[0]
       if (first) types.set(first.id, first.type)
     }

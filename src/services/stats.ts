@@ -1,5 +1,6 @@
 import { ProblemError } from '../lib/problem.js'
 import type { Store } from '../store/index.js'
+import type { Call } from './call.js'
 import { today } from './documents.js'
 
 /**
@@ -85,8 +86,25 @@ function figures (counts: Partial<Record<Measure, number>>): ReuseFigures {
   return { queries, found, denials: counts.denials ?? 0, downloads: counts.downloads ?? 0, reuseRate: queries > 0 ? found / queries : null }
 }
 
+export interface ReuseStatsDeps {
+  /** the daily counters */
+  reuseRecords: Pick<Store, 'addReuseCounts' | 'reuseCounts'>
+  /** a downloaded document's type */
+  documents: Pick<Store, 'getDocument'>
+  /** agency names, for a report by agency */
+  agencies: Pick<Store, 'listAgencies'>
+}
+
 export class ReuseStats {
-  constructor (private readonly store: Store) {}
+  constructor (private readonly deps: ReuseStatsDeps) {}
+
+  /** The report an auditor reads, released once the read is on record. */
+  async reportFor (call: Call, period: { from?: string | undefined, to?: string | undefined, groupBy: StatsGrouping }): Promise<ReuseStatsReport> {
+    const { from, to, groupBy } = period
+    const report = await this.report({ ...(from ? { from } : {}), ...(to ? { to } : {}), groupBy })
+    await call.audit({ action: 'stats.read', outcome: 'granted', detail: { from: report.from, to: report.to, groupBy } })
+    return report
+  }
 
   /**
    * An answered reuse query (full or status mode). `foundTypes`: the types it found a valid
@@ -116,12 +134,12 @@ export class ReuseStats {
   /** A file actually downloaded; its document type is read from the document. */
   async countDownload (log: WarnLogger, download: Who & { documentId: string, version: number }, now = new Date()): Promise<void> {
     try {
-      const found = await this.store.getDocument(download.documentId)
+      const found = await this.deps.documents.getDocument(download.documentId)
       const versions = found?.document.versions ?? []
       const type = (versions.find((v) => v.version === download.version) ?? versions[0])?.type
       const increments = this.perWho(download, { downloads: 1 })
       if (type !== undefined) increments[counterField('downloads', 'documentType', type)] = 1
-      await this.store.addReuseCounts(today(now), increments)
+      await this.deps.reuseRecords.addReuseCounts(today(now), increments)
     } catch (err) {
       warn(log, err)
     }
@@ -130,7 +148,7 @@ export class ReuseStats {
   /** The figures over [from, to] (inclusive calendar days), in total and per group. */
   async report (period: { from?: string, to?: string, groupBy: StatsGrouping }, now = new Date()): Promise<ReuseStatsReport> {
     const { from, to, days } = statsDays(period.from, period.to, now)
-    const counts = await this.store.reuseCounts(days)
+    const counts = await this.deps.reuseRecords.reuseCounts(days)
     const total: Partial<Record<Measure, number>> = {}
     const byKey = new Map<string, Partial<Record<Measure, number>>>()
     for (const [field, n] of Object.entries(counts)) {
@@ -144,7 +162,7 @@ export class ReuseStats {
         byKey.set(key, group)
       }
     }
-    const names = period.groupBy === 'agency' ? new Map((await this.store.listAgencies()).map((a) => [a.code, a.name])) : undefined
+    const names = period.groupBy === 'agency' ? new Map((await this.deps.agencies.listAgencies()).map((a) => [a.code, a.name])) : undefined
     const groups: ReuseStatsGroup[] = [...byKey].map(([key, counts]) => {
       const name = names?.get(key)
       return { key, ...(name !== undefined ? { name } : {}), ...figures(counts) }
@@ -167,7 +185,7 @@ export class ReuseStats {
 
   private async add (log: WarnLogger, now: Date, increments: Record<string, number>): Promise<void> {
     try {
-      await this.store.addReuseCounts(today(now), increments)
+      await this.deps.reuseRecords.addReuseCounts(today(now), increments)
     } catch (err) {
       warn(log, err)
     }

@@ -1,10 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import { problemResponses, requires } from '../../lib/openapi.js'
-import { OutboundRefusedError, checkOutboundTarget, outboundPolicy } from '../../lib/outbound.js'
-import type { OutboundPolicy } from '../../lib/outbound.js'
-import { ProblemError } from '../../lib/problem.js'
-import { agencyChange, keysOnRecord, scopesOf } from '../../services/agencies.js'
-import type { AgencyInput, AgencyRecord } from '../../services/agencies.js'
+import { callOf } from '../../plugins/audit.js'
+import type { AgencyInput } from '../../services/agencies.js'
+
+/** The agency registry, for admins: register or replace, list, read, and re-read an agency's keys. */
 
 const codeParam = {
   type: 'object',
@@ -13,27 +12,7 @@ const codeParam = {
   additionalProperties: false
 }
 
-/** The gateway will call these URLs: each must be one OUTBOUND_ALLOWED_HOSTS allows, now (it is checked again on every call). */
-async function checkOutboundUrls (policy: OutboundPolicy, input: AgencyInput): Promise<void> {
-  for (const field of ['jwksUri', 'webhookUrl'] as const) {
-    const url = input[field]
-    if (url === undefined) continue
-    try {
-      await checkOutboundTarget(policy, url)
-    } catch (err) {
-      if (!(err instanceof OutboundRefusedError)) throw err
-      throw new ProblemError(422, 'outbound_url_refused', `${field} ${err.message}`, { errors: [{ in: 'body', pointer: `/${field}`, detail: err.message }] })
-    }
-  }
-}
-
-/** the API view of an agency: its record plus the scopes its roles grant (an issuer recorded before competences shows it may issue nothing) */
-function view (agency: AgencyRecord): AgencyRecord & { scopes: string[] } {
-  return { ...agency, ...(agency.roles.includes('issuer') ? { issuableTypes: agency.issuableTypes ?? [] } : {}), scopes: scopesOf(agency.roles) }
-}
-
 export default async function agencyRoutes (app: FastifyInstance): Promise<void> {
-  const outbound = outboundPolicy(app.config.outbound)
   app.put<{ Params: { code: string }, Body: AgencyInput }>('/v1/agencies/:code', {
     schema: {
       operationId: 'putAgency',
@@ -46,15 +25,9 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
       response: { 200: { $ref: 'Agency#' }, 201: { $ref: 'Agency#' }, ...problemResponses(400, 401, 403, 415, 422, 503) }
     }
   }, async (request, reply) => {
-    const plan = await app.agencies.prepare(request.params.code, request.body)
-    const { agency, created } = plan
-    // after the body's own checks (a request refused for its keys is told that first), before anything is written
-    await checkOutboundUrls(outbound, request.body)
-    // on record first: if the audit trail cannot take it, nothing changes
-    await request.audit(agencyChange(plan))
-    await app.agencies.save(agency)
+    const { agency, created } = await app.agencies.register(callOf(request), request.params.code, request.body)
     request.log.info({ agency: agency.code, created, status: agency.status, roles: agency.roles }, 'agency registered')
-    return await reply.code(created ? 201 : 200).send(view(agency))
+    return await reply.code(created ? 201 : 200).send(agency)
   })
 
   app.post<{ Params: { code: string } }>('/v1/agencies/:code/keys/refresh', {
@@ -65,27 +38,12 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
       description: 'Every gateway process drops its cached copy of the agency\'s `jwksUri` and fetches it again at its next request: a key the agency removed from its JWKS is refused from then on (without this, within the cache lifetime of 10 minutes). For an agency with inline keys it changes nothing: those are read from the registry on every request.',
       security: requires('admin'),
       params: codeParam,
-      response: {
-        200: {
-          type: 'object',
-          required: ['code', 'keysGeneration'],
-          properties: {
-            code: { type: 'string' },
-            keysGeneration: { type: 'integer', description: 'moves on at each refresh or change of the agency: processes compare it with the one of their copy' }
-          },
-          additionalProperties: false
-        },
-        ...problemResponses(400, 401, 403, 404, 503)
-      }
+      response: { 200: { $ref: 'AgencyKeysRefresh#' }, ...problemResponses(400, 401, 403, 404, 503) }
     }
   }, async (request) => {
-    const code = request.params.code
-    const agency = await app.agencies.get(code)
-    if (!agency) throw new ProblemError(404, 'agency_not_found', `no agency ${code} is registered`)
-    await request.audit({ action: 'agency.keys_refreshed', outcome: 'granted', detail: { agency: code, keys: keysOnRecord(agency) } })
-    const { keysGeneration } = await app.agencies.refreshKeys(code)
-    request.log.info({ agency: code, keysGeneration }, 'agency keys refreshed')
-    return { code, keysGeneration }
+    const refreshed = await app.agencies.refreshKeysFor(callOf(request), request.params.code)
+    request.log.info(refreshed, 'agency keys refreshed')
+    return refreshed
   })
 
   app.get('/v1/agencies', {
@@ -97,7 +55,7 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
       security: requires('admin'),
       response: { 200: { $ref: 'AgencyList#' }, ...problemResponses(401, 403, 503) }
     }
-  }, async () => ({ agencies: (await app.agencies.list()).map(view) }))
+  }, async () => ({ agencies: await app.agencies.views() }))
 
   app.get<{ Params: { code: string } }>('/v1/agencies/:code', {
     schema: {
@@ -109,9 +67,5 @@ export default async function agencyRoutes (app: FastifyInstance): Promise<void>
       params: codeParam,
       response: { 200: { $ref: 'Agency#' }, ...problemResponses(400, 401, 403, 404, 503) }
     }
-  }, async (request) => {
-    const agency = await app.agencies.get(request.params.code)
-    if (!agency) throw new ProblemError(404, 'agency_not_found', `no agency ${request.params.code} is registered`)
-    return view(agency)
-  })
+  }, async (request) => await app.agencies.viewOf(request.params.code))
 }

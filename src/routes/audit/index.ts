@@ -1,12 +1,10 @@
-import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
+import { ndjsonStream } from '../../lib/ndjson.js'
 import { problemResponses, requires } from '../../lib/openapi.js'
-import { createLocalJWKSet } from 'jose'
-import type { AuditSearchInput } from '../../plugins/audit.js'
-import { checkedSubjectHash } from '../../services/identifiers.js'
-import { verifyAuditTrail } from '../../services/audit-verify.js'
-import { checkTimeRange } from '../../services/audit.js'
-import type { AuditEvent } from '../../services/audit.js'
+import { callOf } from '../../plugins/audit.js'
+import type { AuditSearchRequest, TimeRange } from '../../services/audit-reads.js'
+
+/** The audit trail for auditors: search, export, signed checkpoints, verification. */
 
 const range = {
   type: 'object',
@@ -19,7 +17,7 @@ const range = {
 
 
 export default async function auditRoutes (app: FastifyInstance): Promise<void> {
-  app.post<{ Body: AuditSearchInput }>('/v1/audit/search', {
+  app.post<{ Body: AuditSearchRequest }>('/v1/audit/search', {
     schema: {
       operationId: 'searchAuditTrail',
       tags: ['audit'],
@@ -29,23 +27,9 @@ export default async function auditRoutes (app: FastifyInstance): Promise<void> 
       body: { $ref: 'AuditSearch#' },
       response: { 200: { $ref: 'AuditSearchResult#' }, ...problemResponses(400, 401, 403, 415, 503) }
     }
-  }, async (request) => {
-    const { subject, limit, ...filters } = request.body
-    checkTimeRange(filters.from, filters.to)
-    let subjectKey: string | undefined
-    if (subject) subjectKey = checkedSubjectHash(app.config.subjectPepper, subject, 400)
-    const result = await app.audit.search({ ...filters, ...(subjectKey ? { subject: subjectKey } : {}), limit: limit ?? 100 })
-    // the answer is released only once the search itself is on record
-    await request.audit({
-      action: 'audit.searched',
-      outcome: result.events.length ? 'granted' : 'empty',
-      ...(subjectKey ? { subject: subjectKey } : {}),
-      detail: { filters: { ...filters, ...(subject ? { subject: subject.kind } : {}) }, returned: result.events.length }
-    })
-    return result
-  })
+  }, async (request) => await app.auditReads.search(callOf(request), request.body))
 
-  app.get<{ Querystring: { from?: string, to?: string } }>('/v1/audit/export', {
+  app.get<{ Querystring: TimeRange }>('/v1/audit/export', {
     schema: {
       operationId: 'exportAuditTrail',
       tags: ['audit'],
@@ -60,14 +44,8 @@ export default async function auditRoutes (app: FastifyInstance): Promise<void> 
       }
     }
   }, async (request, reply) => {
-    const { from, to } = request.query
-    checkTimeRange(from, to)
-    await request.audit({ action: 'audit.exported', outcome: 'granted', detail: { ...(from ? { from } : {}), ...(to ? { to } : {}) } })
-    const events = app.audit.export({ ...(from ? { from } : {}), ...(to ? { to } : {}) })
-    reply.type('application/x-ndjson')
-    return await reply.send(Readable.from((async function * () {
-      for await (const event of events) yield JSON.stringify(event) + '\n'
-    })()))
+    const events = await app.auditReads.export(callOf(request), request.query)
+    return await reply.type('application/x-ndjson').send(ndjsonStream(events))
   })
 
   app.get<{ Querystring: { from?: string, to?: string, limit?: number, cursor?: string } }>('/v1/audit/checkpoints', {
@@ -88,15 +66,9 @@ export default async function auditRoutes (app: FastifyInstance): Promise<void> 
       },
       response: { 200: { $ref: 'AuditCheckpointList#' }, ...problemResponses(400, 401, 403, 503) }
     }
-  }, async (request) => {
-    const { from, to, limit, cursor } = request.query
-    checkTimeRange(from, to)
-    const page = await app.audit.checkpointPage({ ...(from ? { from } : {}), ...(to ? { to } : {}), limit: limit ?? 1000, ...(cursor ? { cursor } : {}) })
-    await request.audit({ action: 'audit.checkpoints_read', outcome: page.checkpoints.length ? 'granted' : 'empty', detail: { ...(from ? { from } : {}), ...(to ? { to } : {}), returned: page.checkpoints.length } })
-    return page
-  })
+  }, async (request) => await app.auditReads.checkpoints(callOf(request), request.query))
 
-  app.get<{ Querystring: { from?: string, to?: string } }>('/v1/audit/verify', {
+  app.get<{ Querystring: TimeRange }>('/v1/audit/verify', {
     schema: {
       operationId: 'verifyAuditTrail',
       tags: ['audit'],
@@ -106,15 +78,5 @@ export default async function auditRoutes (app: FastifyInstance): Promise<void> 
       querystring: range,
       response: { 200: { $ref: 'AuditVerifyResult#' }, ...problemResponses(400, 401, 403, 503) }
     }
-  }, async (request) => {
-    const { from, to } = request.query
-    checkTimeRange(from, to)
-    const fromMs = from ? Date.parse(from) : -Infinity
-    const toMs = to ? Date.parse(to) : Infinity
-    const inRange = (event: AuditEvent): boolean => { const t = Date.parse(event.time); return t >= fromMs && t < toMs }
-    // links are checked across the whole chains (a range's first event needs its predecessor); the range sets what is counted
-    const result = await verifyAuditTrail(app.audit.chainEvents(), await app.audit.checkpoints(), createLocalJWKSet(app.signingKeys.jwks()), { issuer: app.config.gatewayIssuer, count: inRange, requireAllChains: true })
-    await request.audit({ action: 'audit.verified', outcome: result.ok ? 'granted' : 'error', detail: { ok: result.ok, checked: result.checked, ...(result.firstBadEvent ? { firstBadEvent: result.firstBadEvent } : {}) } })
-    return result
-  })
+  }, async (request) => await app.auditReads.verify(callOf(request), request.query))
 }

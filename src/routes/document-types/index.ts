@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import { problemResponses, requires } from '../../lib/openapi.js'
-import { ProblemError } from '../../lib/problem.js'
+import { callOf } from '../../plugins/audit.js'
 import type { DocumentTypeDefinition } from '../../services/catalogue.js'
 
+/** The catalogue of document types: read by every agency, changed by admins. */
 const codeParam = {
   type: 'object',
   required: ['code'],
@@ -32,11 +33,7 @@ export default async function documentTypeRoutes (app: FastifyInstance): Promise
       params: codeParam,
       response: { 200: { $ref: 'DocumentType#' }, ...problemResponses(400, 401, 404, 503) }
     }
-  }, async (request) => {
-    const type = await app.catalogue.get(request.params.code)
-    if (!type) throw new ProblemError(404, 'document_type_not_found', `no document type ${request.params.code}`)
-    return type
-  })
+  }, async (request) => await app.catalogue.find(request.params.code))
 
   app.put<{ Params: { code: string }, Body: Omit<DocumentTypeDefinition, 'code' | 'schemaVersion'> }>('/v1/document-types/:code', {
     schema: {
@@ -50,9 +47,7 @@ export default async function documentTypeRoutes (app: FastifyInstance): Promise
       response: { 200: { $ref: 'DocumentType#' }, 201: { $ref: 'DocumentType#' }, ...problemResponses(400, 401, 403, 409, 415, 503) }
     }
   }, async (request, reply) => {
-    const before = await app.catalogue.get(request.params.code)
-    await request.audit({ action: 'document_type.changed', outcome: 'granted', detail: { code: request.params.code, previousSchemaVersion: before?.schemaVersion ?? null } })
-    const { type, created } = await app.catalogue.put(request.params.code, request.body)
+    const { type, created } = await app.catalogue.change(callOf(request), request.params.code, request.body)
     return await reply.code(created ? 201 : 200).send(type)
   })
 }

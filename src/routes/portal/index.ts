@@ -1,28 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import { problemResponses, requires } from '../../lib/openapi.js'
-import type { Subject } from '../../services/identifiers.js'
-import { PortalService } from '../../services/portal.js'
-
-interface CitizenDocumentsBody {
-  subject: Subject
-  documentTypes?: string[]
-}
-
-interface AccessHistoryBody {
-  subject: Subject
-  from?: string
-  to?: string
-  limit: number
-  cursor?: string
-}
+import { callOf } from '../../plugins/audit.js'
+import type { AccessHistoryRequest, CitizenDocumentsRequest } from '../../services/portal.js'
 
 /** The national portal's views of one citizen or organization; the identifier travels in the body only. */
 export default async function portalRoutes (app: FastifyInstance): Promise<void> {
-  const portal = new PortalService({ store: app.store, documents: app.documents, audit: app.audit, secret: app.config.subjectPepper })
-
-  const subjectKey = (subject: Subject): string => app.documents.checkedSubjectHash(subject)
-
-  app.post<{ Body: CitizenDocumentsBody }>('/v1/portal/citizen-documents', {
+  app.post<{ Body: CitizenDocumentsRequest }>('/v1/portal/citizen-documents', {
     schema: {
       operationId: 'listCitizenDocuments',
       tags: ['portal'],
@@ -32,22 +15,9 @@ export default async function portalRoutes (app: FastifyInstance): Promise<void>
       body: { $ref: 'PortalCitizenDocuments#' },
       response: { 200: { $ref: 'PortalCitizenDocumentsResult#' }, ...problemResponses(400, 401, 403, 415, 422, 503) }
     }
-  }, async (request) => {
-    const subject = subjectKey(request.body.subject)
-    const documentTypes = request.body.documentTypes
-    const documents = await portal.citizenDocuments(subject, documentTypes)
-    // released only once the release is on record
-    await request.audit({
-      action: 'portal.citizen_documents',
-      outcome: documents.length ? 'granted' : 'empty',
-      subject,
-      documents: documents.map((d) => ({ id: d.id, version: d.version })),
-      detail: { returned: documents.length, ...(documentTypes ? { documentTypes } : {}) }
-    })
-    return { documents }
-  })
+  }, async (request) => await app.portal.showDocuments(callOf(request), request.body))
 
-  app.post<{ Body: AccessHistoryBody }>('/v1/portal/access-history', {
+  app.post<{ Body: AccessHistoryRequest }>('/v1/portal/access-history', {
     schema: {
       operationId: 'getAccessHistory',
       tags: ['portal'],
@@ -61,16 +31,5 @@ export default async function portalRoutes (app: FastifyInstance): Promise<void>
       body: { $ref: 'PortalAccessHistory#' },
       response: { 200: { $ref: 'PortalAccessHistoryResult#' }, ...problemResponses(400, 401, 403, 415, 422, 503) }
     }
-  }, async (request) => {
-    const { subject: who, from, to, limit, cursor } = request.body
-    const subject = subjectKey(who)
-    const result = await portal.accessHistory(subject, { limit, ...(from ? { from } : {}), ...(to ? { to } : {}), ...(cursor ? { cursor } : {}) })
-    await request.audit({
-      action: 'portal.access_history',
-      outcome: result.items.length ? 'granted' : 'empty',
-      subject,
-      detail: { returned: result.items.length, ...(from ? { from } : {}), ...(to ? { to } : {}), ...(cursor ? { page: 'next' } : {}) }
-    })
-    return result
-  })
+  }, async (request) => await app.portal.showAccessHistory(callOf(request), request.body))
 }

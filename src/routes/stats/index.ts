@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import { problemResponses, requires } from '../../lib/openapi.js'
+import { callOf } from '../../plugins/audit.js'
 import { DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS, STATS_GROUPINGS } from '../../services/stats.js'
 import type { StatsGrouping } from '../../services/stats.js'
 
+/** Reuse statistics for auditors: the figures a province reports on. */
 const day = { type: 'string', format: 'date', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$', title: 'a date as YYYY-MM-DD', examples: ['2023-04-15'] }
 
 export default async function statsRoutes (app: FastifyInstance): Promise<void> {
@@ -28,10 +30,5 @@ export default async function statsRoutes (app: FastifyInstance): Promise<void> 
       },
       response: { 200: { $ref: 'ReuseStats#' }, ...problemResponses(400, 401, 403, 503) }
     }
-  }, async (request) => {
-    const { from, to, groupBy } = request.query
-    const report = await app.reuseStats.report({ ...(from ? { from } : {}), ...(to ? { to } : {}), groupBy })
-    await request.audit({ action: 'stats.read', outcome: 'granted', detail: { from: report.from, to: report.to, groupBy } })
-    return report
-  })
+  }, async (request) => await app.reuseStats.reportFor(callOf(request), request.query))
 }

@@ -1,16 +1,8 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { problemResponses, requires } from '../../lib/openapi.js'
-import { ProblemError } from '../../lib/problem.js'
-import { PORTAL, agencyDestination } from '../../services/outbox.js'
+import { callOf } from '../../plugins/audit.js'
 
-/** The caller's own webhook destination: the portal's announcements, or an agency's notices. */
-async function destinationOf (app: FastifyInstance, request: FastifyRequest): Promise<string> {
-  const caller = request.caller!
-  if (caller.roles.includes('portal')) return PORTAL
-  const agency = await app.store.getAgency(caller.code)
-  if (!agency?.webhookUrl) throw new ProblemError(404, 'no_webhook', `agency ${caller.code} has no webhook registered (webhookUrl, set by an administrator)`)
-  return agencyDestination(caller.code)
-}
+/** What the outbox sent to the caller's own webhook, and sending it again. */
 
 const DESCRIPTION = 'The portal (an agency with the portal role) gets its announcements; any other agency its own notices.'
 
@@ -29,22 +21,7 @@ export default async function webhookRoutes (app: FastifyInstance): Promise<void
       },
       response: { 200: { $ref: 'WebhookDeliveryList#' }, ...problemResponses(400, 401, 404, 503) }
     }
-  }, async (request) => {
-    const destination = await destinationOf(app, request)
-    const deliveries = await app.store.outboxDeliveries(destination, request.query.after ?? 0, request.query.limit ?? 100)
-    return {
-      destination,
-      deliveries: deliveries.map((d) => ({
-        event: d.eventId,
-        cursor: d.cursor,
-        state: d.state,
-        attempts: d.attempts,
-        ...(d.state === 'queued' ? { nextAttemptAt: new Date(d.nextAttemptAt).toISOString() } : {}),
-        ...(d.lastError ? { lastError: d.lastError } : {}),
-        ...(d.settledAt ? { settledAt: d.settledAt } : {})
-      }))
-    }
-  })
+  }, async (request) => await app.outbox.deliveriesOf(request.caller!, request.query.after ?? 0, request.query.limit ?? 100))
 
   app.post<{ Body: { after: number } }>('/v1/webhooks/replay', {
     schema: {
@@ -53,16 +30,8 @@ export default async function webhookRoutes (app: FastifyInstance): Promise<void
       summary: 'Send again everything after a cursor',
       description: `${DESCRIPTION} Every delivered or dead event with a cursor greater than \`after\` is queued again and sent in order, with its original event id (receivers de-duplicate on it). Events still queued are left as they are.`,
       security: requires(),
-      body: { type: 'object', required: ['after'], properties: { after: { type: 'integer', minimum: 0, description: 'the last cursor the receiver has safely processed' } }, additionalProperties: false },
-      response: {
-        202: { type: 'object', required: ['destination', 'requeued'], properties: { destination: { type: 'string' }, requeued: { type: 'integer' } }, additionalProperties: false },
-        ...problemResponses(400, 401, 404, 415, 503)
-      }
+      body: { $ref: 'WebhookReplay#' },
+      response: { 202: { $ref: 'WebhookReplayResult#' }, ...problemResponses(400, 401, 404, 415, 503) }
     }
-  }, async (request, reply) => {
-    const destination = await destinationOf(app, request)
-    await request.audit({ action: 'webhook.replay_requested', outcome: 'granted', detail: { destination, after: request.body.after } })
-    const { requeued } = await app.outbox.replay(destination, request.body.after)
-    return await reply.code(202).send({ destination, requeued })
-  })
+  }, async (request, reply) => await reply.code(202).send(await app.outbox.replayFor(callOf(request), request.body.after)))
 }
