@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { monotonicFactory } from 'ulid'
 import { load } from './lib.js'
 import type { BenchGateway, BenchRedis, LoadFigures } from './lib.js'
-import { RedisStore } from '../src/store/index.js'
+import { RedisStores } from '../src/store/index.js'
 import type { StoredAuditEvent } from '../src/store/index.js'
 import { eventHash, GENESIS_HASH } from '../src/services/audit.js'
 import type { AuditEvent } from '../src/services/audit.js'
@@ -18,7 +18,7 @@ import { DEVELOPMENT_PEPPER } from '../src/config.js'
 export const CITIZEN = { kind: 'citizen' as const, id: '052090001234' }
 
 export async function fillAuditTrail (redis: BenchRedis, events: number): Promise<{ seconds: number }> {
-  const store = new RedisStore({ url: redis.url, keyPrefix: redis.prefix, commandTimeoutMs: 60_000, quitTimeoutMs: 1000 })
+  const store = new RedisStores({ url: redis.url, keyPrefix: redis.prefix, commandTimeoutMs: 60_000, quitTimeoutMs: 1000 })
   await store.connect()
   const ulid = monotonicFactory()
   const chain = ulid()
@@ -51,7 +51,7 @@ export async function fillAuditTrail (redis: BenchRedis, events: number): Promis
         head = { seq: event.seq, hash: event.hash }
         batch.push({ event: event as unknown as StoredAuditEvent })
       }
-      if (!await store.appendAuditEvents(batch)) throw new Error('audit fill: the chain did not take the batch')
+      if (!await store.audit.appendAuditEvents(batch)) throw new Error('audit fill: the chain did not take the batch')
     }
   } finally {
     await store.close()

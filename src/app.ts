@@ -33,10 +33,10 @@ import agencyRoutes from './routes/agencies/index.js'
 import healthRoutes from './routes/health/index.js'
 import oauthRoutes from './routes/oauth/index.js'
 import wellKnownRoutes from './routes/well-known/index.js'
-import { createStore } from './store/index.js'
+import { createStores } from './store/index.js'
 import { registerAgency } from './services/agencies.js'
 import { errorLogging } from './lib/error-description.js'
-import type { Store } from './store/index.js'
+import type { Stores } from './store/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -46,7 +46,7 @@ declare module 'fastify' {
 
 export interface BuildOptions {
   /** use this store instead of creating one from the configuration (the caller then closes it) */
-  store?: Store
+  store?: Stores
   /** where log lines go (default: standard output) */
   logStream?: DestinationStream
 }
@@ -126,7 +126,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(lifecyclePlugin)
   // before the store and authentication: an overloaded process does no work for a request
   await app.register(loadSheddingPlugin)
-  const store = options.store ?? await createStore(config, app.log)
+  const store = options.store ?? await createStores(config, app.log)
   await app.register(storePlugin, { store, closeWithApp: options.store === undefined })
   await app.register(authPlugin)
   await app.register(auditPlugin)

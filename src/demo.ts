@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-// the gateway's decorations (app.store, app.audit, app.documents…) as the app declares them
+// the gateway's decorations (app.stores, app.audit, app.documents…) as the app declares them
 import type {} from './app.js'
 import { generateAgencyKeyPair } from './cli/agency-keys.js'
 import type { AgencyPrivateKey } from './cli/agency-keys.js'
@@ -15,8 +15,8 @@ import { today } from './services/documents.js'
 import type { IssuerCall } from './services/documents.js'
 import { generateDocuments } from './sample-data/generate.js'
 import type { SampleDocument } from './sample-data/generate.js'
-import { createStore } from './store/index.js'
-import type { Store } from './store/index.js'
+import { createStores } from './store/index.js'
+import type { Stores } from './store/index.js'
 
 /**
  * The demo: outside production, on a store with no agency yet (the embedded one at every start,
@@ -120,8 +120,8 @@ export function demoAuditLogFile (config: Config): string {
  */
 export type DemoStoreState = 'empty' | 'demo' | 'other'
 
-export async function demoStoreState (store: Store, dir: string): Promise<DemoStoreState> {
-  const agencies = await store.listAgencies()
+export async function demoStoreState (store: Stores, dir: string): Promise<DemoStoreState> {
+  const agencies = await store.agencies.listAgencies()
   if (agencies.length === 0) return 'empty'
   const admin = agencies.find((agency) => agency.code === ADMIN)
   const kid = await readKey(resolve(dir), ADMIN).then((key) => key?.kid)
@@ -137,7 +137,7 @@ export async function demoStoreState (store: Store, dir: string): Promise<DemoSt
  */
 export async function peekDemoStoreState (config: Config): Promise<DemoStoreState | undefined> {
   if (config.redis.mode === 'memory') return 'empty'
-  const store = await createStore(config)
+  const store = await createStores(config)
   try {
     return await demoStoreState(store, config.demoDir)
   } catch {
@@ -235,7 +235,7 @@ async function putAgreements (app: FastifyInstance): Promise<void> {
 async function announcementsLogged (app: FastifyInstance): Promise<void> {
   if (!app.config.outbox.worker) return
   const deadline = Date.now() + 10_000
-  while (Date.now() < deadline && (await app.store.dueOutboxSources(Date.now(), 1)).length > 0) {
+  while (Date.now() < deadline && (await app.stores.outbox.dueOutboxSources(Date.now(), 1)).length > 0) {
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   const log = app.log as typeof app.log & { flush?: (callback: () => void) => void }
@@ -320,7 +320,7 @@ export const NO_AGENCY_NOTICE = [
 export async function setUpDemo (app: FastifyInstance, base: string, state: 'empty' | 'demo'): Promise<string> {
   const rel = app.config.demoDir
   const dir = resolve(rel)
-  const storeName = app.store.kind === 'memory' ? 'the in-memory store' : 'this Redis store'
+  const storeName = app.stores.kind === 'memory' ? 'the in-memory store' : 'this Redis store'
   const auditLog = app.config.auditLogFile !== undefined && resolve(app.config.auditLogFile) === resolve(demoAuditLogFile(app.config)) ? app.config.auditLogFile : undefined
   const header: string[] = []
   if (state === 'demo') {
@@ -345,7 +345,7 @@ export async function setUpDemo (app: FastifyInstance, base: string, state: 'emp
       : kept === DEMO_AGENCIES.length
         ? `re-registered from the keys in ${rel}/ (git-ignored)`
         : `registered: ${kept} from the keys in ${rel}/, ${generated} with new key pairs written there (git-ignored)`
-    header.push(`  Demo: ${storeName} had no agency${app.store.kind === 'memory' ? ' (it starts empty at every start)' : ''}; ${DEMO_AGENCIES.length} demo agencies ${how}:`)
+    header.push(`  Demo: ${storeName} had no agency${app.stores.kind === 'memory' ? ' (it starts empty at every start)' : ''}; ${DEMO_AGENCIES.length} demo agencies ${how}:`)
     header.push(...DEMO_AGENCIES.map((agency) => `    ${agency.code}  ${agency.roles.join(',').padEnd(9)}  ${agency.name}`))
     header.push(`  ${indexed} sample results indexed by the two issuers (scripts/sample-data.ts), ${files} with a file; ${DEMO_AGREEMENTS.length} agreements: ${DEMO_AGREEMENTS.map((a) => a.id).join(', ')}.`)
   }

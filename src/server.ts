@@ -41,7 +41,7 @@ try {
   refuseToStart(err)
 }
 
-if (app.store.kind === 'memory') {
+if (app.stores.kind === 'memory') {
   process.stderr.write([
     '',
     '  ┌────────────────────────────────────────────────────────────────────┐',
@@ -92,9 +92,9 @@ try {
 const base = config.port === 0 ? address : listeningUrl(config.host, config.port)
 try {
   if (demoAllowed(config)) {
-    const state = await demoStoreState(app.store, config.demoDir)
+    const state = await demoStoreState(app.stores, config.demoDir)
     process.stderr.write((state === 'other' ? otherAgenciesNotice(config.demoDir) : await setUpDemo(app, base, state)) + '\n')
-  } else if (config.admin === undefined && (await app.store.listAgencies()).length === 0) {
+  } else if (config.admin === undefined && (await app.stores.agencies.listAgencies()).length === 0) {
     process.stderr.write(NO_AGENCY_NOTICE + '\n')
   }
 } catch (err) {

@@ -2,8 +2,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
 import type { Test } from 'tap'
 import { decodeJwt } from 'jose'
-import { MemoryStore } from '../src/store/index.js'
-import type { Store } from '../src/store/index.js'
+import { MemoryStores } from '../src/store/index.js'
+import type { Stores } from '../src/store/index.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
 import { PDF, bearer, buildWorld, reuseQuery } from './lib/world.js'
@@ -40,8 +40,8 @@ async function download (w: World, link: string): Promise<{ status: number, byte
   return { status: res.statusCode, bytes: res.rawPayload, digest: res.headers['repr-digest'] }
 }
 
-const stores: Array<[string, (t: Test) => Promise<Store>, Record<string, string>]> = [
-  ['embedded store, files in clear', async () => new MemoryStore(), {}],
+const stores: Array<[string, (t: Test) => Promise<Stores>, Record<string, string>]> = [
+  ['embedded store, files in clear', async () => new MemoryStores(), {}],
   ['Redis, files encrypted at rest', async (t) => await testRedisStore(t, redis), { ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}` }]
 ]
 

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { MemoryStore } from '../src/store/index.js'
-import type { AuditCheckpointRecord, Store } from '../src/store/index.js'
+import { MemoryStores } from '../src/store/index.js'
+import type { AuditCheckpointRecord, Stores } from '../src/store/index.js'
 import { bearer, buildWorld } from './lib/world.js'
 import type { World } from './lib/world.js'
 import { redisServerBinary, startTestRedis } from './lib/redis-server.js'
@@ -16,10 +16,10 @@ const at = (minute: number): string => new Date(BASE + minute * 60_000).toISOStr
 const record = (minute: number, tag: string): AuditCheckpointRecord => ({ time: at(minute), jws: `h.${tag}.s`, chains: [] })
 
 /** 300 checkpoints a minute apart, and one a second process stored late with an earlier clock */
-async function fill (store: Store): Promise<void> {
+async function fill (store: Stores): Promise<void> {
   for (let minute = 0; minute < 300; minute++) {
-    await store.putAuditCheckpoint(record(minute, `m${minute}`))
-    if (minute === 120) await store.putAuditCheckpoint(record(119.5, 'late'))
+    await store.audit.putAuditCheckpoint(record(minute, `m${minute}`))
+    if (minute === 120) await store.audit.putAuditCheckpoint(record(119.5, 'late'))
   }
 }
 
@@ -40,7 +40,7 @@ async function pages (t: Test, w: World, range: string, limit: number): Promise<
   throw new Error('the pages never ended')
 }
 
-async function pagesThroughARange (t: Test, store: Store): Promise<void> {
+async function pagesThroughARange (t: Test, store: Stores): Promise<void> {
   await fill(store)
   const w = await buildWorld(t, { store })
   const seen = await pages(t, w, `from=${encodeURIComponent(at(10))}&to=${encodeURIComponent(at(250))}`, 7)
@@ -62,7 +62,7 @@ async function pagesThroughARange (t: Test, store: Store): Promise<void> {
 }
 
 t.test('paging through a range of checkpoints, on the memory store', async (t) => {
-  await pagesThroughARange(t, new MemoryStore())
+  await pagesThroughARange(t, new MemoryStores())
 })
 
 t.test('paging through a range of checkpoints, on Redis', { skip: redisServerBinary() ? false : 'redis-server is not installed' }, async (t) => {
@@ -72,11 +72,11 @@ t.test('paging through a range of checkpoints, on Redis', { skip: redisServerBin
 })
 
 t.test('a page reads about a page of the stored checkpoints, not all of them', async (t) => {
-  const store = new MemoryStore()
+  const store = new MemoryStores()
   await fill(store)
   let read = 0
-  const all = store.auditCheckpoints.bind(store)
-  store.auditCheckpoints = async (start?: number, stop?: number) => {
+  const all = store.audit.auditCheckpoints.bind(store.audit)
+  store.audit.auditCheckpoints = async (start?: number, stop?: number) => {
     const some = await all(start, stop)
     read += some.length
     return some

@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { createLocalJWKSet } from 'jose'
-import { MemoryStore } from '../src/store/index.js'
-import type { Store } from '../src/store/index.js'
+import { MemoryStores } from '../src/store/index.js'
+import type { Stores } from '../src/store/index.js'
 import { build } from './helper.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
@@ -12,9 +12,9 @@ import { verifyAuditTrail } from '../src/services/audit-verify.js'
 const redis = await startTestRedis()
 t.teardown(async () => await redis.destroy())
 
-for (const [name, makeStore] of [['embedded store', async () => new MemoryStore()], ['redis store', async (t: Test) => await testRedisStore(t, redis)]] as const) {
+for (const [name, makeStore] of [['embedded store', async () => new MemoryStores()], ['redis store', async (t: Test) => await testRedisStore(t, redis)]] as const) {
   t.test(name, async (t) => {
-    const store: Store = await makeStore(t as never)
+    const store: Stores = await makeStore(t as never)
     const app = await build(t, { store })
     const record = async (n: number): Promise<void> => {
       for (let i = 0; i < n; i++) await app.audit.record({ actor: '000.00.12.H41', action: 'document.indexed', outcome: 'granted', documents: [{ id: `D${i}` }] })

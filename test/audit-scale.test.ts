@@ -8,7 +8,7 @@ import t from 'tap'
 import { build } from './helper.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
-import { RedisStore } from '../src/store/index.js'
+import { RedisStores } from '../src/store/index.js'
 import { ADMIN_CODE, adminEnv, makeAgency, register, tokenFor } from './lib/agencies.js'
 import { subjectHash } from '../src/services/identifiers.js'
 import { coverageEnv } from './lib/child-coverage.js'
@@ -28,7 +28,7 @@ t.test('10,000 events from two gateways at once', async (t) => {
   const storeA = await testRedisStore(t, redis)
   const admin = await makeAgency(ADMIN_CODE)
   const a = await build(t, { store: storeA, env: { ...adminEnv(admin), HOST: '127.0.0.1' } })
-  const storeB = new RedisStore({ url: redis.url, keyPrefix: storeA.key('x').split('{')[0] as string, commandTimeoutMs: 5000, quitTimeoutMs: 500 })
+  const storeB = new RedisStores({ url: redis.url, keyPrefix: storeA.key('x').split('{')[0] as string, commandTimeoutMs: 5000, quitTimeoutMs: 500 })
   await storeB.connect()
   t.teardown(async () => await storeB.close())
   const b = await build(t, { store: storeB, env: adminEnv(admin) })

@@ -9,7 +9,7 @@ import { startTestRedis } from './lib/redis-server.js'
 import type { TestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
 import { StoreUnavailableError } from '../src/store/index.js'
-import type { RedisStore } from '../src/store/index.js'
+import type { RedisStores } from '../src/store/index.js'
 import { AuditService } from '../src/services/audit.js'
 import type { AuditEvent, AuditInput } from '../src/services/audit.js'
 import { readAuditLog, verifyAuditTrail } from '../src/services/audit-verify.js'
@@ -30,7 +30,7 @@ const signer = {
 const keys = createLocalJWKSet(jwks)
 const input: AuditInput = { actor: '000.00.12.H41', action: 'token.issued', outcome: 'granted', requestId: 'req-1' }
 
-interface World { store: RedisStore, audit: AuditService, logFile: string, logged: () => Array<{ audit?: AuditEvent, unconfirmed?: boolean, checkpoint?: unknown }> }
+interface World { store: RedisStores, audit: AuditService, logFile: string, logged: () => Array<{ audit?: AuditEvent, unconfirmed?: boolean, checkpoint?: unknown }> }
 
 async function world (t: Test, commandTimeoutMs = 1000, server: TestRedis = redis): Promise<World> {
   const store = await testRedisStore(t, server, { commandTimeoutMs })
@@ -52,7 +52,7 @@ async function verifyOnline (w: World): Promise<Awaited<ReturnType<typeof verify
   return await verifyAuditTrail(w.audit.chainEvents(), await w.audit.checkpoints(), keys, { requireAllChains: true })
 }
 
-async function untilReachable (store: RedisStore): Promise<void> {
+async function untilReachable (store: RedisStores): Promise<void> {
   for (let i = 0; i < 200; i++) {
     try { await store.ping(); return } catch { await new Promise((resolve) => setTimeout(resolve, 50)) }
   }
@@ -104,7 +104,7 @@ t.test('an append reported failed that reached the store anyway is logged and no
   await t.rejects(w.audit.record({ ...input, requestId: 'req-late' }), StoreUnavailableError)
   redis.resume()
   const next = await w.audit.record({ ...input, requestId: 'req-next' })
-  const stored = await w.store.auditChainSlice(w.audit.chain, 1, 10) as unknown as AuditEvent[]
+  const stored = await w.store.audit.auditChainSlice(w.audit.chain, 1, 10) as unknown as AuditEvent[]
   t.same(stored.map((e) => e.requestId ?? e.action), ['req-1', 'req-late', 'audit.unconfirmed', 'req-next'])
   const late = stored[1] as AuditEvent
   t.same(stored[2]?.detail, { events: [late.id] }, 'the chain says which event recorded a refused action')
@@ -123,13 +123,13 @@ t.test('a store that lost logged events is not appended to at their positions: t
   for (let i = 0; i < 3; i++) await w.audit.record(input)
   const chain = w.audit.chain
   // what a failover to a replica that missed the last write looks like: head back at #2
-  const [second] = await w.store.auditChainSlice(chain, 2, 1)
+  const [second] = await w.store.audit.auditChainSlice(chain, 2, 1)
   await w.store.client.hset(w.store.key('audit', 'head'), chain, `2 ${second?.hash as string}`)
   await w.store.client.hdel(w.store.key('audit', 'chain', chain), '3')
-  const append = w.store.appendAuditEvents.bind(w.store)
-  w.store.appendAuditEvents = async () => { throw new StoreUnavailableError('connection lost') }
+  const append = w.store.audit.appendAuditEvents.bind(w.store.audit)
+  w.store.audit.appendAuditEvents = async () => { throw new StoreUnavailableError('connection lost') }
   await t.rejects(w.audit.record(input), StoreUnavailableError)
-  w.store.appendAuditEvents = append
+  w.store.audit.appendAuditEvents = append
   const after = await w.audit.record(input)
   t.not(after.chain, chain, 'a new chain')
   t.equal(after.seq, 1)
@@ -151,9 +151,9 @@ t.test('offline: a log stripped of every event of its own chain does not verify'
 
 t.test('events recorded at once share store round trips, and still form one valid chain in order', async (t) => {
   const w = await world(t)
-  const append = w.store.appendAuditEvents.bind(w.store)
+  const append = w.store.audit.appendAuditEvents.bind(w.store.audit)
   const sizes: number[] = []
-  w.store.appendAuditEvents = async (batch) => { sizes.push(batch.length); return await append(batch) }
+  w.store.audit.appendAuditEvents = async (batch) => { sizes.push(batch.length); return await append(batch) }
   const events = await Promise.all(Array.from({ length: 300 }, async (_, i) => await w.audit.record({ ...input, requestId: `req-${i}` })))
   t.same(events.map((e) => e.seq), Array.from({ length: 300 }, (_, i) => i + 1), 'each caller gets its own position, in the order recorded')
   t.same(events.map((e) => e.requestId), Array.from({ length: 300 }, (_, i) => `req-${i}`))

@@ -6,8 +6,8 @@ import { startTestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
 import { ADMIN_CODE, adminEnv, assertion, makeAgency, register, requestToken, tokenFor } from './lib/agencies.js'
 import type { TestAgency } from './lib/agencies.js'
-import { MemoryStore } from '../src/store/index.js'
-import type { RedisStore, Store } from '../src/store/index.js'
+import { MemoryStores } from '../src/store/index.js'
+import type { RedisStores, Stores } from '../src/store/index.js'
 import { subjectHash } from '../src/services/identifiers.js'
 
 /**
@@ -23,7 +23,7 @@ const ISSUER = '000.00.12.H41'
 
 interface World { app: FastifyInstance, admin: TestAgency, auditor: TestAgency, issuer: TestAgency, adminToken: string, auditorToken: string }
 
-async function world (t: Test, store: Store): Promise<World> {
+async function world (t: Test, store: Stores): Promise<World> {
   const admin = await makeAgency(ADMIN_CODE)
   const app = await build(t, { store, env: adminEnv(admin) })
   const adminToken = await tokenFor(app, admin)
@@ -39,7 +39,7 @@ const search = async (w: World, body: Record<string, unknown>) =>
 const getAs = async (w: World, url: string) =>
   await w.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${w.auditorToken}` } })
 
-function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
+function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
   t.test(name, async (t) => {
     t.test('tokens issued and refused, and agency changes, are on record', async (t) => {
       const w = await world(t, await makeStore(t))
@@ -188,11 +188,11 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
   })
 }
 
-suite('embedded store', async () => new MemoryStore())
+suite('embedded store', async () => new MemoryStores())
 suite('redis store', async (t) => await testRedisStore(t, redis))
 
 t.test('tampering with the stored trail is detected, naming the first bad event', async (t) => {
-  async function tampered (t: Test, tamper: (store: RedisStore, events: any[]) => Promise<void>): Promise<{ result: any, events: any[] }> {
+  async function tampered (t: Test, tamper: (store: RedisStores, events: any[]) => Promise<void>): Promise<{ result: any, events: any[] }> {
     const store = await testRedisStore(t, redis)
     const w = await world(t, store)
     for (let i = 0; i < 5; i++) await tokenFor(w.app, w.issuer)
@@ -202,7 +202,7 @@ t.test('tampering with the stored trail is detected, naming the first bad event'
     await tamper(store, events)
     return { result: (await getAs(w, '/v1/audit/verify')).json(), events }
   }
-  const ev = (store: RedisStore) => store.key('audit', 'ev')
+  const ev = (store: RedisStores) => store.key('audit', 'ev')
 
   t.test('an edited event', async (t) => {
     const { result, events } = await tampered(t, async (store, events) => {
@@ -284,8 +284,8 @@ t.test('fail closed: with the store failing, nothing is released or changed unau
   const before = await w.app.audit.search({ limit: 1000 })
 
   // the audit append fails while everything else would still work
-  const append = store.appendAuditEvents.bind(store)
-  store.appendAuditEvents = async () => { throw new (await import('../src/store/index.js')).StoreUnavailableError('audit append failed') }
+  const append = store.audit.appendAuditEvents.bind(store.audit)
+  store.audit.appendAuditEvents = async () => { throw new (await import('../src/store/index.js')).StoreUnavailableError('audit append failed') }
   const token = await requestToken(w.app, pending)
   t.equal(token.statusCode, 503, 'no token without its audit event')
   t.notOk(token.json().access_token)
@@ -294,9 +294,9 @@ t.test('fail closed: with the store failing, nothing is released or changed unau
   t.equal(put.json().code, 'store_unavailable')
   const read = await search(w, {})
   t.equal(read.statusCode, 503, 'no search result without its audit event')
-  store.appendAuditEvents = append
+  store.audit.appendAuditEvents = append
 
-  t.equal(await store.getAgency(other.code), undefined, 'the agency change did not happen')
+  t.equal(await store.agencies.getAgency(other.code), undefined, 'the agency change did not happen')
   const after = await w.app.audit.search({ limit: 1000 })
   t.equal(after.events.length, before.events.length, 'and nothing half-written')
   t.equal((await getAs(w, '/v1/audit/verify')).json().ok, true, 'the chain continues cleanly afterwards')

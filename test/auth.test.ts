@@ -2,8 +2,8 @@ import t from 'tap'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { base64url, decodeJwt, decodeProtectedHeader, SignJWT } from 'jose'
-import { MemoryStore } from '../src/store/index.js'
-import type { Store } from '../src/store/index.js'
+import { MemoryStores } from '../src/store/index.js'
+import type { Stores } from '../src/store/index.js'
 import { build } from './helper.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
@@ -37,7 +37,7 @@ const [admin, issuer, requester, other] = await Promise.all([
   makeAgency(ADMIN_CODE, 'EdDSA'), makeAgency(ISSUER, 'ES256'), makeAgency(REQUESTER, 'RS256'), makeAgency(OTHER, 'PS256')
 ]) as [TestAgency, TestAgency, TestAgency, TestAgency]
 
-async function world (t: Test, store: Store): Promise<World> {
+async function world (t: Test, store: Stores): Promise<World> {
   const app = await build(t, { store, env: adminEnv(admin) })
   const adminToken = await tokenFor(app, admin)
   await register(app, adminToken, issuer, ['issuer'], { issuableTypes: ['giay-khai-sinh'] })
@@ -59,7 +59,7 @@ function oauthError (t: Test, res: { statusCode: number, json: () => any, header
 const get = async (app: FastifyInstance, url: string, token?: string) =>
   await app.inject({ method: 'GET', url, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } })
 
-function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
+function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
   t.test(name, async (t) => {
     t.test('happy path: token, then a protected call', async (t) => {
       const w = await world(t, await makeStore(t))
@@ -292,7 +292,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
   })
 }
 
-suite('embedded store', async () => new MemoryStore())
+suite('embedded store', async () => new MemoryStores())
 suite('redis store', async (t) => await testRedisStore(t, redis))
 
 t.test('two gateways on one Redis: replay and suspension hold across them', async (t) => {
@@ -300,8 +300,8 @@ t.test('two gateways on one Redis: replay and suspension hold across them', asyn
   const admin = await makeAgency(ADMIN_CODE, 'EdDSA')
   const a = await build(t, { store: storeA, env: adminEnv(admin) })
   // same key prefix, another connection, another process's caches
-  const { RedisStore } = await import('../src/store/index.js')
-  const storeB = new RedisStore({ url: redis.url, keyPrefix: (storeA.key('x').split('{')[0]) as string, commandTimeoutMs: 1000, quitTimeoutMs: 500 })
+  const { RedisStores } = await import('../src/store/index.js')
+  const storeB = new RedisStores({ url: redis.url, keyPrefix: (storeA.key('x').split('{')[0]) as string, commandTimeoutMs: 1000, quitTimeoutMs: 500 })
   await storeB.connect()
   t.teardown(async () => await storeB.close())
   const b = await build(t, { store: storeB, env: adminEnv(admin) })

@@ -10,7 +10,7 @@ import t from 'tap'
 import { coverageEnv } from './lib/child-coverage.js'
 import { startGateway } from './lib/gateway-process.js'
 import { freePort, startTestRedis } from './lib/redis-server.js'
-import { RedisStore } from '../src/store/index.js'
+import { RedisStores } from '../src/store/index.js'
 
 /**
  * The command-line tool as people use it: in a shell, against a running gateway process.
@@ -122,14 +122,14 @@ t.test('signing-keys: generate a file, rotate it; rotate the keys kept in Redis'
 t.test('agencies refresh-keys: every gateway re-reads the agency\'s keys at its next request', async (t) => {
   const redis = await startTestRedis()
   t.teardown(async () => await redis.destroy())
-  const store = new RedisStore({ url: redis.url, keyPrefix: 'rg:', commandTimeoutMs: 1000, quitTimeoutMs: 500 })
+  const store = new RedisStores({ url: redis.url, keyPrefix: 'rg:', commandTimeoutMs: 1000, quitTimeoutMs: 500 })
   await store.connect()
   t.teardown(async () => await store.close())
   const code = '000.00.18.H41'
-  await store.putAgency({ code, name: 'Sở Tư pháp', roles: ['issuer'], jwksUri: 'https://keys.example/jwks.json', status: 'active', createdAt: new Date().toISOString(), updatedAt: new Date().toISOString() })
+  await store.agencies.putAgency({ code, name: 'Sở Tư pháp', roles: ['issuer'], jwksUri: 'https://keys.example/jwks.json', status: 'active', createdAt: new Date().toISOString(), updatedAt: new Date().toISOString() })
   const { stdout } = await cli(['agencies', 'refresh-keys', code], { REDIS_URL: redis.url })
   t.match(stdout, `agency ${code}: keys generation 1`)
-  t.equal(await store.agencyKeysGeneration(code), 1, 'the generation every gateway compares has moved on')
+  t.equal(await store.agencies.agencyKeysGeneration(code), 1, 'the generation every gateway compares has moved on')
   t.match(await cliFails(['agencies', 'refresh-keys', '000.00.99.H41'], { REDIS_URL: redis.url }), /no agency 000.00.99.H41 is registered/)
   t.match(await cliFails(['agencies', 'refresh-keys', 'nope'], { REDIS_URL: redis.url }), /not an agency code/)
 })

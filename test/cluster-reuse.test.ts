@@ -9,7 +9,7 @@ import { ADMIN_CODE, adminEnv, makeAgency, register, tokenFor } from './lib/agen
 import { startTestCluster, watchScriptKeys } from './lib/redis-cluster.js'
 import { startReceiver } from './lib/webhook-receiver.js'
 import { loadConfig } from '../src/config.js'
-import { RedisStore } from '../src/store/index.js'
+import { RedisStores } from '../src/store/index.js'
 import { SAMPLE_TYPES, generateDocuments } from '../src/sample-data/generate.js'
 import type { SampleDocument } from '../src/sample-data/generate.js'
 import { coverageEnv } from './lib/child-coverage.js'
@@ -48,7 +48,7 @@ t.test('the reuse flow on a Redis Cluster, through the app built from REDIS_CLUS
     logs,
     env: { ...adminEnv(admin), REDIS_CLUSTER_NODES: cluster.nodesEnv, REDIS_KEY_PREFIX: prefix, PORTAL_WEBHOOK_URL: hook.url, OUTBOX_POLL_MS: '50', LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS: '0' }
   })
-  t.ok(app.store instanceof RedisStore && app.store.client instanceof Cluster, 'the app made a cluster store from its configuration')
+  t.ok(app.stores instanceof RedisStores && app.stores.client instanceof Cluster, 'the app made a cluster store from its configuration')
 
   const answers: Array<{ what: string, status: number }> = []
   const call = async (options: InjectOptions & { url: string }): Promise<LightMyRequestResponse> => {
@@ -155,12 +155,12 @@ t.test('the reuse flow on a Redis Cluster, through the app built from REDIS_CLUS
   await hook.until(() => expected.every((id) => sent().has(id)), 30_000)
   // settled: no change left to announce now, nothing queued, everything sent recorded as delivered
   const settled = async (): Promise<boolean> => {
-    const [portal] = await app.store.outboxStatus()
-    return (await app.store.dueOutboxSources(Date.now(), 1)).length === 0 && portal?.queued === 0 && portal.delivered === sent().size
+    const [portal] = await app.stores.outbox.outboxStatus()
+    return (await app.stores.outbox.dueOutboxSources(Date.now(), 1)).length === 0 && portal?.queued === 0 && portal.delivered === sent().size
   }
   for (let i = 0; i < 400 && !await settled(); i++) await new Promise((resolve) => setTimeout(resolve, 25))
   const announced = sent().size
-  t.same(await app.store.outboxStatus(), [{ destination: 'portal', queued: 0, delivered: announced, dead: 0 }], `${announced} announcements delivered`)
+  t.same(await app.stores.outbox.outboxStatus(), [{ destination: 'portal', queued: 0, delivered: announced, dead: 0 }], `${announced} announcements delivered`)
   t.equal(hook.acknowledged().length, announced, 'each acknowledged once')
 
   // the operator's commands, on the same cluster

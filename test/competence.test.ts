@@ -45,7 +45,7 @@ t.test('an issuer cannot index a type it is not competent for: 403, nothing stor
   t.match(String(res.headers['content-type']), /^application\/problem\+json/)
   t.equal(res.json().code, 'type_not_issuable')
   t.match(res.json().detail, CRIME)
-  t.same(await w.store.documentsOfSubject(citizenHash, [CRIME]), [], 'no criminal record of the citizen is stored')
+  t.same(await w.store.documents.documentsOfSubject(citizenHash, [CRIME]), [], 'no criminal record of the citizen is stored')
   const denied = await deniedEvents('document.indexed')
   t.equal(denied.length, 1, 'the attempt is audited as denied')
   t.equal(denied[0]?.subject, citizenHash, 'with whose result it was')
@@ -63,7 +63,7 @@ t.test('a batch line of a type the issuer is not competent for is rejected on it
   const lines = res.body.trim().split('\n').map((line) => JSON.parse(line))
   t.match(lines[0], { line: 1, outcome: 'rejected', problem: { status: 403, code: 'type_not_issuable' } })
   t.match(lines[1], { line: 2, outcome: 'created' })
-  t.same(await w.store.documentsOfSubject(citizenHash, [CRIME]), [], 'no criminal record of the citizen is stored')
+  t.same(await w.store.documents.documentsOfSubject(citizenHash, [CRIME]), [], 'no criminal record of the citizen is stored')
   t.equal((await deniedEvents('document.indexed')).length, 2, 'the refused line is audited as denied')
   t.same(await requesterSees(t), [], 'a requester finds no criminal record')
 })
@@ -75,7 +75,7 @@ t.test('a result of a type the issuer is no longer competent for cannot be amend
   t.equal(indexed.statusCode, 201)
   const id = indexed.json().id as string
   await register(app, tokens.admin, commune, ['issuer'], { issuableTypes: [BIRTH] })
-  const before = JSON.stringify((await w.store.getDocument(id))?.document)
+  const before = JSON.stringify((await w.store.documents.getDocument(id))?.document)
   const attempts = [
     { action: 'document.amended', method: 'POST', url: `/v1/documents/${id}/amend`, payload: { procedureCode: indexed.json().procedureCode, dossierCode: indexed.json().dossierCode, data: indexed.json().data, reason: 'Cải chính' } },
     { action: 'document.revoked', method: 'POST', url: `/v1/documents/${id}/revoke`, payload: { reason: 'Thu hồi' } },
@@ -89,7 +89,7 @@ t.test('a result of a type the issuer is no longer competent for cannot be amend
     t.equal(denied.length, 1, `${attempt.action} audited as denied`)
     t.equal(denied[0]?.documents?.[0]?.id, id, 'naming the document')
   }
-  t.equal(JSON.stringify((await w.store.getDocument(id))?.document), before, 'the result is unchanged: no new version, not revoked, no file')
+  t.equal(JSON.stringify((await w.store.documents.getDocument(id))?.document), before, 'the result is unchanged: no new version, not revoked, no file')
   const read = await app.inject({ method: 'GET', url: `/v1/documents/${id}`, headers: bearer(communeToken) })
   t.equal(read.statusCode, 200, 'its own result stays readable')
 })
@@ -114,8 +114,8 @@ t.test('an issuer registered before competences existed may issue nothing until 
   const legacy = await makeAgency('000.22.41.H41')
   await register(app, tokens.admin, legacy, ['issuer'], { issuableTypes: [BIRTH] })
   // the record as an earlier version of the gateway stored it: no list at all
-  const { issuableTypes: _types, ...old } = await w.store.getAgency(legacy.code) as NonNullable<Awaited<ReturnType<typeof w.store.getAgency>>>
-  await w.store.putAgency(old)
+  const { issuableTypes: _types, ...old } = await w.store.agencies.getAgency(legacy.code) as NonNullable<Awaited<ReturnType<typeof w.store.agencies.getAgency>>>
+  await w.store.agencies.putAgency(old)
   const token = await tokenFor(app, legacy)
   const birth = { ...sample(BIRTH, (d) => d.subject.id !== w.citizen), documentNumber: `KS-${randomUUID().slice(0, 8)}` }
   const refused = await app.inject({ method: 'POST', url: '/v1/documents', headers: bearer(token), payload: birth })

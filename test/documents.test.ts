@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { MemoryStore } from '../src/store/index.js'
-import type { Store } from '../src/store/index.js'
+import { MemoryStores } from '../src/store/index.js'
+import type { Stores } from '../src/store/index.js'
 import { build } from './helper.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
@@ -25,7 +25,7 @@ const sample = (type: string, n = 0): SampleDocument => structuredClone(samples.
 
 interface World { app: FastifyInstance, token: string, otherToken: string, adminToken: string }
 
-async function world (t: Test, store: Store): Promise<World> {
+async function world (t: Test, store: Stores): Promise<World> {
   const admin = await makeAgency(ADMIN_CODE)
   const app = await build(t, { store, env: { ...adminEnv(admin), FILE_SIZE_LIMIT_BYTES: '65536', BATCH_MAX_LINES: '50' } })
   const adminToken = await tokenFor(app, admin)
@@ -40,7 +40,7 @@ async function world (t: Test, store: Store): Promise<World> {
 const as = (token: string) => ({ authorization: `Bearer ${token}` })
 const post = async (w: World, body: unknown, token = w.token) => await w.app.inject({ method: 'POST', url: '/v1/documents', headers: as(token), payload: body as object })
 
-function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
+function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
   t.test(name, async (t) => {
     t.test('the catalogue: the shipped types with their schemas; an admin changes one without invalidating old documents', async (t) => {
       const w = await world(t, await makeStore(t))
@@ -233,5 +233,5 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
   })
 }
 
-suite('embedded store', async () => new MemoryStore())
+suite('embedded store', async () => new MemoryStores())
 suite('redis store', async (t) => await testRedisStore(t, redis))

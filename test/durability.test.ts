@@ -19,7 +19,7 @@ t.teardown(async () => await redis.destroy())
 async function storedEvents (w: LoadWorld, ids: string[]): Promise<Map<string, StoredAuditEvent>> {
   const found = new Map<string, StoredAuditEvent>()
   for (let i = 0; i < ids.length; i += 200) {
-    for (const event of await w.app.store.auditEvents(ids.slice(i, i + 200))) found.set(event.id, event)
+    for (const event of await w.app.stores.audit.auditEvents(ids.slice(i, i + 200))) found.set(event.id, event)
   }
   return found
 }
@@ -86,7 +86,7 @@ t.test('acknowledged documents, versions and audit events survive kill -9 of Red
 
   let versionsOk = 0
   for (const [id, dossiers] of acknowledged) {
-    const found = await w.app.store.getDocument(id)
+    const found = await w.app.stores.documents.getDocument(id)
     if (found?.document.versions.map((v) => v.dossierCode).join() === dossiers.join()) versionsOk++
     else t.fail(`document ${id}: ${dossiers.length} acknowledged versions, found ${found?.document.versions.length ?? 0}`)
   }
@@ -150,7 +150,7 @@ t.test('kill -9 of Redis while index requests are in flight: every 2xx is there 
 
   let present = 0
   for (const { doc, res } of ok) {
-    const found = await w.app.store.getDocument(res.json().id)
+    const found = await w.app.stores.documents.getDocument(res.json().id)
     if (found?.document.versions.length === 1 && found.document.versions[0]?.documentNumber === doc.documentNumber) present++
     else t.fail(`acknowledged document ${res.json().id} is missing`)
   }

@@ -15,8 +15,8 @@ import { canonicalDigest } from '../src/lib/digest.js'
 import { BLOB_MAGIC, Keyring, SEGMENT } from '../src/lib/encryption.js'
 import { rotateEncryption } from '../src/cli/encryption.js'
 import { FileBlobStore } from '../src/store/blob-store.js'
-import { MemoryStore } from '../src/store/index.js'
-import type { RedisStore, StoredDocumentVersion } from '../src/store/index.js'
+import { MemoryStores } from '../src/store/index.js'
+import type { RedisStores, StoredDocumentVersion } from '../src/store/index.js'
 import { build, captureLogs } from './helper.js'
 import { adminEnv, register } from './lib/agencies.js'
 import { startTestRedis } from './lib/redis-server.js'
@@ -59,7 +59,7 @@ async function amendNamed (w: World, id: string, name: string): Promise<void> {
 }
 
 /** Everything under the store's key prefix, as Redis holds it. */
-async function rawRedis (store: RedisStore): Promise<string> {
+async function rawRedis (store: RedisStores): Promise<string> {
   const client = store.client as Redis
   const prefix = store.key('x').slice(0, -'{x}'.length)
   const out: string[] = []
@@ -144,12 +144,12 @@ t.test('encrypted at rest on Redis: Redis and the disk hold ciphertext, every AP
 })
 
 t.test('without ENCRYPTION_KEYS nothing changes: data and files are stored as sent', async (t) => {
-  const store = new MemoryStore()
+  const store = new MemoryStores()
   const logs = captureLogs()
   const w = await buildWorld(t, { store, logs })
   const name = marker()
   const id = await indexNamed(w, name)
-  t.ok(JSON.stringify(await store.getDocument(id)).includes(name), 'the store holds the data as sent')
+  t.ok(JSON.stringify(await store.documents.getDocument(id)).includes(name), 'the store holds the data as sent')
   t.same(rawFiles(w.app.config.blobDir), [PDF], 'the disk holds the file as uploaded')
   t.equal((await readDocument(w.app, w, id)).data?.fullName, name)
   t.same((await download(w.app, w, await downloadLink(w))).body, PDF)
@@ -167,12 +167,12 @@ t.test('without ENCRYPTION_KEYS nothing changes: data and files are stored as se
 })
 
 t.test('an altered or moved ciphertext is refused, never returned as data', async (t) => {
-  const store = new MemoryStore()
+  const store = new MemoryStores()
   const logs = captureLogs()
   const w = await buildWorld(t, { store, logs, env: { ENCRYPTION_KEYS: keyList(['k1', K1]) } })
   const name = marker()
   const id = await indexNamed(w, name)
-  t.ok(!JSON.stringify(await store.getDocument(id)).includes(name), 'the embedded store holds ciphertext too')
+  t.ok(!JSON.stringify(await store.documents.getDocument(id)).includes(name), 'the embedded store holds ciphertext too')
 
   // a file altered on disk: the download fails before a byte of it is sent
   const [folder] = readdirSync(w.app.config.blobDir).filter((f) => f !== 'tmp')
@@ -188,12 +188,12 @@ t.test('an altered or moved ciphertext is refused, never returned as data', asyn
   writeFileSync(path, sealed)
   t.same((await download(w.app, w, await downloadLink(w))).body, PDF, 'restored, it downloads again')
 
-  const found = await store.getDocument(id)
+  const found = await store.documents.getDocument(id)
   const version = found?.document.versions[0] as StoredDocumentVersion
   const envelope = version.data.$sealed as string
   const set = async (data: Record<string, unknown>): Promise<void> => {
-    const current = (await store.getDocument(id))?.document.versions[0] as StoredDocumentVersion
-    t.ok(await store.rewriteDocumentVersion(found?.subjectHash as string, current, { ...current, data }))
+    const current = (await store.documents.getDocument(id))?.document.versions[0] as StoredDocumentVersion
+    t.ok(await store.documents.rewriteDocumentVersion(found?.subjectHash as string, current, { ...current, data }))
   }
   const i = envelope.length - 30
   await set({ $sealed: envelope.slice(0, i) + (envelope[i] === 'A' ? 'B' : 'A') + envelope.slice(i + 1) })
@@ -209,7 +209,7 @@ t.test('an altered or moved ciphertext is refused, never returned as data', asyn
   t.ok(failures.some((err) => err.type === 'DecryptionError' && err.message.includes('file ')), 'and which file')
 
   // another document's sealed data put in its place does not open there either
-  const land = (await store.getDocument(w.docs.land))?.document.versions[0] as StoredDocumentVersion
+  const land = (await store.documents.getDocument(w.docs.land))?.document.versions[0] as StoredDocumentVersion
   await set(land.data)
   read = await readDocument(w.app, w, id)
   t.equal(read.statusCode, 500, 'data moved from another document: refused')
@@ -220,7 +220,7 @@ t.test('an altered or moved ciphertext is refused, never returned as data', asyn
 })
 
 t.test('a value under a key no longer configured is an operator error: 500, logged by key id, never the key', async (t) => {
-  const store = new MemoryStore()
+  const store = new MemoryStores()
   const dir = blobDir()
   const w = await buildWorld(t, { store, env: { ENCRYPTION_KEYS: keyList(['k1', K1]), BLOB_DIR: dir } })
   for (const env of [{ ENCRYPTION_KEYS: keyList(['k2', K2]) }, {}] as Array<Record<string, string>>) {

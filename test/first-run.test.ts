@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify'
 import { exportJWK, generateKeyPair } from 'jose'
 import { DEMO_AGENCIES, demoGuide } from '../src/demo.js'
 import { generateGatewayKey, writeKeyFile } from '../src/services/signing-keys.js'
-import { MemoryStore } from '../src/store/index.js'
+import { MemoryStores } from '../src/store/index.js'
 import { build } from './helper.js'
 import { startGateway } from './lib/gateway-process.js'
 import type { GatewayProcess } from './lib/gateway-process.js'
@@ -167,7 +167,7 @@ t.test('the admin agency from configuration is registered with an audit event, o
   const { publicKey } = await generateKeyPair('ES256')
   const jwks = JSON.stringify({ keys: [{ ...await exportJWK(publicKey), kid: 'admin-1', alg: 'ES256' }] })
   const env = { ADMIN_AGENCY_CODE: '000.00.00.B01', ADMIN_AGENCY_JWKS: jwks }
-  const store = new MemoryStore()
+  const store = new MemoryStores()
   type Found = Array<{ action: string, actor: string | null, detail?: Record<string, unknown> }>
   const registrations = async (app: FastifyInstance): Promise<Found> => [
     ...(await app.audit.search({ action: 'agency.updated', limit: 100 })).events,

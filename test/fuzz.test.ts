@@ -3,8 +3,8 @@ import t from 'tap'
 import fc from 'fast-check'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { base64url, importJWK, SignJWT } from 'jose'
-import { MemoryStore } from '../src/store/index.js'
-import type { Store } from '../src/store/index.js'
+import { MemoryStores } from '../src/store/index.js'
+import type { Stores } from '../src/store/index.js'
 import { assertion, makeAgency } from './lib/agencies.js'
 import { AGREEMENT_ID, CODES, DOSSIER, PDF, PROCEDURE, ROLE_CALLERS, bearer, buildWorld, fillRoute, injectBounded, problemOf, reuseQuery, servedRoutes, tokenOf } from './lib/world.js'
 import type { ServedRoute, World } from './lib/world.js'
@@ -32,11 +32,10 @@ const STATE_WRITES = new Set([
   'putSigningKeys', 'pruneAudit'
 ])
 
-/** A memory store that notes every state-changing call. */
-function recordingStore (): { store: Store, writes: string[] } {
+/** A memory store that notes every state-changing call, whichever aggregate's store it goes to. */
+function recordingStore (): { store: Stores, writes: string[] } {
   const writes: string[] = []
-  const target = new MemoryStore()
-  const store = new Proxy(target, {
+  const recording = <T extends object>(target: T): T => new Proxy(target, {
     get (object, property) {
       const value = Reflect.get(object, property, object) as unknown
       if (typeof value !== 'function') return value
@@ -46,6 +45,17 @@ function recordingStore (): { store: Store, writes: string[] } {
       }
     }
   })
+  const target = new MemoryStores()
+  const aggregates = new Map<PropertyKey, object>()
+  const store = new Proxy(target, {
+    get (object, property) {
+      const value = Reflect.get(object, property, object) as unknown
+      if (typeof value === 'function') return value.bind(object)
+      if (typeof value !== 'object' || value === null) return value
+      if (!aggregates.has(property)) aggregates.set(property, recording(value))
+      return aggregates.get(property)
+    }
+  })
   return { store, writes }
 }
 
@@ -53,10 +63,10 @@ function recordingStore (): { store: Store, writes: string[] } {
 async function fingerprint (w: World): Promise<string> {
   const subjects = [w.citizen, w.otherCitizen].map((id) => w.app.documents.subjectHash({ kind: 'citizen', id }))
   return JSON.stringify({
-    agencies: await w.store.listAgencies(),
-    agreements: await w.store.listAgreements(),
-    types: await w.store.listDocumentTypes(),
-    documents: await Promise.all(subjects.map(async (s) => await w.store.documentsOfSubject(s)))
+    agencies: await w.store.agencies.listAgencies(),
+    agreements: await w.store.agreements.listAgreements(),
+    types: await w.store.catalogue.listDocumentTypes(),
+    documents: await Promise.all(subjects.map(async (s) => await w.store.documents.documentsOfSubject(s)))
   })
 }
 
@@ -310,8 +320,8 @@ t.test('prototype keys at any depth are a 400 forbidden_key on every JSON route,
 
 t.test('a batch of refused requests leaves the store as it was, and the audit chain verifies', async (t) => {
   const before = await fingerprint(w)
-  const agencies = (await store.listAgencies()).length
-  const agreements = (await store.listAgreements()).length
+  const agencies = (await store.agencies.listAgencies()).length
+  const agreements = (await store.agreements.listAgreements()).length
   const refusedOnly = request.filter((r) => r.caller.startsWith('bad:') || r.caller === 'anonymous')
   let sent = 0
   await fc.assert(fc.asyncProperty(refusedOnly, async (req) => {
@@ -323,8 +333,8 @@ t.test('a batch of refused requests leaves the store as it was, and the audit ch
   }), { seed: SEED + 1, numRuns: Math.max(50, Math.floor(RUNS / 3)), endOnFailure: true })
   t.ok(sent > 0)
   t.equal(await fingerprint(w), before, 'nothing created, changed or removed')
-  t.equal((await store.listAgencies()).length, agencies)
-  t.equal((await store.listAgreements()).length, agreements)
+  t.equal((await store.agencies.listAgencies()).length, agencies)
+  t.equal((await store.agreements.listAgreements()).length, agreements)
   const verify = await app.inject({ method: 'GET', url: '/v1/audit/verify', headers: bearer(w.tokens.auditor) })
   t.equal(verify.statusCode, 200)
   t.equal(verify.json().ok, true, 'the audit chain verifies after the fuzzing')

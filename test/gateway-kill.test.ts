@@ -5,7 +5,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { fetchAccessToken } from '../src/cli/agency-keys.js'
 import { importDocuments } from '../src/cli/import.js'
-import { RedisStore } from '../src/store/index.js'
+import { RedisStores } from '../src/store/index.js'
 import { SAMPLE_TYPES, generateDocuments } from '../src/sample-data/generate.js'
 import { startGateway } from './lib/gateway-process.js'
 import type { GatewayProcess } from './lib/gateway-process.js'
@@ -53,7 +53,7 @@ async function registerAgencies (t: Test, gw: GatewayProcess): Promise<void> {
  * subject pointers, and each document's versions.
  */
 async function indexed (t: Test, prefix: string): Promise<{ reservations: number, ids: string[], versions: number[] }> {
-  const store = new RedisStore({ url: redis.url, keyPrefix: prefix, commandTimeoutMs: 5000, quitTimeoutMs: 500 })
+  const store = new RedisStores({ url: redis.url, keyPrefix: prefix, commandTimeoutMs: 5000, quitTimeoutMs: 500 })
   await store.connect()
   t.teardown(async () => await store.close())
   const keys = async (pattern: string): Promise<string[]> => {
@@ -68,7 +68,7 @@ async function indexed (t: Test, prefix: string): Promise<{ reservations: number
   }
   // `<prefix>{d:<id>}`: the pointer of each document
   const ids = (await keys(`${prefix}{d:*`)).map((key) => key.slice(prefix.length + 3, -1))
-  const versions = await Promise.all(ids.map(async (id) => (await store.getDocument(id))?.document.versions.length ?? 0))
+  const versions = await Promise.all(ids.map(async (id) => (await store.documents.getDocument(id))?.document.versions.length ?? 0))
   return { reservations: (await keys(`${prefix}{n:*`)).length, ids, versions }
 }
 

@@ -7,7 +7,7 @@ import type { Test } from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import type { Config } from '../src/config.js'
-import type { Store } from '../src/store/index.js'
+import type { Stores } from '../src/store/index.js'
 
 /** A configuration as the gateway would read it from this environment (plus test defaults). */
 export function testConfig (env: Record<string, string> = {}): Config {
@@ -41,7 +41,7 @@ export function captureLogs (): LogCapture {
 
 export interface BuildTestOptions {
   env?: Record<string, string>
-  store?: Store
+  store?: Stores
   logs?: LogCapture
   /** registered after the gateway's own routes, before ready (routes that exist only for a test) */
   extra?: (app: FastifyInstance) => void | Promise<void>

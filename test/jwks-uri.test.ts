@@ -4,7 +4,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import type { JWK } from 'jose'
-import { RedisStore } from '../src/store/index.js'
+import { RedisStores } from '../src/store/index.js'
 import { build } from './helper.js'
 import { ADMIN_CODE, adminEnv, assertion, makeAgency, register, requestToken, tokenFor } from './lib/agencies.js'
 import type { TestAgency } from './lib/agencies.js'
@@ -67,7 +67,7 @@ async function twoProcesses (t: Test): Promise<{ a: FastifyInstance, b: FastifyI
   t.teardown(async () => await redis.destroy())
   const storeA = await testRedisStore(t, redis)
   // same key prefix, another connection: another process's caches
-  const storeB = new RedisStore({ url: redis.url, keyPrefix: storeA.key('x').split('{')[0] as string, commandTimeoutMs: 1000, quitTimeoutMs: 500 })
+  const storeB = new RedisStores({ url: redis.url, keyPrefix: storeA.key('x').split('{')[0] as string, commandTimeoutMs: 1000, quitTimeoutMs: 500 })
   await storeB.connect()
   t.teardown(async () => await storeB.close())
   const admin = await makeAgency(ADMIN_CODE)

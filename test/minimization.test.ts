@@ -1,6 +1,6 @@
 import t from 'tap'
 import { canonicalDigest } from '../src/lib/digest.js'
-import { MemoryStore } from '../src/store/index.js'
+import { MemoryStores } from '../src/store/index.js'
 import type { AgreementRecord } from '../src/store/index.js'
 import { AGREEMENT, AGREEMENT_ID, CODES, PROCEDURE, bearer, buildWorld, reuseQuery } from './lib/world.js'
 
@@ -38,11 +38,11 @@ t.test('an agreement that grants a type without naming its fields is refused, an
 })
 
 t.test('an agreement stored without fields for a type releases no field, exactly as discovery says', async (t) => {
-  const store = new MemoryStore()
+  const store = new MemoryStores()
   const w = await buildWorld(t, { store })
   // as an agreement written before every granted type had to name its fields
-  const current = (await store.getAgreement(AGREEMENT_ID)) as AgreementRecord
-  await store.putAgreement({ ...current, fields: {} })
+  const current = (await store.agreements.getAgreement(AGREEMENT_ID)) as AgreementRecord
+  await store.agreements.putAgreement({ ...current, fields: {} })
 
   const discovery = await w.app.inject({ method: 'GET', url: '/v1/discovery', headers: bearer(w.tokens.requester) })
   const grant = discovery.json().grants.find((g: { documentType: string }) => g.documentType === BIRTH)
@@ -73,11 +73,11 @@ t.test('discovery and release read the same fields for every granted type', asyn
 })
 
 t.test('a refused query reads none of the citizen\'s documents', async (t) => {
-  const store = new MemoryStore()
+  const store = new MemoryStores()
   const w = await buildWorld(t, { store })
   let reads = 0
-  const read = store.documentsOfSubject.bind(store)
-  store.documentsOfSubject = async (...args) => { reads++; return await read(...args) }
+  const read = store.documents.documentsOfSubject.bind(store.documents)
+  store.documents.documentsOfSubject = async (...args) => { reads++; return await read(...args) }
 
   const refused = await w.app.inject({ method: 'POST', url: '/v1/reuse-queries', headers: bearer(w.tokens.otherRequester), payload: reuseQuery(w, [BIRTH]) })
   t.equal(refused.statusCode, 403)

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { MemoryStore } from '../src/store/index.js'
-import type { Store } from '../src/store/index.js'
+import { MemoryStores } from '../src/store/index.js'
+import type { Stores } from '../src/store/index.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
 import { build } from './helper.js'
@@ -17,7 +17,7 @@ t.teardown(async () => await redis.destroy())
 
 const NOT_FINITE = ['Infinity', '-Infinity', '1e400', '-1e400', 'NaN', '+Infinity']
 
-function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
+function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
   t.test(name, async (t) => {
     const w = await buildWorld(t, { store: await makeStore(t) })
     const cases: Array<{ url: (value: string) => string, token: string, pointer: string }> = [
@@ -36,7 +36,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
   })
 }
 
-suite('embedded store', async () => new MemoryStore())
+suite('embedded store', async () => new MemoryStores())
 suite('redis store', async (t) => await testRedisStore(t, redis))
 
 t.test('path parameters and headers are coerced the same way, and refused the same way', async (t) => {

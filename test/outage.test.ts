@@ -19,7 +19,7 @@ t.teardown(async () => await redis.destroy())
 
 /** a route that needs the store, standing in for every store-backed endpoint */
 function storeRoute (app: FastifyInstance): void {
-  app.get('/test/needs-store', async () => { await app.store.ping(); return { ok: true } })
+  app.get('/test/needs-store', async () => { await app.stores.ping(); return { ok: true } })
 }
 
 async function timed<T> (t: Test, what: string, operation: () => Promise<T>): Promise<T> {
@@ -173,12 +173,12 @@ t.test('Redis stopped and started under a steady load of reuse queries and regis
   t.ok(releases.every((r) => r.documents.length > 0), 'every answered query released data')
   const events = new Map<string, { documents?: unknown }>()
   for (let i = 0; i < releases.length; i += 200) {
-    for (const event of await store.auditEvents(releases.slice(i, i + 200).map((r) => r.queryId))) events.set(event.id, event)
+    for (const event of await store.audit.auditEvents(releases.slice(i, i + 200).map((r) => r.queryId))) events.set(event.id, event)
   }
   t.equal(releases.filter((r) => JSON.stringify(events.get(r.queryId)?.documents) === JSON.stringify(r.documents)).length, releases.length,
     `the audit event of each of ${releases.length} released answers is there, naming what was released`)
   const created = done.filter((a) => a.kind === 'index' && a.res.statusCode === 201)
-  const present = await Promise.all(created.map(async (a) => (await store.getDocument(a.res.json().id))?.document.versions[0]?.documentNumber === a.doc?.documentNumber))
+  const present = await Promise.all(created.map(async (a) => (await store.documents.getDocument(a.res.json().id))?.document.versions[0]?.documentNumber === a.doc?.documentNumber))
   t.equal(present.filter(Boolean).length, created.length, `each of ${created.length} acknowledged registrations is there`)
   const verified = await verifyAudit(w)
   t.equal(verified.ok, true, verified.reason ?? 'the audit chains verify')

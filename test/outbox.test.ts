@@ -5,8 +5,8 @@ import t from 'tap'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { createLocalJWKSet, flattenedVerify } from 'jose'
-import { MemoryStore, RedisStore } from '../src/store/index.js'
-import type { Store } from '../src/store/index.js'
+import { MemoryStores, RedisStores } from '../src/store/index.js'
+import type { Stores } from '../src/store/index.js'
 import { retryDelay } from '../src/services/outbox.js'
 import { build } from './helper.js'
 import { startTestRedis, waitFor } from './lib/redis-server.js'
@@ -49,7 +49,7 @@ interface World {
   hooks: Record<string, WebhookReceiver>
 }
 
-async function world (t: Test, store: Store, env: Record<string, string> = {}): Promise<World> {
+async function world (t: Test, store: Stores, env: Record<string, string> = {}): Promise<World> {
   const portal = await startReceiver()
   const hooks: Record<string, WebhookReceiver> = { [WARD]: await startReceiver(), [POLICE]: await startReceiver(), [TAX]: await startReceiver() }
   t.teardown(async () => { for (const r of [portal, ...Object.values(hooks)]) await r.close() })
@@ -98,16 +98,16 @@ async function reuse (w: World, requester: string, doc: SampleDocument, dossierC
  * the next hour (nothing, when every delivery is settled for good). After this, a duplicate
  * cannot still be on its way to a receiver.
  */
-async function settle (store: Store, apps: FastifyInstance[], delivered: number): Promise<string[]> {
+async function settle (store: Stores, apps: FastifyInstance[], delivered: number): Promise<string[]> {
   await waitFor(async () => {
-    const status = await store.outboxStatus()
+    const status = await store.outbox.outboxStatus()
     return status.every((s) => s.queued === 0) && status.reduce((n, s) => n + s.delivered, 0) >= delivered
   }, 30_000, `${delivered} deliveries settled`)
   for (const app of apps) {
     await app.outbox.fanOutOnce()
     await app.outbox.deliverDue()
   }
-  const claimable = await store.claimOutboxDeliveries(Date.now() + 3_600_000, 60_000, 1000, 'probe')
+  const claimable = await store.outbox.claimOutboxDeliveries(Date.now() + 3_600_000, 60_000, 1000, 'probe')
   return claimable.map((c) => `${c.delivery.destination} ${c.event.id}`)
 }
 
@@ -115,7 +115,7 @@ const ids = (deliveries: ReceivedDelivery[]): string[] => deliveries.map((d) => 
 const ofDocument = (deliveries: ReceivedDelivery[], id: string): ReceivedDelivery[] => deliveries.filter((d) => (d.body.document as { id: string }).id === id)
 const counts = (values: string[]): Record<string, number> => values.reduce<Record<string, number>>((acc, v) => ({ ...acc, [v]: (acc[v] ?? 0) + 1 }), {})
 
-function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
+function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
   t.test(name, async (t) => {
     t.test('the portal hears of every indexed, amended and revoked result, signed, in order, metadata only', async (t) => {
       const w = await world(t, await makeStore(t))
@@ -159,7 +159,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       const id = await index(w, doc)
       const currentId = await index(w, current)
       const got = await w.portal.until((acked) => acked.length >= 3)
-      t.same(await settle(w.app.store, [w.app], 3), [], 'nothing left to deliver, ever')
+      t.same(await settle(w.app.stores, [w.app], 3), [], 'nothing left to deliver, ever')
       t.same(ids(w.portal.received).sort(), [`${currentId}.1.indexed`, `${id}.1.expired`, `${id}.1.indexed`].sort())
       t.same(ids(ofDocument(got, id)), [`${id}.1.indexed`, `${id}.1.expired`], 'after its indexing')
       const expired = ofDocument(got, id)[1]!
@@ -209,7 +209,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       t.same(ids(w.hooks[TAX]!.received), [`${otherId}.1.revoked`], 'the tax office hears only of what it reused')
       await w.portal.until((acked) => acked.length >= 5)
       t.same(ids(w.hooks[WARD]!.received), [`${id}.2.amended`, `${id}.2.revoked`], 'nothing else, nothing twice')
-      const status = await w.app.store.outboxStatus()
+      const status = await w.app.stores.outbox.outboxStatus()
       t.same(status.map((s) => s.destination), [`agency:${POLICE}`, `agency:${TAX}`, `agency:${WARD}`, 'portal'], 'the agency without a webhook has no deliveries')
     })
 
@@ -264,7 +264,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       const dead = await deliveries()
       t.same(dead.map((d) => [d.event, d.state, d.attempts]), [[`${first}.1.indexed`, 'dead', 2], [`${second}.1.indexed`, 'dead', 2]])
       t.match(dead[0]?.lastError, /HTTP 503/)
-      t.same(await w.app.store.outboxStatus(), [{ destination: 'portal', queued: 0, delivered: 0, dead: 2 }])
+      t.same(await w.app.stores.outbox.outboxStatus(), [{ destination: 'portal', queued: 0, delivered: 0, dead: 2 }])
       t.equal((await w.app.audit.search({ action: 'webhook.dead', limit: 5 })).events.length, 2)
 
       w.portal.behaviour = () => 200
@@ -284,13 +284,13 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
   })
 }
 
-suite('embedded store', async () => new MemoryStore())
+suite('embedded store', async () => new MemoryStores())
 suite('redis store', async (t) => await testRedisStore(t, redis))
 
 t.test('two gateways on one Redis deliver each event once', async (t) => {
   const first = await testRedisStore(t, redis)
   const prefix = first.key('x').split('{')[0] as string
-  const second = new RedisStore({ url: redis.url, keyPrefix: prefix, commandTimeoutMs: 1000, quitTimeoutMs: 500 })
+  const second = new RedisStores({ url: redis.url, keyPrefix: prefix, commandTimeoutMs: 1000, quitTimeoutMs: 500 })
   await second.connect()
   t.teardown(async () => await second.close())
   const w = await world(t, first)
@@ -338,8 +338,8 @@ t.test('a gateway killed mid-delivery: the delivery is made after a restart', as
   t.same(ids(got), [`${id}.1.indexed`])
   t.equal(portal.acknowledged().length, 1, 'acknowledged once')
   // the gateway settles the delivery just after the receiver's answer
-  for (let i = 0; i < 200 && (await store.outboxStatus())[0]?.delivered !== 1; i++) await new Promise((resolve) => setTimeout(resolve, 25))
-  t.same((await store.outboxStatus()), [{ destination: 'portal', queued: 0, delivered: 1, dead: 0 }])
+  for (let i = 0; i < 200 && (await store.outbox.outboxStatus())[0]?.delivered !== 1; i++) await new Promise((resolve) => setTimeout(resolve, 25))
+  t.same((await store.outbox.outboxStatus()), [{ destination: 'portal', queued: 0, delivered: 1, dead: 0 }])
 
   // the operator's view, and a replay the portal asked for by telephone
   const cliEnv = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix }

@@ -11,7 +11,7 @@ import type { TestRedis } from './lib/redis-server.js'
 import { generateGatewayKey, writeKeyFile } from '../src/services/signing-keys.js'
 import { loadConfig } from '../src/config.js'
 import { build } from './helper.js'
-import { RedisStore } from '../src/store/index.js'
+import { RedisStores } from '../src/store/index.js'
 
 /**
  * Production refuses a Redis that would lose acknowledged writes in a crash, unless the operator
@@ -113,11 +113,11 @@ t.test('production with Redis unreachable at start: nothing is served until its 
   t.equal((await fetch(`${gateway.url}/.well-known/jwks.json`)).status, 200, 'served once checked')
   t.ok(gateway.lines.some((line) => /Redis persistence checked/.test(String(line.msg))))
   // the catalogue could not be seeded at start: it is, once Redis answers
-  const store = new RedisStore({ url: redis.url, keyPrefix: 'rg:', commandTimeoutMs: 1000, quitTimeoutMs: 200 })
+  const store = new RedisStores({ url: redis.url, keyPrefix: 'rg:', commandTimeoutMs: 1000, quitTimeoutMs: 200 })
   await store.connect()
   t.teardown(async () => await store.close())
-  await until('the catalogue seeded', 20_000, async () => (await store.listDocumentTypes()).length === readdirSync(new URL('../schemas/document-types/', import.meta.url)).length)
-  t.ok((await store.getDocumentType('giay-khai-sinh')) !== undefined, 'a shipped type is in the store')
+  await until('the catalogue seeded', 20_000, async () => (await store.catalogue.listDocumentTypes()).length === readdirSync(new URL('../schemas/document-types/', import.meta.url)).length)
+  t.ok((await store.catalogue.getDocumentType('giay-khai-sinh')) !== undefined, 'a shipped type is in the store')
 })
 
 t.test('production with Redis unreachable at start that comes back without AOF: held until AOF is on', async (t) => {

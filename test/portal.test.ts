@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { MemoryStore } from '../src/store/index.js'
-import type { Store } from '../src/store/index.js'
+import { MemoryStores } from '../src/store/index.js'
+import type { Stores } from '../src/store/index.js'
 import { build, captureLogs } from './helper.js'
 import type { LogCapture } from './helper.js'
 import { startTestRedis } from './lib/redis-server.js'
@@ -50,7 +50,7 @@ interface World {
   docs: SampleDocument[]
 }
 
-async function world (t: Test, store: Store): Promise<World> {
+async function world (t: Test, store: Stores): Promise<World> {
   const admin = await makeAgency(ADMIN_CODE)
   const logs = captureLogs()
   const app = await build(t, { store, env: adminEnv(admin), logs })
@@ -138,7 +138,7 @@ async function history (w: World) {
   }
 }
 
-function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
+function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
   t.test(name, async (t) => {
     t.test('access history: who used the results, hidden accesses left out until their date', async (t) => {
       const w = await world(t, await makeStore(t))
@@ -292,7 +292,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       t.equal((await reuse(w, w.policeToken, { subject, documentTypes: ['giay-khai-sinh'], purpose: purpose(POLICE, 1), hidden: true, hiddenUntil: inAWeek })).status, 200)
       t.equal((await reuse(w, w.policeToken, { subject, documentTypes: ['giay-khai-sinh'], purpose: purpose(POLICE, 2), hidden: true, hiddenUntil: '2099-12-31' })).status, 200)
       t.equal((await reuse(w, w.requesterToken, { subject, documentTypes: ['giay-khai-sinh'], purpose: purpose(REQUESTER, 2) })).status, 200)
-      const service = new PortalService({ agencies: w.app.store, documents: w.app.store, index: w.app.documents, audit: w.app.audit, secret: 'test-secret' })
+      const service = new PortalService({ agencies: w.app.stores.agencies, documents: w.app.stores.documents, index: w.app.documents, audit: w.app.audit, secret: 'test-secret' })
       const hash = w.app.documents.subjectHash(subject)
       const walk = async (now: Date, limit: number): Promise<string[][]> => {
         const pages: string[][] = []
@@ -399,5 +399,5 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
   })
 }
 
-suite('embedded store', async () => new MemoryStore())
+suite('embedded store', async () => new MemoryStores())
 suite('redis store', async (t) => await testRedisStore(t, redis))

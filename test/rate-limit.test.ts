@@ -3,7 +3,7 @@ import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build } from './helper.js'
 import { startTestRedis } from './lib/redis-server.js'
-import { RedisStore } from '../src/store/index.js'
+import { RedisStores } from '../src/store/index.js'
 import { ADMIN_CODE, adminEnv, assertion, makeAgency, register, requestToken, tokenFor } from './lib/agencies.js'
 import type { TestAgency } from './lib/agencies.js'
 
@@ -17,11 +17,11 @@ t.teardown(async () => await redis.destroy())
 
 let stores = 0
 /** Gateways of one deployment: stores of their own, on one Redis, with one key prefix. */
-async function deployment (t: Test, processes: number): Promise<RedisStore[]> {
+async function deployment (t: Test, processes: number): Promise<RedisStores[]> {
   const keyPrefix = `rl${process.pid}-${++stores}:`
-  const out: RedisStore[] = []
+  const out: RedisStores[] = []
   for (let i = 0; i < processes; i++) {
-    const store = new RedisStore({ url: redis.url, keyPrefix, commandTimeoutMs: 1000, quitTimeoutMs: 500 })
+    const store = new RedisStores({ url: redis.url, keyPrefix, commandTimeoutMs: 1000, quitTimeoutMs: 500 })
     await store.connect()
     t.teardown(async () => await store.close())
     out.push(store)
@@ -33,7 +33,7 @@ const bearer = (token: string): Record<string, string> => ({ authorization: `Bea
 const get = async (app: FastifyInstance, url: string, token: string) => await app.inject({ method: 'GET', url, headers: bearer(token) })
 
 t.test('two gateway processes on one Redis share an agency\'s count; other agencies and routes keep theirs', async (t) => {
-  const [storeA, storeB] = await deployment(t, 2) as [RedisStore, RedisStore]
+  const [storeA, storeB] = await deployment(t, 2) as [RedisStores, RedisStores]
   const admin = await makeAgency(ADMIN_CODE)
   const other = await makeAgency('000.00.07.H41')
   const env = { ...adminEnv(admin), RATE_LIMIT_PER_MINUTE: '1000', RATE_LIMIT_ROUTES: 'document-types=3', RATE_LIMIT_AGENCIES: `${other.code}=5` }
@@ -79,7 +79,7 @@ t.test('two gateway processes on one Redis share an agency\'s count; other agenc
 })
 
 t.test('the count starts again once the window is over', async (t) => {
-  const [store] = await deployment(t, 1) as [RedisStore]
+  const [store] = await deployment(t, 1) as [RedisStores]
   const admin = await makeAgency(ADMIN_CODE)
   // 120 a minute over a 1 s window: 2 a window
   const app = await build(t, { store, env: { ...adminEnv(admin), RATE_LIMIT_PER_MINUTE: '1000', RATE_LIMIT_ROUTES: 'document-types=120', RATE_LIMIT_WINDOW_MS: '1000' } })
@@ -101,7 +101,7 @@ t.test('the count starts again once the window is over', async (t) => {
 })
 
 t.test('with Redis gone the limiter lets requests through: they fail on the store (503), never with a 500', async (t) => {
-  const [store] = await deployment(t, 1) as [RedisStore]
+  const [store] = await deployment(t, 1) as [RedisStores]
   const admin: TestAgency = await makeAgency(ADMIN_CODE)
   const app = await build(t, {
     store,

@@ -5,8 +5,8 @@ import { build } from './helper.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
 import { ADMIN_CODE, adminEnv, assertion, makeAgency, tokenFor } from './lib/agencies.js'
-import { MemoryStore, RedisStore } from '../src/store/index.js'
-import type { Store, StoredAuditEvent } from '../src/store/index.js'
+import { MemoryStores, RedisStores } from '../src/store/index.js'
+import type { Stores, StoredAuditEvent } from '../src/store/index.js'
 import { RefusalLedger } from '../src/services/refusals.js'
 import type { AuditEvent, AuditInput } from '../src/services/audit.js'
 
@@ -25,15 +25,15 @@ const LIMIT = 20
 const ATTACKER = '192.0.2.66'
 
 /** every audit event in the store, oldest first */
-async function auditTrail (store: Store): Promise<StoredAuditEvent[]> {
-  const ids = await store.auditIndexPage({ index: { kind: 'all' }, newestFirst: false, count: 100_000 })
-  return await store.auditEvents(ids)
+async function auditTrail (store: Stores): Promise<StoredAuditEvent[]> {
+  const ids = await store.audit.auditIndexPage({ index: { kind: 'all' }, newestFirst: false, count: 100_000 })
+  return await store.audit.auditEvents(ids)
 }
 
 type Event = StoredAuditEvent & { action: string, clientAddress?: string, detail?: Record<string, unknown> }
 
-async function usedMemory (store: Store): Promise<number | undefined> {
-  if (!(store instanceof RedisStore)) return undefined
+async function usedMemory (store: Stores): Promise<number | undefined> {
+  if (!(store instanceof RedisStores)) return undefined
   const info = await store.client.info('memory')
   return Number(/used_memory:(\d+)/.exec(info)?.[1])
 }
@@ -46,7 +46,7 @@ function isTooMany (t: Test, res: LightMyRequestResponse): void {
   t.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After in seconds (${String(res.headers['retry-after'])})`)
 }
 
-function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
+function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
   t.test(name, async (t) => {
     t.test(`${FLOOD} refused requests from one address: 429 past the limit, a handful of audit events, the count in a summary`, async (t) => {
       const store = await makeStore(t)
@@ -62,7 +62,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       await app.refusals.flush()
       const eventsBefore = (await auditTrail(store)).length
       const memoryBefore = await usedMemory(store)
-      const keysBefore = store instanceof RedisStore ? await store.client.dbsize() : 0
+      const keysBefore = store instanceof RedisStores ? await store.client.dbsize() : 0
 
       const statuses = new Map<number, number>()
       const sent = new Map<string, number>()
@@ -91,7 +91,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       if (memoryBefore !== undefined && memoryAfter !== undefined) {
         // one event is about 800 B: one per refusal would be 1.6 MB
         t.ok(memoryAfter - memoryBefore < 256 * 1024, `Redis grew by ${memoryAfter - memoryBefore} B`)
-        const keys = await (store as RedisStore).client.keys('*')
+        const keys = await (store as RedisStores).client.keys('*')
         t.ok(keys.length - keysBefore <= 3, `${keys.length - keysBefore} new keys: the two addresses' refusal counts, the agency's request count`)
         t.notOk(keys.some((key) => key.includes('192.0.2')), 'no client address in clear in a key')
       }
@@ -138,7 +138,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
   })
 }
 
-suite('memory store', async () => new MemoryStore())
+suite('memory store', async () => new MemoryStores())
 suite('redis store', async (t) => await testRedisStore(t, redis))
 
 t.test('an interval\'s tally is written once the interval is over, without waiting for shutdown', async (t) => {

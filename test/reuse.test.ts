@@ -3,8 +3,8 @@ import t from 'tap'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { compactVerify, createLocalJWKSet, importJWK, jwtVerify, SignJWT } from 'jose'
-import { MemoryStore } from '../src/store/index.js'
-import type { Store } from '../src/store/index.js'
+import { MemoryStores } from '../src/store/index.js'
+import type { Stores } from '../src/store/index.js'
 import { build } from './helper.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
@@ -40,7 +40,7 @@ interface World {
   land: SampleDocument
 }
 
-async function world (t: Test, store: Store): Promise<World> {
+async function world (t: Test, store: Stores): Promise<World> {
   const admin = await makeAgency(ADMIN_CODE)
   const app = await build(t, { store, env: adminEnv(admin) })
   const adminToken = await tokenFor(app, admin)
@@ -87,7 +87,7 @@ async function consent (w: World, claims: Record<string, unknown> = {}, signer: 
     .sign(await importJWK(signer.privateKey, signer.privateKey.alg))
 }
 
-function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
+function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
   t.test(name, async (t) => {
     t.test('end to end: indexed, found, minimized, attested, downloaded once, all on record', async (t) => {
       const w = await world(t, await makeStore(t))
@@ -160,7 +160,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       for (const step of ['document.indexed:granted', 'document.file_uploaded:granted', 'agreement.created:granted', 'reuse.queried:granted', 'attestation.verified:granted', 'attestation.verified:denied', 'file.downloaded:denied', 'file.downloaded:granted', 'document.revoked:granted']) {
         t.ok(trail.includes(step), `on record: ${step}`)
       }
-      const reuses = await w.app.store.reusesOf(w.app.documents.subjectHash(w.birth.subject), birth.id)
+      const reuses = await w.app.stores.reuseRecords.reusesOf(w.app.documents.subjectHash(w.birth.subject), birth.id)
       t.same(reuses.map((r) => [r.requester, r.version, r.dossierCode]), [[REQUESTER, 1, DOSSIER]], 'the reuse is remembered for revocation notices')
     })
 
@@ -179,8 +179,8 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
       const w = await world(t, await makeStore(t))
       const crimeQuery = { ...base(w), documentTypes: ['phieu-ly-lich-tu-phap'] }
       const kept: number[] = []
-      const revoke = w.app.store.revokeConsent.bind(w.app.store)
-      w.app.store.revokeConsent = async (jti, ttlMs) => { kept.push(ttlMs); await revoke(jti, ttlMs) }
+      const revoke = w.app.stores.reuseRecords.revokeConsent.bind(w.app.stores.reuseRecords)
+      w.app.stores.reuseRecords.revokeConsent = async (jti, ttlMs) => { kept.push(ttlMs); await revoke(jti, ttlMs) }
       // the latest a portal's clock may be ahead of the gateway's, and the longest a consent may last
       const iat = Math.floor(Date.now() / 1000) + 30
       const exp = iat + 30 * 86_400
@@ -296,5 +296,5 @@ function suite (name: string, makeStore: (t: Test) => Promise<Store>): void {
   })
 }
 
-suite('embedded store', async () => new MemoryStore())
+suite('embedded store', async () => new MemoryStores())
 suite('redis store', async (t) => await testRedisStore(t, redis))

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { decodeProtectedHeader, createLocalJWKSet, importJWK, jwtVerify, SignJWT } from 'jose'
 import type { FastifyInstance } from 'fastify'
 import { ATTESTATION_TYP } from '../src/services/reuse.js'
-import { MemoryStore } from '../src/store/index.js'
+import { MemoryStores } from '../src/store/index.js'
 import { generateGatewayKey, parseKeyFile, rotateKeys, rotateStoredKeys, SigningKeys, writeKeyFile } from '../src/services/signing-keys.js'
 import type { StoredKey } from '../src/services/signing-keys.js'
 import { build } from './helper.js'
@@ -15,7 +15,7 @@ import { ADMIN_CODE, adminEnv, makeAgency, tokenFor } from './lib/agencies.js'
 const DAY = 86_400_000
 
 t.test('outside production the first key is generated once and kept in the store', async (t) => {
-  const store = new MemoryStore()
+  const store = new MemoryStores()
   const a = await SigningKeys.load({ kind: 'store', store, alg: 'EdDSA' }, { retentionMs: DAY })
   const b = await SigningKeys.load({ kind: 'store', store, alg: 'EdDSA' }, { retentionMs: DAY })
   t.equal(a.activeKid, b.activeKid, 'a restart (or a second process) finds the same key')
@@ -27,7 +27,7 @@ t.test('outside production the first key is generated once and kept in the store
 })
 
 t.test('rotation without downtime: the new key signs, the old one still verifies, other processes follow', async (t) => {
-  const store = new MemoryStore()
+  const store = new MemoryStores()
   const admin = await makeAgency(ADMIN_CODE)
   const a = await build(t, { store, env: adminEnv(admin) })
   const b = await build(t, { store, env: adminEnv(admin) })
@@ -65,10 +65,10 @@ async function mintAccessToken (app: FastifyInstance, key: StoredKey, claims: Re
 }
 
 t.test('a retired key verifies what it signed but makes no access token once the tokens it signed have expired', async (t) => {
-  const store = new MemoryStore()
+  const store = new MemoryStores()
   const admin = await makeAgency(ADMIN_CODE)
   const app = await build(t, { store, env: adminEnv(admin) })
-  const old = (await store.getSigningKeys())?.keys[0] as StoredKey
+  const old = (await store.signingKeys.getSigningKeys())?.keys[0] as StoredKey
   const agencyKid = admin.privateKey.kid
   t.equal((await app.inject({ method: 'GET', url: '/v1/agencies', headers: { authorization: `Bearer ${await mintAccessToken(app, old, { agency_kid: agencyKid })}` } })).statusCode, 200, 'the current key makes access tokens')
   const attestation = await app.signingKeys.sign({ iss: app.config.gatewayIssuer, aud: ADMIN_CODE, iat: Math.floor(Date.now() / 1000), jti: randomUUID(), document_id: randomUUID(), document_version: 1, status: 'valid' }, ATTESTATION_TYP)
@@ -81,9 +81,9 @@ t.test('a retired key verifies what it signed but makes no access token once the
   t.equal(farExp.json().code, 'key_retired')
 
   // an hour later (the retirement moved back): the access tokens the old key signed have all expired
-  const record = await store.getSigningKeys()
+  const record = await store.signingKeys.getSigningKeys()
   const keys = (record?.keys as StoredKey[]).map((key) => key.kid === old.kid ? { ...key, retired_at: new Date(Date.now() - 3_600_000).toISOString() } : key)
-  t.ok(await store.putSigningKeys(keys, record?.revision ?? 0))
+  t.ok(await store.signingKeys.putSigningKeys(keys, record?.revision ?? 0))
   await app.signingKeys.refresh(false)
   const fresh = await call(await mintAccessToken(app, old, { agency_kid: agencyKid }))
   t.equal(fresh.statusCode, 401, 'an admin token freshly minted with the retired private key is refused')
@@ -108,9 +108,9 @@ t.test('a retired key is dropped after its retention', async (t) => {
   t.same(keys.jwks().keys.map((k) => k.kid), [third[0]?.kid, second[0]?.kid])
 })
 
-async function storeWith (keys: StoredKey[]): Promise<MemoryStore> {
-  const store = new MemoryStore()
-  await store.putSigningKeys(keys, 0)
+async function storeWith (keys: StoredKey[]): Promise<MemoryStores> {
+  const store = new MemoryStores()
+  await store.signingKeys.putSigningKeys(keys, 0)
   return store
 }
 

@@ -9,7 +9,7 @@ import { loggerOptions } from '../src/app.js'
 import { generateDocuments } from '../src/sample-data/generate.js'
 import type { SampleDocument } from '../src/sample-data/generate.js'
 import { subjectHash } from '../src/services/identifiers.js'
-import { RedisStore } from '../src/store/index.js'
+import { RedisStores } from '../src/store/index.js'
 import { captureLogs, testConfig } from './helper.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { PROCEDURE, DOSSIER, bearer, buildWorld } from './lib/world.js'
@@ -64,7 +64,7 @@ t.test('Redis out of memory under noeviction: refused writes leave no identifier
   const logs = captureLogs()
   const config = testConfig({ LOG_LEVEL: 'trace' })
   // the store logs through a logger made as the gateway makes its own, into the same capture
-  const store = new RedisStore({ url: redis.url, keyPrefix: 'oom:', commandTimeoutMs: 2000, quitTimeoutMs: 500, logger: pino(loggerOptions(config), logs.stream) })
+  const store = new RedisStores({ url: redis.url, keyPrefix: 'oom:', commandTimeoutMs: 2000, quitTimeoutMs: 500, logger: pino(loggerOptions(config), logs.stream) })
   await store.connect()
   t.teardown(async () => await store.close())
   const w = await buildWorld(t, { store, logs, env: { LOG_LEVEL: 'trace', SUBJECT_PEPPER: pepper } })

@@ -1,7 +1,7 @@
 import { createHash, createHmac } from 'node:crypto'
 import t from 'tap'
 import { subjectHash } from '../src/services/identifiers.js'
-import { MemoryStore } from '../src/store/index.js'
+import { MemoryStores } from '../src/store/index.js'
 import { build } from './helper.js'
 import { adminEnv, tokenFor } from './lib/agencies.js'
 import { bearer, buildWorld, reuseQuery } from './lib/world.js'
@@ -45,7 +45,7 @@ t.test('the pepper keys the hash: another pepper, another hash; none is not a pe
 })
 
 t.test('the running gateway keys subjects with its configured pepper, and another pepper finds none of them', async (t) => {
-  const store = new MemoryStore()
+  const store = new MemoryStores()
   const w = await buildWorld(t, { store, env: { SUBJECT_PEPPER: PEPPER } })
   const input = `citizen:${w.citizen}`
   const keyed = createHmac('sha256', PEPPER).update(input).digest('hex')
@@ -53,17 +53,17 @@ t.test('the running gateway keys subjects with its configured pepper, and anothe
   const res = await w.app.inject({ method: 'POST', url: '/v1/reuse-queries', headers: bearer(w.tokens.requester), payload: reuseQuery(w) })
   t.equal(res.statusCode, 200)
   t.equal(res.json().results[0].found, true)
-  const [event] = await store.auditEvents([res.json().queryId])
+  const [event] = await store.audit.auditEvents([res.json().queryId])
   t.equal(event?.subject, keyed, 'the audit event carries the HMAC under SUBJECT_PEPPER')
   t.not(event?.subject, createHash('sha256').update(input).digest('hex'), 'not the unkeyed SHA-256')
-  t.ok((await store.documentsOfSubject(keyed)).some((d) => d.versions[0]?.id === w.docs.birth), 'results are stored under the keyed hash')
-  t.equal((await store.reusesOf(keyed, w.docs.birth)).length, 1, 'and so is the reuse')
+  t.ok((await store.documents.documentsOfSubject(keyed)).some((d) => d.versions[0]?.id === w.docs.birth), 'results are stored under the keyed hash')
+  t.equal((await store.reuseRecords.reusesOf(keyed, w.docs.birth)).length, 1, 'and so is the reuse')
 
   // a gateway with another pepper on the same store: the same citizen is another subject
   const other = await build(t, { store, env: { OUTBOX_WORKER: 'false', LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS: '0', ...adminEnv(w.agencies.admin), SUBJECT_PEPPER: OTHER_PEPPER } })
   const there = await other.inject({ method: 'POST', url: '/v1/reuse-queries', headers: bearer(await tokenFor(other, w.agencies.requester)), payload: reuseQuery(w) })
   t.equal(there.statusCode, 200)
   t.same(there.json().results.map((r: { found: boolean, why?: string }) => [r.found, r.why]), [[false, 'none']], 'nothing found under its own pepper')
-  const [otherEvent] = await store.auditEvents([there.json().queryId])
+  const [otherEvent] = await store.audit.auditEvents([there.json().queryId])
   t.equal(otherEvent?.subject, createHmac('sha256', OTHER_PEPPER).update(input).digest('hex'))
 })

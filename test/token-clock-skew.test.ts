@@ -4,7 +4,7 @@ import type { Test } from 'tap'
 import { importJWK, SignJWT } from 'jose'
 import type { FastifyInstance } from 'fastify'
 import { loadConfig } from '../src/config.js'
-import { MemoryStore } from '../src/store/index.js'
+import { MemoryStores } from '../src/store/index.js'
 import { rotateStoredKeys } from '../src/services/signing-keys.js'
 import type { StoredKey } from '../src/services/signing-keys.js'
 import { build } from './helper.js'
@@ -26,11 +26,11 @@ async function mint (app: FastifyInstance, key: StoredKey, admin: TestAgency, cl
     .sign(await importJWK(key, key.alg))
 }
 
-async function gateway (t: Test, env: Record<string, string> = {}): Promise<{ app: FastifyInstance, store: MemoryStore, admin: TestAgency, key: () => Promise<StoredKey> }> {
-  const store = new MemoryStore()
+async function gateway (t: Test, env: Record<string, string> = {}): Promise<{ app: FastifyInstance, store: MemoryStores, admin: TestAgency, key: () => Promise<StoredKey> }> {
+  const store = new MemoryStores()
   const admin = await makeAgency(ADMIN_CODE)
   const app = await build(t, { store, env: { ...adminEnv(admin), ...env } })
-  return { app, store, admin, key: async () => (await store.getSigningKeys())?.keys[0] as StoredKey }
+  return { app, store, admin, key: async () => (await store.signingKeys.getSigningKeys())?.keys[0] as StoredKey }
 }
 
 const call = async (app: FastifyInstance, token: string): Promise<{ status: number, code?: string }> => {
@@ -68,7 +68,7 @@ t.test('a retired key\'s tokens may end up to the leeway later than the token li
     const old = await key()
     await rotateStoredKeys(store, 'EdDSA', 400 * 86_400_000)
     await app.signingKeys.refresh(false)
-    const retiredAt = Date.parse(((await store.getSigningKeys())?.keys as StoredKey[]).find((k) => k.kid === old.kid)?.retired_at as string)
+    const retiredAt = Date.parse(((await store.signingKeys.getSigningKeys())?.keys as StoredKey[]).find((k) => k.kid === old.kid)?.retired_at as string)
     // signed the moment before a process whose clock is 30 s ahead saw the rotation (10 s)
     const exp = Math.floor((retiredAt + 10_000) / 1000) + app.config.accessTokenTtlSeconds + 30
     const result = await call(app, await mint(app, old, admin, { exp }))

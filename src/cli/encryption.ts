@@ -9,7 +9,7 @@ import { DocumentService, dataKeyId } from '../services/documents.js'
 import type { ReencryptOutcome } from '../services/documents.js'
 import { FileBlobStore } from '../store/blob-store.js'
 import type { BlobReencryptOutcome } from '../store/blob-store.js'
-import type { Store } from '../store/index.js'
+import type { Stores } from '../store/index.js'
 import { StatedError } from '../lib/error-description.js'
 
 /**
@@ -20,7 +20,7 @@ import { StatedError } from '../lib/error-description.js'
  * stopped. `encryption status` counts what each key protects.
  */
 export interface RotationOptions {
-  store: Store
+  store: Stores
   keyring: Keyring
   blobDir: string
   pepper: string
@@ -47,16 +47,16 @@ async function inWindows<T> (items: T[], work: (item: T) => Promise<void>): Prom
   for (let i = 0; i < items.length; i += WINDOW) await Promise.all(items.slice(i, i + WINDOW).map(work))
 }
 
-async function countDocuments (store: Store): Promise<number> {
+async function countDocuments (store: Stores): Promise<number> {
   let n = 0
-  for await (const page of store.documentIdPages(PAGE)) n += page.length
+  for await (const page of store.documents.documentIdPages(PAGE)) n += page.length
   return n
 }
 
 export async function rotateEncryption (options: RotationOptions): Promise<RotationSummary> {
   const started = Date.now()
   const { store, keyring } = options
-  const documents = new DocumentService({ documents: store, catalogue: new Catalogue({ catalogue: store }), pepper: options.pepper, keyring })
+  const documents = new DocumentService({ documents: store.documents, catalogue: new Catalogue({ catalogue: store.catalogue }), pepper: options.pepper, keyring })
   const blobs = new FileBlobStore(options.blobDir, keyring)
   const summary: RotationSummary = {
     activeKeyId: keyring.activeId,
@@ -68,7 +68,7 @@ export async function rotateEncryption (options: RotationOptions): Promise<Rotat
   const documentBar = progressBar('documents', options.progress)
   documentBar?.start(await countDocuments(store), 0, { reencrypted: 0 })
   let done = 0
-  for await (const page of store.documentIdPages(PAGE)) {
+  for await (const page of store.documents.documentIdPages(PAGE)) {
     await inWindows(page, async (id) => {
       let outcome = await documents.reencrypt(id)
       // changed between read and write (another rotation running): read it again, a few times
@@ -100,12 +100,12 @@ export interface EncryptionStatus {
 }
 
 /** What each key protects: once an old key protects nothing, it can be removed from the configuration. */
-export async function encryptionStatus (store: Store, blobDir: string): Promise<EncryptionStatus> {
+export async function encryptionStatus (store: Stores, blobDir: string): Promise<EncryptionStatus> {
   const status: EncryptionStatus = { documentVersions: {}, files: {} }
   const add = (counts: Record<string, number>, key: string | undefined): void => { counts[key ?? 'clear'] = (counts[key ?? 'clear'] ?? 0) + 1 }
-  for await (const page of store.documentIdPages(PAGE)) {
+  for await (const page of store.documents.documentIdPages(PAGE)) {
     await inWindows(page, async (id) => {
-      for (const version of (await store.getDocument(id))?.document.versions ?? []) add(status.documentVersions, dataKeyId(version))
+      for (const version of (await store.documents.getDocument(id))?.document.versions ?? []) add(status.documentVersions, dataKeyId(version))
     })
   }
   const blobs = new FileBlobStore(blobDir)
@@ -115,7 +115,7 @@ export async function encryptionStatus (store: Store, blobDir: string): Promise<
   return status
 }
 
-export function encryptionCommands (program: Command, loadConfig: () => Config, withStore: (work: (store: Store) => Promise<void>) => Promise<void>): void {
+export function encryptionCommands (program: Command, loadConfig: () => Config, withStore: (work: (store: Stores) => Promise<void>) => Promise<void>): void {
   const encryption = program.command('encryption').description('encryption at rest of document data and files (ENCRYPTION_KEYS / ENCRYPTION_KEYS_FILE)')
 
   encryption.command('generate-key')

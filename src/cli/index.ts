@@ -9,8 +9,8 @@ import { parseCheckpoints, verifyAuditFile } from '../services/audit-verify.js'
 import { join } from 'node:path'
 import { Command, Option } from 'commander'
 import { loadConfig } from '../config.js'
-import { createStore } from '../store/index.js'
-import type { Store } from '../store/index.js'
+import { createStores } from '../store/index.js'
+import type { Stores } from '../store/index.js'
 import { AGENCY_CODE, AgencyService } from '../services/agencies.js'
 import { PORTAL, agencyDestination, replayOutbox } from '../services/outbox.js'
 import { generateGatewayKey, parseKeyFile, rotateKeys, rotateStoredKeys, writeKeyFile } from '../services/signing-keys.js'
@@ -134,7 +134,7 @@ export function buildCli (): Command {
         await writeKeyFile(options.file, next)
       } else {
         if (config.redis.mode === 'memory') throw new StatedError('no store to rotate in: set REDIS_URL (or REDIS_CLUSTER_NODES) as the gateway has it, or pass --file')
-        const store = await createStore(config)
+        const store = await createStores(config)
         try {
           next = await rotateStoredKeys(store, alg, config.signing.retentionMs)
         } finally {
@@ -271,14 +271,14 @@ export function buildCli (): Command {
     .action(async (options: { destination?: string, after: string, limit: string, json?: boolean }) => {
       await withStore(async (store) => {
         if (options.destination) {
-          const deliveries = await store.outboxDeliveries(destinationName(options.destination), cursorOption(options.after, '--after'), cursorOption(options.limit, '--limit'))
+          const deliveries = await store.outbox.outboxDeliveries(destinationName(options.destination), cursorOption(options.after, '--after'), cursorOption(options.limit, '--limit'))
           if (options.json) { process.stdout.write(JSON.stringify(deliveries, null, 2) + '\n'); return }
           for (const d of deliveries) {
             process.stdout.write(`${String(d.cursor).padStart(8)}  ${d.state.padEnd(9)} ${String(d.attempts).padStart(3)} attempts  ${d.eventId}${d.lastError ? `  (${d.lastError})` : ''}\n`)
           }
           return
         }
-        const status = await store.outboxStatus()
+        const status = await store.outbox.outboxStatus()
         if (options.json) { process.stdout.write(JSON.stringify(status, null, 2) + '\n'); return }
         process.stdout.write(`${'destination'.padEnd(24)} ${'queued'.padStart(9)} ${'delivered'.padStart(10)} ${'dead'.padStart(7)}\n`)
         for (const s of status) process.stdout.write(`${s.destination.padEnd(24)} ${String(s.queued).padStart(9)} ${String(s.delivered).padStart(10)} ${String(s.dead).padStart(7)}\n`)
@@ -305,7 +305,7 @@ export function buildCli (): Command {
     .action(async (code: string) => {
       if (!AGENCY_CODE.test(code)) throw new StatedError(`"${code}" is not an agency code (e.g. 000.00.00.H41)`)
       await withStore(async (store) => {
-        const service = new AgencyService({ agencies: store, catalogue: store })
+        const service = new AgencyService({ agencies: store.agencies, catalogue: store.catalogue })
         if (!await service.get(code)) throw new StatedError(`no agency ${code} is registered`)
         const { keysGeneration } = await service.refreshKeys(code)
         process.stdout.write(`agency ${code}: keys generation ${keysGeneration}; every gateway re-reads its keys at its next request\n`)
@@ -318,10 +318,10 @@ export function buildCli (): Command {
 }
 
 /** the store the gateways share, from the same environment they read */
-async function withStore (work: (store: Store) => Promise<void>): Promise<void> {
+async function withStore (work: (store: Stores) => Promise<void>): Promise<void> {
   const config = loadConfig()
   if (config.redis.mode === 'memory') throw new StatedError('no store: set REDIS_URL (or REDIS_CLUSTER_NODES) as the gateway has it')
-  const store = await createStore(config)
+  const store = await createStores(config)
   try {
     await store.ping()
     await work(store)

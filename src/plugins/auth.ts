@@ -58,16 +58,16 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
   const signingKeys = new SigningKeys(
     config.signing.keysFile
       ? { kind: 'file', path: config.signing.keysFile }
-      : { kind: 'store', store: app.store, alg: config.signing.alg },
+      : { kind: 'store', store: app.stores, alg: config.signing.alg },
     { retentionMs: config.signing.retentionMs, refreshMs: SIGNING_KEYS_REFRESH_MS }
   )
   app.addHook('onClose', async () => signingKeys.stop())
   // kept in the store outside production: a Redis not up yet holds the process until it is
   await app.lifecycle.whenStoreAnswers('reading the gateway\'s signing keys', async () => await signingKeys.open())
-  const agencyKeys = new AgencyKeys({ store: app.store, fetchTimeoutMs: 3000, cacheMs: 10 * 60_000, fetch: outboundFetcher(outboundPolicy(config.outbound)) })
-  const agencies = new AgencyService({ agencies: app.store, catalogue: app.store, outbound: outboundPolicy(config.outbound) })
+  const agencyKeys = new AgencyKeys({ store: app.stores, fetchTimeoutMs: 3000, cacheMs: 10 * 60_000, fetch: outboundFetcher(outboundPolicy(config.outbound)) })
+  const agencies = new AgencyService({ agencies: app.stores.agencies, catalogue: app.stores.catalogue, outbound: outboundPolicy(config.outbound) })
   const tokens = new TokenService({
-    store: app.store,
+    store: app.stores,
     signingKeys,
     agencyKeys,
     issuer: config.gatewayIssuer,

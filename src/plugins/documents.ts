@@ -16,13 +16,13 @@ declare module 'fastify' {
 
 /** The catalogue (seeded from schemas/document-types at start), the index, and the file store, encrypted at rest when keys are configured. */
 async function documentsPlugin (app: FastifyInstance): Promise<void> {
-  const catalogue = new Catalogue({ catalogue: app.store })
+  const catalogue = new Catalogue({ catalogue: app.stores.catalogue })
   app.decorate('catalogue', catalogue)
   const keyring = app.config.encryption
   const blobs = new FileBlobStore(resolve(app.config.blobDir), keyring)
   app.decorate('blobs', blobs)
   app.decorate('documents', new DocumentService({
-    documents: app.store,
+    documents: app.stores.documents,
     catalogue,
     pepper: app.config.subjectPepper,
     keyring,

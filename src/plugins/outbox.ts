@@ -17,7 +17,7 @@ declare module 'fastify' {
 async function outboxPlugin (app: FastifyInstance): Promise<void> {
   const config = app.config.outbox
   const outbox = new OutboxService({ ...config, portalWebhookUrl: app.config.portalWebhookUrl }, {
-    store: app.store,
+    store: app.stores,
     sign: async (body) => await app.signingKeys.signDetached(body, WEBHOOK_TYP),
     audit: async (input) => await app.audit.record(input),
     log: app.log,

@@ -5,7 +5,7 @@ import { ConfigError } from '../config.js'
 import { clientAddressKey } from '../lib/client-address.js'
 import { problemResponses } from '../lib/openapi.js'
 import { ProblemError } from '../lib/problem.js'
-import { RedisStore } from '../store/index.js'
+import { RedisStores } from '../store/index.js'
 
 /** Routes nobody is limited on: orchestrators' probes, the public keys, the published contract. */
 const EXEMPT = /^\/(health\/|\.well-known\/|docs(\/|$)|openapi\.json$)/
@@ -43,7 +43,7 @@ async function rateLimitPlugin (app: FastifyInstance): Promise<void> {
     if (schema?.response && !EXEMPT.test(route.url)) schema.response[429] ??= TOO_MANY_REQUESTS
   })
   if (settings.perMinute === 0) return
-  const store = app.store instanceof RedisStore ? app.store : undefined
+  const store = app.stores instanceof RedisStores ? app.stores : undefined
   // `{rl:<who>}`: one hash slot per agency in a cluster, the store's key prefix before it
   const keyOf = (who: string, route: string): string => store ? store.key(`rl:${who}`, route) : `{rl:${who}}:${route}`
   const scaled = (perMinute: number): number => Math.max(1, Math.ceil(perMinute * settings.windowMs / 60_000))

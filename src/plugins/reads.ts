@@ -24,13 +24,13 @@ async function readsPlugin (app: FastifyInstance): Promise<void> {
     issuer: app.config.gatewayIssuer
   }))
   app.decorate('portal', new PortalService({
-    agencies: app.store,
-    documents: app.store,
+    agencies: app.stores.agencies,
+    documents: app.stores.documents,
     index: app.documents,
     audit: app.audit,
     secret: app.config.subjectPepper
   }))
-  app.decorate('health', new HealthService({ stores: app.store, lifecycle: app.lifecycle }))
+  app.decorate('health', new HealthService({ stores: app.stores, lifecycle: app.lifecycle }))
 }
 
 export default fp(readsPlugin, { name: 'reads', dependencies: ['lifecycle', 'store', 'auth', 'audit', 'documents'] })

@@ -5,7 +5,7 @@ import type { FastifyRateLimitStore } from '@fastify/rate-limit'
 import { clientAddressKey, clientNetwork } from '../lib/client-address.js'
 import { ProblemError } from '../lib/problem.js'
 import { RefusalLedger } from '../services/refusals.js'
-import { RedisStore } from '../store/index.js'
+import { RedisStores } from '../store/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -47,7 +47,7 @@ async function refusalsPlugin (app: FastifyInstance): Promise<void> {
   const { limitPerMinute, auditIntervalMs } = app.config.refusals
   const windowMs = app.config.rateLimit.windowMs
   const max = Math.max(1, Math.ceil(limitPerMinute * windowMs / 60_000))
-  const store = app.store instanceof RedisStore ? app.store : undefined
+  const store = app.stores instanceof RedisStores ? app.stores : undefined
   const counter = limitPerMinute === 0
     ? undefined
     : store ? new RateLimitRedisStore(false, false, store.client, '') : new RateLimitLocalStore(false, false, LOCAL_COUNTS)

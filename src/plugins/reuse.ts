@@ -16,12 +16,12 @@ declare module 'fastify' {
 
 /** The reuse use cases: queries and consent withdrawals, agreements and discovery, downloads, attestation checks. */
 async function reusePlugin (app: FastifyInstance): Promise<void> {
-  const store = app.store
+  const store = app.stores
   const issuer = app.config.gatewayIssuer
   app.decorate('reuse', new ReuseService({
-    agencies: store,
-    agreements: store,
-    reuseRecords: store,
+    agencies: store.agencies,
+    agreements: store.agreements,
+    reuseRecords: store.reuseRecords,
     catalogue: app.catalogue,
     index: app.documents,
     agencyKeys: app.agencyKeys,
@@ -29,9 +29,9 @@ async function reusePlugin (app: FastifyInstance): Promise<void> {
     stats: app.reuseStats,
     issuer
   }))
-  app.decorate('agreements', new AgreementService({ agencies: store, agreements: store, catalogue: app.catalogue }))
-  app.decorate('downloads', new DownloadService({ reuseRecords: store, blobs: app.blobs, stats: app.reuseStats }))
-  app.decorate('attestations', new AttestationService({ documents: store, signer: app.signingKeys, issuer }))
+  app.decorate('agreements', new AgreementService({ agencies: store.agencies, agreements: store.agreements, catalogue: app.catalogue }))
+  app.decorate('downloads', new DownloadService({ reuseRecords: store.reuseRecords, blobs: app.blobs, stats: app.reuseStats }))
+  app.decorate('attestations', new AttestationService({ documents: store.documents, signer: app.signingKeys, issuer }))
 }
 
 export default fp(reusePlugin, { name: 'reuse', dependencies: ['store', 'auth', 'documents', 'stats'] })

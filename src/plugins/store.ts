@@ -2,16 +2,16 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { ConfigError } from '../config.js'
 import { StoreUnavailableError } from '../store/index.js'
-import type { Persistence, Store } from '../store/index.js'
+import type { Persistence, Stores } from '../store/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    store: Store
+    stores: Stores
   }
 }
 
 export interface StorePluginOptions {
-  store: Store
+  store: Stores
   /** close the store with the app (false when the caller owns it, as tests sharing one store do) */
   closeWithApp: boolean
 }
@@ -46,7 +46,7 @@ const HOW_TO_FIX = 'Run Redis with "appendonly yes" and "appendfsync always" (do
  */
 async function storePlugin (app: FastifyInstance, options: StorePluginOptions): Promise<void> {
   const { store } = options
-  app.decorate('store', store)
+  app.decorate('stores', store)
   if (options.closeWithApp) app.addHook('onClose', async () => await store.close())
 
   if (store.kind === 'memory') {

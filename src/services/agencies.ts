@@ -3,7 +3,7 @@ import { StatedError } from '../lib/error-description.js'
 import { OutboundRefusedError, checkOutboundTarget } from '../lib/outbound.js'
 import type { OutboundPolicy } from '../lib/outbound.js'
 import { ProblemError } from '../lib/problem.js'
-import type { AgencyRecord, AgencyRole, Store } from '../store/index.js'
+import type { AgencyRecord, AgencyRole, AgencyStore, CatalogueStore } from '../store/index.js'
 import type { AuditInput } from './audit.js'
 import type { Call } from './call.js'
 
@@ -164,9 +164,9 @@ async function checkOutboundUrls (policy: OutboundPolicy, input: AgencyInput): P
 const notFound = (code: string): ProblemError => new ProblemError(404, 'agency_not_found', `no agency ${code} is registered`)
 
 export interface AgencyServiceDeps {
-  agencies: Pick<Store, 'getAgency' | 'listAgencies' | 'putAgency' | 'bumpAgencyKeysGeneration'>
+  agencies: Pick<AgencyStore, 'getAgency' | 'listAgencies' | 'putAgency' | 'bumpAgencyKeysGeneration'>
   /** where issuable document types are looked up */
-  catalogue: Pick<Store, 'getDocumentType'>
+  catalogue: Pick<CatalogueStore, 'getDocumentType'>
   /** where the gateway may call (an agency's jwksUri and webhookUrl); needed to register through the API */
   outbound?: OutboundPolicy
 }

@@ -1,5 +1,5 @@
 import { ProblemError } from '../lib/problem.js'
-import type { AgreementRecord, Store } from '../store/index.js'
+import type { AgreementRecord, AgencyStore, AgreementStore } from '../store/index.js'
 import { scopesOf } from './agencies.js'
 import type { Call } from './call.js'
 import type { Catalogue } from './catalogue.js'
@@ -36,8 +36,8 @@ export interface Discovery {
 }
 
 export interface AgreementServiceDeps {
-  agencies: Pick<Store, 'getAgency'>
-  agreements: Pick<Store, 'getAgreement' | 'putAgreement' | 'listAgreements'>
+  agencies: Pick<AgencyStore, 'getAgency'>
+  agreements: AgreementStore
   catalogue: Pick<Catalogue, 'get'>
 }
 

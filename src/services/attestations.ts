@@ -1,6 +1,6 @@
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import type { JWTPayload } from 'jose'
-import type { Store } from '../store/index.js'
+import type { DocumentStore } from '../store/index.js'
 import type { Call } from './call.js'
 import { statusOf } from './documents.js'
 import type { DocumentStatus } from './documents.js'
@@ -24,7 +24,7 @@ export interface AttestationVerification {
 }
 
 export interface AttestationServiceDeps {
-  documents: Pick<Store, 'getDocument'>
+  documents: Pick<DocumentStore, 'getDocument'>
   signer: Pick<SigningKeys, 'jwks'>
   /** the gateway's issuer name, which every attestation carries */
   issuer: string

@@ -3,7 +3,7 @@ import type { ValidateFunction } from 'ajv'
 import { isDeepStrictEqual } from 'node:util'
 import { ProblemError } from '../lib/problem.js'
 import { createAjv } from '../plugins/validation.js'
-import type { DocumentTypeRecord, Store } from '../store/index.js'
+import type { DocumentTypeRecord, Stores, CatalogueStore } from '../store/index.js'
 import type { Call } from './call.js'
 
 /**
@@ -63,9 +63,9 @@ export class Catalogue {
   private readonly ajv = createAjv()
   private readonly validators = new Map<string, ValidateFunction>()
 
-  private readonly store: Pick<Store, 'getDocumentType' | 'listDocumentTypes' | 'putDocumentType'>
+  private readonly store: CatalogueStore
 
-  constructor (deps: { catalogue: Pick<Store, 'getDocumentType' | 'listDocumentTypes' | 'putDocumentType'> }) {
+  constructor (deps: { catalogue: CatalogueStore }) {
     this.store = deps.catalogue
   }
 

@@ -1,6 +1,6 @@
 import { decodeProtectedHeader, jwtVerify } from 'jose'
 import { ProblemError } from '../lib/problem.js'
-import type { Store } from '../store/index.js'
+import type { AgencyStore, ReuseRecordStore } from '../store/index.js'
 import { AGENCY_ALGORITHMS } from './agencies.js'
 import type { AgencyKeys } from './agency-keys.js'
 import type { Subject } from './identifiers.js'
@@ -45,7 +45,7 @@ export interface ConsentClaims {
 export async function verifyConsent (
   token: string,
   expected: { subject: Subject, requester: string, types: string[], procedureCode: string, dossierCode: string },
-  deps: { agencies: Pick<Store, 'getAgency'>, reuseRecords: Pick<Store, 'consentRevoked'>, agencyKeys: Pick<AgencyKeys, 'key'> }
+  deps: { agencies: Pick<AgencyStore, 'getAgency'>, reuseRecords: Pick<ReuseRecordStore, 'consentRevoked'>, agencyKeys: Pick<AgencyKeys, 'key'> }
 ): Promise<ConsentClaims> {
   const refuse = (code: string, detail: string): ProblemError => new ProblemError(403, code, detail)
   let header: { alg?: string, kid?: string, typ?: unknown }

@@ -6,7 +6,7 @@ import { isSealed, open, seal, sealedKeyId } from '../lib/encryption.js'
 import type { Keyring } from '../lib/encryption.js'
 import { ProblemError, validationErrors } from '../lib/problem.js'
 import type { AjvLikeError, ProblemFieldError } from '../lib/problem.js'
-import type { DocumentKeys, RegisterOutcome, Store, StoredDocument, StoredDocumentVersion } from '../store/index.js'
+import type { DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion, DocumentStore } from '../store/index.js'
 import { addDuration } from './catalogue.js'
 import type { Catalogue } from './catalogue.js'
 import { checkedSubjectHash, subjectHash } from './identifiers.js'
@@ -216,7 +216,7 @@ export interface FileUpload {
 }
 
 export interface DocumentServiceDeps {
-  documents: Pick<Store, 'registerDocument' | 'findRegistration' | 'getDocument' | 'amendDocument' | 'revokeDocument' | 'attachDocumentFile' | 'documentsOfSubject' | 'rewriteDocumentVersion'>
+  documents: Pick<DocumentStore, 'registerDocument' | 'findRegistration' | 'getDocument' | 'amendDocument' | 'revokeDocument' | 'attachDocumentFile' | 'documentsOfSubject' | 'rewriteDocumentVersion'>
   catalogue: Catalogue
   /** the key of the subjects' keyed hashes */
   pepper: string

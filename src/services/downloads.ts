@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream'
 import { ProblemError } from '../lib/problem.js'
 import type { BlobStore } from '../store/blob-store.js'
-import type { DownloadGrant, Store } from '../store/index.js'
+import type { DownloadGrant, ReuseRecordStore } from '../store/index.js'
 import type { Call } from './call.js'
 import type { ReuseStats } from './stats.js'
 
@@ -16,7 +16,7 @@ export interface Download {
 }
 
 export interface DownloadServiceDeps {
-  reuseRecords: Pick<Store, 'peekDownloadGrant' | 'takeDownloadGrant'>
+  reuseRecords: Pick<ReuseRecordStore, 'peekDownloadGrant' | 'takeDownloadGrant'>
   blobs: Pick<BlobStore, 'open'>
   stats: Pick<ReuseStats, 'countDownload'>
 }

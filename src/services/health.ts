@@ -1,5 +1,5 @@
 import { VERSION } from '../lib/version.js'
-import type { Store, StoreKind } from '../store/index.js'
+import type { Stores, StoreKind } from '../store/index.js'
 
 /**
  * Liveness and readiness, as an orchestrator or a load balancer asks for them: alive while the
@@ -24,7 +24,7 @@ export interface ProcessState {
 }
 
 export class HealthService {
-  constructor (private readonly deps: { stores: Pick<Store, 'kind' | 'ping'>, lifecycle: ProcessState }) {}
+  constructor (private readonly deps: { stores: Pick<Stores, 'kind' | 'ping'>, lifecycle: ProcessState }) {}
 
   live (): Health {
     return { status: 'ok', store: this.deps.stores.kind, version: VERSION }

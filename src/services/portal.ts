@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto'
 import { ProblemError } from '../lib/problem.js'
-import type { Store, StoredDocumentVersion } from '../store/index.js'
+import type { StoredDocumentVersion, AgencyStore, DocumentStore } from '../store/index.js'
 import { checkTimeRange } from './audit.js'
 import type { AuditEvent } from './audit.js'
 import type { Call } from './call.js'
@@ -58,9 +58,9 @@ export interface AuditHistory {
 }
 
 export interface PortalServiceOptions {
-  agencies: Pick<Store, 'getAgency'>
+  agencies: Pick<AgencyStore, 'getAgency'>
   /** the subject's documents as stored, for what is read without their data */
-  documents: Pick<Store, 'documentsOfSubject'>
+  documents: Pick<DocumentStore, 'documentsOfSubject'>
   /** where the subject's documents are read with their data in clear (decrypted when encrypted at rest), and subjects checked */
   index: Pick<DocumentService, 'documentsOfSubject' | 'checkedSubjectHash'>
   audit: AuditHistory

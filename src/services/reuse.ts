@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { canonicalDigest, sha256Hex } from '../lib/digest.js'
 import { ProblemError } from '../lib/problem.js'
-import type { AgreementRecord, Store, StoredDocument, StoredDocumentVersion } from '../store/index.js'
+import type { AgreementRecord, StoredDocument, StoredDocumentVersion, AgencyStore, AgreementStore, ReuseRecordStore } from '../store/index.js'
 import type { AgencyKeys } from './agency-keys.js'
 import type { Call } from './call.js'
 import type { Catalogue, DocumentTypeDefinition } from './catalogue.js'
@@ -95,9 +95,9 @@ export interface ReuseQuery {
 export type ReuseAnswer = { body: string, receipt: string } | { refusal: ProblemError, queryId: string }
 
 export interface ReuseServiceDeps {
-  agencies: Pick<Store, 'getAgency'>
-  agreements: Pick<Store, 'listAgreements'>
-  reuseRecords: Pick<Store, 'consentRevoked' | 'revokeConsent' | 'putDownloadGrant' | 'recordReuse'>
+  agencies: Pick<AgencyStore, 'getAgency'>
+  agreements: Pick<AgreementStore, 'listAgreements'>
+  reuseRecords: Pick<ReuseRecordStore, 'consentRevoked' | 'revokeConsent' | 'putDownloadGrant' | 'recordReuse'>
   catalogue: Pick<Catalogue, 'get'>
   index: Pick<DocumentService, 'checkedSubjectHash' | 'documentsOfSubject'>
   agencyKeys: Pick<AgencyKeys, 'key'>

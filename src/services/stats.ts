@@ -1,5 +1,5 @@
 import { ProblemError } from '../lib/problem.js'
-import type { Store } from '../store/index.js'
+import type { AgencyStore, DocumentStore, ReuseRecordStore } from '../store/index.js'
 import type { Call } from './call.js'
 import { today } from './documents.js'
 
@@ -88,11 +88,11 @@ function figures (counts: Partial<Record<Measure, number>>): ReuseFigures {
 
 export interface ReuseStatsDeps {
   /** the daily counters */
-  reuseRecords: Pick<Store, 'addReuseCounts' | 'reuseCounts'>
+  reuseRecords: Pick<ReuseRecordStore, 'addReuseCounts' | 'reuseCounts'>
   /** a downloaded document's type */
-  documents: Pick<Store, 'getDocument'>
+  documents: Pick<DocumentStore, 'getDocument'>
   /** agency names, for a report by agency */
-  agencies: Pick<Store, 'listAgencies'>
+  agencies: Pick<AgencyStore, 'listAgencies'>
 }
 
 export class ReuseStats {

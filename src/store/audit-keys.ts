@@ -30,7 +30,7 @@ export function dayScore (day: string): number {
  * Where an event is indexed when appended: all events, its actor, its subject, each document;
  * and, for its subject's access history, either the history itself or, while hidden, the
  * subject's hidden accesses scored by the day they become visible (moved to the history from
- * that day on: Store.revealAuditHistory).
+ * that day on: AuditStore.revealAuditHistory).
  */
 export function auditIndexEntries (event: StoredAuditEvent): AuditIndexEntry[] {
   const names = ['all']

@@ -7,9 +7,6 @@ import { MemoryStores } from './memory/index.js'
 import { RedisStores } from './redis/index.js'
 import type { StoreLogger } from './redis/index.js'
 import type { Stores } from './stores.js'
-import { MemoryStore } from './memory-store.js'
-import { RedisStore } from './redis-store.js'
-import type { Store } from './store.js'
 
 export type { Stores, StoreKind, Persistence } from './stores.js'
 export type { AgencyStore, AgencyRecord, AgencyRole } from './agencies.js'
@@ -25,9 +22,6 @@ export type { RedisStoreOptions, StoreLogger } from './redis/index.js'
 export { StoreUnavailableError } from './errors.js'
 export { MemoryStores } from './memory/index.js'
 export { RedisStores } from './redis/index.js'
-export type { Store } from './store.js'
-export { MemoryStore } from './memory-store.js'
-export { RedisStore } from './redis-store.js'
 
 /** The stores the configuration asks for: Redis (standalone or cluster) when configured, else embedded. */
 export async function createStores (config: Config, logger?: StoreLogger): Promise<Stores> {
@@ -44,17 +38,3 @@ export async function createStores (config: Config, logger?: StoreLogger): Promi
   return stores
 }
 
-/** The store the configuration asks for: Redis (standalone or cluster) when configured, else embedded. */
-export async function createStore (config: Config, logger?: StoreLogger): Promise<Store> {
-  const redis = config.redis
-  if (redis.mode === 'memory') return new MemoryStore()
-  const store = new RedisStore({
-    ...(redis.mode === 'standalone' ? { url: redis.url } : { clusterNodes: redis.nodes }),
-    keyPrefix: redis.keyPrefix,
-    commandTimeoutMs: redis.commandTimeoutMs,
-    quitTimeoutMs: redis.quitTimeoutMs,
-    ...(logger ? { logger } : {})
-  })
-  await store.connect()
-  return store
-}

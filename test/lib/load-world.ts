@@ -1,6 +1,6 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
-import type { Store } from '../../src/store/index.js'
+import type { Stores } from '../../src/store/index.js'
 import { generateDocuments } from '../../src/sample-data/generate.js'
 import type { SampleDocument } from '../../src/sample-data/generate.js'
 import { build } from '../helper.js'
@@ -25,7 +25,7 @@ export interface LoadWorld {
   auditorToken: string
 }
 
-export async function loadWorld (t: Test, store: Store, env: Record<string, string> = {}): Promise<LoadWorld> {
+export async function loadWorld (t: Test, store: Stores, env: Record<string, string> = {}): Promise<LoadWorld> {
   const admin = await makeAgency(ADMIN_CODE)
   const app = await build(t, { store, env: { ...adminEnv(admin), ...env } })
   const adminToken = await tokenFor(app, admin)

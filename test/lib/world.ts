@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import { importJWK, SignJWT } from 'jose'
-import { MemoryStore } from '../../src/store/index.js'
-import type { Store } from '../../src/store/index.js'
+import { MemoryStores } from '../../src/store/index.js'
+import type { Stores } from '../../src/store/index.js'
 import { generateDocuments } from '../../src/sample-data/generate.js'
 import type { SampleDocument } from '../../src/sample-data/generate.js'
 import { build } from '../helper.js'
@@ -55,7 +55,7 @@ const samples = [...generateDocuments(200, { seed: 11 })]
 
 export interface World {
   app: FastifyInstance
-  store: Store
+  store: Stores
   agencies: Record<WorldAgency, TestAgency>
   tokens: Record<WorldAgency, string>
   /** the citizen every indexed result is about */
@@ -68,7 +68,7 @@ export interface World {
 }
 
 export interface WorldOptions {
-  store?: Store
+  store?: Stores
   env?: Record<string, string>
   logs?: LogCapture
 }
@@ -84,7 +84,7 @@ export function bearer (token: string | undefined): Record<string, string> {
 }
 
 export async function buildWorld (t: Test, options: WorldOptions = {}): Promise<World> {
-  const store = options.store ?? new MemoryStore()
+  const store = options.store ?? new MemoryStores()
   const agencies = {} as Record<WorldAgency, TestAgency>
   for (const [name, code] of Object.entries(CODES)) agencies[name as WorldAgency] = await makeAgency(code)
   // no outbox deliveries (nothing to deliver to) and no load shedding: a busy test machine's

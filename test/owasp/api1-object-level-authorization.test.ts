@@ -14,7 +14,7 @@ import { startReceiver } from '../lib/webhook-receiver.js'
 const w = await buildWorld(t)
 const { app, docs, tokens } = w
 const as = (token: string) => bearer(token)
-const snapshot = async (id: string): Promise<string> => JSON.stringify((await w.store.getDocument(id))?.document)
+const snapshot = async (id: string): Promise<string> => JSON.stringify((await w.store.documents.getDocument(id))?.document)
 
 t.test('an issuer cannot read, amend, revoke or attach a file to another issuer\'s result', async (t) => {
   const theirs = docs.otherIssuers
@@ -157,10 +157,10 @@ t.test('the audit trail is for auditors: nobody else searches, exports or verifi
 })
 
 t.test('agreements and agencies are the administrator\'s: a requester cannot read or change its own agreement', async (t) => {
-  const before = JSON.stringify(await w.store.getAgreement('ward-quang-trung-2026'))
+  const before = JSON.stringify(await w.store.agreements.getAgreement('ward-quang-trung-2026'))
   const widen = await app.inject({ method: 'PUT', url: '/v1/agreements/ward-quang-trung-2026', headers: as(tokens.requester), payload: { requester: CODES.requester, documentTypes: ['xac-nhan-tinh-trang-hon-nhan'], procedureCodes: [PROCEDURE], fields: { 'xac-nhan-tinh-trang-hon-nhan': ['*'] }, validFrom: '2026-01-01' } })
   t.equal(widen.statusCode, 403)
   t.equal((await app.inject({ method: 'GET', url: '/v1/agreements', headers: as(tokens.requester) })).statusCode, 403)
   t.equal((await app.inject({ method: 'GET', url: `/v1/agencies/${CODES.otherRequester}`, headers: as(tokens.requester) })).statusCode, 403)
-  t.equal(JSON.stringify(await w.store.getAgreement('ward-quang-trung-2026')), before, 'unchanged')
+  t.equal(JSON.stringify(await w.store.agreements.getAgreement('ward-quang-trung-2026')), before, 'unchanged')
 })

@@ -23,14 +23,14 @@ async function refusedFields (t: Test, method: 'POST' | 'PUT', url: string, toke
 }
 
 t.test('documents: server-set fields in index, amend and revoke bodies are refused', async (t) => {
-  const before = JSON.stringify((await w.store.getDocument(docs.birth))?.document)
+  const before = JSON.stringify((await w.store.documents.getDocument(docs.birth))?.document)
   const set = { issuer: CODES.otherIssuer, status: 'valid', version: 7, revoked: false, id: '01ARZ3NDEKTSV4RRFFQ69G5FAV', createdAt: '2000-01-01T00:00:00Z' }
   await refusedFields(t, 'POST', '/v1/documents', tokens.issuer, { ...w.samples.birth, documentNumber: 'MA-1', ...set }, Object.keys(set))
   await refusedFields(t, 'POST', `/v1/documents/${docs.birth}/amend`, tokens.issuer,
     { procedureCode: PROCEDURE, dossierCode: DOSSIER, data: w.samples.birth.data, reason: 'Cải chính', ...set, type: 'phieu-ly-lich-tu-phap', subject: { kind: 'citizen', id: w.otherCitizen }, documentNumber: 'X' },
     [...Object.keys(set), 'type', 'subject', 'documentNumber'])
   await refusedFields(t, 'POST', `/v1/documents/${docs.birth}/revoke`, tokens.issuer, { reason: 'Thu hồi', revokedAt: '2000-01-01T00:00:00Z', by: CODES.otherIssuer, status: 'valid' }, ['revokedAt', 'by', 'status'])
-  t.equal(JSON.stringify((await w.store.getDocument(docs.birth))?.document), before, 'the document is untouched')
+  t.equal(JSON.stringify((await w.store.documents.getDocument(docs.birth))?.document), before, 'the document is untouched')
   // nested: a field the document type does not have
   const extra = await app.inject({ method: 'POST', url: '/v1/documents', headers: bearer(tokens.issuer), payload: { ...w.samples.birth, documentNumber: 'MA-2', data: { ...w.samples.birth.data, verified: true } } })
   t.equal(extra.statusCode, 422)
@@ -73,7 +73,7 @@ t.test('agencies: the registry sets code, scopes and times; roles are a closed l
 t.test('agreements and document types: ids, times, status and schema versions are the server\'s', async (t) => {
   const body = { requester: CODES.otherRequester, documentTypes: ['giay-khai-sinh'], procedureCodes: [PROCEDURE], fields: { 'giay-khai-sinh': ['fullName'] }, validFrom: '2026-01-01' }
   await refusedFields(t, 'PUT', '/v1/agreements/health-2026', tokens.admin, { ...body, id: 'ward-quang-trung-2026', createdAt: '2000-01-01', updatedAt: '2000-01-01' }, ['id', 'createdAt', 'updatedAt'])
-  t.equal(await w.store.getAgreement('health-2026'), undefined, 'nothing was created')
+  t.equal(await w.store.agreements.getAgreement('health-2026'), undefined, 'nothing was created')
   const created = await app.inject({ method: 'PUT', url: '/v1/agreements/health-2026', headers: bearer(tokens.admin), payload: body })
   t.equal(created.statusCode, 201)
   t.equal(created.json().id, 'health-2026')

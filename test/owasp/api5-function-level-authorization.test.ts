@@ -119,7 +119,7 @@ t.test('every served route is in the table, and every route of the table is serv
 })
 
 t.test('the whole matrix: route × caller', async (t) => {
-  const snapshot = async (): Promise<string> => JSON.stringify([await w.store.listAgencies(), await w.store.listAgreements(), await w.store.listDocumentTypes()])
+  const snapshot = async (): Promise<string> => JSON.stringify([await w.store.agencies.listAgencies(), await w.store.agreements.listAgreements(), await w.store.catalogue.listDocumentTypes()])
   // repeated refusals are summarized per interval: every tally closed before, and after
   await w.app.refusals.flush()
   const refusedBefore = (await w.app.audit.search({ action: 'access.refused', limit: 1000 })).events.length

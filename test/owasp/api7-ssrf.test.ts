@@ -9,7 +9,7 @@ import { build, testConfig } from '../helper.js'
 import { ConfigError } from '../../src/config.js'
 import { OutboundRefusedError, checkOutboundTarget, checkOutboundUrl, outboundFetcher, outboundPolicy } from '../../src/lib/outbound.js'
 import type { Resolve } from '../../src/lib/outbound.js'
-import { MemoryStore } from '../../src/store/index.js'
+import { MemoryStores } from '../../src/store/index.js'
 import { ADMIN_CODE, adminEnv, assertion, makeAgency, register, requestToken, tokenFor } from '../lib/agencies.js'
 import type { TestAgency } from '../lib/agencies.js'
 import { sample } from '../lib/world.js'
@@ -101,7 +101,7 @@ t.test('a listed host is accepted; its keys are fetched; internal addresses it d
 })
 
 t.test('where a name resolves is checked again on every connection (DNS rebinding)', async (t) => {
-  const store = new MemoryStore()
+  const store = new MemoryStores()
   const admin = await makeAgency(ADMIN_CODE)
   const agency = await makeAgency('000.00.15.H41')
   const jwks = await serve(t, jwksOf(agency))

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
-import { MemoryStore } from '../../src/store/index.js'
+import { MemoryStores } from '../../src/store/index.js'
 import { generateGatewayKey, writeKeyFile } from '../../src/services/signing-keys.js'
 import { build } from '../helper.js'
 import { problemOf, servedRoutes } from '../lib/world.js'
@@ -43,7 +43,7 @@ t.test('the production configuration serves the same inventory, and nothing for 
   const keys = join(mkdtempSync(join(tmpdir(), 'rg-keys-')), 'signing-keys.json')
   await writeKeyFile(keys, [await generateGatewayKey('EdDSA')])
   const production = await build(t, {
-    store: new MemoryStore(),
+    store: new MemoryStores(),
     env: { NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:1', SUBJECT_PEPPER: 'p'.repeat(48), GATEWAY_ISSUER: 'https://gateway.example.gov.vn', SIGNING_KEYS_FILE: keys, ALLOW_NO_PERSISTENCE: 'true', OUTBOX_WORKER: 'false' }
   })
   const routes = servedRoutes(production).map((r) => `${r.method} ${r.url}`)

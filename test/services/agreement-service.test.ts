@@ -11,7 +11,7 @@ import { DownloadService } from '../../src/services/downloads.js'
 import { ATTESTATION_TYP } from '../../src/services/reuse.js'
 import { SigningKeys } from '../../src/services/signing-keys.js'
 import { ReuseStats } from '../../src/services/stats.js'
-import { MemoryStore } from '../../src/store/index.js'
+import { MemoryStores } from '../../src/store/index.js'
 import type { AgencyRole } from '../../src/store/index.js'
 
 /**
@@ -40,14 +40,14 @@ function callBy (code: string, roles: AgencyRole[], events: AuditEvent[], failin
   return { caller: { code, name: code, roles, issuableTypes: [], scopes: ['documents:reuse'], tokenId: randomUUID() }, audit, log: { warn () {} } }
 }
 
-async function agreements (): Promise<{ store: MemoryStore, service: AgreementService }> {
-  const store = new MemoryStore()
-  const catalogue = new Catalogue(store)
+async function agreements (): Promise<{ store: MemoryStores, service: AgreementService }> {
+  const store = new MemoryStores()
+  const catalogue = new Catalogue({ catalogue: store.catalogue })
   await catalogue.seed()
   const at = new Date().toISOString()
-  await store.putAgency({ code: REQUESTER, name: 'requester', roles: ['requester'], status: 'active', createdAt: at, updatedAt: at })
-  await store.putAgency({ code: OTHER, name: 'issuer', roles: ['issuer'], status: 'active', createdAt: at, updatedAt: at })
-  return { store, service: new AgreementService({ agencies: store, agreements: store, catalogue }) }
+  await store.agencies.putAgency({ code: REQUESTER, name: 'requester', roles: ['requester'], status: 'active', createdAt: at, updatedAt: at })
+  await store.agencies.putAgency({ code: OTHER, name: 'issuer', roles: ['issuer'], status: 'active', createdAt: at, updatedAt: at })
+  return { store, service: new AgreementService({ agencies: store.agencies, agreements: store.agreements, catalogue }) }
 }
 
 t.test('an agreement is checked, audited, then stored; a replacement keeps its creation date', async (t) => {
@@ -60,13 +60,13 @@ t.test('an agreement is checked, audited, then stored; a replacement keeps its c
   t.match(second, { created: false, agreement: { status: 'suspended', createdAt: first.agreement.createdAt } })
   t.equal(events[1]?.action, 'agreement.updated')
   t.same((await service.list()).agreements.map((a) => a.status), ['suspended'])
-  t.equal((await store.getAgreement('ward'))?.status, 'suspended')
+  t.equal((await store.agreements.getAgreement('ward'))?.status, 'suspended')
 })
 
 t.test('an agreement the audit trail cannot take is not stored (fail closed)', async (t) => {
   const { store, service } = await agreements()
   await t.rejects(service.put(callBy('admin', ['admin'], [], true), 'ward', AGREEMENT))
-  t.equal(await store.getAgreement('ward'), undefined)
+  t.equal(await store.agreements.getAgreement('ward'), undefined)
 })
 
 t.test('an agreement that cannot be kept is a 422 with its code, nothing audited', async (t) => {
@@ -103,10 +103,10 @@ t.test('discovery: a requester is told each type its agreements in force grant, 
 })
 
 t.test('a download link: for its requester only, used once, every attempt on record', async (t) => {
-  const store = new MemoryStore()
-  const downloads = new DownloadService({ reuseRecords: store, blobs: { open: async () => ({ stream: Readable.from([Buffer.from('pdf')]), size: 3 }) }, stats: new ReuseStats(store) })
+  const store = new MemoryStores()
+  const downloads = new DownloadService({ reuseRecords: store.reuseRecords, blobs: { open: async () => ({ stream: Readable.from([Buffer.from('pdf')]), size: 3 }) }, stats: new ReuseStats(store) })
   const grant = { requester: REQUESTER, documentId: 'doc-1', version: 1, sha256: 'ab'.repeat(32), mediaType: 'application/pdf', size: 3, dossierCode: 'D-1', procedureCode: '1.001193' }
-  await store.putDownloadGrant('link', grant, 60_000)
+  await store.reuseRecords.putDownloadGrant('link', grant, 60_000)
   const events: AuditEvent[] = []
   await t.rejects(downloads.take(callBy(OTHER, ['requester'], events), 'link'), { status: 403, code: 'download_not_yours' })
   const taken = await downloads.take(callBy(REQUESTER, ['requester'], events), 'link')
@@ -117,9 +117,9 @@ t.test('a download link: for its requester only, used once, every attempt on rec
 })
 
 t.test('an attestation check: this gateway\'s is valid with the document\'s status now, anything else is valid: false', async (t) => {
-  const store = new MemoryStore()
+  const store = new MemoryStores()
   const keys = await SigningKeys.load({ kind: 'store', store, alg: 'EdDSA' }, { retentionMs: 86_400_000 })
-  const attestations = new AttestationService({ documents: store, signer: keys, issuer: GATEWAY })
+  const attestations = new AttestationService({ documents: store.documents, signer: keys, issuer: GATEWAY })
   const jws = await keys.sign({ iss: GATEWAY, aud: REQUESTER, document_id: 'unknown-doc', document_version: 1 }, ATTESTATION_TYP)
   const events: AuditEvent[] = []
   t.match(await attestations.verify(callBy(REQUESTER, ['requester'], events), jws), { valid: true, kid: keys.activeKid, statusNow: 'unknown', claims: { document_id: 'unknown-doc' } })

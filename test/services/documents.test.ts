@@ -11,7 +11,7 @@ import { DocumentService } from '../../src/services/documents.js'
 import type { BatchLineResult, DocumentInput, IssuerCall } from '../../src/services/documents.js'
 import type { AuditEvent } from '../../src/services/audit.js'
 import { FileBlobStore } from '../../src/store/blob-store.js'
-import { MemoryStore } from '../../src/store/index.js'
+import { MemoryStores } from '../../src/store/index.js'
 
 /**
  * The issuer's use cases of the index without HTTP: each change on record before it is made
@@ -21,15 +21,15 @@ import { MemoryStore } from '../../src/store/index.js'
 const docs = [...generateDocuments(3, { seed: 7 })] as SampleDocument[]
 const birth = docs[0] as SampleDocument
 
-interface World { service: DocumentService, store: MemoryStore, events: Array<Partial<AuditEvent>>, call: IssuerCall, discarded: string[] }
+interface World { service: DocumentService, store: MemoryStores, events: Array<Partial<AuditEvent>>, call: IssuerCall, discarded: string[] }
 
 async function world (options: { failAudit?: boolean, types?: string[] } = {}): Promise<World> {
-  const store = new MemoryStore()
-  const catalogue = new Catalogue({ catalogue: store })
+  const store = new MemoryStores()
+  const catalogue = new Catalogue({ catalogue: store.catalogue })
   await catalogue.seed()
   const discarded: string[] = []
   const service = new DocumentService({
-    documents: store,
+    documents: store.documents,
     catalogue,
     pepper: 'test-pepper',
     announcements: { discard: async (id) => { discarded.push(id) } },
@@ -62,7 +62,7 @@ t.test('index: on record, then written; the same again is existing and not audit
 t.test('index: when the audit trail cannot take it, nothing is written', async (t) => {
   const w = await world({ failAudit: true })
   await t.rejects(w.service.index(w.call, birth), /audit trail is down/)
-  t.same(await w.store.documentsOfSubject(w.service.subjectHash(birth.subject)), [])
+  t.same(await w.store.documents.documentsOfSubject(w.service.subjectHash(birth.subject)), [])
 })
 
 t.test('index: the same number with other content is a conflict, not a write', async (t) => {

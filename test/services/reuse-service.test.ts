@@ -15,7 +15,7 @@ import { ATTESTATION_TYP, RECEIPT_TYP, ReuseService } from '../../src/services/r
 import type { ReuseAnswer, ReuseQuery } from '../../src/services/reuse.js'
 import { SigningKeys } from '../../src/services/signing-keys.js'
 import { ReuseStats } from '../../src/services/stats.js'
-import { MemoryStore } from '../../src/store/index.js'
+import { MemoryStores } from '../../src/store/index.js'
 import type { AgreementRecord } from '../../src/store/index.js'
 import { makeAgency } from '../lib/agencies.js'
 import type { TestAgency } from '../lib/agencies.js'
@@ -46,7 +46,7 @@ function sample (type: string): SampleDocument {
 
 interface Setup {
   service: ReuseService
-  store: MemoryStore
+  store: MemoryStores
   keys: SigningKeys
   portal: TestAgency
   citizen: string
@@ -58,16 +58,16 @@ interface Setup {
 }
 
 async function setup (agreement: Partial<AgreementRecord> = {}): Promise<Setup> {
-  const store = new MemoryStore()
-  const catalogue = new Catalogue(store)
+  const store = new MemoryStores()
+  const catalogue = new Catalogue({ catalogue: store.catalogue })
   await catalogue.seed()
-  const index = new DocumentService(store, catalogue, 'a pepper for the reuse service test')
+  const index = new DocumentService({ documents: store.documents, catalogue, pepper: 'a pepper for the reuse service test' })
   const keys = await SigningKeys.load({ kind: 'store', store, alg: 'EdDSA' }, { retentionMs: 86_400_000 })
   const portal = await makeAgency(PORTAL)
   const at = new Date().toISOString()
-  await store.putAgency({ code: REQUESTER, name: 'requester', roles: ['requester'], status: 'active', createdAt: at, updatedAt: at })
-  await store.putAgency({ code: PORTAL, name: 'portal', roles: ['portal'], jwks: portal.jwks as { keys: Array<Record<string, unknown>> }, status: 'active', createdAt: at, updatedAt: at })
-  await store.putAgreement({
+  await store.agencies.putAgency({ code: REQUESTER, name: 'requester', roles: ['requester'], status: 'active', createdAt: at, updatedAt: at })
+  await store.agencies.putAgency({ code: PORTAL, name: 'portal', roles: ['portal'], jwks: portal.jwks as { keys: Array<Record<string, unknown>> }, status: 'active', createdAt: at, updatedAt: at })
+  await store.agreements.putAgreement({
     id: 'ward-2026',
     requester: REQUESTER,
     documentTypes: [BIRTH, CRIME],
@@ -84,16 +84,17 @@ async function setup (agreement: Partial<AgreementRecord> = {}): Promise<Setup> 
   const birth = sample(BIRTH)
   const crime = { ...sample(CRIME), subject: birth.subject }
   const issuer = { code: ISSUER, issuableTypes: [BIRTH, CRIME] }
-  for (const document of [birth, crime]) await index.register(await index.prepareRegistration(issuer, document))
+  const issuing = { caller: issuer, audit: async (event: object) => ({ ...event, id: randomUUID() }) as AuditEvent, log: { warn () {} } }
+  for (const document of [birth, crime]) await index.index(issuing, document)
   const subjectHash = index.subjectHash(birth.subject)
   const [birthDocument] = await index.documentsOfSubject(subjectHash, [BIRTH])
-  await store.attachDocumentFile(subjectHash, birthDocument!.versions[0]!.id, 1, { mediaType: 'application/pdf', size: 3, sha256: sha256Hex('pdf'), uploadedAt: at })
+  await store.documents.attachDocumentFile(subjectHash, birthDocument!.versions[0]!.id, 1, { mediaType: 'application/pdf', size: 3, sha256: sha256Hex('pdf'), uploadedAt: at })
   const signed: string[] = []
   const signer = { sign: async (claims: JWTPayload, typ: string) => { signed.push(typ); return await keys.sign(claims, typ) } }
   const service = new ReuseService({
-    agencies: store,
-    agreements: store,
-    reuseRecords: store,
+    agencies: store.agencies,
+    agreements: store.agreements,
+    reuseRecords: store.reuseRecords,
     catalogue,
     index,
     agencyKeys: new AgencyKeys({ store, fetchTimeoutMs: 1000, cacheMs: 60_000, fetch: async () => { throw new Error('no key is fetched in this test') } }),
@@ -169,7 +170,7 @@ t.test('refusals: a 403 with its code, audited as denied before it is answered, 
     t.match(events[0], { action: 'reuse.queried', outcome: 'denied', subject: s.subjectHash, detail: { code } }, `${name}: on record`)
     t.equal(answer.queryId, events[0]?.id, `${name}: the refusal names its audit event`)
     t.same(s.signed, [], `${name}: nothing signed`)
-    t.same(await s.store.reusesOf(s.subjectHash, 'any'), [], `${name}: no reuse recorded`)
+    t.same(await s.store.reuseRecords.reusesOf(s.subjectHash, 'any'), [], `${name}: no reuse recorded`)
   }
 })
 
@@ -210,9 +211,9 @@ t.test('a granted query: only the granted fields, each attested over the data re
   t.equal(attestation.data_sha256, canonicalDigest(birth?.data), 'the attestation vouches for the data released')
   t.match(attestation, { aud: REQUESTER, document_id: birth?.id, audit_event: events[0]?.id, file_sha256: sha256Hex('pdf'), procedure_code: PROCEDURE, dossier_code: DOSSIER })
   t.match(birth?.download, /^\/v1\/files\/[A-Za-z0-9_-]{43}$/)
-  const grant = await s.store.peekDownloadGrant((birth?.download as string).slice('/v1/files/'.length))
+  const grant = await s.store.reuseRecords.peekDownloadGrant((birth?.download as string).slice('/v1/files/'.length))
   t.match(grant, { requester: REQUESTER, documentId: birth?.id, sha256: sha256Hex('pdf') }, 'the link is in the store before the answer')
-  t.match(await s.store.reusesOf(s.subjectHash, birth?.id as string), [{ requester: REQUESTER, version: 1, dossierCode: DOSSIER }], 'the reuse is recorded')
+  t.match(await s.store.reuseRecords.reusesOf(s.subjectHash, birth?.id as string), [{ requester: REQUESTER, version: 1, dossierCode: DOSSIER }], 'the reuse is recorded')
   t.match(events, [{ action: 'reuse.queried', outcome: 'granted', documents: [{ id: birth?.id, version: 1 }], detail: { mode: 'full' } }])
   t.equal(JSON.parse(body).queryId, events[0]?.id)
   t.match(await verified(s, receipt, RECEIPT_TYP), { aud: REQUESTER, jti: events[0]?.id, request_sha256: sha256Hex(raw(query)), response_sha256: sha256Hex(body) })
@@ -255,7 +256,7 @@ t.test('status mode: no data, file, link or attestation; the receipt signs the s
   t.same(s.signed, [RECEIPT_TYP], 'only the receipt is signed')
   t.match(await verified(s, receipt, RECEIPT_TYP), { response_sha256: sha256Hex(body) })
   t.match(events, [{ outcome: 'granted', detail: { mode: 'status' } }])
-  t.same(await s.store.reusesOf(s.subjectHash, birth?.id as string), [], 'nothing released, nothing recorded as reused')
+  t.same(await s.store.reuseRecords.reusesOf(s.subjectHash, birth?.id as string), [], 'nothing released, nothing recorded as reused')
 })
 
 t.test('nothing found is an answer: found false, why, audited as empty', async (t) => {
@@ -272,8 +273,8 @@ t.test('fail closed: when the audit trail cannot take the query, nothing is rele
   const query = s.query()
   await t.rejects(s.service.query(callOf([], true), query, raw(query)), /audit store does not answer/)
   t.same(s.signed, [], 'no attestation, no receipt')
-  const [birth] = await new DocumentService(s.store, new Catalogue(s.store), 'a pepper for the reuse service test').documentsOfSubject(s.subjectHash, [BIRTH])
-  t.same(await s.store.reusesOf(s.subjectHash, birth?.versions[0]?.id as string), [], 'no reuse recorded')
+  const [birth] = await new DocumentService({ documents: s.store.documents, catalogue: new Catalogue({ catalogue: s.store.catalogue }), pepper: 'a pepper for the reuse service test' }).documentsOfSubject(s.subjectHash, [BIRTH])
+  t.same(await s.store.reuseRecords.reusesOf(s.subjectHash, birth?.versions[0]?.id as string), [], 'no reuse recorded')
 
   // a refusal is not answered unaudited either
   const refused = s.query({ documentTypes: [LAND] })

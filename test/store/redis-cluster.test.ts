@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { startTestCluster, watchScriptKeys } from '../lib/redis-cluster.js'
-import { testRedisStores } from '../lib/redis-store.js'
+import { testRedisStore } from '../lib/redis-store.js'
 import { StoreUnavailableError } from '../../src/store/index.js'
 import { allContracts } from './stores-contract.js'
 
@@ -14,7 +14,7 @@ t.teardown(async () => await cluster.destroy())
 const watch = await watchScriptKeys(cluster)
 t.teardown(() => watch.stop())
 
-allContracts(t, async (t) => await testRedisStores(t, cluster))
+allContracts(t, async (t) => await testRedisStore(t, cluster))
 
 t.test('no store script touched a key it was not given in KEYS', async (t) => {
   const { scripts, commands, undeclared } = await watch.report()
@@ -24,7 +24,7 @@ t.test('no store script touched a key it was not given in KEYS', async (t) => {
 
 t.test('operations on keys of every master, scripts among them, issued in the same tick all succeed', async (t) => {
   // auto-pipelining groups what is issued together by node: each command must go where its keys are
-  const store = await testRedisStores(t, cluster)
+  const store = await testRedisStore(t, cluster)
   const now = Date.now()
   const ops: Array<Promise<unknown>> = []
   for (let i = 0; i < 20; i++) {
@@ -44,7 +44,7 @@ t.test('operations on keys of every master, scripts among them, issued in the sa
 })
 
 t.test('the store\'s keys spread over every master', async (t) => {
-  const store = await testRedisStores(t, cluster)
+  const store = await testRedisStore(t, cluster)
   for (let i = 0; i < 30; i++) await store.leases.claimOnce('spread', `id-${i}`, 60_000)
   const prefix = store.key('x').split('{')[0] as string
   const counts = await Promise.all(cluster.nodes.map(async ({ port }) => {
@@ -60,7 +60,7 @@ t.test('the store\'s keys spread over every master', async (t) => {
 })
 
 t.test('persistence is that of the least durable master', async (t) => {
-  const store = await testRedisStores(t, cluster)
+  const store = await testRedisStore(t, cluster)
   const masters = cluster.nodes.map(({ port }) => new Redis({ port, host: '127.0.0.1' }))
   t.teardown(async () => {
     await Promise.all(masters.map(async (node) => await node.config('SET', 'appendonly', 'no')))
@@ -78,7 +78,7 @@ t.test('persistence is that of the least durable master', async (t) => {
 
 // last: it stops a master of the file's cluster
 t.test('a master that is gone makes ping fail at once with StoreUnavailableError', async (t) => {
-  const store = await testRedisStores(t, cluster)
+  const store = await testRedisStore(t, cluster)
   await t.resolves(store.ping())
   await cluster.kill(2)
   const started = Date.now()

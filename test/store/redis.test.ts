@@ -1,6 +1,6 @@
 import t from 'tap'
 import { startTestRedis } from '../lib/redis-server.js'
-import { testRedisStores } from '../lib/redis-store.js'
+import { testRedisStore } from '../lib/redis-store.js'
 import { RedisStores, StoreUnavailableError } from '../../src/store/index.js'
 import type { StoredAuditEvent } from '../../src/store/index.js'
 import { allContracts } from './stores-contract.js'
@@ -9,10 +9,10 @@ import { allContracts } from './stores-contract.js'
 const redis = await startTestRedis()
 t.teardown(async () => await redis.destroy())
 
-allContracts(t, async (t) => await testRedisStores(t, redis))
+allContracts(t, async (t) => await testRedisStore(t, redis))
 
 t.test('persistence reflects the server settings', async (t) => {
-  const stores = await testRedisStores(t, redis)
+  const stores = await testRedisStore(t, redis)
   const off = await stores.persistence()
   t.equal(off.aof, false)
   await stores.client.config('SET', 'appendonly', 'yes')
@@ -23,20 +23,20 @@ t.test('persistence reflects the server settings', async (t) => {
 })
 
 t.test('keys carry a hash tag so that multi-key operations stay in one cluster slot', async (t) => {
-  const stores = await testRedisStores(t, redis)
+  const stores = await testRedisStore(t, redis)
   const key = stores.key('agency:000.00.00.H41', 'keys')
   t.match(key, /^t\d+-\d+:\{agency:000\.00\.00\.H41\}:keys$/)
 })
 
 t.test('a server-side failure that is not an outage is not reported as one', async (t) => {
-  const stores = await testRedisStores(t, redis)
+  const stores = await testRedisStore(t, redis)
   const attempt = stores.run(
     async () => await stores.client.call('NO-SUCH-COMMAND'))
   await t.rejects(attempt, { name: 'ReplyError' })
 })
 
 t.test('an unreachable server is StoreUnavailableError at once, not a hang', async (t) => {
-  const stores = await testRedisStores(t, redis)
+  const stores = await testRedisStore(t, redis)
   const other = await startTestRedis()
   await other.destroy()
   const away = new RedisStores({ url: other.url, keyPrefix: 'x:', commandTimeoutMs: 500, quitTimeoutMs: 100 })
@@ -47,7 +47,7 @@ t.test('an unreachable server is StoreUnavailableError at once, not a hang', asy
 })
 
 t.test('every audit key shares one hash tag, so the append script stays in one cluster slot', async (t) => {
-  const stores = await testRedisStores(t, redis)
+  const stores = await testRedisStore(t, redis)
   const store = stores.audit
   const event: StoredAuditEvent = {
     id: '01J00000AB0000000000000001', chain: 'C1', seq: 1, prevHash: '0'.repeat(64), hash: 'a'.repeat(64),
@@ -63,7 +63,7 @@ t.test('every audit key shares one hash tag, so the append script stays in one c
 })
 
 t.test('retention of a long chain runs in bounded batches and removes exactly what was asked', async (t) => {
-  const store = (await testRedisStores(t, redis)).audit
+  const store = (await testRedisStore(t, redis)).audit
   let prevHash = '0'.repeat(64)
   const appends: Array<Promise<boolean>> = []
   for (let seq = 1; seq <= 1000; seq++) {
