@@ -37,7 +37,7 @@ async function world (t: Test, commandTimeoutMs = 1000, server: TestRedis = redi
   const logFile = join(mkdtempSync(join(tmpdir(), 'rg-audit-svc-')), 'audit.log')
   // a synchronous destination: what a test reads right after `record` is what was written
   const log = pino({ level: 'info' }, pino.destination({ dest: logFile, sync: true }))
-  const audit = new AuditService({ store, log, signer, issuer: 'https://gateway.test', cursorKey: 'k' })
+  const audit = new AuditService({ audit: store.audit, log, signer, issuer: 'https://gateway.test', cursorKey: 'k' })
   t.teardown(async () => await audit.stop())
   const logged = (): ReturnType<World['logged']> => readFileSync(logFile, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line))
   return { store, audit, logFile, logged }

@@ -16,8 +16,8 @@ const DAY = 86_400_000
 
 t.test('outside production the first key is generated once and kept in the store', async (t) => {
   const store = new MemoryStores()
-  const a = await SigningKeys.load({ kind: 'store', store, alg: 'EdDSA' }, { retentionMs: DAY })
-  const b = await SigningKeys.load({ kind: 'store', store, alg: 'EdDSA' }, { retentionMs: DAY })
+  const a = await SigningKeys.load({ kind: 'store', keys: store.signingKeys, alg: 'EdDSA' }, { retentionMs: DAY })
+  const b = await SigningKeys.load({ kind: 'store', keys: store.signingKeys, alg: 'EdDSA' }, { retentionMs: DAY })
   t.equal(a.activeKid, b.activeKid, 'a restart (or a second process) finds the same key')
   t.equal(a.activeAlg, 'EdDSA')
   const jwks = a.jwks()
@@ -34,7 +34,7 @@ t.test('rotation without downtime: the new key signs, the old one still verifies
   const before = await tokenFor(a, admin)
   const oldKid = decodeProtectedHeader(before).kid
 
-  await rotateStoredKeys(store, 'ES256', DAY)
+  await rotateStoredKeys(store.signingKeys, 'ES256', DAY)
   await a.signingKeys.refresh(false)
   const after = await tokenFor(a, admin)
   const header = decodeProtectedHeader(after)
@@ -73,7 +73,7 @@ t.test('a retired key verifies what it signed but makes no access token once the
   t.equal((await app.inject({ method: 'GET', url: '/v1/agencies', headers: { authorization: `Bearer ${await mintAccessToken(app, old, { agency_kid: agencyKid })}` } })).statusCode, 200, 'the current key makes access tokens')
   const attestation = await app.signingKeys.sign({ iss: app.config.gatewayIssuer, aud: ADMIN_CODE, iat: Math.floor(Date.now() / 1000), jti: randomUUID(), document_id: randomUUID(), document_version: 1, status: 'valid' }, ATTESTATION_TYP)
 
-  await rotateStoredKeys(store, 'EdDSA', 400 * DAY)
+  await rotateStoredKeys(store.signingKeys, 'EdDSA', 400 * DAY)
   await app.signingKeys.refresh(false)
   const call = async (token: string) => await app.inject({ method: 'GET', url: '/v1/agencies', headers: { authorization: `Bearer ${token}` } })
   const farExp = await call(await mintAccessToken(app, old, { agency_kid: agencyKid, exp: Math.floor(Date.now() / 1000) + 400 * 86_400 }))
@@ -104,7 +104,7 @@ t.test('a retired key is dropped after its retention', async (t) => {
   t.ok(second[1]?.retired_at)
   const third = await rotateKeys(second, 'EdDSA', 3 * DAY)
   t.same(third.map((k) => k.kid), [third[0]?.kid, second[0]?.kid], 'the key retired 5 days ago is gone with a 3-day retention')
-  const keys = await SigningKeys.load({ kind: 'store', store: await storeWith(third), alg: 'EdDSA' }, { retentionMs: 3 * DAY })
+  const keys = await SigningKeys.load({ kind: 'store', keys: (await storeWith(third)).signingKeys, alg: 'EdDSA' }, { retentionMs: 3 * DAY })
   t.same(keys.jwks().keys.map((k) => k.kid), [third[0]?.kid, second[0]?.kid])
 })
 

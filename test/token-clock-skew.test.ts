@@ -66,7 +66,7 @@ t.test('a retired key\'s tokens may end up to the leeway later than the token li
   for (const [skew, accepted] of [['60', true], ['0', false]] as const) {
     const { app, store, admin, key } = await gateway(t, { ACCESS_TOKEN_CLOCK_SKEW_SECONDS: skew })
     const old = await key()
-    await rotateStoredKeys(store, 'EdDSA', 400 * 86_400_000)
+    await rotateStoredKeys(store.signingKeys, 'EdDSA', 400 * 86_400_000)
     await app.signingKeys.refresh(false)
     const retiredAt = Date.parse(((await store.signingKeys.getSigningKeys())?.keys as StoredKey[]).find((k) => k.kid === old.kid)?.retired_at as string)
     // signed the moment before a process whose clock is 30 s ahead saw the rotation (10 s)

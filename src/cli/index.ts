@@ -136,7 +136,7 @@ export function buildCli (): Command {
         if (config.redis.mode === 'memory') throw new StatedError('no store to rotate in: set REDIS_URL (or REDIS_CLUSTER_NODES) as the gateway has it, or pass --file')
         const store = await createStores(config)
         try {
-          next = await rotateStoredKeys(store, alg, config.signing.retentionMs)
+          next = await rotateStoredKeys(store.signingKeys, alg, config.signing.retentionMs)
         } finally {
           await store.close()
         }
@@ -292,7 +292,7 @@ export function buildCli (): Command {
     .action(async (options: { destination: string, after: string }) => {
       await withStore(async (store) => {
         const destination = destinationName(options.destination)
-        const { requeued } = await replayOutbox(store, destination, cursorOption(options.after, '--after'))
+        const { requeued } = await replayOutbox(store.outbox, destination, cursorOption(options.after, '--after'))
         process.stdout.write(`${requeued} deliveries to ${destination} queued again\n`)
       })
     })

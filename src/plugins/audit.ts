@@ -51,7 +51,7 @@ async function auditPlugin (app: FastifyInstance): Promise<void> {
     : pino.destination({ fd: 1, sync: false })
   const log = pino({ level: 'info', base: { stream: 'audit' }, ...errorLogging() }, destination)
   const audit = new AuditService({
-    store: app.stores,
+    audit: app.stores.audit,
     log,
     signer: app.signingKeys,
     issuer: config.gatewayIssuer,

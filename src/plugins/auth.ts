@@ -58,16 +58,17 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
   const signingKeys = new SigningKeys(
     config.signing.keysFile
       ? { kind: 'file', path: config.signing.keysFile }
-      : { kind: 'store', store: app.stores, alg: config.signing.alg },
+      : { kind: 'store', keys: app.stores.signingKeys, alg: config.signing.alg },
     { retentionMs: config.signing.retentionMs, refreshMs: SIGNING_KEYS_REFRESH_MS }
   )
   app.addHook('onClose', async () => signingKeys.stop())
   // kept in the store outside production: a Redis not up yet holds the process until it is
   await app.lifecycle.whenStoreAnswers('reading the gateway\'s signing keys', async () => await signingKeys.open())
-  const agencyKeys = new AgencyKeys({ store: app.stores, fetchTimeoutMs: 3000, cacheMs: 10 * 60_000, fetch: outboundFetcher(outboundPolicy(config.outbound)) })
+  const agencyKeys = new AgencyKeys({ agencies: app.stores.agencies, fetchTimeoutMs: 3000, cacheMs: 10 * 60_000, fetch: outboundFetcher(outboundPolicy(config.outbound)) })
   const agencies = new AgencyService({ agencies: app.stores.agencies, catalogue: app.stores.catalogue, outbound: outboundPolicy(config.outbound) })
   const tokens = new TokenService({
-    store: app.stores,
+    agencies: app.stores.agencies,
+    leases: app.stores.leases,
     signingKeys,
     agencyKeys,
     issuer: config.gatewayIssuer,

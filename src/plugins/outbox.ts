@@ -17,7 +17,12 @@ declare module 'fastify' {
 async function outboxPlugin (app: FastifyInstance): Promise<void> {
   const config = app.config.outbox
   const outbox = new OutboxService({ ...config, portalWebhookUrl: app.config.portalWebhookUrl }, {
-    store: app.stores,
+    outbox: app.stores.outbox,
+    leases: app.stores.leases,
+    events: app.stores.audit,
+    documents: app.stores.documents,
+    reuseRecords: app.stores.reuseRecords,
+    agencies: app.stores.agencies,
     sign: async (body) => await app.signingKeys.signDetached(body, WEBHOOK_TYP),
     audit: async (input) => await app.audit.record(input),
     log: app.log,

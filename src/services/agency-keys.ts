@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, customFetch, importJWK } from 'jose'
 import type { JWK } from 'jose'
 import type { OutboundFetch } from '../lib/outbound.js'
-import type { AgencyRecord, Stores } from '../store/index.js'
+import type { AgencyRecord, AgencyStore } from '../store/index.js'
 import { algorithmMatches, otherAlgorithmName } from './agencies.js'
 import { AuthCheckError } from './auth-errors.js'
 
@@ -10,7 +10,7 @@ type VerifyKey = Awaited<ReturnType<typeof importJWK>>
 
 export interface AgencyKeysOptions {
   /** where each agency's keys generation is kept (moved on by an admin change or refresh) */
-  store: Pick<Stores, 'agencies'>
+  agencies: Pick<AgencyStore, 'agencyKeysGeneration'>
   /** how long a jwks_uri fetch may take */
   fetchTimeoutMs: number
   /** how long a fetched JWKS is used before it is fetched again */
@@ -102,7 +102,7 @@ export class AgencyKeys {
 
   /** the process's copy of the agency's JWKS, a new one if the URI or the keys generation moved */
   private async remoteSet (agency: AgencyRecord, uri: string): Promise<RemoteSet> {
-    const generation = await this.options.store.agencies.agencyKeysGeneration(agency.code)
+    const generation = await this.options.agencies.agencyKeysGeneration(agency.code)
     const copy = this.remote.get(agency.code)
     if (copy && copy.uri === uri && copy.generation === generation) return copy.set
     const set = createRemoteJWKSet(new URL(uri), {

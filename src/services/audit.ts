@@ -3,7 +3,7 @@ import { decodeTime, encodeTime, monotonicFactory } from 'ulid'
 import type { Logger } from 'pino'
 import { canonicalDigest } from '../lib/digest.js'
 import { ProblemError } from '../lib/problem.js'
-import type { AuditCheckpointRecord, AuditIndex, Stores, StoredAuditEvent } from '../store/index.js'
+import type { AuditCheckpointRecord, AuditIndex, AuditStore, StoredAuditEvent } from '../store/index.js'
 import { StatedError } from '../lib/error-description.js'
 
 /**
@@ -101,7 +101,7 @@ export interface AuditSearchFilters {
 }
 
 export interface AuditServiceOptions {
-  store: Pick<Stores, 'audit'>
+  audit: AuditStore
   /** where audit lines go: a pino logger writing JSON lines (AUDIT_LOG_FILE or standard output) */
   log: Logger
   signer: AuditSigner
@@ -188,7 +188,7 @@ export class AuditService {
    * at those positions again: the log would hold two different events with one seq.
    */
   private async resync (): Promise<void> {
-    const stored = await this.options.store.audit.auditChainHead(this.chain) ?? { seq: 0, hash: GENESIS_HASH }
+    const stored = await this.options.audit.auditChainHead(this.chain) ?? { seq: 0, hash: GENESIS_HASH }
     const logged = this.logged ?? stored
     if (stored.seq < logged.seq || (stored.seq === logged.seq && stored.hash !== logged.hash)) {
       this.options.log.error({ chain: this.chain, stored: stored.seq, logged: logged.seq }, 'the store lost audit events this process logged; continuing on a new chain')
@@ -196,7 +196,7 @@ export class AuditService {
       return
     }
     if (stored.seq > logged.seq) {
-      const missed = await this.options.store.audit.auditChainSlice(this.chain, logged.seq + 1, stored.seq - logged.seq) as unknown as AuditEvent[]
+      const missed = await this.options.audit.auditChainSlice(this.chain, logged.seq + 1, stored.seq - logged.seq) as unknown as AuditEvent[]
       for (const event of missed) this.options.log.info({ audit: event, unconfirmed: true }, 'audit')
       this.unconfirmed.push(...missed.map((event) => event.id))
     }
@@ -240,7 +240,7 @@ export class AuditService {
     })
     let appended: boolean
     try {
-      appended = await this.options.store.audit.appendAuditEvents(events.map((event, i) => ({ event: event as unknown as StoredAuditEvent, announce: batch[i]?.options.announce === true })))
+      appended = await this.options.audit.appendAuditEvents(events.map((event, i) => ({ event: event as unknown as StoredAuditEvent, announce: batch[i]?.options.announce === true })))
     } catch (err) {
       // the write may or may not have landed: read the head again before the next append
       this.head = undefined
@@ -264,8 +264,8 @@ export class AuditService {
   /** Signs the heads of all chains, so that cutting events off a chain's end is detected too. */
   async checkpoint (): Promise<AuditCheckpointRecord> {
     const chains: AuditCheckpointRecord['chains'] = []
-    for (const chain of await this.options.store.audit.auditChains()) {
-      const head = await this.options.store.audit.auditChainHead(chain)
+    for (const chain of await this.options.audit.auditChains()) {
+      const head = await this.options.audit.auditChainHead(chain)
       if (head) chains.push({ chain, ...head })
     }
     const time = new Date().toISOString()
@@ -273,7 +273,7 @@ export class AuditService {
     // be in the log, so removing all of its events from the file is not mistaken for "none yet"
     const jws = await this.options.signer.sign({ iss: this.options.issuer, iat: Math.floor(Date.parse(time) / 1000), writer: this.chain, chains }, CHECKPOINT_TYP)
     const checkpoint: AuditCheckpointRecord = { time, jws, chains }
-    await this.options.store.audit.putAuditCheckpoint(checkpoint)
+    await this.options.audit.putAuditCheckpoint(checkpoint)
     this.options.log.info({ checkpoint }, 'audit checkpoint')
     return checkpoint
   }
@@ -295,10 +295,10 @@ export class AuditService {
    * checkpoint anchors what remains and verification starts from it.
    */
   async prune (before: Date): Promise<number> {
-    const checkpoints = (await this.options.store.audit.auditCheckpoints()).filter((cp) => Date.parse(cp.time) < before.getTime())
+    const checkpoints = (await this.options.audit.auditCheckpoints()).filter((cp) => Date.parse(cp.time) < before.getTime())
     const upTo: Record<string, number> = {}
     for (const cp of checkpoints) for (const head of cp.chains) upTo[head.chain] = Math.max(upTo[head.chain] ?? 0, head.seq)
-    return await this.options.store.audit.pruneAudit(upTo)
+    return await this.options.audit.pruneAudit(upTo)
   }
 
   /**
@@ -326,10 +326,10 @@ export class AuditService {
     while (events.length < filters.limit && read < budget) {
       const count = Math.min(500, budget - read, pageSize)
       pageSize *= 2
-      const ids = await this.options.store.audit.auditIndexPage({ index, ...(fromId ? { fromId } : {}), ...(toId ? { toId } : {}), newestFirst: true, count })
+      const ids = await this.options.audit.auditIndexPage({ index, ...(fromId ? { fromId } : {}), ...(toId ? { toId } : {}), newestFirst: true, count })
       if (ids.length === 0) { exhausted = true; break }
       read += ids.length
-      for (const event of await this.options.store.audit.auditEvents(ids) as unknown as AuditEvent[]) {
+      for (const event of await this.options.audit.auditEvents(ids) as unknown as AuditEvent[]) {
         last = event.id
         if (this.matches(event, filters)) events.push(event)
         if (events.length === filters.limit) break
@@ -350,11 +350,11 @@ export class AuditService {
    */
   async history (subject: string, range: { from?: string, to?: string, before?: string, limit: number }, day: string): Promise<{ events: AuditEvent[], more: boolean }> {
     // each hidden access moves once, in bounded steps
-    for (let moved = REVEAL_BATCH; moved === REVEAL_BATCH;) moved = await this.options.store.audit.revealAuditHistory(subject, day, REVEAL_BATCH)
+    for (let moved = REVEAL_BATCH; moved === REVEAL_BATCH;) moved = await this.options.audit.revealAuditHistory(subject, day, REVEAL_BATCH)
     const toId = range.before ?? (range.to ? encodeTime(Date.parse(range.to)) : undefined)
     const fromId = range.from ? encodeTime(Date.parse(range.from)) : undefined
-    const ids = await this.options.store.audit.auditIndexPage({ index: { kind: 'history', value: subject }, ...(fromId ? { fromId } : {}), ...(toId ? { toId } : {}), newestFirst: true, count: range.limit + 1 })
-    const events = await this.options.store.audit.auditEvents(ids.slice(0, range.limit)) as unknown as AuditEvent[]
+    const ids = await this.options.audit.auditIndexPage({ index: { kind: 'history', value: subject }, ...(fromId ? { fromId } : {}), ...(toId ? { toId } : {}), newestFirst: true, count: range.limit + 1 })
+    const events = await this.options.audit.auditEvents(ids.slice(0, range.limit)) as unknown as AuditEvent[]
     return { events, more: ids.length > range.limit }
   }
 
@@ -372,10 +372,10 @@ export class AuditService {
     const toId = range.to ? encodeTime(Date.parse(range.to)) : undefined
     let skip: string | undefined
     for (;;) {
-      const ids = await this.options.store.audit.auditIndexPage({ index: { kind: 'all' }, ...(fromId ? { fromId } : {}), ...(toId ? { toId } : {}), newestFirst: false, count: 501 })
+      const ids = await this.options.audit.auditIndexPage({ index: { kind: 'all' }, ...(fromId ? { fromId } : {}), ...(toId ? { toId } : {}), newestFirst: false, count: 501 })
       const page = skip !== undefined && ids[0] === skip ? ids.slice(1) : ids
       if (page.length === 0) return
-      for (const event of await this.options.store.audit.auditEvents(page) as unknown as AuditEvent[]) yield event
+      for (const event of await this.options.audit.auditEvents(page) as unknown as AuditEvent[]) yield event
       if (ids.length < 501) return
       skip = page[page.length - 1]
       fromId = skip
@@ -384,12 +384,12 @@ export class AuditService {
 
   /** The events of every chain, each in seq order, for verification. */
   async * chainEvents (): AsyncGenerator<AuditEvent> {
-    for (const chain of await this.options.store.audit.auditChains()) {
-      const head = await this.options.store.audit.auditChainHead(chain)
+    for (const chain of await this.options.audit.auditChains()) {
+      const head = await this.options.audit.auditChainHead(chain)
       if (!head) continue
       const start = await this.firstKeptSeq(chain, head.seq)
       for (let seq = start; seq <= head.seq; seq += 500) {
-        const slice = await this.options.store.audit.auditChainSlice(chain, seq, Math.min(500, head.seq - seq + 1))
+        const slice = await this.options.audit.auditChainSlice(chain, seq, Math.min(500, head.seq - seq + 1))
         for (const event of slice as unknown as AuditEvent[]) yield event
       }
     }
@@ -397,13 +397,13 @@ export class AuditService {
 
   /** After retention the chain starts past 1: at the oldest checkpoint's seq + 1, or later. */
   private async firstKeptSeq (chain: string, last: number): Promise<number> {
-    const first = await this.options.store.audit.auditChainSlice(chain, 1, 1)
+    const first = await this.options.audit.auditChainSlice(chain, 1, 1)
     if (first.length) return 1
     let low = 1
     let high = last
     while (low < high) {
       const mid = (low + high) >>> 1
-      if ((await this.options.store.audit.auditChainSlice(chain, mid, 1)).length) high = mid
+      if ((await this.options.audit.auditChainSlice(chain, mid, 1)).length) high = mid
       else low = mid + 1
     }
     return low
@@ -411,7 +411,7 @@ export class AuditService {
 
   /** Every signed checkpoint, in the order stored: for verifying the whole trail (a range is paged, `checkpointPage`). */
   async checkpoints (): Promise<AuditCheckpointRecord[]> {
-    return await this.options.store.audit.auditCheckpoints()
+    return await this.options.audit.auditCheckpoints()
   }
 
   /**
@@ -424,12 +424,12 @@ export class AuditService {
     const from = query.from ? Date.parse(query.from) : -Infinity
     const to = query.to ? Date.parse(query.to) : Infinity
     const fingerprint = this.fingerprint(['checkpoints', query.from, query.to])
-    const store = this.options.store
-    const total = await store.audit.auditCheckpointCount()
+    const store = this.options.audit
+    const total = await store.auditCheckpointCount()
     let index = query.cursor ? Number(this.openCursor(query.cursor, fingerprint)) : await this.checkpointAtOrAfter(from, total)
     const found: Array<{ at: number, checkpoint: AuditCheckpointRecord }> = []
     scan: while (index < total && found.length <= query.limit) {
-      const chunk = await store.audit.auditCheckpoints(index, Math.min(total, index + query.limit + 1) - 1)
+      const chunk = await store.auditCheckpoints(index, Math.min(total, index + query.limit + 1) - 1)
       if (!chunk.length) break
       for (const checkpoint of chunk) {
         const at = index++
@@ -450,7 +450,7 @@ export class AuditService {
     let high = total
     while (low < high) {
       const mid = (low + high) >>> 1
-      const [checkpoint] = await this.options.store.audit.auditCheckpoints(mid, mid)
+      const [checkpoint] = await this.options.audit.auditCheckpoints(mid, mid)
       if (checkpoint && Date.parse(checkpoint.time) < from) low = mid + 1
       else high = mid
     }

@@ -6,7 +6,7 @@ import type { Caller } from './tokens.js'
 import { ProblemError } from '../lib/problem.js'
 import type { OutboundFetch } from '../lib/outbound.js'
 import { statusOf } from './documents.js'
-import type { OutboxDeliveryRecord, OutboxEventRecord, OutboxEventType, OutboxSettlement, Stores, StoredDocument, StoredDocumentVersion } from '../store/index.js'
+import type { AgencyStore, AuditStore, DocumentStore, LeaseStore, OutboxDeliveryRecord, OutboxEventRecord, OutboxEventType, OutboxSettlement, OutboxStore, ReuseRecordStore, StoredDocument, StoredDocumentVersion } from '../store/index.js'
 
 /**
  * The outbox: announcements of changes to indexed results, delivered to webhooks.
@@ -43,7 +43,16 @@ export type OutboxSettings = Omit<Config['outbox'], 'worker'> & {
 }
 
 export interface OutboxDeps {
-  store: Pick<Stores, 'agencies' | 'audit' | 'documents' | 'reuseRecords' | 'outbox' | 'leases'>
+  outbox: OutboxStore
+  /** one fan-out worker at a time, across processes */
+  leases: Pick<LeaseStore, 'holdLease'>
+  /** the audit events that announce changes */
+  events: Pick<AuditStore, 'auditEvents'>
+  documents: Pick<DocumentStore, 'getDocument'>
+  /** who reused a changed document, to notify */
+  reuseRecords: Pick<ReuseRecordStore, 'reusesOf'>
+  /** where agencies take their notices */
+  agencies: Pick<AgencyStore, 'getAgency'>
   /** detached JWS over the body bytes, and the key id that signed it */
   sign: (body: string) => Promise<string>
   audit: (input: AuditInput) => Promise<unknown>
@@ -90,11 +99,11 @@ export interface DeliveryView {
 interface Reuse { requester: string, version: number, dossierCode: string, procedureCode: string, at: string }
 
 /** Queues again every settled delivery to `destination` after `after`, page by page; returns how many. */
-export async function replayOutbox (store: Pick<Stores, 'outbox'>, destination: string, after: number): Promise<{ requeued: number }> {
+export async function replayOutbox (outbox: OutboxStore, destination: string, after: number): Promise<{ requeued: number }> {
   let requeued = 0
   let cursor: number | undefined = after
   while (cursor !== undefined) {
-    const page: { requeued: number, next?: number } = await store.outbox.replayOutbox(destination, cursor, 500, Date.now())
+    const page: { requeued: number, next?: number } = await outbox.replayOutbox(destination, cursor, 500, Date.now())
     requeued += page.requeued
     cursor = page.next
   }
@@ -114,7 +123,6 @@ export class OutboxService {
 
   constructor (private readonly settings: OutboxSettings, private readonly deps: OutboxDeps) {}
 
-  private get store (): Pick<Stores, 'agencies' | 'audit' | 'documents' | 'reuseRecords' | 'outbox' | 'leases'> { return this.deps.store }
   private get graceMs (): number { return this.settings.confirmGraceMs ?? CONFIRM_GRACE_MS }
   /** a delivery is leased past the longest an attempt can take, so it is never held by two */
   private get deliveryLeaseMs (): number { return this.settings.timeoutMs * 2 + 5000 }
@@ -168,8 +176,8 @@ export class OutboxService {
     let handled = 0
     const leaseMs = Math.max(5 * this.settings.pollMs, 5000)
     for (;;) {
-      if (!await this.store.leases.holdLease('outbox-fan-out', this.owner, leaseMs)) return handled
-      const sources = await this.store.outbox.dueOutboxSources(Date.now(), SOURCE_BATCH)
+      if (!await this.deps.leases.holdLease('outbox-fan-out', this.owner, leaseMs)) return handled
+      const sources = await this.deps.outbox.dueOutboxSources(Date.now(), SOURCE_BATCH)
       const waiting = new Set<string>()
       for (const source of sources) {
         if (await this.handleSource(source, waiting)) handled++
@@ -182,7 +190,7 @@ export class OutboxService {
   private async handleSource (source: string, waiting: Set<string>): Promise<boolean> {
     const resolved = await this.resolve(source)
     if (!resolved) {
-      await this.store.outbox.dropOutboxSource(source)
+      await this.deps.outbox.dropOutboxSource(source)
       return true
     }
     if (waiting.has(resolved.documentId)) return false
@@ -192,12 +200,12 @@ export class OutboxService {
       return false
     }
     if (verdict === 'drop') {
-      await this.store.outbox.dropOutboxSource(source)
+      await this.deps.outbox.dropOutboxSource(source)
       if (resolved.kind !== 'expired') this.deps.log.warn({ source, kind: resolved.kind }, 'an announced change is not in the store: its write failed, nothing to announce')
       return true
     }
     if (verdict === 'later') {
-      await this.store.outbox.scheduleOutboxSource(source, expiryInstant(resolved.found?.document.versions.at(-1)?.validUntil as string))
+      await this.deps.outbox.scheduleOutboxSource(source, expiryInstant(resolved.found?.document.versions.at(-1)?.validUntil as string))
       return true
     }
     await this.publish(source, resolved.kind, verdict.document, verdict.subjectHash, verdict.version)
@@ -209,14 +217,14 @@ export class OutboxService {
     if (source.startsWith('x:')) {
       const [documentId, version] = source.slice(2).split(':')
       if (!documentId || !version) return undefined
-      return { source, kind: 'expired', documentId, version: Number(version), since: 0, found: await this.store.documents.getDocument(documentId) }
+      return { source, kind: 'expired', documentId, version: Number(version), since: 0, found: await this.deps.documents.getDocument(documentId) }
     }
     if (!source.startsWith('a:')) return undefined
-    const [event] = await this.store.audit.auditEvents([source.slice(2)])
+    const [event] = await this.deps.events.auditEvents([source.slice(2)])
     const ref = event?.documents?.[0]
     const kind = ({ 'document.indexed': 'indexed', 'document.amended': 'amended', 'document.revoked': 'revoked' } as const)[String(event?.action)]
     if (!event || !ref || !kind) return undefined
-    return { source, kind, documentId: ref.id, version: ref.version ?? 1, since: Date.parse(String(event.time)), found: await this.store.documents.getDocument(ref.id) }
+    return { source, kind, documentId: ref.id, version: ref.version ?? 1, since: Date.parse(String(event.time)), found: await this.deps.documents.getDocument(ref.id) }
   }
 
   private async check (r: Resolved): Promise<'wait' | 'drop' | 'later' | { document: StoredDocument, subjectHash: string, version: StoredDocumentVersion }> {
@@ -238,7 +246,7 @@ export class OutboxService {
     if (r.kind !== 'indexed') {
       const before = r.kind === 'amended' ? version.version - 1 : version.version
       const predecessor = before <= 1 ? `${r.documentId}.1.indexed` : `${r.documentId}.${before}.amended`
-      if (young && !await this.store.outbox.outboxEvent(predecessor)) return 'wait'
+      if (young && !await this.deps.outbox.outboxEvent(predecessor)) return 'wait'
     }
     return { document, subjectHash: (r.found as { subjectHash: string }).subjectHash, version }
   }
@@ -275,7 +283,7 @@ export class OutboxService {
     const schedule = (kind === 'indexed' || kind === 'amended') && version.validUntil !== undefined
       ? [{ source: `x:${version.id}:${version.version}`, at: expiryInstant(version.validUntil) }]
       : []
-    const published = await this.store.outbox.publishOutboxEvent(source, event, deliveries, schedule, Date.now())
+    const published = await this.deps.outbox.publishOutboxEvent(source, event, deliveries, schedule, Date.now())
     if (published) this.deps.log.info({ outboxEvent: published.id, cursor: published.cursor, destinations: deliveries.length }, 'outbox event published')
   }
 
@@ -285,7 +293,7 @@ export class OutboxService {
    * dossiers it used them for.
    */
   private async noticesFor (kind: 'amended' | 'revoked', document: StoredDocument, subjectHash: string, version: StoredDocumentVersion): Promise<Array<{ destination: string, extra: Record<string, unknown> }>> {
-    const reuses = (await this.store.reuseRecords.reusesOf(subjectHash, version.id)).filter((r) => kind === 'revoked' || r.version < version.version)
+    const reuses = (await this.deps.reuseRecords.reusesOf(subjectHash, version.id)).filter((r) => kind === 'revoked' || r.version < version.version)
     const byRequester = new Map<string, Map<string, Reuse>>()
     for (const reuse of reuses) {
       const own = byRequester.get(reuse.requester) ?? new Map<string, Reuse>()
@@ -296,7 +304,7 @@ export class OutboxService {
     }
     const out = []
     for (const [requester, own] of [...byRequester].sort(([a], [b]) => a.localeCompare(b))) {
-      const agency = await this.store.agencies.getAgency(requester)
+      const agency = await this.deps.agencies.getAgency(requester)
       if (!agency?.webhookUrl) continue
       out.push({
         destination: agencyDestination(requester),
@@ -316,7 +324,7 @@ export class OutboxService {
     const lease = `${this.owner}:${randomUUID()}`
     while (!this.stopped) {
       const room = this.settings.concurrency - this.inFlight.size
-      const claimed = room > 0 ? await this.store.outbox.claimOutboxDeliveries(Date.now(), this.deliveryLeaseMs, room, lease) : []
+      const claimed = room > 0 ? await this.deps.outbox.claimOutboxDeliveries(Date.now(), this.deliveryLeaseMs, room, lease) : []
       for (const item of claimed) {
         const attempt: Promise<void> = this.attempt(item.delivery, item.event, lease)
           .catch((err) => { this.deps.log.warn({ err, outboxEvent: item.event.id, destination: item.delivery.destination }, 'outbox delivery not settled; its lease will run out and it will be tried again') })
@@ -331,7 +339,7 @@ export class OutboxService {
 
   private async urlOf (destination: string): Promise<string | undefined> {
     if (destination === PORTAL) return this.settings.portalWebhookUrl
-    if (destination.startsWith('agency:')) return (await this.store.agencies.getAgency(destination.slice(7)))?.webhookUrl
+    if (destination.startsWith('agency:')) return (await this.deps.agencies.getAgency(destination.slice(7)))?.webhookUrl
     return undefined
   }
 
@@ -393,24 +401,24 @@ export class OutboxService {
         ...(outcome.state === 'retry' ? { nextAttemptAt: new Date(outcome.nextAttemptAt).toISOString() } : {})
       }
     })
-    if (!await this.store.outbox.settleOutboxDelivery(delivery.destination, event.id, lease, outcome, now)) {
+    if (!await this.deps.outbox.settleOutboxDelivery(delivery.destination, event.id, lease, outcome, now)) {
       this.deps.log.warn({ outboxEvent: event.id, destination: delivery.destination }, 'outbox delivery lease ran out before it was settled; it will be tried again')
     }
   }
 
   /** A recorded change that did not happen after all (the write failed, or an earlier registration won): nothing to announce. */
   async discard (auditEventId: string): Promise<void> {
-    await this.store.outbox.dropOutboxSource(`a:${auditEventId}`)
+    await this.deps.outbox.dropOutboxSource(`a:${auditEventId}`)
   }
 
   async replay (destination: string, after: number): Promise<{ requeued: number }> {
-    return await replayOutbox(this.store, destination, after)
+    return await replayOutbox(this.deps.outbox, destination, after)
   }
 
   /** The caller's own destination: the portal's announcements, or an agency's notices (404 without a webhook). */
   private async destinationOf (caller: Pick<Caller, 'code' | 'roles'>): Promise<string> {
     if (caller.roles.includes('portal')) return PORTAL
-    const agency = await this.store.agencies.getAgency(caller.code)
+    const agency = await this.deps.agencies.getAgency(caller.code)
     if (!agency?.webhookUrl) throw new ProblemError(404, 'no_webhook', `agency ${caller.code} has no webhook registered (webhookUrl, set by an administrator)`)
     return agencyDestination(caller.code)
   }
@@ -418,7 +426,7 @@ export class OutboxService {
   /** What was sent (or is being sent) to the caller, by cursor, oldest first. */
   async deliveriesOf (caller: Pick<Caller, 'code' | 'roles'>, after: number, limit: number): Promise<{ destination: string, deliveries: DeliveryView[] }> {
     const destination = await this.destinationOf(caller)
-    const deliveries = await this.store.outbox.outboxDeliveries(destination, after, limit)
+    const deliveries = await this.deps.outbox.outboxDeliveries(destination, after, limit)
     return {
       destination,
       deliveries: deliveries.map((d) => ({

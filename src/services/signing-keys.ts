@@ -4,7 +4,7 @@ import type { JsonWebKey, KeyObject as NodeKeyObject } from 'node:crypto'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK } from 'jose'
 import type { JWK, JWTPayload, KeyObject } from 'jose'
 import { jwksKeys } from '../lib/jwks.js'
-import type { Stores } from '../store/index.js'
+import type { SigningKeyStore } from '../store/index.js'
 import { StoreUnavailableError } from '../store/errors.js'
 import { StatedError } from '../lib/error-description.js'
 
@@ -82,7 +82,7 @@ export async function writeKeyFile (path: string, keys: StoredKey[]): Promise<vo
 
 export type KeySource =
   | { kind: 'file', path: string }
-  | { kind: 'store', store: Pick<Stores, 'signingKeys'>, alg: GatewayAlg }
+  | { kind: 'store', keys: SigningKeyStore, alg: GatewayAlg }
 
 interface Loaded {
   stored: StoredKey[]
@@ -194,14 +194,14 @@ export class SigningKeys {
       this.fileMtime = info.mtimeMs
       stored = parseKeyFile(await readFile(path, 'utf8').catch(unreadable), path)
     } else {
-      const record = await this.source.store.signingKeys.getSigningKeys()
+      const record = await this.source.keys.getSigningKeys()
       if (record) {
         stored = record.keys as StoredKey[]
       } else {
         stored = [await generateGatewayKey(this.source.alg)]
         // two processes starting together: the loser takes the winner's key
-        if (!await this.source.store.signingKeys.putSigningKeys(stored, 0)) {
-          stored = (await this.source.store.signingKeys.getSigningKeys())?.keys as StoredKey[]
+        if (!await this.source.keys.putSigningKeys(stored, 0)) {
+          stored = (await this.source.keys.getSigningKeys())?.keys as StoredKey[]
         }
       }
     }
@@ -234,11 +234,11 @@ function sameKeys (a: StoredKey[], b: StoredKey[]): boolean {
 }
 
 /** Rotation of the key set kept in the store, safe against a concurrent rotation. */
-export async function rotateStoredKeys (store: Pick<Stores, 'signingKeys'>, alg: GatewayAlg, retentionMs: number): Promise<StoredKey[]> {
+export async function rotateStoredKeys (store: SigningKeyStore, alg: GatewayAlg, retentionMs: number): Promise<StoredKey[]> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    const record = await store.signingKeys.getSigningKeys()
+    const record = await store.getSigningKeys()
     const next = await rotateKeys((record?.keys ?? []) as StoredKey[], alg, retentionMs)
-    if (await store.signingKeys.putSigningKeys(next, record?.revision ?? 0)) return next
+    if (await store.putSigningKeys(next, record?.revision ?? 0)) return next
   }
   throw new StatedError('the signing keys changed under five rotation attempts in a row; try again')
 }

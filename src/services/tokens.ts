@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { decodeJwt, decodeProtectedHeader, jwtVerify, errors as joseErrors } from 'jose'
 import type { JWTPayload } from 'jose'
 import { LRUCache } from 'lru-cache'
-import type { AgencyRecord, Stores } from '../store/index.js'
+import type { AgencyRecord, AgencyStore, LeaseStore } from '../store/index.js'
 import { AGENCY_ALGORITHMS, AGENCY_CODE, scopesOf } from './agencies.js'
 import type { AgencyKeys } from './agency-keys.js'
 import { AuthCheckError } from './auth-errors.js'
@@ -53,7 +53,8 @@ export interface IssuedToken {
 }
 
 export interface TokenServiceOptions {
-  store: Pick<Stores, 'agencies' | 'leases'>
+  agencies: AgencyStore
+  leases: LeaseStore
   signingKeys: SigningKeys
   agencyKeys: AgencyKeys
   /** the gateway's id: issuer of access tokens, accepted audience of assertions */
@@ -127,7 +128,7 @@ export class TokenService {
     if (typeof iss !== 'string' || !AGENCY_CODE.test(iss)) throw new AuthCheckError('issuer_invalid', 'iss must be the agency code of the caller')
     if (unverified.sub !== iss) throw new AuthCheckError('iss_sub_mismatch', 'iss and sub must both be the agency code (RFC 7523 §3)')
 
-    const agency = await this.options.store.agencies.getAgency(iss)
+    const agency = await this.options.agencies.getAgency(iss)
     if (!agency) throw new AuthCheckError('agency_unknown', `no agency ${iss} is registered`)
     if (agency.status !== 'active') throw new AuthCheckError('agency_suspended', `agency ${iss} is suspended`)
 
@@ -154,7 +155,7 @@ export class TokenService {
     const scope = this.grantScope(agency, requestedScope)
 
     // the jti is kept as long as the assertion could still be accepted, then forgotten
-    const first = await this.options.store.leases.claimOnce('assertion', `${iss}\n${jti}`, (exp - now + CLOCK_TOLERANCE_S + 1) * 1000)
+    const first = await this.options.leases.claimOnce('assertion', `${iss}\n${jti}`, (exp - now + CLOCK_TOLERANCE_S + 1) * 1000)
     if (!first) throw new AuthCheckError('assertion_replayed', 'this assertion (its jti) has already been used; sign a new one for each token request')
 
     const tokenId = randomUUID()
@@ -254,7 +255,7 @@ export class TokenService {
    * role take effect on the very next request, whichever gateway process serves it.
    */
   async caller (claims: AccessTokenClaims): Promise<Caller> {
-    const agency = await this.options.store.agencies.getAgency(claims.sub)
+    const agency = await this.options.agencies.getAgency(claims.sub)
     if (!agency) throw new AuthCheckError('agency_unknown', `agency ${claims.sub} is no longer registered`)
     if (agency.status !== 'active') throw new AuthCheckError('agency_suspended', `agency ${claims.sub} is suspended`)
     if (!await this.options.agencyKeys.stillRegistered(agency, claims.agency_kid)) {

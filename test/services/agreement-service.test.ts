@@ -118,7 +118,7 @@ t.test('a download link: for its requester only, used once, every attempt on rec
 
 t.test('an attestation check: this gateway\'s is valid with the document\'s status now, anything else is valid: false', async (t) => {
   const store = new MemoryStores()
-  const keys = await SigningKeys.load({ kind: 'store', store, alg: 'EdDSA' }, { retentionMs: 86_400_000 })
+  const keys = await SigningKeys.load({ kind: 'store', keys: store.signingKeys, alg: 'EdDSA' }, { retentionMs: 86_400_000 })
   const attestations = new AttestationService({ documents: store.documents, signer: keys, issuer: GATEWAY })
   const jws = await keys.sign({ iss: GATEWAY, aud: REQUESTER, document_id: 'unknown-doc', document_version: 1 }, ATTESTATION_TYP)
   const events: AuditEvent[] = []

@@ -62,7 +62,7 @@ async function setup (agreement: Partial<AgreementRecord> = {}): Promise<Setup> 
   const catalogue = new Catalogue({ catalogue: store.catalogue })
   await catalogue.seed()
   const index = new DocumentService({ documents: store.documents, catalogue, pepper: 'a pepper for the reuse service test' })
-  const keys = await SigningKeys.load({ kind: 'store', store, alg: 'EdDSA' }, { retentionMs: 86_400_000 })
+  const keys = await SigningKeys.load({ kind: 'store', keys: store.signingKeys, alg: 'EdDSA' }, { retentionMs: 86_400_000 })
   const portal = await makeAgency(PORTAL)
   const at = new Date().toISOString()
   await store.agencies.putAgency({ code: REQUESTER, name: 'requester', roles: ['requester'], status: 'active', createdAt: at, updatedAt: at })
@@ -97,7 +97,7 @@ async function setup (agreement: Partial<AgreementRecord> = {}): Promise<Setup> 
     reuseRecords: store.reuseRecords,
     catalogue,
     index,
-    agencyKeys: new AgencyKeys({ store, fetchTimeoutMs: 1000, cacheMs: 60_000, fetch: async () => { throw new Error('no key is fetched in this test') } }),
+    agencyKeys: new AgencyKeys({ agencies: store.agencies, fetchTimeoutMs: 1000, cacheMs: 60_000, fetch: async () => { throw new Error('no key is fetched in this test') } }),
     signer,
     stats: new ReuseStats(store),
     issuer: GATEWAY
