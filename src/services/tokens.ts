@@ -3,8 +3,9 @@ import { decodeJwt, decodeProtectedHeader, jwtVerify, errors as joseErrors } fro
 import type { JWTPayload } from 'jose'
 import { LRUCache } from 'lru-cache'
 import type { AgencyRecord, AgencyStore, LeaseStore } from '../store/index.js'
-import { AGENCY_ALGORITHMS, AGENCY_CODE, scopesOf } from './agencies.js'
+import { AGENCY_ALGORITHMS, AGENCY_CODE, ALL_SCOPES, scopesOf } from './agencies.js'
 import type { AgencyKeys } from './agency-keys.js'
+import type { RecordAudit } from './call.js'
 import { AuthCheckError } from './auth-errors.js'
 import { GATEWAY_ALGORITHMS, SIGNING_KEYS_REFRESH_MS } from './signing-keys.js'
 import type { SigningKeys } from './signing-keys.js'
@@ -94,6 +95,41 @@ export function latestRetiredKeyExp (retiredAt: number, ttlSeconds: number, skew
   return Math.floor((retiredAt + SIGNING_KEYS_REFRESH_MS) / 1000) + ttlSeconds + skewSeconds
 }
 
+export const GRANT_TYPE = 'client_credentials'
+export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+
+/** A token request, as the form of RFC 6749 §4.4.2 with RFC 7523 §2.2's client assertion. */
+export interface TokenRequest {
+  grant_type: string
+  client_assertion_type: string
+  client_assertion: string
+  scope?: string
+  client_id?: string
+}
+
+/** The token endpoint's answer: the token (RFC 6749 §5.1), or the RFC 6749 §5.2 error and our code. */
+export type TokenGrant =
+  | { token: { access_token: string, token_type: 'Bearer', expires_in: number, scope: string } }
+  | { refused: { error: AuthCheckError['oauthError'], code: string, description: string } }
+
+/** What the token endpoint knows of its request: no caller yet, only the trail and the refusal ledger. */
+export interface TokenCall {
+  audit: RecordAudit
+  /** records a refused request; past the client address's limit it throws the 429 instead */
+  refuse: (refusal: { action: string, code: string, detail?: Record<string, unknown> }) => Promise<void>
+  log: { info: (obj: object, msg: string) => void }
+}
+
+/** The agency a refused assertion claimed to come from, when it names one (unverified, for the record). */
+function claimedAgency (assertion: string): { claimedAgency?: string } {
+  try {
+    const iss = decodeJwt(assertion).iss
+    return typeof iss === 'string' && AGENCY_CODE.test(iss) ? { claimedAgency: iss } : {}
+  } catch {
+    return {}
+  }
+}
+
 export class TokenService {
   private readonly cache: LRUCache<string, AccessTokenClaims>
   readonly tokenEndpoint: string
@@ -105,6 +141,44 @@ export class TokenService {
     // verified access tokens, remembered until they expire: a JWT verify costs ~100 µs
     this.cache = new LRUCache({ max: options.cacheSize ?? 50_000, ttlAutopurge: false })
     this.tokenEndpoint = `${options.issuer}/v1/oauth/token`
+  }
+
+  /**
+   * The token endpoint: a form's grant checked, the assertion exchanged, a refusal on record (and
+   * counted against the client address), an issue on record before the token leaves.
+   */
+  async grant (call: TokenCall, body: TokenRequest): Promise<TokenGrant> {
+    if (body.grant_type !== GRANT_TYPE) return { refused: { error: 'unsupported_grant_type', code: 'unsupported_grant_type', description: `grant_type must be ${GRANT_TYPE}` } }
+    if (body.client_assertion_type !== ASSERTION_TYPE) return { refused: { error: 'invalid_request', code: 'invalid_request', description: `client_assertion_type must be ${ASSERTION_TYPE}` } }
+    let issued: IssuedToken
+    try {
+      issued = await this.exchangeAssertion(body.client_assertion, body.scope)
+      if (body.client_id !== undefined && body.client_id !== issued.agency) {
+        throw new AuthCheckError('client_id_mismatch', 'client_id does not match the assertion issuer')
+      }
+    } catch (err) {
+      if (!(err instanceof AuthCheckError)) throw err
+      call.log.info({ code: err.code }, 'token request refused')
+      await call.refuse({ action: 'token.refused', code: err.code, detail: claimedAgency(body.client_assertion) })
+      return { refused: { error: err.oauthError, code: err.code, description: err.description } }
+    }
+    await call.audit({ actor: issued.agency, action: 'token.issued', outcome: 'granted', detail: { scope: issued.scope, tokenId: issued.tokenId, assertionId: issued.assertionId } })
+    call.log.info({ agency: issued.agency, scope: issued.scope, tokenId: issued.tokenId }, 'access token issued')
+    return { token: { access_token: issued.accessToken, token_type: 'Bearer', expires_in: issued.expiresIn, scope: issued.scope } }
+  }
+
+  /** RFC 8414 metadata: where to get tokens and what a client assertion must be. */
+  metadata (): Record<string, unknown> {
+    const issuer = this.options.issuer
+    return {
+      issuer,
+      token_endpoint: this.tokenEndpoint,
+      jwks_uri: `${issuer}/.well-known/jwks.json`,
+      grant_types_supported: [GRANT_TYPE],
+      token_endpoint_auth_methods_supported: ['private_key_jwt'],
+      token_endpoint_auth_signing_alg_values_supported: [...AGENCY_ALGORITHMS],
+      scopes_supported: ALL_SCOPES
+    }
   }
 
   /**

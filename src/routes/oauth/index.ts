@@ -2,20 +2,8 @@ import formbody from '@fastify/formbody'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { PUBLIC } from '../../lib/openapi.js'
 import { problemType, statusTitle } from '../../lib/problem.js'
-import { decodeJwt } from 'jose'
-import { AGENCY_CODE } from '../../services/agencies.js'
-import { AuthCheckError } from '../../services/auth-errors.js'
-
-const GRANT_TYPE = 'client_credentials'
-const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
-
-interface TokenRequest {
-  grant_type: string
-  client_assertion_type: string
-  client_assertion: string
-  scope?: string
-  client_id?: string
-}
+import type { AuthCheckError } from '../../services/auth-errors.js'
+import type { TokenCall, TokenRequest } from '../../services/tokens.js'
 
 type OAuthErrorCode = AuthCheckError['oauthError']
 
@@ -48,16 +36,6 @@ function sendOAuthError (reply: FastifyReply, error: OAuthErrorCode, code: strin
     code,
     requestId: reply.request.id
   })
-}
-
-/** The agency a refused assertion claimed to come from, when it names one (unverified, for the record). */
-function claimedAgency (assertion: string): { claimedAgency?: string } {
-  try {
-    const iss = decodeJwt(assertion).iss
-    return typeof iss === 'string' && AGENCY_CODE.test(iss) ? { claimedAgency: iss } : {}
-  } catch {
-    return {}
-  }
 }
 
 /** the largest token request: a form of a few parameters and one client assertion */
@@ -111,30 +89,14 @@ export default async function oauthRoutes (app: FastifyInstance): Promise<void> 
       }
     }
   }, async (request, reply) => {
-    const body = request.body
     reply.header('pragma', 'no-cache')
-    if (body.grant_type !== GRANT_TYPE) {
-      return sendOAuthError(reply, 'unsupported_grant_type', 'unsupported_grant_type', `grant_type must be ${GRANT_TYPE}`)
+    const call: TokenCall = {
+      audit: async (event, options) => await request.audit(event, options),
+      refuse: async (refusal) => await app.refusals.refuse(request, refusal),
+      log: request.log
     }
-    if (body.client_assertion_type !== ASSERTION_TYPE) {
-      return sendOAuthError(reply, 'invalid_request', 'invalid_request', `client_assertion_type must be ${ASSERTION_TYPE}`)
-    }
-    let issued
-    try {
-      issued = await app.tokens.exchangeAssertion(body.client_assertion, body.scope)
-      if (body.client_id !== undefined && body.client_id !== issued.agency) {
-        throw new AuthCheckError('client_id_mismatch', 'client_id does not match the assertion issuer')
-      }
-    } catch (err) {
-      if (!(err instanceof AuthCheckError)) throw err
-      request.log.info({ code: err.code }, 'token request refused')
-      // past the address's refusal limit this throws a 429 instead (plugins/refusals.ts)
-      await app.refusals.refuse(request, { action: 'token.refused', code: err.code, detail: claimedAgency(body.client_assertion) })
-      return sendOAuthError(reply, err.oauthError, err.code, err.description)
-    }
-    // the token leaves only once its issue is on record
-    await request.audit({ actor: issued.agency, action: 'token.issued', outcome: 'granted', detail: { scope: issued.scope, tokenId: issued.tokenId, assertionId: issued.assertionId } })
-    request.log.info({ agency: issued.agency, scope: issued.scope, tokenId: issued.tokenId }, 'access token issued')
-    return { access_token: issued.accessToken, token_type: 'Bearer', expires_in: issued.expiresIn, scope: issued.scope }
+    const answer = await app.tokens.grant(call, request.body)
+    if ('refused' in answer) return sendOAuthError(reply, answer.refused.error, answer.refused.code, answer.refused.description)
+    return answer.token
   })
 }

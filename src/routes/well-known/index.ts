@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify'
 import { PUBLIC } from '../../lib/openapi.js'
-import { AGENCY_ALGORITHMS, ALL_SCOPES } from '../../services/agencies.js'
 
 export default async function wellKnownRoutes (app: FastifyInstance): Promise<void> {
   app.get('/.well-known/jwks.json', {
@@ -29,15 +28,6 @@ export default async function wellKnownRoutes (app: FastifyInstance): Promise<vo
     }
   }, async (_request, reply) => {
     reply.header('cache-control', 'public, max-age=300')
-    const issuer = app.config.gatewayIssuer
-    return {
-      issuer,
-      token_endpoint: app.tokens.tokenEndpoint,
-      jwks_uri: `${issuer}/.well-known/jwks.json`,
-      grant_types_supported: ['client_credentials'],
-      token_endpoint_auth_methods_supported: ['private_key_jwt'],
-      token_endpoint_auth_signing_alg_values_supported: [...AGENCY_ALGORITHMS],
-      scopes_supported: ALL_SCOPES
-    }
+    return app.tokens.metadata()
   })
 }
