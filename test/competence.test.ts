@@ -9,7 +9,7 @@ import type { Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { PDF, bearer, buildWorld, consentToken, reuseQuery, sample } from './lib/world.js'
 import { makeAgency, register, tokenFor } from './lib/agencies.js'
-import { today } from '../src/services/documents.js'
+import { today } from '../src/services/document-status.js'
 
 const BIRTH = 'giay-khai-sinh'
 const CRIME = 'phieu-ly-lich-tu-phap'

@@ -10,7 +10,7 @@ import { testRedisStore } from './lib/redis-store.js'
 import { ADMIN_CODE, adminEnv, makeAgency, register, tokenFor } from './lib/agencies.js'
 import { generateDocuments } from '../src/sample-data/generate.js'
 import type { SampleDocument } from '../src/sample-data/generate.js'
-import { today } from '../src/services/documents.js'
+import { today } from '../src/services/document-status.js'
 import { PortalService } from '../src/services/portal.js'
 
 /**

@@ -7,7 +7,7 @@ import { AgencyKeys } from '../services/agency-keys.js'
 import { AuthCheckError } from '../services/auth-errors.js'
 import { SIGNING_KEYS_REFRESH_MS, SigningKeys } from '../services/signing-keys.js'
 import { TokenService } from '../services/tokens.js'
-import type { Caller } from '../services/tokens.js'
+import type { Caller } from '../services/call.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,11 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs'
-import { Ajv2020 } from 'ajv/dist/2020.js'
-import type { Options as AjvOptions, AnySchema, ErrorObject, ValidateFunction } from 'ajv'
-import addFormatsModule from 'ajv-formats'
+import type { AnySchema, ErrorObject, ValidateFunction } from 'ajv'
+import { createAjv } from '../lib/ajv.js'
 import { badRequest, escapePointer } from '../lib/problem.js'
 
-// ajv-formats is CommonJS with a default export that NodeNext sees as the module namespace
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
+export { createAjv }
 
 /** where the API's JSON Schemas live: schemas/*.json, each with a stable $id */
 export const SCHEMAS_DIR = new URL('../../schemas/', import.meta.url)
@@ -16,28 +14,6 @@ export function loadApiSchemas (): Array<{ $id: string } & Record<string, unknow
     .filter((name) => name.endsWith('.json'))
     .sort()
     .map((name) => JSON.parse(readFileSync(new URL(name, SCHEMAS_DIR), 'utf8')))
-}
-
-/** Keywords that OpenAPI documents carry but JSON Schema validation does not use. */
-const ANNOTATION_KEYWORDS = ['example', 'x-scope', 'x-personal-data']
-
-export function createAjv (options: AjvOptions = {}): Ajv2020 {
-  const ajv = new Ajv2020({
-    allErrors: true,
-    strict: true,
-    strictRequired: false,
-    allowUnionTypes: true,
-    removeAdditional: false,
-    useDefaults: true,
-    coerceTypes: false,
-    // each error carries the schema that failed, so that a refusal can name the expected form
-    // (its title and example: lib/problem.ts) rather than quote a regular expression
-    verbose: true,
-    ...options
-  })
-  addFormats(ajv)
-  for (const keyword of ANNOTATION_KEYWORDS) ajv.addKeyword(keyword)
-  return ajv
 }
 
 /**

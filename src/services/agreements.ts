@@ -3,7 +3,7 @@ import type { AgreementRecord, AgencyStore, AgreementStore } from '../store/inde
 import { scopesOf } from './agencies.js'
 import type { Call } from './call.js'
 import type { Catalogue } from './catalogue.js'
-import { today } from './documents.js'
+import { today } from './document-status.js'
 import { inForce, releasedFields } from './reuse.js'
 
 /**

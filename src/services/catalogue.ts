@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 import type { ValidateFunction } from 'ajv'
 import { isDeepStrictEqual } from 'node:util'
 import { ProblemError } from '../lib/problem.js'
-import { createAjv } from '../plugins/validation.js'
-import type { DocumentTypeRecord, Stores, CatalogueStore } from '../store/index.js'
+import { createAjv } from '../lib/ajv.js'
+import type { CatalogueStore, DocumentTypeRecord } from '../store/index.js'
 import type { Call } from './call.js'
 
 /**

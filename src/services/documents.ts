@@ -7,6 +7,8 @@ import { ProblemError, validationErrors } from '../lib/problem.js'
 import type { AjvLikeError, ProblemFieldError } from '../lib/problem.js'
 import type { DocumentKeys, RegisterOutcome, StoredDocument, StoredDocumentVersion, DocumentStore } from '../store/index.js'
 import { addDuration } from './catalogue.js'
+import { view } from './document-status.js'
+import type { DocumentStatus, DocumentView } from './document-status.js'
 import { SEALED, dataKeyId, openDocument, openVersion, sealVersion, sealedEnvelope } from './document-sealing.js'
 import type { Catalogue } from './catalogue.js'
 import { checkedSubjectHash, subjectHash } from './identifiers.js'
@@ -15,7 +17,6 @@ import { StatedError } from '../lib/error-description.js'
 import { BlobDigestMismatchError, BlobTooLargeError } from '../store/blob-store.js'
 import type { BlobStore } from '../store/blob-store.js'
 import type { Call } from './call.js'
-import type { OutboxService } from './outbox.js'
 
 /** The media types a digitized file may have: what an issuer uploads, and so what a requester downloads. */
 export const FILE_MEDIA_TYPES = ['application/pdf', 'image/jpeg', 'image/png', 'image/tiff']
@@ -54,51 +55,6 @@ export interface AmendInput {
    * is carried forward, so the new version is released with it.
    */
   replacesFile?: boolean
-}
-
-/** `pending`: not valid yet (validFrom is still to come, Vietnam time) — never released or attested as valid */
-export type DocumentStatus = 'valid' | 'pending' | 'expired' | 'revoked' | 'superseded'
-
-/** A version as an issuer reads it: its content, plus what is derived when it is read. */
-export type DocumentView = Omit<StoredDocumentVersion, 'contentHash'> & {
-  latestVersion: number
-  file?: { mediaType: string, size: number, sha256: string, carriedFrom?: number }
-  status: DocumentStatus
-  revokedAt?: string
-  revocationReason?: string
-}
-
-/** Today in Vietnam (UTC+7): validity dates are calendar dates there. */
-export function today (now = new Date()): string {
-  return new Date(now.getTime() + 7 * 3_600_000).toISOString().slice(0, 10)
-}
-
-/**
- * A version's status now. Revocation wins: it withdraws the result, every version of it, so a
- * relying party that checks an older version for `revoked` sees it (not `superseded`).
- */
-export function statusOf (document: StoredDocument, version: StoredDocumentVersion, now = new Date()): DocumentStatus {
-  if (document.revoked) return 'revoked'
-  const latest = document.versions[document.versions.length - 1] as StoredDocumentVersion
-  if (version.version < latest.version) return 'superseded'
-  const day = today(now)
-  if (version.validUntil !== undefined && version.validUntil < day) return 'expired'
-  if (version.validFrom > day) return 'pending'
-  return 'valid'
-}
-
-export function view (document: StoredDocument, version: StoredDocumentVersion, now = new Date()): DocumentView {
-  const latest = document.versions[document.versions.length - 1] as StoredDocumentVersion
-  const status = statusOf(document, version, now)
-  const file = document.files[version.version]
-  const { contentHash: _hash, ...content } = version
-  return {
-    ...content,
-    latestVersion: latest.version,
-    status,
-    ...(file ? { file: { mediaType: file.mediaType, size: file.size, sha256: file.sha256, ...(file.carriedFrom !== undefined ? { carriedFrom: file.carriedFrom } : {}) } } : {}),
-    ...(status === 'revoked' && document.revoked ? { revokedAt: document.revoked.at, revocationReason: document.revoked.reason } : {})
-  }
 }
 
 export type ReencryptOutcome = 'reencrypted' | 'current' | 'missing' | 'changed'
@@ -172,7 +128,7 @@ export interface DocumentServiceDeps {
   pepper: string
   keyring?: Keyring | undefined
   /** withdraws the announcement of a change that was not made after all; absent where nothing announces */
-  announcements?: Pick<OutboxService, 'discard'>
+  announcements?: { discard: (auditEventId: string) => Promise<void> }
   /** where digitized files are kept, and how large one may be; absent where no file is attached */
   files?: { blobs: BlobStore, maxBytes: number }
 }

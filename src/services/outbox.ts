@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto'
 import type { Config } from '../config.js'
 import type { AuditInput } from './audit.js'
 import type { Call } from './call.js'
-import type { Caller } from './tokens.js'
+import type { Caller } from './call.js'
 import { ProblemError } from '../lib/problem.js'
 import type { OutboundFetch } from '../lib/outbound.js'
-import { statusOf } from './documents.js'
+import { statusOf } from './document-status.js'
 import type { AgencyStore, AuditStore, DocumentStore, LeaseStore, OutboxDeliveryRecord, OutboxEventRecord, OutboxEventType, OutboxSettlement, OutboxStore, ReuseRecordStore, StoredDocument, StoredDocumentVersion } from '../store/index.js'
 
 /**

@@ -4,8 +4,9 @@ import type { StoredDocumentVersion, AgencyStore, DocumentStore } from '../store
 import { checkTimeRange } from './audit.js'
 import type { AuditEvent } from './audit.js'
 import type { Call } from './call.js'
-import { today, view } from './documents.js'
-import type { DocumentService, DocumentView } from './documents.js'
+import { today, view } from './document-status.js'
+import type { DocumentService } from './documents.js'
+import type { DocumentView } from './document-status.js'
 import type { Subject } from './identifiers.js'
 
 /**

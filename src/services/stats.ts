@@ -1,7 +1,7 @@
 import { ProblemError } from '../lib/problem.js'
 import type { AgencyStore, DocumentStore, ReuseRecordStore } from '../store/index.js'
-import type { Call } from './call.js'
-import { today } from './documents.js'
+import type { Call, WarnLogger } from './call.js'
+import { today } from './document-status.js'
 
 /**
  * Reuse statistics — the figures a province reports on (the reuse rate): counters kept per
@@ -29,10 +29,6 @@ export function counterField (measure: Measure, grouping?: StatsGrouping, key?: 
   return grouping === undefined ? measure : `${measure}\t${grouping}\t${key ?? ''}`
 }
 
-/** The pino-style logger a request carries; counting failures are logged, never thrown. */
-export interface WarnLogger {
-  warn(obj: object, msg: string): void
-}
 
 export interface ReuseFigures {
   queries: number

@@ -5,7 +5,7 @@ import { LRUCache } from 'lru-cache'
 import type { AgencyRecord, AgencyStore, LeaseStore } from '../store/index.js'
 import { AGENCY_ALGORITHMS, AGENCY_CODE, ALL_SCOPES, scopesOf } from './agencies.js'
 import type { AgencyKeys } from './agency-keys.js'
-import type { RecordAudit } from './call.js'
+import type { Caller, RecordAudit } from './call.js'
 import { AuthCheckError } from './auth-errors.js'
 import { GATEWAY_ALGORITHMS, SIGNING_KEYS_REFRESH_MS } from './signing-keys.js'
 import type { SigningKeys } from './signing-keys.js'
@@ -29,18 +29,6 @@ export interface AccessTokenClaims extends JWTPayload {
   jti: string
   /** the agency key the client assertion was signed with: removing it revokes the token */
   agency_kid: string
-}
-
-/** The agency behind a request, as the authorization layer found it. */
-export interface Caller {
-  code: string
-  name: string
-  roles: AgencyRecord['roles']
-  /** the document types it may issue, as its record says now (none unless it holds the issuer role) */
-  issuableTypes: string[]
-  /** scopes of the token that its agency still holds */
-  scopes: string[]
-  tokenId: string
 }
 
 export interface IssuedToken {
