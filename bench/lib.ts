@@ -26,7 +26,7 @@ export const CPUS = hasTaskset() && cpus().length >= 2 ? { server: '0', load: '1
 
 export interface LoadFigures { requestsPerSecond: number, requests: number, p50: number, p99: number, errors: number, non2xx: number }
 
-export interface LoadPlan { url: string, method?: 'GET' | 'POST', headers?: Record<string, string>, body?: string, bodiesFile?: string, seconds: number, connections: number }
+export interface LoadPlan { url: string, method?: 'GET' | 'POST', headers?: Record<string, string>, body?: string, bodiesFile?: string, seconds: number, connections: number, /** requests a second for all connections together (fixed-rate load) */ rate?: number }
 
 /** Runs a script of the suite in a process of its own on `cpu`; resolves with its last stdout line as JSON. */
 async function runScript<T> (script: string, args: string[], cpu: string | undefined): Promise<T> {

@@ -29,7 +29,13 @@ export async function startBare (): Promise<{ url: string, stop: () => void }> {
   return { url: `${url}/bare`, stop: () => bare.kill() }
 }
 
-export async function benchReuse (g: BenchGateway, seconds: number, connections: number): Promise<{ bare: LoadFigures, full: LoadFigures, status: LoadFigures, setup: ReuseSetup }> {
+/**
+ * At a fixed rate well below capacity, p99 is what a clerk waits for (closed-loop figures at 50
+ * connections are mostly the queue's: p50 ≈ connections ÷ throughput).
+ */
+const FIXED_RATE_CONNECTIONS = 5
+
+export async function benchReuse (g: BenchGateway, seconds: number, connections: number, rate: number): Promise<{ bare: LoadFigures, full: LoadFigures, status: LoadFigures, fixed: LoadFigures, bareFixed: LoadFigures, setup: ReuseSetup }> {
   const setup = await prepareReuse(g)
   const bare = await startBare()
   try {
@@ -40,7 +46,12 @@ export async function benchReuse (g: BenchGateway, seconds: number, connections:
     const bareFigures = await load({ ...plan, url: bare.url, seconds })
     const full = await load({ ...plan, url: setup.url, seconds })
     const status = await load({ ...plan, body: JSON.stringify({ ...JSON.parse(setup.body), mode: 'status' }), url: setup.url, seconds })
-    return { bare: bareFigures, full, status, setup }
+    // few connections: autocannon paces each one at rate ÷ connections, all in step, so 50
+    // connections would send bursts of 50 and measure the burst's queue, not the server
+    const paced = { ...plan, connections: FIXED_RATE_CONNECTIONS, seconds, rate }
+    const bareFixed = await load({ ...paced, url: bare.url })
+    const fixed = await load({ ...paced, url: setup.url })
+    return { bare: bareFigures, full, status, fixed, bareFixed, setup }
   } finally {
     bare.stop()
   }

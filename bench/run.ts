@@ -15,6 +15,7 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const documents = Number(process.env.BENCH_DOCS ?? 100_000)
 const auditEvents = Number(process.env.BENCH_AUDIT_EVENTS ?? 1_000_000)
+const fixedRate = Number(process.env.BENCH_FIXED_RATE ?? 500)
 const started = Date.now()
 // this process (and what it starts without a CPU of its own: Redis, the import client) on the load CPU
 if (CPUS) execFileSync('taskset', ['-pc', CPUS.load, String(process.pid)], { stdio: 'ignore' })
@@ -29,8 +30,9 @@ try {
   const g = await benchGateway(redis, CPUS?.server)
   try {
     progress('reuse queries')
-    const reuse = await benchReuse(g, seconds, connections)
+    const reuse = await benchReuse(g, seconds, connections, fixedRate)
     rows.push(['1. reuse query finding one document', fmt(reuse.full), `bare Fastify route: ${fmt(reuse.bare)}`, ratio(reuse.full.requestsPerSecond, reuse.bare.requestsPerSecond)])
+    rows.push([`1b. reuse query at a fixed ${fixedRate} req/s`, fmt(reuse.fixed), `bare Fastify route at ${fixedRate} req/s: ${fmt(reuse.bareFixed)}`, `p99 ${ratio(reuse.fixed.p99, Math.max(reuse.bareFixed.p99, 1), 1)} ×`])
     rows.push(['2. reuse query, mode status', fmt(reuse.status), `bare Fastify route: ${fmt(reuse.bare)}`, ratio(reuse.status.requestsPerSecond, reuse.bare.requestsPerSecond)])
     progress('token endpoint')
     const token = await benchToken(g, seconds, connections)
