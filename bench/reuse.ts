@@ -34,6 +34,7 @@ export async function startBare (): Promise<{ url: string, stop: () => void }> {
  * connections are mostly the queue's: p50 ≈ connections ÷ throughput).
  */
 const FIXED_RATE_CONNECTIONS = 5
+const FIXED_RATE_MIN_SECONDS = 20
 
 export async function benchReuse (g: BenchGateway, seconds: number, connections: number, rate: number): Promise<{ bare: LoadFigures, full: LoadFigures, status: LoadFigures, fixed: LoadFigures, bareFixed: LoadFigures, setup: ReuseSetup }> {
   const setup = await prepareReuse(g)
@@ -48,7 +49,8 @@ export async function benchReuse (g: BenchGateway, seconds: number, connections:
     const status = await load({ ...plan, body: JSON.stringify({ ...JSON.parse(setup.body), mode: 'status' }), url: setup.url, seconds })
     // few connections: autocannon paces each one at rate ÷ connections, all in step, so 50
     // connections would send bursts of 50 and measure the burst's queue, not the server
-    const paced = { ...plan, connections: FIXED_RATE_CONNECTIONS, seconds, rate }
+    // and long enough that the load generator's own warm-up (a fresh process) is not the tail
+    const paced = { ...plan, connections: FIXED_RATE_CONNECTIONS, seconds: Math.max(seconds, FIXED_RATE_MIN_SECONDS), rate }
     const bareFixed = await load({ ...paced, url: bare.url })
     const fixed = await load({ ...paced, url: setup.url })
     return { bare: bareFigures, full, status, fixed, bareFixed, setup }
