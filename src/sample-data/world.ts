@@ -209,6 +209,11 @@ export class World {
     }
   }
 
+  /** a civil-status style number from a yearly register: `<n>/<year>/<suffix>`, not used before for this type */
+  registerNumber (type: string, register: string, year: number, suffix: string): string {
+    return this.unique(type, () => `${this.next(`${register}:${year}`)}/${year}/${suffix}`)
+  }
+
   /** the next number of a register (per type and year), starting somewhere plausible */
   next (key: string): number {
     const n = (this.#counters.get(key) ?? this.rng.int(1, 40)) + this.rng.int(1, 3)

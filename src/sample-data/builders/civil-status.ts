@@ -54,7 +54,7 @@ export const birthCertificate: Builder = (w) => {
   else if (withParentage) data.notes = 'Đăng ký khai sinh kết hợp nhận cha, con'
   return {
     subject: citizen(p),
-    documentNumber: w.unique('giay-khai-sinh', () => `${w.next(`ks:${year}`)}/${year}/TP-KS`),
+    documentNumber: w.registerNumber('giay-khai-sinh', 'ks', year, 'TP-KS'),
     procedureCode: reRegistration ? PROCEDURES.birthReRegistration : withParentage ? PROCEDURES.birthWithParentage : PROCEDURES.birth,
     issued,
     data,
@@ -102,7 +102,7 @@ export const maritalStatus: Builder = (w) => {
   const year = yearOf(issued)
   return {
     subject: citizen(p),
-    documentNumber: w.unique('xac-nhan-tinh-trang-hon-nhan', () => `${w.next(`xn:${year}`)}/${year}/XNTTHN`),
+    documentNumber: w.registerNumber('xac-nhan-tinh-trang-hon-nhan', 'xn', year, 'XNTTHN'),
     procedureCode: PROCEDURES.maritalStatus,
     issued,
     data,
@@ -145,7 +145,7 @@ export const deathExtract: Builder = (w) => {
   }
   return {
     subject: citizen(p),
-    documentNumber: w.unique('trich-luc-khai-tu', () => `${w.next(`kt:${year}`)}/${year}/TLKT`),
+    documentNumber: w.registerNumber('trich-luc-khai-tu', 'kt', year, 'TLKT'),
     procedureCode: PROCEDURES.death,
     issued,
     data,
@@ -175,7 +175,7 @@ export const marriageCertificate: Builder = (w) => {
   const place = r.chance(0.5) ? p.home : spouse.home
   return {
     subject: citizen(p),
-    documentNumber: w.unique('giay-chung-nhan-ket-hon', () => `${w.next(`kh:${year}`)}/${year}/TP-KH`),
+    documentNumber: w.registerNumber('giay-chung-nhan-ket-hon', 'kh', year, 'TP-KH'),
     procedureCode: PROCEDURES.marriage,
     issued,
     data: {

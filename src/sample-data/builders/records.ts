@@ -56,7 +56,7 @@ export const criminalRecord: Builder = (w) => {
   const year = yearOf(issued)
   return {
     subject: citizen(p),
-    documentNumber: w.unique('phieu-ly-lich-tu-phap', () => `${w.next(`lltp:${year}`)}/${year}/LLTP`),
+    documentNumber: w.registerNumber('phieu-ly-lich-tu-phap', 'lltp', year, 'LLTP'),
     procedureCode: PROCEDURES.criminalRecord,
     issued,
     data,
@@ -158,7 +158,7 @@ export const residenceConfirmation: Builder = (w) => {
   const validUntil = issued < toDay('2024-01-01') ? validUntilFor(iso(issued), 'P6M') : undefined
   return {
     subject: citizen(p),
-    documentNumber: w.unique('xac-nhan-thong-tin-cu-tru', () => `${w.next(`ct:${year}`)}/${year}/XNCT`),
+    documentNumber: w.registerNumber('xac-nhan-thong-tin-cu-tru', 'ct', year, 'XNCT'),
     procedureCode: PROCEDURES.residenceConfirmation,
     issued,
     ...(validUntil !== undefined ? { validUntil } : {}),
