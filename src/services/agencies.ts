@@ -130,15 +130,8 @@ export async function registerAgency (deps: { agencies: AgencyService, audit: { 
   return { ...plan, unchanged: false }
 }
 
-export interface AgencyInput {
-  name: string
-  roles: AgencyRole[]
-  issuableTypes?: string[]
-  jwks?: { keys: Array<Record<string, unknown>> }
-  jwksUri?: string
-  webhookUrl?: string
-  status?: 'active' | 'suspended'
-}
+/** PUT /v1/agencies/{code}: the record an admin sends, with the status defaulting to active. */
+export type AgencyInput = Omit<AgencyRecord, 'code' | 'status' | 'createdAt' | 'updatedAt'> & Partial<Pick<AgencyRecord, 'status'>>
 
 /** the API view of an agency: its record plus the scopes its roles grant (an issuer recorded before competences shows it may issue nothing) */
 export type AgencyView = AgencyRecord & { scopes: string[] }
