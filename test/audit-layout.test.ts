@@ -118,3 +118,13 @@ t.test('an announced change of the earlier layout still reaches the outbox', asy
   const [read] = await stores.audit.auditEvents([event.id]) as StoredAuditEvent[]
   t.same(read, event)
 })
+
+t.test('an outbox event of the earlier layout (its body part kept whole) is still read, and not published twice', async (t) => {
+  const stores = await testRedisStore(t, redis)
+  const id = '01JDOC00000000000000000007.1.indexed'
+  const earlier = { id, type: 'document.indexed', occurredAt: '2026-11-25T03:00:00.000Z', documentId: '01JDOC00000000000000000007', payload: { document: { id: '01JDOC00000000000000000007', version: 1, status: 'valid' } } }
+  await stores.client.hset(stores.key('audit', 'ob', 'ev'), id, `5 ${JSON.stringify(earlier)}`)
+  t.same(await stores.outbox.outboxEvent(id), { ...earlier, version: 1, cursor: 5 })
+  const again = { id, type: 'document.indexed' as const, documentId: earlier.documentId, version: 1, published: { status: 'valid', latestVersion: 1 } }
+  t.equal(await stores.outbox.publishOutboxEvent(undefined, again, [{ destination: 'portal' }], [], Date.now()), undefined, 'the same fact, already published')
+})
