@@ -14,8 +14,10 @@
  * KEYS: events hash, heads hash, the outbox sources, then the chain buckets and index keys of
  * the batch. ARGV: chain, then per event: seq, prevHash, hash, its field (the id as stored: the
  * `ev` field, chain bucket value and index member), the encoded event, its outbox source or '',
- * time (ms), position in KEYS of its chain bucket, n, then for each of its n indexes its
- * position in KEYS and the entry's score.
+ * time (ms), position in KEYS of its chain bucket, n, then for each of its n indexes: its
+ * position in KEYS, the position of its first-entry bucket (0: none) and its field there, and
+ * the entry's score. An index with a first-entry bucket gets its first entry there (HSETNX),
+ * the ones after in its sorted set.
  */
 export const APPEND_AUDIT = `
 local head = redis.call('HGET', KEYS[2], ARGV[1])
@@ -33,7 +35,7 @@ while i <= #ARGV do
   local seq, prevHash = tonumber(ARGV[i]), ARGV[i + 1]
   if last and (seq ~= last[1] + 1 or prevHash ~= last[2]) then return redis.error_reply('ERR audit batch is not a chain') end
   last = { seq, ARGV[i + 2] }
-  i = i + 9 + 2 * tonumber(ARGV[i + 8])
+  i = i + 9 + 4 * tonumber(ARGV[i + 8])
 end
 i = 2
 while i <= #ARGV do
@@ -42,8 +44,14 @@ while i <= #ARGV do
   redis.call('HSET', KEYS[tonumber(ARGV[i + 7])], tostring(seq), id)
   if ARGV[i + 5] ~= '' then redis.call('ZADD', KEYS[3], ARGV[i + 6], ARGV[i + 5]) end
   local n = tonumber(ARGV[i + 8])
-  for j = 1, n do redis.call('ZADD', KEYS[tonumber(ARGV[i + 7 + 2 * j])], ARGV[i + 8 + 2 * j], id) end
-  i = i + 9 + 2 * n
+  for j = 0, n - 1 do
+    local at = i + 9 + 4 * j
+    local bucket = tonumber(ARGV[at + 1])
+    if bucket == 0 or redis.call('HSETNX', KEYS[bucket], ARGV[at + 2], id) == 0 then
+      redis.call('ZADD', KEYS[tonumber(ARGV[at])], ARGV[at + 3], id)
+    end
+  end
+  i = i + 9 + 4 * n
 end
 redis.call('HSET', KEYS[2], ARGV[1], tostring(last[1]) .. ' ' .. last[2])
 return 1`
@@ -57,9 +65,10 @@ return 1`
  * (the chain's first kept seq, kept in the chain's own hash, 1 when absent) has not moved
  * meanwhile, then moves it past the batch. Events are never rewritten, so what was read still holds.
  * KEYS: events hash, the chain's hash (floor, and the earlier layout's seq → id), then chain
- * buckets and index keys. ARGV: the floor read, the new floor, then per seq: seq, its event's
- * field ('' when none), the position in KEYS of its chain bucket, n, then the positions in
- * KEYS of its n indexes.
+ * buckets, index keys and first-entry buckets. ARGV: the floor read, the new floor, then per
+ * seq: seq, its event's field ('' when none), the position in KEYS of its chain bucket, n, then
+ * for each of its n indexes: its position in KEYS, its first-entry bucket's (0: none) and its
+ * field there (removed only if it is this event).
  * Returns the number of seqs removed, or -1 when the floor moved (read again).
  */
 export const PRUNE_AUDIT = `
@@ -69,13 +78,18 @@ local i = 3
 while i <= #ARGV do
   local seq, id, bucket, n = ARGV[i], ARGV[i + 1], KEYS[tonumber(ARGV[i + 2])], tonumber(ARGV[i + 3])
   if id ~= '' then
-    for j = 1, n do redis.call('ZREM', KEYS[tonumber(ARGV[i + 3 + j])], id) end
+    for j = 0, n - 1 do
+      local at = i + 4 + 3 * j
+      redis.call('ZREM', KEYS[tonumber(ARGV[at])], id)
+      local bucket = tonumber(ARGV[at + 1])
+      if bucket ~= 0 and redis.call('HGET', KEYS[bucket], ARGV[at + 2]) == id then redis.call('HDEL', KEYS[bucket], ARGV[at + 2]) end
+    end
     redis.call('HDEL', KEYS[1], id)
     redis.call('HDEL', bucket, seq)
     redis.call('HDEL', KEYS[2], seq)
     removed = removed + 1
   end
-  i = i + 4 + n
+  i = i + 4 + 3 * n
 end
 redis.call('HSET', KEYS[2], 'floor', ARGV[2])
 return removed`

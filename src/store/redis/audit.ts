@@ -15,6 +15,10 @@
  *                    16 bytes (byte order is id order); the earlier layout's text ids sort after
  *                    every one of them (a ULID's first byte is below "0" until the year 3600), so
  *                    a page reads both ranges and merges them
+ *   i1:<n>           hash, one of 4096 buckets: the first entry of a document's or a subject's
+ *                    index (most hold one: a document's indexing event, a citizen's one result),
+ *                    `d`+id or `s`+hash (as bytes) → event id; the index's sorted set gets the
+ *                    entries after it. ~40 bytes an entry in a listpack instead of a key of ~150
  *   cp               list of checkpoint JSON, in the order stored
  *   ob:src           (the outbox's, redis/outbox.ts) where an announcing append queues its source
  */
@@ -24,7 +28,7 @@ import { StatedError } from '../../lib/error-description.js'
 import type { RedisConnection } from './connection.js'
 import { DeclaredKeys, auditKey, outboxKey } from './keys.js'
 import { APPEND_AUDIT, PRUNE_AUDIT, REVEAL_HISTORY } from './audit-scripts.js'
-import { bytesToUlid, isUlidPrefix, ulidToBytes } from './binary.js'
+import { bytesToUlid, hexToBytes, isHex, isUlid, isUlidPrefix, ulidToBytes } from './binary.js'
 import { decodeAuditEvent, encodeAuditEvent, eventField } from './codec-audit.js'
 
 /** events one retention script removes at most: a few milliseconds of server time */
@@ -32,6 +36,9 @@ const PRUNE_BATCH = 256
 
 /** seqs one chain bucket holds (Redis keeps a hash of up to 128 entries as a listpack) */
 const CHAIN_BUCKET_BITS = 7
+
+/** buckets of first index entries (i1:<n>): a few dozen entries each at 100,000 documents, so Redis keeps them as listpacks */
+const FIRST_ENTRY_BUCKETS = 4096
 
 /** the scripts called with their number of keys first */
 export const AUDIT_VARIABLE_KEY_COMMANDS = ['auditAppend', 'auditPrune']
@@ -54,6 +61,23 @@ function located (stored: Buffer): Located {
   return { id, field: id }
 }
 
+/** FNV-1a: which bucket an index's first entry is in */
+function bucketOf (name: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193)
+  return (h >>> 0) % FIRST_ENTRY_BUCKETS
+}
+
+/** where the first entry of an index is kept, for a document's and a subject's (else undefined: all in its sorted set) */
+function firstEntryOf (name: string): { bucket: number, field: Buffer | string } | undefined {
+  const colon = name.indexOf(':')
+  const kind = name.slice(0, colon)
+  const value = name.slice(colon + 1)
+  if (kind === 'document') return { bucket: bucketOf(name), field: isUlid(value) ? Buffer.concat([Buffer.from('d'), ulidToBytes(value)]) : name }
+  if (kind === 'subject') return { bucket: bucketOf(name), field: isHex(value, 32) ? Buffer.concat([Buffer.from('s'), hexToBytes(value)]) : name }
+  return undefined
+}
+
 export class RedisAuditStore implements AuditStore {
   private readonly scripts: {
     append: (...args: Arg[]) => Promise<number>
@@ -73,6 +97,12 @@ export class RedisAuditStore implements AuditStore {
   private key (...rest: string[]): string { return auditKey(this.redis, ...rest) }
   private chainBucketKey (chain: string, seq: number): string { return this.key('chain', chain, String(seq >> CHAIN_BUCKET_BITS)) }
 
+  /** an index entry as the scripts take it: the sorted set's position in KEYS, then its first-entry bucket's (0: none) and field */
+  private indexArgs (keys: DeclaredKeys, name: string): Arg[] {
+    const first = firstEntryOf(name)
+    return [keys.position(this.key('idx', name)), first ? keys.position(this.key('i1', String(first.bucket))) : 0, first?.field ?? '']
+  }
+
   async appendAuditEvent (event: StoredAuditEvent, options?: { announce?: boolean }): Promise<boolean> {
     return await this.appendAuditEvents([{ event, ...options }])
   }
@@ -84,9 +114,10 @@ export class RedisAuditStore implements AuditStore {
     const args: Arg[] = [first.chain]
     for (const { event, announce } of batch) {
       if (event.chain !== first.chain) throw new StatedError('an audit batch is one chain')
-      const indexes = auditIndexEntries(event).flatMap(({ name, score }) => [keys.position(this.key('idx', name)), score])
+      const entries = auditIndexEntries(event)
       args.push(event.seq, event.prevHash, event.hash, eventField(event.id), encodeAuditEvent(event), announce ? `a:${event.id}` : '',
-        Date.parse(String(event.time)), keys.position(this.chainBucketKey(event.chain, event.seq)), indexes.length / 2, ...indexes)
+        Date.parse(String(event.time)), keys.position(this.chainBucketKey(event.chain, event.seq)), entries.length,
+        ...entries.flatMap(({ name, score }) => [...this.indexArgs(keys, name), score]))
     }
     const done = await this.redis.run(async () => await this.scripts.append(keys.list.length, ...keys.list, ...args))
     return done === 1
@@ -103,21 +134,30 @@ export class RedisAuditStore implements AuditStore {
     return (await this.redis.run(async () => await this.redis.client.hkeys(this.key('head')))).sort()
   }
 
-  /** Both ranges of an index (ids as bytes, ids as text from the earlier layout) in one round trip, merged. */
+  /**
+   * Both ranges of an index (ids as bytes, ids as text from the earlier layout) and, for a
+   * document's or a subject's, its first entry, in one round trip, merged.
+   */
   async auditIndexPage (page: AuditIndexPage): Promise<string[]> {
-    const key = this.key('idx', auditIndexName(page.index))
+    const name = auditIndexName(page.index)
+    const key = this.key('idx', name)
     const client = this.redis.client
     const binaryLow = page.fromId === undefined ? '-' : binaryBound('[', page.fromId)
     // text ids start at "0": the binary range ends before
     const binaryHigh = page.toId === undefined ? '(0' : binaryBound('(', page.toId)
     const textLow = page.fromId === undefined ? '[0' : `[${page.fromId}`
     const textHigh = page.toId === undefined ? '+' : `(${page.toId}`
-    const [binary, text] = await this.redis.run(async () => await Promise.all(page.newestFirst
-      ? [client.zrevrangebylexBuffer(key, binaryHigh, binaryLow, 'LIMIT', 0, page.count), client.zrevrangebylex(key, textHigh, textLow, 'LIMIT', 0, page.count)]
-      : [client.zrangebylexBuffer(key, binaryLow, binaryHigh, 'LIMIT', 0, page.count), client.zrangebylex(key, textLow, textHigh, 'LIMIT', 0, page.count)]))
+    const first = firstEntryOf(name)
+    const [binary, text, inline] = await this.redis.run(async () => await Promise.all([
+      page.newestFirst ? client.zrevrangebylexBuffer(key, binaryHigh, binaryLow, 'LIMIT', 0, page.count) : client.zrangebylexBuffer(key, binaryLow, binaryHigh, 'LIMIT', 0, page.count),
+      page.newestFirst ? client.zrevrangebylex(key, textHigh, textLow, 'LIMIT', 0, page.count) : client.zrangebylex(key, textLow, textHigh, 'LIMIT', 0, page.count),
+      first ? client.hgetBuffer(this.key('i1', String(first.bucket)), first.field) : null
+    ]))
     const ids = (binary as Buffer[]).map((member) => located(member).id)
-    if ((text as string[]).length === 0) return ids
-    const merged = [...ids, ...(text as string[])].sort()
+    const firstId = inline ? located(inline).id : undefined
+    const extra = [...text as string[], ...(firstId !== undefined && (page.fromId === undefined || firstId >= page.fromId) && (page.toId === undefined || firstId < page.toId) ? [firstId] : [])]
+    if (extra.length === 0) return ids
+    const merged = [...ids, ...extra].sort()
     if (page.newestFirst) merged.reverse()
     return merged.slice(0, page.count)
   }
@@ -233,8 +273,8 @@ export class RedisAuditStore implements AuditStore {
         const at = fields[i]
         const stored = at ? eventOf.get(at.id) : undefined
         // index members have the form of the event's field (bytes, or text in the earlier layout)
-        const indexes = stored ? auditIndexNames(stored.event).map((name) => keys.position(this.key('idx', name))) : []
-        args.push(seq, stored?.located.field ?? at?.field ?? '', keys.position(this.chainBucketKey(chain, seq)), indexes.length, ...indexes)
+        const names = stored ? auditIndexNames(stored.event) : []
+        args.push(seq, stored?.located.field ?? at?.field ?? '', keys.position(this.chainBucketKey(chain, seq)), names.length, ...names.flatMap((name) => this.indexArgs(keys, name)))
       })
       const removed = await this.redis.run(async () => await this.scripts.prune(keys.list.length, ...keys.list, ...args))
       // another process pruned this chain meanwhile: read again from where it stopped
