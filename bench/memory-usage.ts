@@ -16,7 +16,7 @@ export function keyClass (name: string): string {
   if (name.startsWith('{audit}:ob:')) {
     const rest = name.slice('{audit}:ob:'.length)
     if (rest === 'ev' || rest === 'src' || rest === 'due' || rest === 'seq' || rest === 'dests') return `outbox ${rest}`
-    const kind = /^(d|q|x|n):/.exec(rest)?.[1]
+    const kind = /^(e|d|q|x|n):/.exec(rest)?.[1]
     return kind ? `outbox ${kind}:` : 'outbox other'
   }
   if (name.startsWith('{audit}:')) {

@@ -26,7 +26,7 @@ import { auditIndexEntries, auditIndexName, auditIndexNames, dayScore, hiddenInd
 import type { AuditCheckpointRecord, AuditIndexPage, AuditStore, StoredAuditEvent } from '../audit.js'
 import { StatedError } from '../../lib/error-description.js'
 import type { RedisConnection } from './connection.js'
-import { DeclaredKeys, auditKey, outboxKey } from './keys.js'
+import { DeclaredKeys, auditKey, bucketOf, outboxKey } from './keys.js'
 import { APPEND_AUDIT, PRUNE_AUDIT, REVEAL_HISTORY } from './audit-scripts.js'
 import { bytesToUlid, hexToBytes, isHex, isUlid, isUlidPrefix, ulidToBytes } from './binary.js'
 import { decodeAuditEvent, encodeAuditEvent, eventField } from './codec-audit.js'
@@ -36,9 +36,6 @@ const PRUNE_BATCH = 256
 
 /** seqs one chain bucket holds (Redis keeps a hash of up to 128 entries as a listpack) */
 const CHAIN_BUCKET_BITS = 7
-
-/** buckets of first index entries (i1:<n>): a few dozen entries each at 100,000 documents, so Redis keeps them as listpacks */
-const FIRST_ENTRY_BUCKETS = 4096
 
 /** the scripts called with their number of keys first */
 export const AUDIT_VARIABLE_KEY_COMMANDS = ['auditAppend', 'auditPrune']
@@ -59,13 +56,6 @@ function located (stored: Buffer): Located {
   if (stored.length === 16 && (stored[0] as number) < 0x30) return { id: bytesToUlid(stored), field: stored }
   const id = stored.toString('utf8')
   return { id, field: id }
-}
-
-/** FNV-1a: which bucket an index's first entry is in */
-function bucketOf (name: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193)
-  return (h >>> 0) % FIRST_ENTRY_BUCKETS
 }
 
 /** where the first entry of an index is kept, for a document's and a subject's (else undefined: all in its sorted set) */

@@ -15,6 +15,17 @@ export function outboxKey (redis: RedisConnection, rest: string): string {
   return redis.key('audit', 'ob', '') + rest
 }
 
+/**
+ * Which of `buckets` shared hashes a small record goes in (FNV-1a of its name): many small
+ * records in a few thousand hashes that Redis keeps as listpacks cost a few bytes of overhead
+ * each, where a key of their own costs ~50–100.
+ */
+export function bucketOf (name: string, buckets = 4096): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193)
+  return (h >>> 0) % buckets
+}
+
 /** The keys a script is given, each once, and the position (1-based, as in Lua) of each in KEYS. */
 export class DeclaredKeys {
   readonly list: string[]

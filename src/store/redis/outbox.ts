@@ -4,9 +4,11 @@
  * `announce`), and an event, its deliveries and its queues are written by one script below —
  * on a cluster, one slot. Keys, after `<prefix>{audit}:ob:`:
  *   src           sorted set: source → when it is due (the audit event's time, or an expiry)
- *   ev            hash: event → "<cursor> <status letter><latest version>" (codec below): what
- *                 a rebuilt body cannot know; the field is the event id with its document id as
- *                 16 bytes. The earlier layout's "<cursor> <event JSON>" under the text id is read
+ *   e:<n>         hash, one of 4096 buckets (by document): event → "<cursor> <status letter>
+ *                 <latest version>" (codec below), what a rebuilt body cannot know; the field is
+ *                 the event id with its document id as 16 bytes. A few dozen events a bucket at
+ *                 100,000 documents: Redis keeps them as listpacks
+ *   ev            hash: the earlier layout's events, id → "<cursor> <event JSON>", still read
  *   seq           the last cursor given
  *   due           sorted set: "<destination>|<event id>" → when the delivery is due; only the
  *                 head of each (destination, document) queue is in it, so order holds
@@ -28,7 +30,7 @@ import type { OutboxDeliveryRecord, OutboxDestinationStatus, OutboxEventRecord, 
 import { StatedError } from '../../lib/error-description.js'
 import { isUlid, ulidToBytes } from './binary.js'
 import type { RedisConnection } from './connection.js'
-import { DeclaredKeys, outboxKey } from './keys.js'
+import { DeclaredKeys, bucketOf, outboxKey } from './keys.js'
 import { CLAIM_DELIVERIES, PUBLISH, REPLAY, SETTLE } from './outbox-scripts.js'
 
 /** the scripts called with their number of keys first */
@@ -116,6 +118,8 @@ export class RedisOutboxStore implements OutboxStore {
   private get sourcesKey (): string { return this.key('src') }
   private get dueKey (): string { return this.key('due') }
   private get eventsKey (): string { return this.key('ev') }
+  /** the bucket of an event's compact record: by document, so a document's events share one */
+  private eventBucketKey (eventId: string): string { return this.key(`e:${bucketOf(eventIdParts(eventId)?.documentId ?? eventId)}`) }
   private deliveryKey (destination: string, eventId: string): string { return this.key(`d:${destination}:${eventId}`) }
   private queueKey (destination: string, documentId: string): string { return this.key(`q:${destination}:${documentId}`) }
   private sentKey (destination: string): string { return this.key(`x:${destination}`) }
@@ -127,7 +131,8 @@ export class RedisOutboxStore implements OutboxStore {
 
   async outboxEvent (id: string): Promise<OutboxEventRecord | undefined> {
     // the compact field, or the earlier layout's text id
-    const [value, earlier] = await this.redis.run(async () => await this.redis.client.hmget(this.eventsKey, eventField(id), id))
+    const client = this.redis.client
+    const [value, earlier] = await this.redis.run(async () => await Promise.all([client.hget(this.eventBucketKey(id), eventField(id)), client.hget(this.eventsKey, id)]))
     const found = value ?? earlier
     return found === null || found === undefined ? undefined : parseEvent(id, found)
   }
@@ -142,7 +147,7 @@ export class RedisOutboxStore implements OutboxStore {
 
   async publishOutboxEvent (source: string | undefined, event: Omit<OutboxEventRecord, 'cursor'>, deliveries: Array<{ destination: string, extra?: Record<string, unknown> }>, schedule: Array<{ source: string, at: number }>, now: number): Promise<OutboxEventRecord | undefined> {
     if (!event.published) throw new StatedError('an outbox event is published with what held then')
-    const keys = new DeclaredKeys([this.sourcesKey, this.eventsKey, this.key('seq'), this.dueKey, this.key('dests')])
+    const keys = new DeclaredKeys([this.sourcesKey, this.eventsKey, this.key('seq'), this.dueKey, this.key('dests'), this.eventBucketKey(event.id)])
     const args: Array<string | number | Buffer> = [
       source ?? '', event.id, encodePublished(event.published), now, event.documentId, eventField(event.id),
       deliveries.length, ...deliveries.flatMap((d) => [
@@ -164,7 +169,7 @@ export class RedisOutboxStore implements OutboxStore {
     for (const member of due) {
       const sep = member.indexOf('|')
       const eventId = member.slice(sep + 1)
-      args.push(member, eventId, eventField(eventId), keys.position(this.deliveryKey(member.slice(0, sep), eventId)))
+      args.push(member, eventId, eventField(eventId), keys.position(this.deliveryKey(member.slice(0, sep), eventId)), keys.position(this.eventBucketKey(eventId)))
     }
     const rows = await this.redis.run(async () => await this.scripts.claimDeliveries(keys.list.length, ...keys.list, ...args))
     return rows.map(([member, fields, value]) => {
