@@ -12,7 +12,9 @@
  *
  * Layout 1: [1, chain, seq, actor, action, outcome, subject, documents, purpose, requestId,
  * clientAddress, detail, prevHash, hash, time, extra], trailing empty places left out; an empty
- * place is nil (the field is absent).
+ * place is nil (the field is absent). A few bytes matter: a value of 253 bytes or more takes
+ * Redis's next allocation class (320 instead of 256 bytes), so the usual shapes of purpose and
+ * detail are stored without their field names.
  */
 import { Packr } from 'msgpackr'
 import { decodeTime } from 'ulid'
@@ -137,7 +139,12 @@ export function encodeAuditEvent (event: StoredAuditEvent): Buffer {
     }),
     place('requestId', str('requestId'), () => UUID.test(e.requestId as string) ? Buffer.from((e.requestId as string).replaceAll('-', ''), 'hex') : e.requestId),
     place('clientAddress', str('clientAddress'), () => IPV4.test(e.clientAddress as string) ? Buffer.from((e.clientAddress as string).split('.').map(Number)) : e.clientAddress),
-    place('detail', true, () => freeForm(e.detail)),
+    // the usual { type } (an indexing) as [type]: a free-form detail is otherwise never an array
+    place('detail', true, () => {
+      const detail = e.detail as Record<string, unknown>
+      return typeof detail === 'object' && detail !== null && !Array.isArray(detail) && Object.getPrototypeOf(detail) === Object.prototype &&
+        Object.keys(detail).length === 1 && typeof detail.type === 'string' ? [detail.type] : freeForm(detail)
+    }),
     place('prevHash', str('prevHash'), () => hashOrText(e.prevHash as string)),
     place('hash', str('hash'), () => hashOrText(e.hash as string)),
     // kept only when it is not the id's own time
@@ -171,7 +178,7 @@ export function decodeAuditEvent (id: string, value: Buffer): StoredAuditEvent {
     event.requestId = typeof r === 'string' ? r : bytesToHex(r as Uint8Array).replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-')
   }
   if (at(10) !== null) event.clientAddress = typeof t[10] === 'string' ? t[10] : [...(t[10] as Uint8Array)].join('.')
-  if (at(11) !== null) event.detail = fromFreeForm(t[11])
+  if (at(11) !== null) event.detail = Array.isArray(t[11]) ? { type: t[11][0] } : fromFreeForm(t[11])
   if (at(12) !== null) event.prevHash = fromHashOrText(t[12])
   if (at(13) !== null) event.hash = fromHashOrText(t[13])
   if (at(15) !== null) Object.assign(event, fromFreeForm(t[15]))
