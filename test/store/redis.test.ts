@@ -80,3 +80,29 @@ t.test('retention of a long chain runs in bounded batches and removes exactly wh
   t.equal(await store.pruneAudit({ C1: 1000 }), 300)
   t.same(await store.auditIndexPage({ index: { kind: 'all' }, newestFirst: false, count: 10 }), [])
 })
+
+t.test('a document\'s and a subject\'s index: the first entries kept in a shared bucket, the rest in their own set, read as one', async (t) => {
+  const stores = await testRedisStore(t, redis)
+  const store = stores.audit
+  const subject = 'cd'.repeat(32)
+  const document = '01J00000DD0000000000000001'
+  const id = (n: number): string => `01J00000AB${String(n).padStart(16, '0')}`
+  let prevHash = '0'.repeat(64)
+  for (let seq = 1; seq <= 10; seq++) {
+    const hash = seq.toString(16).padStart(64, 'e')
+    t.ok(await store.appendAuditEvent({ id: id(seq), chain: 'C1', seq, prevHash, hash, actor: 'A', subject, documents: [{ id: document, version: 1 }] }))
+    prevHash = hash
+  }
+  const page = async (kind: 'subject' | 'document', extra: { fromId?: string, toId?: string, newestFirst?: boolean, count?: number } = {}): Promise<string[]> =>
+    await store.auditIndexPage({ index: { kind, value: kind === 'subject' ? subject : document }, newestFirst: extra.newestFirst ?? true, count: extra.count ?? 100, ...(extra.fromId ? { fromId: extra.fromId } : {}), ...(extra.toId ? { toId: extra.toId } : {}) })
+  const all = Array.from({ length: 10 }, (_, i) => id(10 - i))
+  t.same(await page('subject'), all)
+  t.same(await page('document', { newestFirst: false }), [...all].reverse())
+  t.same(await page('subject', { count: 2, toId: id(3) }), [id(2), id(1)], 'a page among the first entries')
+  t.same(await page('subject', { count: 3, fromId: id(2), toId: id(6) }), [id(5), id(4), id(3)], 'across both')
+  t.same(await page('document', { count: 2, fromId: id(2), newestFirst: false }), [id(2), id(3)])
+  t.equal(await store.pruneAudit({ C1: 2 }), 2)
+  t.same(await page('subject'), all.slice(0, 8), 'retention takes them out of the bucket')
+  t.equal(await store.pruneAudit({ C1: 6 }), 4)
+  t.same(await page('document'), all.slice(0, 4), 'and out of the set')
+})

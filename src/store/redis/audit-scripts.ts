@@ -16,8 +16,8 @@
  * `ev` field, chain bucket value and index member), the encoded event, its outbox source or '',
  * time (ms), position in KEYS of its chain bucket, n, then for each of its n indexes: its
  * position in KEYS, the position of its first-entry bucket (0: none) and its field there, and
- * the entry's score. An index with a first-entry bucket gets its first entry there (HSETNX),
- * the ones after in its sorted set.
+ * the entry's score. An index with a first-entry bucket gets its first 3 entries there (16-byte
+ * ids end to end), the ones after in its sorted set.
  */
 export const APPEND_AUDIT = `
 local head = redis.call('HGET', KEYS[2], ARGV[1])
@@ -47,7 +47,10 @@ while i <= #ARGV do
   for j = 0, n - 1 do
     local at = i + 9 + 4 * j
     local bucket = tonumber(ARGV[at + 1])
-    if bucket == 0 or redis.call('HSETNX', KEYS[bucket], ARGV[at + 2], id) == 0 then
+    local first = bucket ~= 0 and #id == 16 and (redis.call('HGET', KEYS[bucket], ARGV[at + 2]) or '')
+    if first and #first < 48 then
+      redis.call('HSET', KEYS[bucket], ARGV[at + 2], first .. id)
+    else
       redis.call('ZADD', KEYS[tonumber(ARGV[at])], ARGV[at + 3], id)
     end
   end
@@ -68,7 +71,7 @@ return 1`
  * buckets, index keys and first-entry buckets. ARGV: the floor read, the new floor, then per
  * seq: seq, its event's field ('' when none), the position in KEYS of its chain bucket, n, then
  * for each of its n indexes: its position in KEYS, its first-entry bucket's (0: none) and its
- * field there (removed only if it is this event).
+ * field there (where this event's id is taken out of the ids kept end to end).
  * Returns the number of seqs removed, or -1 when the floor moved (read again).
  */
 export const PRUNE_AUDIT = `
@@ -82,7 +85,16 @@ while i <= #ARGV do
       local at = i + 4 + 3 * j
       redis.call('ZREM', KEYS[tonumber(ARGV[at])], id)
       local bucket = tonumber(ARGV[at + 1])
-      if bucket ~= 0 and redis.call('HGET', KEYS[bucket], ARGV[at + 2]) == id then redis.call('HDEL', KEYS[bucket], ARGV[at + 2]) end
+      local first = bucket ~= 0 and redis.call('HGET', KEYS[bucket], ARGV[at + 2])
+      if first and #id == 16 then
+        for k = 1, #first, 16 do
+          if string.sub(first, k, k + 15) == id then
+            local rest = string.sub(first, 1, k - 1) .. string.sub(first, k + 16)
+            if rest == '' then redis.call('HDEL', KEYS[bucket], ARGV[at + 2]) else redis.call('HSET', KEYS[bucket], ARGV[at + 2], rest) end
+            break
+          end
+        end
+      end
     end
     redis.call('HDEL', KEYS[1], id)
     redis.call('HDEL', bucket, seq)

@@ -15,10 +15,11 @@
  *                    16 bytes (byte order is id order); the earlier layout's text ids sort after
  *                    every one of them (a ULID's first byte is below "0" until the year 3600), so
  *                    a page reads both ranges and merges them
- *   i1:<n>           hash, one of 4096 buckets: the first entry of a document's or a subject's
- *                    index (most hold one: a document's indexing event, a citizen's one result),
- *                    `d`+id or `s`+hash (as bytes) → event id; the index's sorted set gets the
- *                    entries after it. ~40 bytes an entry in a listpack instead of a key of ~150
+ *   i1:<n>           hash, one of 4096 buckets: the first entries (up to 3) of a document's or a
+ *                    subject's index (most hold one to three: a document's indexing event, a
+ *                    citizen's few results), `d`+id or `s`+hash (as bytes) → their ids, 16 bytes
+ *                    each, end to end; the index's sorted set gets the entries after them. ~40
+ *                    bytes an entry in a listpack instead of a key of ~150
  *   cp               list of checkpoint JSON, in the order stored
  *   ob:src           (the outbox's, redis/outbox.ts) where an announcing append queues its source
  */
@@ -58,7 +59,11 @@ function located (stored: Buffer): Located {
   return { id, field: id }
 }
 
-/** where the first entry of an index is kept, for a document's and a subject's (else undefined: all in its sorted set) */
+/**
+ * Where the first entries of an index are kept, for a document's and a subject's (else
+ * undefined: all in its sorted set): up to 3 ids, 48 bytes, within the 64 a value may have for
+ * Redis to keep the bucket as a listpack.
+ */
 function firstEntryOf (name: string): { bucket: number, field: Buffer | string } | undefined {
   const colon = name.indexOf(':')
   const kind = name.slice(0, colon)
@@ -87,9 +92,12 @@ export class RedisAuditStore implements AuditStore {
   private key (...rest: string[]): string { return auditKey(this.redis, ...rest) }
   private chainBucketKey (chain: string, seq: number): string { return this.key('chain', chain, String(seq >> CHAIN_BUCKET_BITS)) }
 
-  /** an index entry as the scripts take it: the sorted set's position in KEYS, then its first-entry bucket's (0: none) and field */
-  private indexArgs (keys: DeclaredKeys, name: string): Arg[] {
-    const first = firstEntryOf(name)
+  /**
+   * An index entry as the scripts take it: the sorted set's position in KEYS, then its
+   * first-entry bucket's (0: none; only ids of 16 bytes go there) and field.
+   */
+  private indexArgs (keys: DeclaredKeys, name: string, id: string): Arg[] {
+    const first = isUlid(id) ? firstEntryOf(name) : undefined
     return [keys.position(this.key('idx', name)), first ? keys.position(this.key('i1', String(first.bucket))) : 0, first?.field ?? '']
   }
 
@@ -107,7 +115,7 @@ export class RedisAuditStore implements AuditStore {
       const entries = auditIndexEntries(event)
       args.push(event.seq, event.prevHash, event.hash, eventField(event.id), encodeAuditEvent(event), announce ? `a:${event.id}` : '',
         Date.parse(String(event.time)), keys.position(this.chainBucketKey(event.chain, event.seq)), entries.length,
-        ...entries.flatMap(({ name, score }) => [...this.indexArgs(keys, name), score]))
+        ...entries.flatMap(({ name, score }) => [...this.indexArgs(keys, name, event.id), score]))
     }
     const done = await this.redis.run(async () => await this.scripts.append(keys.list.length, ...keys.list, ...args))
     return done === 1
@@ -144,8 +152,8 @@ export class RedisAuditStore implements AuditStore {
       first ? client.hgetBuffer(this.key('i1', String(first.bucket)), first.field) : null
     ]))
     const ids = (binary as Buffer[]).map((member) => located(member).id)
-    const firstId = inline ? located(inline).id : undefined
-    const extra = [...text as string[], ...(firstId !== undefined && (page.fromId === undefined || firstId >= page.fromId) && (page.toId === undefined || firstId < page.toId) ? [firstId] : [])]
+    const firstIds = inline ? Array.from({ length: inline.length / 16 }, (_, i) => bytesToUlid(inline.subarray(16 * i, 16 * i + 16))) : []
+    const extra = [...text as string[], ...firstIds.filter((id) => (page.fromId === undefined || id >= page.fromId) && (page.toId === undefined || id < page.toId))]
     if (extra.length === 0) return ids
     const merged = [...ids, ...extra].sort()
     if (page.newestFirst) merged.reverse()
@@ -264,7 +272,7 @@ export class RedisAuditStore implements AuditStore {
         const stored = at ? eventOf.get(at.id) : undefined
         // index members have the form of the event's field (bytes, or text in the earlier layout)
         const names = stored ? auditIndexNames(stored.event) : []
-        args.push(seq, stored?.located.field ?? at?.field ?? '', keys.position(this.chainBucketKey(chain, seq)), names.length, ...names.flatMap((name) => this.indexArgs(keys, name)))
+        args.push(seq, stored?.located.field ?? at?.field ?? '', keys.position(this.chainBucketKey(chain, seq)), names.length, ...names.flatMap((name) => this.indexArgs(keys, name, stored?.event.id ?? '')))
       })
       const removed = await this.redis.run(async () => await this.scripts.prune(keys.list.length, ...keys.list, ...args))
       // another process pruned this chain meanwhile: read again from where it stopped
