@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, mkdtempSync, statSync } from 'node:fs'
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, statSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,6 +20,25 @@ export interface ImportFigures {
   baselineSetsPerSecond: number
   redisBytesPerDocument: number
   rawBytesPerDocument: number
+  /** CPU time per document of the gateway process and of Redis, in microseconds: what bounds the rate on a machine of its own */
+  gatewayCpuMicros: number
+  redisCpuMicros: number
+}
+
+/** CPU seconds a process has used so far (user + system), from /proc */
+function processCpuSeconds (pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+async function redisCpuSeconds (url: string): Promise<number> {
+  const client = new Redis(url)
+  try {
+    const info = await client.info('cpu')
+    return Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])
+  } finally {
+    client.disconnect()
+  }
 }
 
 async function usedMemory (url: string): Promise<number> {
@@ -59,8 +78,11 @@ export async function benchImport (count: number): Promise<ImportFigures> {
     try {
       const issuer = await g.agency('000.00.12.H41', 'Sở Tư pháp', ['issuer'], SAMPLE_TYPES)
       const before = await usedMemory(redis.url)
+      const pid = g.gateway.child.pid as number
+      const cpuBefore = { gateway: processCpuSeconds(pid), redis: await redisCpuSeconds(redis.url) }
       const summary = await importDocuments({ file, gateway: g.gateway.url, privateKey: issuer.privateKey, agency: '000.00.12.H41', chunk: 1000, restart: true, progress: process.stderr.isTTY })
       const after = await usedMemory(redis.url)
+      const cpuAfter = { gateway: processCpuSeconds(pid), redis: await redisCpuSeconds(redis.url) }
       if (summary.created !== count) throw new Error(`expected ${count} documents created, got ${JSON.stringify(summary)}`)
       return {
         documents: count,
@@ -68,7 +90,9 @@ export async function benchImport (count: number): Promise<ImportFigures> {
         baselineSetsPerSecond: count / baselineSeconds,
         // includes the audit trail's share: one event and its index entries per document
         redisBytesPerDocument: (after - before) / count,
-        rawBytesPerDocument: rawBytes / count
+        rawBytesPerDocument: rawBytes / count,
+        gatewayCpuMicros: (cpuAfter.gateway - cpuBefore.gateway) * 1e6 / count,
+        redisCpuMicros: (cpuAfter.redis - cpuBefore.redis) * 1e6 / count
       }
     } finally {
       await g.stop()

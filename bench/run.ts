@@ -16,6 +16,9 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const documents = Number(process.env.BENCH_DOCS ?? 100_000)
 const auditEvents = Number(process.env.BENCH_AUDIT_EVENTS ?? 1_000_000)
 const fixedRate = Number(process.env.BENCH_FIXED_RATE ?? 500)
+/** BENCH_ONLY=import,audit: only those parts (reuse, token, scale, audit, import) */
+const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((part) => part.trim())) : undefined
+const runs = (part: string): boolean => !only || only.has(part)
 const started = Date.now()
 // this process (and what it starts without a CPU of its own: Redis, the import client) on the load CPU
 if (CPUS) execFileSync('taskset', ['-pc', CPUS.load, String(process.pid)], { stdio: 'ignore' })
@@ -25,37 +28,55 @@ const fmt = (x: LoadFigures): string => `${x.requestsPerSecond.toFixed(0)} req/s
 const ratio = (a: number, b: number, digits = 3): string => (a / b).toFixed(digits)
 const progress = (what: string): void => { process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0)} s] ${what}\n`) }
 
-const redis = await benchRedis()
-try {
-  const g = await benchGateway(redis, CPUS?.server)
+if (runs('reuse') || runs('token') || runs('scale') || runs('audit')) {
+  const redis = await benchRedis()
   try {
-    progress('reuse queries')
-    const reuse = await benchReuse(g, seconds, connections, fixedRate)
-    rows.push(['1. reuse query finding one document', fmt(reuse.full), `bare Fastify route: ${fmt(reuse.bare)}`, ratio(reuse.full.requestsPerSecond, reuse.bare.requestsPerSecond)])
-    rows.push([`1b. reuse query at a fixed ${fixedRate} req/s`, fmt(reuse.fixed), `bare Fastify route at ${fixedRate} req/s: ${fmt(reuse.bareFixed)}`, `p99 ${ratio(reuse.fixed.p99, Math.max(reuse.bareFixed.p99, 1), 1)} ×`])
-    rows.push(['2. reuse query, mode status', fmt(reuse.status), `bare Fastify route: ${fmt(reuse.bare)}`, ratio(reuse.status.requestsPerSecond, reuse.bare.requestsPerSecond)])
-    progress('token endpoint')
-    const token = await benchToken(g, seconds, connections)
-    rows.push(['3. token endpoint', fmt(token.endpoint), `jose verify + sign loop: ${token.jose.opsPerSecond.toFixed(0)} /s`, ratio(token.endpoint.requestsPerSecond, token.jose.opsPerSecond)])
-    progress('scale-out')
-    const scale = await benchScale(g, redis, reuse.setup, seconds, connections)
-    rows.push(['6. two gateway processes, reuse query', fmt(scale.two), `one process: ${fmt(scale.one)}`, ratio(scale.two.requestsPerSecond, scale.one.requestsPerSecond, 2)])
-    progress(`filling the audit trail with ${auditEvents} events`)
-    const fill = await fillAuditTrail(redis, auditEvents)
-    progress('audit search')
-    const search = await benchAuditSearch(g, seconds, 10)
-    rows.push([`5. audit search by subject, ${auditEvents} events (10 connections)`, fmt(search), `bare Fastify route: ${fmt(reuse.bare)}`, ratio(search.requestsPerSecond, reuse.bare.requestsPerSecond)])
-    rows.push(['   (trail filled at)', `${(auditEvents / fill.seconds).toFixed(0)} events/s`, '', ''])
+    const g = await benchGateway(redis, CPUS?.server)
+    try {
+      // the bare route's figures, measured with the reuse query, are the baseline of several rows
+      let bare: LoadFigures | undefined
+      let setup
+      if (runs('reuse') || runs('scale') || runs('audit')) {
+        progress('reuse queries')
+        const reuse = await benchReuse(g, seconds, connections, fixedRate)
+        bare = reuse.bare
+        setup = reuse.setup
+        rows.push(['1. reuse query finding one document', fmt(reuse.full), `bare Fastify route: ${fmt(reuse.bare)}`, ratio(reuse.full.requestsPerSecond, reuse.bare.requestsPerSecond)])
+        rows.push([`1b. reuse query at a fixed ${fixedRate} req/s`, fmt(reuse.fixed), `bare Fastify route at ${fixedRate} req/s: ${fmt(reuse.bareFixed)}`, `p99 ${ratio(reuse.fixed.p99, Math.max(reuse.bareFixed.p99, 1), 1)} ×`])
+        rows.push(['2. reuse query, mode status', fmt(reuse.status), `bare Fastify route: ${fmt(reuse.bare)}`, ratio(reuse.status.requestsPerSecond, reuse.bare.requestsPerSecond)])
+      }
+      if (runs('token')) {
+        progress('token endpoint')
+        const token = await benchToken(g, seconds, connections)
+        rows.push(['3. token endpoint', fmt(token.endpoint), `jose verify + sign loop: ${token.jose.opsPerSecond.toFixed(0)} /s`, ratio(token.endpoint.requestsPerSecond, token.jose.opsPerSecond)])
+      }
+      if (runs('scale') && setup) {
+        progress('scale-out')
+        const scale = await benchScale(g, redis, setup, seconds, connections)
+        rows.push(['6. two gateway processes, reuse query', fmt(scale.two), `one process: ${fmt(scale.one)}`, ratio(scale.two.requestsPerSecond, scale.one.requestsPerSecond, 2)])
+      }
+      if (runs('audit') && bare) {
+        progress(`filling the audit trail with ${auditEvents} events`)
+        const fill = await fillAuditTrail(redis, auditEvents)
+        progress('audit search')
+        const search = await benchAuditSearch(g, seconds, 10)
+        rows.push([`5. audit search by subject, ${auditEvents} events (10 connections)`, fmt(search), `bare Fastify route: ${fmt(bare)}`, ratio(search.requestsPerSecond, bare.requestsPerSecond)])
+        rows.push(['   (trail filled at)', `${(auditEvents / fill.seconds).toFixed(0)} events/s`, '', ''])
+      }
+    } finally {
+      await g.stop()
+    }
   } finally {
-    await g.stop()
+    await redis.stop()
   }
-} finally {
-  await redis.stop()
 }
-progress(`batch import of ${documents} documents`)
-const f = await benchImport(documents)
-rows.push(['4. batch import: documents/s', f.gatewayDocsPerSecond.toFixed(0), `plain SET per line: ${f.baselineSetsPerSecond.toFixed(0)}`, ratio(f.gatewayDocsPerSecond, f.baselineSetsPerSecond)])
-rows.push(['4. batch import: Redis bytes/document', f.redisBytesPerDocument.toFixed(0), `raw NDJSON: ${f.rawBytesPerDocument.toFixed(0)}`, ratio(f.redisBytesPerDocument, f.rawBytesPerDocument, 2)])
+if (runs('import')) {
+  progress(`batch import of ${documents} documents`)
+  const f = await benchImport(documents)
+  rows.push(['4. batch import: documents/s', f.gatewayDocsPerSecond.toFixed(0), `plain SET per line: ${f.baselineSetsPerSecond.toFixed(0)}`, ratio(f.gatewayDocsPerSecond, f.baselineSetsPerSecond)])
+  rows.push(['   (CPU per document)', `gateway ${f.gatewayCpuMicros.toFixed(0)} µs, Redis ${f.redisCpuMicros.toFixed(0)} µs`, `one core's worth: ${(1e6 / Math.max(f.gatewayCpuMicros, f.redisCpuMicros)).toFixed(0)} documents/s`, ''])
+  rows.push(['4. batch import: Redis bytes/document', f.redisBytesPerDocument.toFixed(0), `raw NDJSON: ${f.rawBytesPerDocument.toFixed(0)}`, ratio(f.redisBytesPerDocument, f.rawBytesPerDocument, 2)])
+}
 
 console.log(`\nreuse gateway benchmarks — ${seconds} s a load, ${connections} connections, ${CPUS ? `server on CPU ${CPUS.server}, load generator on CPU ${CPUS.load}` : 'no CPU pinning (taskset or a second CPU missing)'}, ${((Date.now() - started) / 1000).toFixed(0)} s in all\n`)
 console.log('| scenario | figures | baseline (same run) | ratio |')

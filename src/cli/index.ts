@@ -163,9 +163,10 @@ export function buildCli (): Command {
     .option('--agency <code>', 'agency code (default: the one in the key file)')
     .option('--gateway <url>', 'gateway base URL', 'http://127.0.0.1:3000')
     .option('--chunk <n>', 'lines per batch request', '1000')
+    .option('--parallel <n>', 'batch requests in flight at once', '4')
     .option('--restart', 'start from the first line instead of resuming')
     .option('--quiet', 'no progress bar')
-    .action(async (file: string, options: { key: string, agency?: string, gateway: string, chunk: string, restart?: boolean, quiet?: boolean }) => {
+    .action(async (file: string, options: { key: string, agency?: string, gateway: string, chunk: string, parallel: string, restart?: boolean, quiet?: boolean }) => {
       const privateKey = await readPrivateKey(options.key)
       const summary = await importDocuments({
         file,
@@ -173,6 +174,7 @@ export function buildCli (): Command {
         privateKey,
         agency: agencyOf(privateKey, options.agency),
         chunk: Number(options.chunk),
+        parallel: Number(options.parallel),
         ...(options.restart ? { restart: true } : {}),
         progress: !options.quiet
       })
