@@ -125,7 +125,7 @@ t.test('a store that lost logged events is not appended to at their positions: t
   // what a failover to a replica that missed the last write looks like: head back at #2
   const [second] = await w.store.audit.auditChainSlice(chain, 2, 1)
   await w.store.client.hset(w.store.key('audit', 'head'), chain, `2 ${second?.hash as string}`)
-  await w.store.client.hdel(w.store.key('audit', 'chain', chain), '3')
+  await w.store.client.hdel(w.store.key('audit', 'chain', chain, '0'), '3')
   const append = w.store.audit.appendAuditEvents.bind(w.store.audit)
   w.store.audit.appendAuditEvents = async () => { throw new StoreUnavailableError('connection lost') }
   await t.rejects(w.audit.record(input), StoreUnavailableError)

@@ -253,6 +253,24 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       t.match((await w.app.audit.search({ action: 'webhook.delivered', limit: 1 })).events[0]?.detail, { attempt: 3 })
     })
 
+    t.test('a replay sends the very bodies the first deliveries sent, though the document changed since', async (t) => {
+      const w = await world(t, await makeStore(t))
+      const doc = structuredClone(samples[9] as SampleDocument)
+      const id = await index(w, doc)
+      const [indexed] = await w.portal.until((acked) => acked.length >= 1)
+      t.match(indexed!.body.document, { version: 1, latestVersion: 1, status: 'valid' })
+      await amend(w, id, doc, 'Trần Thị Bình')
+      await w.portal.until((acked) => acked.length >= 2)
+      await revoke(w, id)
+      await w.portal.until((acked) => acked.length >= 3)
+      const first = w.portal.received.slice(0, 3).map((d) => d.raw)
+      const replay = await w.app.inject({ method: 'POST', url: '/v1/webhooks/replay', headers: { authorization: `Bearer ${w.token[PORTAL]}` }, payload: { after: 0 } })
+      t.same(replay.json(), { destination: 'portal', requeued: 3 })
+      const again = (await w.portal.until((acked) => acked.length >= 6)).slice(3).map((d) => d.raw)
+      t.same(again, first, 'byte for byte: the indexed version still valid and latest, as it was then')
+      t.notOk('revokedAt' in (JSON.parse(again[0] as string).document as object), 'no revocation that came later')
+    })
+
     t.test('dead-lettered after the last attempt, then replayed from a cursor on request', async (t) => {
       const w = await world(t, await makeStore(t), { OUTBOX_MAX_ATTEMPTS: '2' })
       w.portal.behaviour = () => 503

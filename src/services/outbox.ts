@@ -276,29 +276,13 @@ export class OutboxService {
 
   private async publish (source: string, kind: 'indexed' | 'amended' | 'revoked' | 'expired', document: StoredDocument, subjectHash: string, version: StoredDocumentVersion): Promise<void> {
     const latest = document.versions[document.versions.length - 1] as StoredDocumentVersion
-    const occurredAt = kind === 'revoked'
-      ? (document.revoked as NonNullable<StoredDocument['revoked']>).at
-      : kind === 'expired' ? new Date(expiryInstant(version.validUntil as string)).toISOString() : version.createdAt
+    // the body is built from the document at each delivery (eventBody); what it cannot tell later is kept
     const event: Omit<OutboxEventRecord, 'cursor'> = {
       id: `${version.id}.${version.version}.${kind}`,
       type: `document.${kind}` as OutboxEventType,
-      occurredAt,
       documentId: version.id,
-      payload: {
-        document: {
-          id: version.id,
-          version: version.version,
-          latestVersion: latest.version,
-          type: version.type,
-          issuer: version.issuer,
-          documentNumber: version.documentNumber,
-          status: statusOf(document, version),
-          validFrom: version.validFrom,
-          ...(version.validUntil ? { validUntil: version.validUntil } : {}),
-          ...(kind === 'amended' ? { supersedes: version.version - 1, amendmentReason: version.amendmentReason } : {}),
-          ...(document.revoked ? { revokedAt: document.revoked.at, revocationReason: document.revoked.reason } : {})
-        }
-      }
+      version: version.version,
+      published: { status: statusOf(document, version), latestVersion: latest.version }
     }
     const deliveries: Array<{ destination: string, extra?: Record<string, unknown> }> = []
     if (this.settings.portalWebhookUrl) deliveries.push({ destination: PORTAL, extra: { subject: version.subject } })
@@ -366,15 +350,56 @@ export class OutboxService {
     return undefined
   }
 
+  /**
+   * The part of an event's body every destination receives, as it was when the event was
+   * published: the version's content is fixed once written and a revocation is never undone, so
+   * the document gives it back, with the status and latest version the event kept from then.
+   * Undefined when the document is no longer in the store.
+   */
+  private async eventBody (event: OutboxEventRecord): Promise<{ occurredAt: string, payload: Record<string, unknown> } | undefined> {
+    if (event.payload !== undefined && event.occurredAt !== undefined) return { occurredAt: event.occurredAt, payload: event.payload }
+    const found = await this.deps.documents.getDocument(event.documentId)
+    const document = found?.document
+    const version = document?.versions.find((v) => v.version === event.version)
+    if (!document || !version || !event.published) return undefined
+    const kind = event.type.slice('document.'.length)
+    const revoked = event.published.status === 'revoked' ? document.revoked : undefined
+    if (kind === 'revoked' && !revoked) return undefined
+    const occurredAt = kind === 'revoked'
+      ? (revoked as NonNullable<StoredDocument['revoked']>).at
+      : kind === 'expired' ? new Date(expiryInstant(version.validUntil as string)).toISOString() : version.createdAt
+    return {
+      occurredAt,
+      payload: {
+        document: {
+          id: version.id,
+          version: version.version,
+          latestVersion: event.published.latestVersion,
+          type: version.type,
+          issuer: version.issuer,
+          documentNumber: version.documentNumber,
+          status: event.published.status,
+          validFrom: version.validFrom,
+          ...(version.validUntil ? { validUntil: version.validUntil } : {}),
+          ...(kind === 'amended' ? { supersedes: version.version - 1, amendmentReason: version.amendmentReason } : {}),
+          ...(revoked ? { revokedAt: revoked.at, revocationReason: revoked.reason } : {})
+        }
+      }
+    }
+  }
+
   /** One attempt: POST the signed body, then audit and settle what happened. */
   private async attempt (delivery: OutboxDeliveryRecord, event: OutboxEventRecord, lease: string): Promise<void> {
     const attempt = delivery.attempts + 1
     const recipient = delivery.destination === PORTAL ? PORTAL : delivery.destination.slice(7)
-    const body = JSON.stringify({ id: event.id, cursor: event.cursor, type: event.type, occurredAt: event.occurredAt, recipient, ...event.payload, ...delivery.extra })
+    const built = await this.eventBody(event)
+    const body = built && JSON.stringify({ id: event.id, cursor: event.cursor, type: event.type, occurredAt: built.occurredAt, recipient, ...built.payload, ...delivery.extra })
     const url = await this.urlOf(delivery.destination)
     let status: number | undefined
     let error: string | undefined
-    if (!url) {
+    if (!body) {
+      error = 'the document the event is about is no longer in the store'
+    } else if (!url) {
       error = 'no webhook registered for this destination'
     } else {
       try {
@@ -405,15 +430,14 @@ export class OutboxService {
     const now = Date.now()
     const outcome: OutboxSettlement = error === undefined
       ? { state: 'delivered', at: new Date(now).toISOString() }
-      : attempt >= this.settings.maxAttempts || !url
+      : attempt >= this.settings.maxAttempts || !url || !body
         ? { state: 'dead', at: new Date(now).toISOString(), error }
         : { state: 'retry', nextAttemptAt: now + retryDelay(attempt, this.settings.retryBaseMs, this.settings.retryMaxMs), error }
-    const documentRef = (event.payload.document as { id: string, version: number })
     await this.deps.audit({
       actor: null,
       action: outcome.state === 'delivered' ? 'webhook.delivered' : outcome.state === 'dead' ? 'webhook.dead' : 'webhook.failed',
       outcome: outcome.state === 'delivered' ? 'granted' : 'error',
-      documents: [{ id: documentRef.id, version: documentRef.version }],
+      documents: [{ id: event.documentId, version: event.version }],
       detail: {
         event: event.id,
         cursor: event.cursor,

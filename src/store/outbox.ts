@@ -15,10 +15,19 @@ export interface OutboxEventRecord {
   /** the event's position in the outbox, increasing; replay starts after a cursor */
   cursor: number
   type: OutboxEventType
-  occurredAt: string
   documentId: string
-  /** the part of the body every destination receives */
-  payload: Record<string, unknown>
+  /** the version the event is about */
+  version: number
+  /**
+   * What held when the event was published that the document no longer tells once it changes:
+   * the version's status and the latest version then. The rest of the body is the document's
+   * own (versions are never rewritten, a revocation never undone), so every delivery of the
+   * event, a replay too, is built from the document with these and sends the same body.
+   */
+  published?: { status: string, latestVersion: number }
+  /** events published by the earlier layout carry their body part and time as they were sent */
+  occurredAt?: string
+  payload?: Record<string, unknown>
 }
 
 export type OutboxDeliveryState = 'queued' | 'delivered' | 'dead'

@@ -7,8 +7,9 @@ function auditEvent (id: string, seq: number, prevHash: string) {
   return { id, chain: 'C1', seq, prevHash, hash: `h${seq}`.padEnd(64, '0'), actor: 'A', action: 'document.revoked', outcome: 'granted', time: new Date(T0).toISOString() }
 }
 
-const event = (doc: string, version: number, kind: string) => ({
-  id: `${doc}.${version}.${kind}`, type: `document.${kind}` as 'document.indexed', occurredAt: new Date(T0).toISOString(), documentId: doc, payload: { document: { id: doc, version } }
+// what a body is rebuilt from later: the document, with the status and latest version when published
+const event = (doc: string, version: number, kind: string, status = 'valid') => ({
+  id: `${doc}.${version}.${kind}`, type: `document.${kind}` as 'document.indexed', documentId: doc, version, published: { status, latestVersion: version }
 })
 
 /**
@@ -48,7 +49,7 @@ export function outboxContract (t: Test, makeStores: StoresFactory): void {
     t.same(claimed.map((c) => c.delivery.destination).sort(), ['agency:A', 'portal'])
     const portal = claimed.find((c) => c.delivery.destination === 'portal')
     t.same(portal?.delivery.extra, { subject: { kind: 'citizen', id: 'x' } })
-    t.match(portal, { delivery: { eventId: 'D1.1.indexed', cursor: 1, state: 'queued', attempts: 0, documentId: 'D1' }, event: { id: 'D1.1.indexed', cursor: 1, type: 'document.indexed', payload: { document: { id: 'D1' } } } })
+    t.match(portal, { delivery: { eventId: 'D1.1.indexed', cursor: 1, state: 'queued', attempts: 0, documentId: 'D1' }, event: { id: 'D1.1.indexed', cursor: 1, type: 'document.indexed', documentId: 'D1', version: 1, published: { status: 'valid', latestVersion: 1 } } })
     t.same(await store.outboxStatus(), [{ destination: 'agency:A', queued: 1, delivered: 0, dead: 0 }, { destination: 'portal', queued: 1, delivered: 0, dead: 0 }])
   })
   t.test('deliveries go one at a time per destination and document, in cursor order, under a lease', async (t) => {
@@ -86,5 +87,19 @@ export function outboxContract (t: Test, makeStores: StoresFactory): void {
     t.same((await store.claimOutboxDeliveries(T0 + 10, 5000, 10, 'M')).map((c) => [c.event.id, c.delivery.attempts]).sort(), [['D2.1.indexed', 0], ['D3.1.indexed', 0], ['D4.1.indexed', 0], ['D5.1.indexed', 0]])
     t.same(await store.replayOutbox('portal', 0, 10, T0 + 20), { requeued: 1 }, 'deliveries still queued are left alone')
     t.same(await store.replayOutbox('agency:NOBODY', 0, 10, T0), { requeued: 0 })
+  })
+  t.test('an event reads back with what held when it was published, whatever its document id', async (t) => {
+    const store = (await makeStores(t)).outbox
+    const ulidDoc = '01J00000EE0000000000000001'
+    const statuses = ['valid', 'pending', 'expired', 'revoked', 'superseded']
+    for (const [i, status] of statuses.entries()) {
+      const published = await store.publishOutboxEvent(undefined, { ...event(ulidDoc, i + 1, 'amended', status), published: { status, latestVersion: 7 } }, [{ destination: 'portal' }], [], T0)
+      t.same(await store.outboxEvent(`${ulidDoc}.${i + 1}.amended`), published)
+    }
+    t.same(await store.outboxEvent(`${ulidDoc}.1.amended`), { id: `${ulidDoc}.1.amended`, cursor: 1, type: 'document.amended', documentId: ulidDoc, version: 1, published: { status: 'valid', latestVersion: 7 } })
+    t.equal(await store.publishOutboxEvent(undefined, event(ulidDoc, 1, 'amended'), [{ destination: 'portal' }], [], T0), undefined, 'published once')
+    t.equal(await store.outboxEvent(`${ulidDoc}.1.revoked`), undefined, 'another kind is another event')
+    const claimed = await store.claimOutboxDeliveries(T0, 5000, 10, 'L')
+    t.same(claimed.map((c) => c.event), [await store.outboxEvent(`${ulidDoc}.1.amended`)], 'one at a time per document')
   })
 }

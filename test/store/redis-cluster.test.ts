@@ -31,7 +31,7 @@ t.test('operations on keys of every master, scripts among them, issued in the sa
     const id = `01J00000CC${String(i).padStart(16, '0')}`
     ops.push(store.audit.appendAuditEvent({ id, chain: `C${i}`, seq: 1, prevHash: '0'.repeat(64), hash: 'a'.repeat(64), actor: `A${i}`, subject: `s${i}`, documents: [{ id: `D${i}` }], time: new Date(now).toISOString() }, { announce: true }))
     ops.push(store.leases.claimOnce('tick', `jti-${i}`, 60_000))
-    ops.push(store.outbox.publishOutboxEvent(undefined, { id: `D${i}.1.indexed`, type: 'document.indexed', occurredAt: new Date(now).toISOString(), documentId: `D${i}`, payload: {} }, [{ destination: 'portal' }, { destination: `agency:A${i}` }], [], now))
+    ops.push(store.outbox.publishOutboxEvent(undefined, { id: `01J00000DD${String(i).padStart(16, '0')}.1.indexed`, type: 'document.indexed', documentId: `01J00000DD${String(i).padStart(16, '0')}`, version: 1, published: { status: 'valid', latestVersion: 1 } }, [{ destination: 'portal' }, { destination: `agency:A${i}` }], [], now))
     ops.push(store.agencies.putAgency({ code: `000.00.${String(i).padStart(2, '0')}.H41`, name: 'x', roles: ['issuer'], jwks: { keys: [] }, status: 'active', createdAt: 'x', updatedAt: 'x' }))
     ops.push(store.reuseRecords.addReuseCounts(`2026-01-${String(i + 1).padStart(2, '0')}`, { queries: 1 }))
   }

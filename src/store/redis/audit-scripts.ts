@@ -11,9 +11,11 @@
  * outbox source here, so nothing announced is lost between the audit record and the outbox
  * (redis/outbox.ts). Like every script here it touches only keys it is given in KEYS (all
  * under the {audit} tag, so one slot): a cluster routes it, and checks it, by them.
- * KEYS: events hash, heads hash, the chain's seq → id hash, the outbox sources, then the index
- * keys of the batch. ARGV: chain, then per event: seq, prevHash, hash, id, event JSON, announce
- * (1/0), time (ms), n, then for each of its n indexes its position in KEYS and the entry's score.
+ * KEYS: events hash, heads hash, the outbox sources, then the chain buckets and index keys of
+ * the batch. ARGV: chain, then per event: seq, prevHash, hash, its field (the id as stored: the
+ * `ev` field, chain bucket value and index member), the encoded event, its outbox source or '',
+ * time (ms), position in KEYS of its chain bucket, n, then for each of its n indexes its
+ * position in KEYS and the entry's score.
  */
 export const APPEND_AUDIT = `
 local head = redis.call('HGET', KEYS[2], ARGV[1])
@@ -31,17 +33,17 @@ while i <= #ARGV do
   local seq, prevHash = tonumber(ARGV[i]), ARGV[i + 1]
   if last and (seq ~= last[1] + 1 or prevHash ~= last[2]) then return redis.error_reply('ERR audit batch is not a chain') end
   last = { seq, ARGV[i + 2] }
-  i = i + 8 + 2 * tonumber(ARGV[i + 7])
+  i = i + 9 + 2 * tonumber(ARGV[i + 8])
 end
 i = 2
 while i <= #ARGV do
-  local seq, hash, id = tonumber(ARGV[i]), ARGV[i + 2], ARGV[i + 3]
+  local seq, id = tonumber(ARGV[i]), ARGV[i + 3]
   redis.call('HSET', KEYS[1], id, ARGV[i + 4])
-  redis.call('HSET', KEYS[3], tostring(seq), id)
-  if ARGV[i + 5] == '1' then redis.call('ZADD', KEYS[4], ARGV[i + 6], 'a:' .. id) end
-  local n = tonumber(ARGV[i + 7])
-  for j = 1, n do redis.call('ZADD', KEYS[tonumber(ARGV[i + 6 + 2 * j])], ARGV[i + 7 + 2 * j], id) end
-  i = i + 8 + 2 * n
+  redis.call('HSET', KEYS[tonumber(ARGV[i + 7])], tostring(seq), id)
+  if ARGV[i + 5] ~= '' then redis.call('ZADD', KEYS[3], ARGV[i + 6], ARGV[i + 5]) end
+  local n = tonumber(ARGV[i + 8])
+  for j = 1, n do redis.call('ZADD', KEYS[tonumber(ARGV[i + 7 + 2 * j])], ARGV[i + 8 + 2 * j], id) end
+  i = i + 9 + 2 * n
 end
 redis.call('HSET', KEYS[2], ARGV[1], tostring(last[1]) .. ' ' .. last[2])
 return 1`
@@ -52,10 +54,12 @@ return 1`
  * audit being fail-closed, refuse every request meanwhile. The caller reads the batch first
  * (seqs from the chain's floor, their events, and from each event's own fields its index keys,
  * so nothing is scanned and every key is declared); the script removes them only if the floor
- * (the chain's first kept seq, kept in the same hash, 1 when absent) has not moved meanwhile,
- * then moves it past the batch. Events are never rewritten, so what was read still holds.
- * KEYS: events hash, the chain's seq → id hash, then index keys. ARGV: the floor read, the new
- * floor, then per seq: seq, id ('' when none), n, then the positions in KEYS of its n indexes.
+ * (the chain's first kept seq, kept in the chain's own hash, 1 when absent) has not moved
+ * meanwhile, then moves it past the batch. Events are never rewritten, so what was read still holds.
+ * KEYS: events hash, the chain's hash (floor, and the earlier layout's seq → id), then chain
+ * buckets and index keys. ARGV: the floor read, the new floor, then per seq: seq, its event's
+ * field ('' when none), the position in KEYS of its chain bucket, n, then the positions in
+ * KEYS of its n indexes.
  * Returns the number of seqs removed, or -1 when the floor moved (read again).
  */
 export const PRUNE_AUDIT = `
@@ -63,14 +67,15 @@ if tonumber(redis.call('HGET', KEYS[2], 'floor') or '1') ~= tonumber(ARGV[1]) th
 local removed = 0
 local i = 3
 while i <= #ARGV do
-  local seq, id, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local seq, id, bucket, n = ARGV[i], ARGV[i + 1], KEYS[tonumber(ARGV[i + 2])], tonumber(ARGV[i + 3])
   if id ~= '' then
-    for j = 1, n do redis.call('ZREM', KEYS[tonumber(ARGV[i + 2 + j])], id) end
+    for j = 1, n do redis.call('ZREM', KEYS[tonumber(ARGV[i + 3 + j])], id) end
     redis.call('HDEL', KEYS[1], id)
+    redis.call('HDEL', bucket, seq)
     redis.call('HDEL', KEYS[2], seq)
     removed = removed + 1
   end
-  i = i + 3 + n
+  i = i + 4 + n
 end
 redis.call('HSET', KEYS[2], 'floor', ARGV[2])
 return removed`

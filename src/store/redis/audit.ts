@@ -2,14 +2,21 @@
  * The audit trail in Redis. Every key shares the {audit} hash tag: the append script touches the
  * event, the chain, all its indexes and the outbox's sources atomically, which on a cluster
  * requires one slot. Keys, after `<prefix>{audit}:`:
- *   ev             hash: event id → event JSON
- *   head           hash: chain → "<seq> <hash>" of its last event
- *   chain:<chain>  hash: seq → event id, and `floor`, the first seq retention kept
- *   idx:<index>    sorted set of event ids (score 0, ordered by id = time): all, agency:<code>,
- *                  subject:<hash>, document:<id>, history:<subject hash>; hidden:<subject hash>
- *                  scored by the day each becomes visible (audit-keys.ts)
- *   cp             list of checkpoint JSON, in the order stored
- *   ob:src         (the outbox's, redis/outbox.ts) where an announcing append queues its source
+ *   ev               hash: event id → event (codec-audit.ts: MessagePack, ids and hashes as bytes;
+ *                    the earlier layout's JSON still read); the field is the id as 16 bytes
+ *   head             hash: chain → "<seq> <hash>" of its last event
+ *   chain:<chain>:<n> hash: seq → event id (16 bytes), for the seqs n × 128 … n × 128 + 127: small
+ *                    enough for Redis to keep as a listpack (a few bytes an entry, not ~80)
+ *   chain:<chain>    hash: `floor`, the first seq retention kept (and, in the earlier layout,
+ *                    seq → id as text)
+ *   idx:<index>      sorted set of event ids (score 0, ordered by id = time): all, agency:<code>,
+ *                    subject:<hash>, document:<id>, history:<subject hash>; hidden:<subject hash>
+ *                    scored by the day each becomes visible (audit-keys.ts). Members are ids as
+ *                    16 bytes (byte order is id order); the earlier layout's text ids sort after
+ *                    every one of them (a ULID's first byte is below "0" until the year 3600), so
+ *                    a page reads both ranges and merges them
+ *   cp               list of checkpoint JSON, in the order stored
+ *   ob:src           (the outbox's, redis/outbox.ts) where an announcing append queues its source
  */
 import { auditIndexEntries, auditIndexName, auditIndexNames, dayScore, hiddenIndexName } from '../audit-keys.js'
 import type { AuditCheckpointRecord, AuditIndexPage, AuditStore, StoredAuditEvent } from '../audit.js'
@@ -17,30 +24,54 @@ import { StatedError } from '../../lib/error-description.js'
 import type { RedisConnection } from './connection.js'
 import { DeclaredKeys, auditKey, outboxKey } from './keys.js'
 import { APPEND_AUDIT, PRUNE_AUDIT, REVEAL_HISTORY } from './audit-scripts.js'
+import { bytesToUlid, isUlidPrefix, ulidToBytes } from './binary.js'
+import { decodeAuditEvent, encodeAuditEvent, eventField } from './codec-audit.js'
 
 /** events one retention script removes at most: a few milliseconds of server time */
 const PRUNE_BATCH = 256
 
+/** seqs one chain bucket holds (Redis keeps a hash of up to 128 entries as a listpack) */
+const CHAIN_BUCKET_BITS = 7
+
 /** the scripts called with their number of keys first */
 export const AUDIT_VARIABLE_KEY_COMMANDS = ['auditAppend', 'auditPrune']
 
+type Arg = string | number | Buffer
+
+/** where an event is: its `ev` field and index member (the id as bytes, or as text in the earlier layout) */
+interface Located { id: string, field: Buffer | string }
+
+/** a lexical range bound on the binary ids: `[` or `(` then the id (or its time part) as bytes */
+const binaryBound = (mark: '[' | '(', id: string): Buffer => {
+  if (!isUlidPrefix(id)) throw new StatedError('an audit index bound is an id or its time part')
+  return Buffer.concat([Buffer.from(mark), ulidToBytes(id)])
+}
+
+/** an id as stored in a chain bucket or an index: 16 bytes for a ULID, else its text */
+function located (stored: Buffer): Located {
+  if (stored.length === 16 && (stored[0] as number) < 0x30) return { id: bytesToUlid(stored), field: stored }
+  const id = stored.toString('utf8')
+  return { id, field: id }
+}
+
 export class RedisAuditStore implements AuditStore {
   private readonly scripts: {
-    append: (...args: Array<string | number>) => Promise<number>
-    prune: (...args: Array<string | number>) => Promise<number>
-    revealHistory: (...args: Array<string | number>) => Promise<number>
+    append: (...args: Arg[]) => Promise<number>
+    prune: (...args: Arg[]) => Promise<number>
+    revealHistory: (...args: Arg[]) => Promise<number>
   }
 
   constructor (private readonly redis: RedisConnection) {
     this.scripts = {
       // no number of keys: the first argument says how many keys follow
-      append: redis.script('auditAppend', APPEND_AUDIT),
-      prune: redis.script('auditPrune', PRUNE_AUDIT),
-      revealHistory: redis.script('auditRevealHistory', REVEAL_HISTORY, 2)
+      append: redis.script('auditAppend', APPEND_AUDIT) as (...args: Arg[]) => Promise<number>,
+      prune: redis.script('auditPrune', PRUNE_AUDIT) as (...args: Arg[]) => Promise<number>,
+      revealHistory: redis.script('auditRevealHistory', REVEAL_HISTORY, 2) as (...args: Arg[]) => Promise<number>
     }
   }
 
   private key (...rest: string[]): string { return auditKey(this.redis, ...rest) }
+  private chainBucketKey (chain: string, seq: number): string { return this.key('chain', chain, String(seq >> CHAIN_BUCKET_BITS)) }
 
   async appendAuditEvent (event: StoredAuditEvent, options?: { announce?: boolean }): Promise<boolean> {
     return await this.appendAuditEvents([{ event, ...options }])
@@ -49,12 +80,13 @@ export class RedisAuditStore implements AuditStore {
   async appendAuditEvents (batch: Array<{ event: StoredAuditEvent, announce?: boolean }>): Promise<boolean> {
     const first = batch[0]?.event
     if (!first) return true
-    const keys = new DeclaredKeys([this.key('ev'), this.key('head'), this.key('chain', first.chain), outboxKey(this.redis, 'src')])
-    const args: Array<string | number> = [first.chain]
+    const keys = new DeclaredKeys([this.key('ev'), this.key('head'), outboxKey(this.redis, 'src')])
+    const args: Arg[] = [first.chain]
     for (const { event, announce } of batch) {
       if (event.chain !== first.chain) throw new StatedError('an audit batch is one chain')
       const indexes = auditIndexEntries(event).flatMap(({ name, score }) => [keys.position(this.key('idx', name)), score])
-      args.push(event.seq, event.prevHash, event.hash, event.id, JSON.stringify(event), announce ? '1' : '0', Date.parse(String(event.time)), indexes.length / 2, ...indexes)
+      args.push(event.seq, event.prevHash, event.hash, eventField(event.id), encodeAuditEvent(event), announce ? `a:${event.id}` : '',
+        Date.parse(String(event.time)), keys.position(this.chainBucketKey(event.chain, event.seq)), indexes.length / 2, ...indexes)
     }
     const done = await this.redis.run(async () => await this.scripts.append(keys.list.length, ...keys.list, ...args))
     return done === 1
@@ -71,14 +103,23 @@ export class RedisAuditStore implements AuditStore {
     return (await this.redis.run(async () => await this.redis.client.hkeys(this.key('head')))).sort()
   }
 
+  /** Both ranges of an index (ids as bytes, ids as text from the earlier layout) in one round trip, merged. */
   async auditIndexPage (page: AuditIndexPage): Promise<string[]> {
     const key = this.key('idx', auditIndexName(page.index))
-    const low = page.fromId === undefined ? '-' : `[${page.fromId}`
-    const high = page.toId === undefined ? '+' : `(${page.toId}`
     const client = this.redis.client
-    return await this.redis.run(async () => page.newestFirst
-      ? await client.zrevrangebylex(key, high, low, 'LIMIT', 0, page.count)
-      : await client.zrangebylex(key, low, high, 'LIMIT', 0, page.count))
+    const binaryLow = page.fromId === undefined ? '-' : binaryBound('[', page.fromId)
+    // text ids start at "0": the binary range ends before
+    const binaryHigh = page.toId === undefined ? '(0' : binaryBound('(', page.toId)
+    const textLow = page.fromId === undefined ? '[0' : `[${page.fromId}`
+    const textHigh = page.toId === undefined ? '+' : `(${page.toId}`
+    const [binary, text] = await this.redis.run(async () => await Promise.all(page.newestFirst
+      ? [client.zrevrangebylexBuffer(key, binaryHigh, binaryLow, 'LIMIT', 0, page.count), client.zrevrangebylex(key, textHigh, textLow, 'LIMIT', 0, page.count)]
+      : [client.zrangebylexBuffer(key, binaryLow, binaryHigh, 'LIMIT', 0, page.count), client.zrangebylex(key, textLow, textHigh, 'LIMIT', 0, page.count)]))
+    const ids = (binary as Buffer[]).map((member) => located(member).id)
+    if ((text as string[]).length === 0) return ids
+    const merged = [...ids, ...(text as string[])].sort()
+    if (page.newestFirst) merged.reverse()
+    return merged.slice(0, page.count)
   }
 
   async revealAuditHistory (subjectHash: string, day: string, max: number): Promise<number> {
@@ -87,15 +128,66 @@ export class RedisAuditStore implements AuditStore {
   }
 
   async auditEvents (ids: string[]): Promise<StoredAuditEvent[]> {
-    if (ids.length === 0) return []
-    const values = await this.redis.run(async () => await this.redis.client.hmget(this.key('ev'), ...ids))
-    return values.filter((json): json is string => json !== null).map((json) => JSON.parse(json))
+    return (await this.located(ids.map((id) => ({ id, field: eventField(id) })))).map(({ event }) => event)
+  }
+
+  /**
+   * Events by their `ev` field, in the order asked, missing ones left out; an id as bytes not
+   * found is looked for as text (an event of the earlier layout).
+   */
+  private async located (wanted: Located[]): Promise<Array<{ event: StoredAuditEvent, located: Located }>> {
+    if (wanted.length === 0) return []
+    const client = this.redis.client
+    const values = await this.redis.run(async () => await client.hmgetBuffer(this.key('ev'), ...wanted.map((w) => w.field)))
+    const missing = wanted.map((w, i) => values[i] === null && typeof w.field !== 'string' ? i : -1).filter((i) => i >= 0)
+    if (missing.length) {
+      const again = await this.redis.run(async () => await client.hmgetBuffer(this.key('ev'), ...missing.map((i) => (wanted[i] as Located).id)))
+      missing.forEach((at, j) => {
+        if (again[j] !== null) {
+          values[at] = again[j] as Buffer
+          wanted[at] = { id: (wanted[at] as Located).id, field: (wanted[at] as Located).id }
+        }
+      })
+    }
+    const out: Array<{ event: StoredAuditEvent, located: Located }> = []
+    wanted.forEach((located, i) => {
+      const value = values[i]
+      if (value) out.push({ event: decodeAuditEvent(located.id, value), located })
+    })
+    return out
+  }
+
+  /** a chain's event fields for seqs, from its buckets and, for what they lack, its earlier-layout hash */
+  private async chainFields (chain: string, seqs: number[]): Promise<Array<Located | undefined>> {
+    const client = this.redis.client
+    const byBucket = new Map<string, number[]>()
+    seqs.forEach((seq, i) => {
+      const key = this.chainBucketKey(chain, seq)
+      byBucket.set(key, [...byBucket.get(key) ?? [], i])
+    })
+    const out: Array<Located | undefined> = seqs.map(() => undefined)
+    await this.redis.run(async () => await Promise.all([...byBucket].map(async ([key, at]) => {
+      const ids = await client.hmgetBuffer(key, ...at.map((i) => String(seqs[i])))
+      at.forEach((i, j) => {
+        const id = ids[j]
+        if (id) out[i] = located(id)
+      })
+    })))
+    const missing = seqs.map((seq, i) => out[i] === undefined ? i : -1).filter((i) => i >= 0)
+    if (missing.length) {
+      const ids = await this.redis.run(async () => await client.hmget(this.key('chain', chain), ...missing.map((i) => String(seqs[i]))))
+      missing.forEach((at, j) => {
+        const id = ids[j]
+        if (id) out[at] = { id, field: id }
+      })
+    }
+    return out
   }
 
   async auditChainSlice (chain: string, fromSeq: number, count: number): Promise<StoredAuditEvent[]> {
-    const seqs = Array.from({ length: count }, (_, i) => String(fromSeq + i))
-    const ids = await this.redis.run(async () => await this.redis.client.hmget(this.key('chain', chain), ...seqs))
-    return await this.auditEvents(ids.filter((id): id is string => id !== null))
+    const seqs = Array.from({ length: count }, (_, i) => fromSeq + i)
+    const fields = await this.chainFields(chain, seqs)
+    return (await this.located(fields.filter((f): f is Located => f !== undefined))).map(({ event }) => event)
   }
 
   async putAuditCheckpoint (checkpoint: AuditCheckpointRecord): Promise<void> {
@@ -132,17 +224,17 @@ export class RedisAuditStore implements AuditStore {
       const floor = Number(await this.redis.run(async () => await client.hget(chainKey, 'floor')) ?? '1')
       if (floor > upTo) return undefined
       const seqs = Array.from({ length: Math.min(upTo, floor + PRUNE_BATCH - 1) - floor + 1 }, (_, i) => floor + i)
-      const ids = await this.redis.run(async () => await client.hmget(chainKey, ...seqs.map(String)))
-      const present = ids.filter((id): id is string => id !== null)
-      const events = present.length ? await this.redis.run(async () => await client.hmget(this.key('ev'), ...present)) : []
-      const eventOf = new Map(present.map((id, i) => [id, events[i]]))
+      const fields = await this.chainFields(chain, seqs)
+      const found = await this.located(fields.filter((f): f is Located => f !== undefined))
+      const eventOf = new Map(found.map(({ event, located }) => [located.id, { event, located }]))
       const keys = new DeclaredKeys([this.key('ev'), chainKey])
-      const args: Array<string | number> = [floor, floor + seqs.length]
+      const args: Arg[] = [floor, floor + seqs.length]
       seqs.forEach((seq, i) => {
-        const id = ids[i] ?? ''
-        const json = eventOf.get(id)
-        const indexes = json ? auditIndexNames(JSON.parse(json) as StoredAuditEvent).map((name) => keys.position(this.key('idx', name))) : []
-        args.push(seq, id, indexes.length, ...indexes)
+        const at = fields[i]
+        const stored = at ? eventOf.get(at.id) : undefined
+        // index members have the form of the event's field (bytes, or text in the earlier layout)
+        const indexes = stored ? auditIndexNames(stored.event).map((name) => keys.position(this.key('idx', name))) : []
+        args.push(seq, stored?.located.field ?? at?.field ?? '', keys.position(this.chainBucketKey(chain, seq)), indexes.length, ...indexes)
       })
       const removed = await this.redis.run(async () => await this.scripts.prune(keys.list.length, ...keys.list, ...args))
       // another process pruned this chain meanwhile: read again from where it stopped

@@ -8,18 +8,20 @@
  * destination (due now when it heads its queue), adds the scheduled sources; drops the source
  * either way, so a source confirmed twice (a lease that ran out mid-way) publishes once.
  * KEYS: src, ev, seq, due, dests, then per destination its d:, q:, x: and n: keys.
- * ARGV: source or '', event id, event JSON, now, document id, n, then n × (destination, extra
- * JSON or '', positions in KEYS of its d:, q:, x:, n:), m, then m × (source, at).
+ * ARGV: source or '', event id, the event's stored value (after its cursor), now, document id,
+ * the event's ev field, n, then n × (destination, extra JSON or '', positions in KEYS of its d:,
+ * q:, x:, n:), m, then m × (source, at). An event the earlier layout stored (under its text id)
+ * exists too.
  * Returns the cursor, or 0 when the event existed.
  */
 export const PUBLISH = `
 if ARGV[1] ~= '' then redis.call('ZREM', KEYS[1], ARGV[1]) end
-if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[2], ARGV[6]) == 1 or redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 0 end
 local cursor = redis.call('INCR', KEYS[3])
-redis.call('HSET', KEYS[2], ARGV[2], cursor .. ' ' .. ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[6], cursor .. ' ' .. ARGV[3])
 local id, now, doc = ARGV[2], ARGV[4], ARGV[5]
-local i = 7
-for _ = 1, tonumber(ARGV[6]) do
+local i = 8
+for _ = 1, tonumber(ARGV[7]) do
   local dest, extra = ARGV[i], ARGV[i + 1]
   local delivery, queue, sent, counts = KEYS[tonumber(ARGV[i + 2])], KEYS[tonumber(ARGV[i + 3])], KEYS[tonumber(ARGV[i + 4])], KEYS[tonumber(ARGV[i + 5])]
   i = i + 6
@@ -44,20 +46,21 @@ return cursor`
  * so another worker takes it only if this one dies. The caller has read which are due; one that
  * another worker claimed (or settled) since is no longer due and is skipped.
  * KEYS: due, ev, then the deliveries' d: keys. ARGV: now, lease ms, lease token, then per
- * delivery: its "due" member, event id, position of its d: key in KEYS.
+ * delivery: its "due" member, event id, the event's ev field, position of its d: key in KEYS
+ * (an event of the earlier layout is under its id).
  * Returns {member, HGETALL delivery, event value} per delivery claimed.
  */
 export const CLAIM_DELIVERIES = `
 local now = tonumber(ARGV[1])
 local hidden = now + tonumber(ARGV[2])
 local out = {}
-for i = 4, #ARGV, 3 do
-  local member, id, key = ARGV[i], ARGV[i + 1], KEYS[tonumber(ARGV[i + 2])]
+for i = 4, #ARGV, 4 do
+  local member, id, field, key = ARGV[i], ARGV[i + 1], ARGV[i + 2], KEYS[tonumber(ARGV[i + 3])]
   local due = redis.call('ZSCORE', KEYS[1], member)
   if due and tonumber(due) <= now then
     redis.call('ZADD', KEYS[1], hidden, member)
     redis.call('HSET', key, 'lease', ARGV[3])
-    out[#out + 1] = { member, redis.call('HGETALL', key), redis.call('HGET', KEYS[2], id) or '' }
+    out[#out + 1] = { member, redis.call('HGETALL', key), redis.call('HGET', KEYS[2], field) or redis.call('HGET', KEYS[2], id) or '' }
   end
 end
 return out`

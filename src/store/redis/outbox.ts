@@ -4,7 +4,9 @@
  * `announce`), and an event, its deliveries and its queues are written by one script below —
  * on a cluster, one slot. Keys, after `<prefix>{audit}:ob:`:
  *   src           sorted set: source → when it is due (the audit event's time, or an expiry)
- *   ev            hash: event id → "<cursor> <event JSON>"
+ *   ev            hash: event → "<cursor> <status letter><latest version>" (codec below): what
+ *                 a rebuilt body cannot know; the field is the event id with its document id as
+ *                 16 bytes. The earlier layout's "<cursor> <event JSON>" under the text id is read
  *   seq           the last cursor given
  *   due           sorted set: "<destination>|<event id>" → when the delivery is due; only the
  *                 head of each (destination, document) queue is in it, so order holds
@@ -22,7 +24,9 @@
  * would otherwise discover (the due deliveries, a delivery's document, a replay page) the caller
  * reads first; the script then checks that it still holds.
  */
-import type { OutboxDeliveryRecord, OutboxDestinationStatus, OutboxEventRecord, OutboxSettlement, OutboxStore } from '../outbox.js'
+import type { OutboxDeliveryRecord, OutboxDestinationStatus, OutboxEventRecord, OutboxEventType, OutboxSettlement, OutboxStore } from '../outbox.js'
+import { StatedError } from '../../lib/error-description.js'
+import { isUlid, ulidToBytes } from './binary.js'
 import type { RedisConnection } from './connection.js'
 import { DeclaredKeys, outboxKey } from './keys.js'
 import { CLAIM_DELIVERIES, PUBLISH, REPLAY, SETTLE } from './outbox-scripts.js'
@@ -30,9 +34,46 @@ import { CLAIM_DELIVERIES, PUBLISH, REPLAY, SETTLE } from './outbox-scripts.js'
 /** the scripts called with their number of keys first */
 export const OUTBOX_VARIABLE_KEY_COMMANDS = ['outboxPublish', 'outboxClaimDeliveries', 'outboxReplay']
 
-function parseEvent (value: string): OutboxEventRecord {
+const KINDS = ['indexed', 'amended', 'revoked', 'expired'] as const
+const STATUS_LETTERS: Record<string, string> = { valid: 'v', pending: 'p', expired: 'e', revoked: 'r', superseded: 's' }
+const STATUSES = Object.fromEntries(Object.entries(STATUS_LETTERS).map(([status, letter]) => [letter, status])) as Record<string, string>
+const EVENT_ID = /^(.+)\.([0-9]+)\.(indexed|amended|revoked|expired)$/
+
+/** what an event id says: its document, version and kind */
+function eventIdParts (id: string): { documentId: string, version: number, kind: typeof KINDS[number] } | undefined {
+  const m = EVENT_ID.exec(id)
+  return m ? { documentId: m[1] as string, version: Number(m[2]), kind: m[3] as typeof KINDS[number] } : undefined
+}
+
+/** an event's `ev` field: the document's ULID as 16 bytes, the kind as a byte, the version in digits (else the id itself) */
+function eventField (id: string): Buffer | string {
+  const parts = eventIdParts(id)
+  if (!parts || !isUlid(parts.documentId)) return id
+  return Buffer.concat([ulidToBytes(parts.documentId), Buffer.from([KINDS.indexOf(parts.kind)]), Buffer.from(String(parts.version))])
+}
+
+/** the stored value after the cursor: the status letter and the latest version when published */
+function encodePublished (published: NonNullable<OutboxEventRecord['published']>): string {
+  return `${STATUS_LETTERS[published.status] ?? `${published.status}:`}${published.latestVersion}`
+}
+
+function parseEvent (id: string, value: string): OutboxEventRecord {
   const space = value.indexOf(' ')
-  return { ...JSON.parse(value.slice(space + 1)), cursor: Number(value.slice(0, space)) }
+  const cursor = Number(value.slice(0, space))
+  const rest = value.slice(space + 1)
+  const parts = eventIdParts(id)
+  // the earlier layout: the event JSON, body part included
+  if (rest.startsWith('{')) return { version: parts?.version ?? 0, ...JSON.parse(rest), cursor }
+  const letter = /^([a-z]+:|[a-z])([0-9]+)$/.exec(rest)
+  const status = letter?.[1]?.endsWith(':') ? letter[1].slice(0, -1) : STATUSES[letter?.[1] ?? ''] ?? ''
+  return {
+    id,
+    cursor,
+    type: `document.${parts?.kind ?? 'indexed'}` as OutboxEventType,
+    documentId: parts?.documentId ?? '',
+    version: parts?.version ?? 0,
+    published: { status, latestVersion: Number(letter?.[2]) }
+  }
 }
 
 function parseDelivery (destination: string, eventId: string, fields: string[] | Record<string, string>): OutboxDeliveryRecord {
@@ -55,8 +96,8 @@ function parseDelivery (destination: string, eventId: string, fields: string[] |
 
 export class RedisOutboxStore implements OutboxStore {
   private readonly scripts: {
-    publish: (...args: Array<string | number>) => Promise<number>
-    claimDeliveries: (...args: Array<string | number>) => Promise<Array<[string, string[], string]>>
+    publish: (...args: Array<string | number | Buffer>) => Promise<number>
+    claimDeliveries: (...args: Array<string | number | Buffer>) => Promise<Array<[string, string[], string]>>
     settle: (...args: string[]) => Promise<number>
     replay: (...args: Array<string | number>) => Promise<number>
   }
@@ -64,8 +105,8 @@ export class RedisOutboxStore implements OutboxStore {
   constructor (private readonly redis: RedisConnection) {
     this.scripts = {
       // publish, claim and replay take their number of keys first
-      publish: redis.script('outboxPublish', PUBLISH),
-      claimDeliveries: redis.script('outboxClaimDeliveries', CLAIM_DELIVERIES),
+      publish: redis.script('outboxPublish', PUBLISH) as (...args: Array<string | number | Buffer>) => Promise<number>,
+      claimDeliveries: redis.script('outboxClaimDeliveries', CLAIM_DELIVERIES) as (...args: Array<string | number | Buffer>) => Promise<Array<[string, string[], string]>>,
       settle: redis.script('outboxSettle', SETTLE, 4),
       replay: redis.script('outboxReplay', REPLAY)
     }
@@ -85,8 +126,10 @@ export class RedisOutboxStore implements OutboxStore {
   }
 
   async outboxEvent (id: string): Promise<OutboxEventRecord | undefined> {
-    const value = await this.redis.run(async () => await this.redis.client.hget(this.eventsKey, id))
-    return value === null ? undefined : parseEvent(value)
+    // the compact field, or the earlier layout's text id
+    const [value, earlier] = await this.redis.run(async () => await this.redis.client.hmget(this.eventsKey, eventField(id), id))
+    const found = value ?? earlier
+    return found === null || found === undefined ? undefined : parseEvent(id, found)
   }
 
   async scheduleOutboxSource (source: string, at: number): Promise<void> {
@@ -98,9 +141,10 @@ export class RedisOutboxStore implements OutboxStore {
   }
 
   async publishOutboxEvent (source: string | undefined, event: Omit<OutboxEventRecord, 'cursor'>, deliveries: Array<{ destination: string, extra?: Record<string, unknown> }>, schedule: Array<{ source: string, at: number }>, now: number): Promise<OutboxEventRecord | undefined> {
+    if (!event.published) throw new StatedError('an outbox event is published with what held then')
     const keys = new DeclaredKeys([this.sourcesKey, this.eventsKey, this.key('seq'), this.dueKey, this.key('dests')])
-    const args: Array<string | number> = [
-      source ?? '', event.id, JSON.stringify(event), now, event.documentId,
+    const args: Array<string | number | Buffer> = [
+      source ?? '', event.id, encodePublished(event.published), now, event.documentId, eventField(event.id),
       deliveries.length, ...deliveries.flatMap((d) => [
         d.destination, d.extra ? JSON.stringify(d.extra) : '',
         keys.position(this.deliveryKey(d.destination, event.id)), keys.position(this.queueKey(d.destination, event.documentId)),
@@ -116,16 +160,16 @@ export class RedisOutboxStore implements OutboxStore {
     const due = await this.redis.run(async () => await this.redis.client.zrangebyscore(this.dueKey, '-inf', now, 'LIMIT', 0, limit))
     if (due.length === 0) return []
     const keys = new DeclaredKeys([this.dueKey, this.eventsKey])
-    const args: Array<string | number> = [now, leaseMs, lease]
+    const args: Array<string | number | Buffer> = [now, leaseMs, lease]
     for (const member of due) {
       const sep = member.indexOf('|')
       const eventId = member.slice(sep + 1)
-      args.push(member, eventId, keys.position(this.deliveryKey(member.slice(0, sep), eventId)))
+      args.push(member, eventId, eventField(eventId), keys.position(this.deliveryKey(member.slice(0, sep), eventId)))
     }
     const rows = await this.redis.run(async () => await this.scripts.claimDeliveries(keys.list.length, ...keys.list, ...args))
     return rows.map(([member, fields, value]) => {
       const sep = member.indexOf('|')
-      return { delivery: parseDelivery(member.slice(0, sep), member.slice(sep + 1), fields), event: parseEvent(value) }
+      return { delivery: parseDelivery(member.slice(0, sep), member.slice(sep + 1), fields), event: parseEvent(member.slice(sep + 1), value) }
     })
   }
 

@@ -1,0 +1,179 @@
+/**
+ * How an audit event is stored in the `ev` hash: a MessagePack array whose place says what each
+ * value is (no field names), ids and hashes as bytes (binary.ts), the action and outcome as small
+ * numbers, and nothing that is known otherwise: the id is the hash field, and `time` is the
+ * id's own ULID time (AuditService makes both from one clock reading; an event whose `time` says
+ * otherwise keeps it). Whatever does not have the expected shape stays as it is, in `extra` or
+ * as text, so an event always reads back exactly as it was appended, and its hash (canonical
+ * JSON of that event) still verifies.
+ *
+ * Events stored by the earlier layout are JSON objects: they start with `{`, which a MessagePack
+ * array never does (0x90–0x9f, 0xdc, 0xdd), and are still read.
+ *
+ * Layout 1: [1, chain, seq, actor, action, outcome, subject, documents, purpose, requestId,
+ * clientAddress, detail, prevHash, hash, time, extra], trailing empty places left out; an empty
+ * place is nil (the field is absent).
+ */
+import { Packr } from 'msgpackr'
+import { decodeTime } from 'ulid'
+import type { StoredAuditEvent } from '../audit.js'
+import { bytesToHex, bytesToUlid, hexToBytes, isHex, isUlid, ulidToBytes } from './binary.js'
+
+const LAYOUT = 1
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true })
+
+/** Known actions and outcomes, stored as their place here: append only, never reorder (stored events refer to them). */
+const ACTIONS = [
+  'access.refused', 'agency.created', 'agency.keys_refreshed', 'agency.updated', 'agreement.created', 'agreement.updated',
+  'attestation.verified', 'audit.checkpoints_read', 'audit.exported', 'audit.searched', 'audit.unconfirmed', 'audit.verified',
+  'consent.revoked', 'document.amended', 'document.file_uploaded', 'document.index_failed', 'document.index_repeated',
+  'document.indexed', 'document.revoked', 'document_type.changed', 'file.downloaded', 'portal.access_history',
+  'portal.citizen_documents', 'reuse.queried', 'stats.read', 'token.issued', 'token.refused', 'webhook.dead',
+  'webhook.delivered', 'webhook.failed', 'webhook.replay_requested'
+]
+const OUTCOMES = ['granted', 'empty', 'denied', 'error']
+const ACTION_CODE = new Map(ACTIONS.map((action, i) => [action, i]))
+const OUTCOME_CODE = new Map(OUTCOMES.map((outcome, i) => [outcome, i]))
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const IPV4 = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/
+
+/** the fields an event's places hold; any other goes to `extra` */
+const PLACED = new Set(['id', 'chain', 'seq', 'actor', 'action', 'outcome', 'subject', 'documents', 'purpose', 'requestId', 'clientAddress', 'detail', 'prevHash', 'hash', 'time'])
+
+/**
+ * A value JSON carries as it is (strings, finite numbers, booleans, null, arrays and plain
+ * objects of those): MessagePack then gives back exactly what JSON.parse(JSON.stringify()) would.
+ */
+function jsonPlain (value: unknown, depth = 0): boolean {
+  if (depth > 32) return false
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
+  if (typeof value === 'number') return Number.isFinite(value)
+  if (Array.isArray(value)) return value.every((item) => jsonPlain(item, depth + 1))
+  if (typeof value !== 'object') return false
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return false
+  for (const key of Object.keys(value)) {
+    if (key === '__proto__') return false
+    if (!jsonPlain((value as Record<string, unknown>)[key], depth + 1)) return false
+  }
+  return true
+}
+
+/** a free-form value (detail, purpose, extra): as MessagePack when plain, else its JSON text */
+const freeForm = (value: unknown): unknown => jsonPlain(value) && typeof value === 'object' && value !== null && !Array.isArray(value) ? value : JSON.stringify(value)
+const fromFreeForm = (value: unknown): unknown => typeof value === 'string' ? JSON.parse(value) : value
+
+const ulidOrText = (value: string): Buffer | string => isUlid(value) ? ulidToBytes(value) : value
+const fromUlidOrText = (value: unknown): string => typeof value === 'string' ? value : bytesToUlid(value as Uint8Array)
+const hashOrText = (value: string): Buffer | string => isHex(value, 32) ? hexToBytes(value) : value
+const fromHashOrText = (value: unknown): string => typeof value === 'string' ? value : bytesToHex(value as Uint8Array)
+
+/** documents as [id, version, id, version, …] (nil: no version), when each is exactly { id, version? } */
+function packDocuments (documents: unknown): unknown[] | undefined {
+  if (!Array.isArray(documents)) return undefined
+  const out: unknown[] = []
+  for (const document of documents as unknown[]) {
+    if (typeof document !== 'object' || document === null || Array.isArray(document)) return undefined
+    const { id, version, ...rest } = document as Record<string, unknown>
+    if (typeof id !== 'string' || Object.values(rest).some((v) => v !== undefined)) return undefined
+    if (version !== undefined && !Number.isSafeInteger(version)) return undefined
+    out.push(ulidOrText(id), version ?? null)
+  }
+  return out
+}
+
+function unpackDocuments (packed: unknown[]): Array<{ id: string, version?: number }> {
+  const out: Array<{ id: string, version?: number }> = []
+  for (let i = 0; i < packed.length; i += 2) {
+    const version = packed[i + 1]
+    out.push({ id: fromUlidOrText(packed[i]), ...(version === null || version === undefined ? {} : { version: version as number }) })
+  }
+  return out
+}
+
+/** the ISO time of a ULID's timestamp: what AuditService writes as an event's `time` */
+function idTime (id: string): string | undefined {
+  return isUlid(id) ? new Date(decodeTime(id)).toISOString() : undefined
+}
+
+/** The field an event is stored under in the `ev` hash (and its index members): its id as 16 bytes when a ULID. */
+export function eventField (id: string): Buffer | string {
+  return ulidOrText(id)
+}
+
+export function encodeAuditEvent (event: StoredAuditEvent): Buffer {
+  const e = event as Record<string, unknown>
+  const extra: Record<string, unknown> = {}
+  for (const key of Object.keys(e)) if (!PLACED.has(key) && e[key] !== undefined) extra[key] = e[key]
+  // a place holds its field when it has the expected shape; otherwise the field goes to extra
+  const place = (key: string, ok: boolean, packed: () => unknown): unknown => {
+    if (e[key] === undefined) return null
+    if (ok) return packed()
+    extra[key] = e[key]
+    return null
+  }
+  const str = (key: string): boolean => typeof e[key] === 'string'
+  const documents = packDocuments(e.documents)
+  const time = idTime(event.id)
+  const tuple = [
+    LAYOUT,
+    place('chain', str('chain'), () => ulidOrText(e.chain as string)),
+    place('seq', Number.isSafeInteger(e.seq), () => e.seq),
+    // null (the gateway itself) as false: nil is "absent"
+    place('actor', str('actor') || e.actor === null, () => e.actor ?? false),
+    place('action', str('action'), () => ACTION_CODE.get(e.action as string) ?? e.action),
+    place('outcome', str('outcome'), () => OUTCOME_CODE.get(e.outcome as string) ?? e.outcome),
+    place('subject', str('subject'), () => hashOrText(e.subject as string)),
+    place('documents', documents !== undefined, () => documents),
+    place('purpose', true, () => {
+      const purpose = e.purpose as Record<string, unknown>
+      // the usual { procedureCode, dossierCode } as a pair of strings, without its names
+      const keys = jsonPlain(purpose) && typeof purpose === 'object' && purpose !== null ? Object.keys(purpose) : []
+      return keys.length === 2 && keys[0] === 'procedureCode' && keys[1] === 'dossierCode' && typeof purpose.procedureCode === 'string' && typeof purpose.dossierCode === 'string'
+        ? [purpose.procedureCode, purpose.dossierCode]
+        : freeForm(purpose)
+    }),
+    place('requestId', str('requestId'), () => UUID.test(e.requestId as string) ? Buffer.from((e.requestId as string).replaceAll('-', ''), 'hex') : e.requestId),
+    place('clientAddress', str('clientAddress'), () => IPV4.test(e.clientAddress as string) ? Buffer.from((e.clientAddress as string).split('.').map(Number)) : e.clientAddress),
+    place('detail', true, () => freeForm(e.detail)),
+    place('prevHash', str('prevHash'), () => hashOrText(e.prevHash as string)),
+    place('hash', str('hash'), () => hashOrText(e.hash as string)),
+    // kept only when it is not the id's own time
+    e.time === undefined ? null : e.time === time ? true : (extra.time = e.time, null),
+    null
+  ]
+  if (Object.keys(extra).length) tuple[15] = freeForm(extra)
+  // trailing nils say nothing
+  while (tuple[tuple.length - 1] === null) tuple.pop()
+  return packr.pack(tuple)
+}
+
+/** an `ev` value, of either layout, back to the event stored under `id` */
+export function decodeAuditEvent (id: string, value: Buffer): StoredAuditEvent {
+  if (value[0] === 0x7b) return JSON.parse(value.toString('utf8')) as StoredAuditEvent
+  const t = packr.unpack(value) as unknown[]
+  if (t[0] !== LAYOUT) throw new TypeError(`unknown audit event layout ${String(t[0])}`)
+  const event: Record<string, unknown> = { id }
+  const at = (i: number): unknown => t[i] ?? null
+  if (at(1) !== null) event.chain = fromUlidOrText(t[1])
+  if (at(2) !== null) event.seq = t[2]
+  if (at(14) === true) event.time = idTime(id)
+  if (at(3) !== null) event.actor = t[3] === false ? null : t[3]
+  if (at(4) !== null) event.action = typeof t[4] === 'number' ? ACTIONS[t[4]] : t[4]
+  if (at(5) !== null) event.outcome = typeof t[5] === 'number' ? OUTCOMES[t[5]] : t[5]
+  if (at(6) !== null) event.subject = fromHashOrText(t[6])
+  if (at(7) !== null) event.documents = unpackDocuments(t[7] as unknown[])
+  if (at(8) !== null) event.purpose = Array.isArray(t[8]) ? { procedureCode: t[8][0], dossierCode: t[8][1] } : fromFreeForm(t[8])
+  if (at(9) !== null) {
+    const r = t[9]
+    event.requestId = typeof r === 'string' ? r : bytesToHex(r as Uint8Array).replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-')
+  }
+  if (at(10) !== null) event.clientAddress = typeof t[10] === 'string' ? t[10] : [...(t[10] as Uint8Array)].join('.')
+  if (at(11) !== null) event.detail = fromFreeForm(t[11])
+  if (at(12) !== null) event.prevHash = fromHashOrText(t[12])
+  if (at(13) !== null) event.hash = fromHashOrText(t[13])
+  if (at(15) !== null) Object.assign(event, fromFreeForm(t[15]))
+  return event as StoredAuditEvent
+}
