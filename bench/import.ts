@@ -2,11 +2,17 @@ import { createReadStream, createWriteStream, mkdtempSync, readFileSync, statSyn
 import { createInterface } from 'node:readline'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { ulid } from 'ulid'
 import { once } from 'node:events'
 import { Redis } from 'ioredis'
 import { benchGateway, benchRedis, CPUS } from './lib.js'
 import { importDocuments } from '../src/cli/import.js'
 import { RedisStores } from '../src/store/index.js'
+import { encodeRegistration, encodeSubject } from '../src/store/redis/documents-codec.js'
+import { compactId } from '../src/store/redis/binary.js'
+import { memoryBreakdown } from './memory-usage.js'
+import type { MemoryClass } from './memory-usage.js'
 import { SAMPLE_TYPES, generateDocuments } from '../src/sample-data/generate.js'
 
 /**
@@ -26,6 +32,38 @@ export interface ImportFigures {
   /** CPU time per document of the gateway process and of Redis, in microseconds: what bounds the rate on a machine of its own */
   gatewayCpuMicros: number
   redisCpuMicros: number
+  /** where the memory went, per key class */
+  breakdown: MemoryClass[]
+  /**
+   * bytes per document of the registration records and id pointers in full buckets, as they are
+   * at 500 M documents (2^20 buckets of each, ~480 entries a bucket), on this server's settings
+   */
+  fullBuckets: { registration: number, pointer: number, encoding: string }
+}
+
+/**
+ * A registration bucket and a pointer bucket filled as at 500 M documents, measured and removed:
+ * at the bench's scale each bucket holds a record or two, and its key costs more than they do.
+ */
+async function fullBucketBytes (redis: { url: string, prefix: string }): Promise<ImportFigures['fullBuckets']> {
+  const client = new Redis(redis.url)
+  const entries = 480
+  const measure = async (key: string, entry: (i: number) => [Buffer, Buffer]): Promise<{ bytes: number, encoding: string }> => {
+    // one field a command, as the gateway writes them (a many-field HSET can leave a hash in a listpack past the server's limit)
+    await Promise.all(Array.from({ length: entries }, async (_, i) => await client.hset(key, ...entry(i))))
+    const bytes = Number(await client.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))
+    const encoding = String(await client.call('OBJECT', 'ENCODING', key))
+    await client.del(key)
+    return { bytes: bytes / entries, encoding }
+  }
+  try {
+    const id = (i: number): string => ulid(1_750_000_000_000 + i)
+    const registration = await measure(`${redis.prefix}{u:probe}`, (i) => [randomBytes(16), encodeRegistration({ id: id(i), contentHash: randomBytes(32).toString('hex'), createdAt: new Date(1_750_000_000_000 + i).toISOString() })])
+    const pointer = await measure(`${redis.prefix}{i:probe}`, (i) => [compactId(id(i)) as Buffer, encodeSubject(randomBytes(32).toString('hex'))])
+    return { registration: registration.bytes, pointer: pointer.bytes, encoding: registration.encoding }
+  } finally {
+    client.disconnect()
+  }
 }
 
 /** CPU seconds a process has used so far (user + system), from /proc */
@@ -104,6 +142,8 @@ export async function benchImport (count: number): Promise<ImportFigures> {
       const announced = await outboxDrained(redis, 180_000)
       const after = await usedMemory(redis.url)
       const cpuAfter = { gateway: processCpuSeconds(pid), redis: await redisCpuSeconds(redis.url) }
+      const breakdown = await memoryBreakdown(redis.url, redis.prefix)
+      const fullBuckets = await fullBucketBytes(redis)
       if (summary.created !== count) throw new Error(`expected ${count} documents created, got ${JSON.stringify(summary)}`)
       return {
         documents: count,
@@ -114,7 +154,9 @@ export async function benchImport (count: number): Promise<ImportFigures> {
         redisBytesPerDocument: (after - before) / count,
         rawBytesPerDocument: rawBytes / count,
         gatewayCpuMicros: (cpuAfter.gateway - cpuBefore.gateway) * 1e6 / count,
-        redisCpuMicros: (cpuAfter.redis - cpuBefore.redis) * 1e6 / count
+        redisCpuMicros: (cpuAfter.redis - cpuBefore.redis) * 1e6 / count,
+        breakdown,
+        fullBuckets
       }
     } finally {
       await g.stop()

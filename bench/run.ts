@@ -6,6 +6,7 @@ import { benchToken } from './token.js'
 import { benchImport } from './import.js'
 import { benchAuditSearch, fillAuditTrail } from './audit-search.js'
 import { benchScale } from './scale.js'
+import { formatBreakdown } from './memory-usage.js'
 
 /**
  * The benchmark suite. Figures are printed, never asserted: each beside a baseline measured in
@@ -70,16 +71,22 @@ if (runs('reuse') || runs('token') || runs('scale') || runs('audit')) {
     await redis.stop()
   }
 }
+let breakdown = ''
 if (runs('import')) {
   progress(`batch import of ${documents} documents`)
   const f = await benchImport(documents)
+  const bucketed = (name: string): number => (f.breakdown.find((c) => c.class === name)?.bytes ?? 0) / documents
+  const atScale = f.redisBytesPerDocument - bucketed('documents {u:} registrations') - bucketed('documents {i:} id pointers') + f.fullBuckets.registration + f.fullBuckets.pointer
+  breakdown = `\nRedis memory after the import of ${documents} documents, by key class (MEMORY USAGE):\n\n${formatBreakdown(f.breakdown, documents)}\n`
   rows.push(['4. batch import: documents/s', f.gatewayDocsPerSecond.toFixed(0), `plain SET per line: ${f.baselineSetsPerSecond.toFixed(0)}`, ratio(f.gatewayDocsPerSecond, f.baselineSetsPerSecond)])
   rows.push(['   (indexed and announced)', `${f.announcedDocsPerSecond.toFixed(0)} documents/s`, 'until the outbox has published every new document', ''])
   rows.push(['   (CPU per document)', `gateway ${f.gatewayCpuMicros.toFixed(0)} µs, Redis ${f.redisCpuMicros.toFixed(0)} µs`, `one core's worth: ${(1e6 / Math.max(f.gatewayCpuMicros, f.redisCpuMicros)).toFixed(0)} documents/s`, ''])
   rows.push(['4. batch import: Redis bytes/document', f.redisBytesPerDocument.toFixed(0), `raw NDJSON: ${f.rawBytesPerDocument.toFixed(0)}`, ratio(f.redisBytesPerDocument, f.rawBytesPerDocument, 2)])
+  rows.push(['   (with full buckets, as at 500 M documents)', atScale.toFixed(0), `registration ${f.fullBuckets.registration.toFixed(0)} B + id pointer ${f.fullBuckets.pointer.toFixed(0)} B a document in buckets of 480 (${f.fullBuckets.encoding})`, ratio(atScale, f.rawBytesPerDocument, 2)])
 }
 
 console.log(`\nreuse gateway benchmarks — ${seconds} s a load, ${connections} connections, ${CPUS ? `server on CPU ${CPUS.server}, load generator on CPU ${CPUS.load}` : 'no CPU pinning (taskset or a second CPU missing)'}, ${((Date.now() - started) / 1000).toFixed(0)} s in all\n`)
 console.log('| scenario | figures | baseline (same run) | ratio |')
 console.log('|---|---|---|---|')
 for (const row of rows) console.log(`| ${row.join(' | ')} |`)
+if (breakdown) console.log(breakdown)
