@@ -98,7 +98,7 @@ async function redisCpuSeconds (url: string): Promise<number> {
   }
 }
 
-async function usedMemory (url: string): Promise<number> {
+export async function usedMemory (url: string): Promise<number> {
   const client = new Redis(url)
   try {
     const info = await client.info('memory')

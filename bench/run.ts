@@ -3,7 +3,7 @@ import { benchGateway, benchRedis, CPUS } from './lib.js'
 import type { LoadFigures } from './lib.js'
 import { benchReuse } from './reuse.js'
 import { benchToken } from './token.js'
-import { benchImport } from './import.js'
+import { benchImport, usedMemory } from './import.js'
 import { benchAuditSearch, fillAuditTrail } from './audit-search.js'
 import { benchScale } from './scale.js'
 import { formatBreakdown } from './memory-usage.js'
@@ -58,11 +58,14 @@ if (runs('reuse') || runs('token') || runs('scale') || runs('audit')) {
       }
       if (runs('audit')) {
         progress(`filling the audit trail with ${auditEvents} events`)
+        const memoryBefore = await usedMemory(redis.url)
         const fill = await fillAuditTrail(redis, auditEvents)
+        const eventBytes = (await usedMemory(redis.url) - memoryBefore) / auditEvents
         progress('audit search')
         const search = await benchAuditSearch(g, seconds, 10)
         rows.push([`5. audit search by subject, ${auditEvents} events (10 connections)`, fmt(search), bare ? `bare Fastify route: ${fmt(bare)}` : '(not measured: BENCH_ONLY)', bare ? ratio(search.requestsPerSecond, bare.requestsPerSecond) : ''])
         rows.push(['   (trail filled at)', `${(auditEvents / fill.seconds).toFixed(0)} events/s`, '', ''])
+        rows.push(['   (Redis bytes per reuse-query audit event)', eventBytes.toFixed(0), 'the event, its chain position and its index entries', ''])
       }
     } finally {
       await g.stop()
