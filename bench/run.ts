@@ -7,6 +7,8 @@ import { benchImport, usedMemory } from './import.js'
 import { benchAuditSearch, fillAuditTrail } from './audit-search.js'
 import { benchScale } from './scale.js'
 import { formatBreakdown } from './memory-usage.js'
+import { formatPlans } from './capacity.js'
+import type { BenchFigures } from './capacity.js'
 
 /**
  * The benchmark suite. Figures are printed, never asserted: each beside a baseline measured in
@@ -25,6 +27,8 @@ const started = Date.now()
 if (CPUS) execFileSync('taskset', ['-pc', CPUS.load, String(process.pid)], { stdio: 'ignore' })
 
 const rows: string[][] = []
+/** what the capacity plan is computed from, as the parts measure it */
+const measured: Partial<BenchFigures> = {}
 const fmt = (x: LoadFigures): string => `${x.requestsPerSecond.toFixed(0)} req/s, p50 ${x.p50} ms, p99 ${x.p99} ms${x.errors + x.non2xx ? `, ${x.errors} errors, ${x.non2xx} non-2xx` : ''}`
 const ratio = (a: number, b: number, digits = 3): string => (a / b).toFixed(digits)
 const progress = (what: string): void => { process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0)} s] ${what}\n`) }
@@ -42,6 +46,7 @@ if (runs('reuse') || runs('token') || runs('scale') || runs('audit')) {
         const reuse = await benchReuse(g, seconds, connections, fixedRate)
         bare = reuse.bare
         setup = reuse.setup
+        measured.reusePerSecond = reuse.full.requestsPerSecond
         rows.push(['1. reuse query finding one document', fmt(reuse.full), `bare Fastify route: ${fmt(reuse.bare)}`, ratio(reuse.full.requestsPerSecond, reuse.bare.requestsPerSecond)])
         rows.push([`1b. reuse query at a fixed ${fixedRate} req/s`, fmt(reuse.fixed), `bare Fastify route at ${fixedRate} req/s: ${fmt(reuse.bareFixed)}`, `p99 ${ratio(reuse.fixed.p99, Math.max(reuse.bareFixed.p99, 1), 1)} ×`])
         rows.push(['2. reuse query, mode status', fmt(reuse.status), `bare Fastify route: ${fmt(reuse.bare)}`, ratio(reuse.status.requestsPerSecond, reuse.bare.requestsPerSecond)])
@@ -49,6 +54,7 @@ if (runs('reuse') || runs('token') || runs('scale') || runs('audit')) {
       if (runs('token')) {
         progress('token endpoint')
         const token = await benchToken(g, seconds, connections)
+        measured.tokensPerSecond = token.endpoint.requestsPerSecond
         rows.push(['3. token endpoint', fmt(token.endpoint), `jose verify + sign loop: ${token.jose.opsPerSecond.toFixed(0)} /s`, ratio(token.endpoint.requestsPerSecond, token.jose.opsPerSecond)])
       }
       if (runs('scale') && setup) {
@@ -61,6 +67,7 @@ if (runs('reuse') || runs('token') || runs('scale') || runs('audit')) {
         const memoryBefore = await usedMemory(redis.url)
         const fill = await fillAuditTrail(redis, auditEvents)
         const eventBytes = (await usedMemory(redis.url) - memoryBefore) / auditEvents
+        measured.bytesPerAuditEvent = eventBytes
         progress('audit search')
         const search = await benchAuditSearch(g, seconds, 10)
         rows.push([`5. audit search by subject, ${auditEvents} events (10 connections)`, fmt(search), bare ? `bare Fastify route: ${fmt(bare)}` : '(not measured: BENCH_ONLY)', bare ? ratio(search.requestsPerSecond, bare.requestsPerSecond) : ''])
@@ -80,6 +87,12 @@ if (runs('import')) {
   const f = await benchImport(documents)
   const bucketed = (name: string): number => (f.breakdown.find((c) => c.class === name)?.bytes ?? 0) / documents
   const atScale = f.redisBytesPerDocument - bucketed('documents {u:} registrations') - bucketed('documents {i:} id pointers') + f.fullBuckets.registration + f.fullBuckets.pointer
+  Object.assign(measured, {
+    importGatewayMicros: f.gatewayCpuMicros,
+    importRedisMicros: f.redisCpuMicros,
+    bytesPerDocument: atScale,
+    auditBytesPerDocument: f.breakdown.filter((c) => c.class.startsWith('audit') || c.class.startsWith('outbox')).reduce((sum, c) => sum + c.bytes, 0) / documents
+  })
   breakdown = `\nRedis memory after the import of ${documents} documents, by key class (MEMORY USAGE):\n\n${formatBreakdown(f.breakdown, documents)}\n`
   rows.push(['4. batch import: documents/s', f.gatewayDocsPerSecond.toFixed(0), `plain SET per line: ${f.baselineSetsPerSecond.toFixed(0)}`, ratio(f.gatewayDocsPerSecond, f.baselineSetsPerSecond)])
   rows.push(['   (indexed and announced)', `${f.announcedDocsPerSecond.toFixed(0)} documents/s`, 'until the outbox has published every new document', ''])
@@ -93,3 +106,5 @@ console.log('| scenario | figures | baseline (same run) | ratio |')
 console.log('|---|---|---|---|')
 for (const row of rows) console.log(`| ${row.join(' | ')} |`)
 if (breakdown) console.log(breakdown)
+const complete = (m: Partial<BenchFigures>): m is BenchFigures => ['reusePerSecond', 'tokensPerSecond', 'importGatewayMicros', 'importRedisMicros', 'bytesPerDocument', 'auditBytesPerDocument', 'bytesPerAuditEvent'].every((k) => typeof m[k as keyof BenchFigures] === 'number')
+if (complete(measured)) console.log(`\nCapacity plan from these figures (bench/capacity.ts, docs/capacity.md):\n\n${formatPlans(measured)}`)
