@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import { decodeJwt, decodeProtectedHeader, jwtVerify, errors as joseErrors } from 'jose'
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors } from 'jose'
 import type { JWTPayload } from 'jose'
 import { LRUCache } from 'lru-cache'
+import { verifyJwt } from '../lib/jwt-verify.js'
 import type { AgencyRecord, AgencyStore, LeaseStore } from '../store/index.js'
 import { AGENCY_ALGORITHMS, AGENCY_CODE, ALL_SCOPES, scopesOf } from './agencies.js'
 import type { AgencyKeys } from './agency-keys.js'
@@ -197,7 +198,7 @@ export class TokenService {
     const key = await this.options.agencyKeys.key(agency, header.kid, header.alg)
     let payload: JWTPayload
     try {
-      ({ payload } = await jwtVerify(assertion, key, {
+      ({ payload } = await verifyJwt(assertion, key, {
         algorithms: [header.alg],
         audience: [this.options.issuer, this.tokenEndpoint],
         clockTolerance: CLOCK_TOLERANCE_S,
@@ -277,7 +278,7 @@ export class TokenService {
     if (!found) throw new AuthCheckError('kid_unknown', 'the token names a key this gateway does not have (unknown or retired)')
     let payload: JWTPayload
     try {
-      ({ payload } = await jwtVerify(token, found.key, {
+      ({ payload } = await verifyJwt(token, found.key, {
         algorithms: GATEWAY_ALGORITHMS,
         issuer: this.options.issuer,
         audience: this.options.issuer,
