@@ -85,11 +85,25 @@ export function loggerOptions (config: Config): LoggerOptions {
   }
 }
 
+/** what the log of standard output holds before it is written, at most (bytes) */
+export const LOG_BUFFER_BYTES = 8192
+/** how long a log line waits in that buffer, at most (ms) */
+export const LOG_FLUSH_MS = 100
+
+/**
+ * Standard output, written asynchronously and in blocks: a write per line would be a system
+ * call per request line (several per cent of a reuse query's time). Lines wait at most
+ * LOG_FLUSH_MS; pino writes what is left when the process exits, a crash included. The audit
+ * log is not buffered here (plugins/audit.ts): its lines follow the store's own pace.
+ */
+function standardOutput (): DestinationStream {
+  return pino.destination({ fd: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS })
+}
+
 /** Builds the gateway: Fastify options and registration order, nothing else. */
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const fastifyOptions: FastifyHttpOptions<Server> = {
-    // standard output written asynchronously: a write per log line would be a system call per line
-    logger: { ...loggerOptions(config), stream: options.logStream ?? pino.destination({ fd: 1, sync: false }) },
+    logger: { ...loggerOptions(config), stream: options.logStream ?? standardOutput() },
     genReqId: genRequestId,
     requestIdHeader: false,
     // one access-log line per request, written by http-frame.ts once it is answered
