@@ -43,7 +43,8 @@ export interface IssuedToken {
 }
 
 export interface TokenServiceOptions {
-  agencies: AgencyStore
+  /** the agency records (services/registry-cache.ts keeps them between requests) */
+  agencies: Pick<AgencyStore, 'getAgency'>
   leases: LeaseStore
   signingKeys: SigningKeys
   agencyKeys: AgencyKeys
