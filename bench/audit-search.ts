@@ -78,5 +78,5 @@ export async function fillAuditTrail (redis: BenchRedis, events: number): Promis
 
 export async function benchAuditSearch (g: BenchGateway, seconds: number, connections: number): Promise<LoadFigures> {
   const auditor = await g.agency('000.00.99.H41', 'Thanh tra tỉnh', ['auditor'])
-  return await load({ url: `${g.gateway.url}/v1/audit/search`, headers: { authorization: `Bearer ${auditor.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ subject: CITIZEN, limit: 20 }), seconds, connections })
+  return await load({ url: `${g.gateway.url}/v1/audit/search`, headers: { authorization: `Bearer ${auditor.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ subject: CITIZEN, limit: 20 }), seconds, connections, ...(g.pid ? { server: g.pid } : {}) })
 }

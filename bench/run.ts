@@ -29,7 +29,7 @@ if (CPUS) execFileSync('taskset', ['-pc', CPUS.load, String(process.pid)], { std
 const rows: string[][] = []
 /** what the capacity plan is computed from, as the parts measure it */
 const measured: Partial<BenchFigures> = {}
-const fmt = (x: LoadFigures): string => `${x.requestsPerSecond.toFixed(0)} req/s, p50 ${x.p50} ms, p99 ${x.p99} ms${x.errors + x.non2xx ? `, ${x.errors} errors, ${x.non2xx} non-2xx` : ''}`
+const fmt = (x: LoadFigures): string => `${x.requestsPerSecond.toFixed(0)} req/s, p50 ${x.p50} ms, p99 ${x.p99} ms${x.errors + x.non2xx ? `, ${x.errors} errors, ${x.non2xx} non-2xx` : ''}${x.server ? ` (server: ${x.server.cpuUsPerRequest.toFixed(0)} µs CPU a request, ${x.server.cpuPercent.toFixed(0)}% of a CPU, ${x.server.runQueueWaitMsPerSecond.toFixed(0)} ms/s waiting for one)` : ''}`
 const ratio = (a: number, b: number, digits = 3): string => (a / b).toFixed(digits)
 const progress = (what: string): void => { process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0)} s] ${what}\n`) }
 
