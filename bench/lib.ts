@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -24,9 +24,50 @@ function hasTaskset (): boolean {
 /** the server on CPU 0, the load generator on CPU 1 — where taskset exists and there are two CPUs */
 export const CPUS = hasTaskset() && cpus().length >= 2 ? { server: '0', load: '1', second: '1' } : undefined
 
-export interface LoadFigures { requestsPerSecond: number, requests: number, p50: number, p99: number, errors: number, non2xx: number }
+export interface LoadFigures {
+  requestsPerSecond: number
+  requests: number
+  p50: number
+  p99: number
+  errors: number
+  non2xx: number
+  /** with LoadPlan.server, where /proc exists: what the server process did during the load */
+  server?: ServerFigures
+}
 
-export interface LoadPlan { url: string, method?: 'GET' | 'POST', headers?: Record<string, string>, body?: string, bodiesFile?: string, seconds: number, connections: number, /** requests a second for all connections together (fixed-rate load) */ rate?: number }
+/**
+ * The server process over a load (Linux /proc): its CPU time per request, the share of a CPU it
+ * used, and how long its main thread was ready to run but waited for a CPU (ms per second): on a
+ * machine other work shares, that wait is latency no change to the gateway removes.
+ */
+export interface ServerFigures { cpuUsPerRequest: number, cpuPercent: number, runQueueWaitMsPerSecond: number }
+
+export interface LoadPlan {
+  url: string
+  method?: 'GET' | 'POST'
+  headers?: Record<string, string>
+  body?: string
+  bodiesFile?: string
+  seconds: number
+  connections: number
+  /** requests a second for all connections together (fixed-rate load) */
+  rate?: number
+  /** the server's process id: its figures are read over the load (LoadFigures.server) */
+  server?: number
+}
+
+/** CPU time (ms) and run-queue wait of the main thread (ms) of a process so far; undefined without /proc */
+function processTimes (pid: number): { cpuMs: number, waitMs: number } | undefined {
+  try {
+    // utime and stime are the 14th and 15th fields, in clock ticks (100 a second on Linux)
+    const stat = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ')
+    // schedstat: time on a CPU, time waiting on a run queue (ns), time slices
+    const waitNs = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1])
+    return { cpuMs: (Number(stat[11]) + Number(stat[12])) * 10, waitMs: waitNs / 1e6 }
+  } catch {
+    return undefined
+  }
+}
 
 /** Runs a script of the suite in a process of its own on `cpu`; resolves with its last stdout line as JSON. */
 async function runScript<T> (script: string, args: string[], cpu: string | undefined): Promise<T> {
@@ -42,7 +83,21 @@ async function runScript<T> (script: string, args: string[], cpu: string | undef
 
 /** Runs autocannon in its own process (pinned to the load CPU) and returns its figures. */
 export async function load (plan: LoadPlan): Promise<LoadFigures> {
-  return await runScript<LoadFigures>('bench/load-worker.ts', [JSON.stringify({ method: 'POST', headers: {}, ...plan })], CPUS?.load)
+  const { server, ...worker } = plan
+  const before = server === undefined ? undefined : processTimes(server)
+  const started = Date.now()
+  const figures = await runScript<LoadFigures>('bench/load-worker.ts', [JSON.stringify({ method: 'POST', headers: {}, ...worker })], CPUS?.load)
+  const after = server === undefined ? undefined : processTimes(server)
+  if (before && after) {
+    // the worker's own start is inside the span: a second or so at no load, so the shares are a little low
+    const seconds = (Date.now() - started) / 1000
+    figures.server = {
+      cpuUsPerRequest: 1000 * (after.cpuMs - before.cpuMs) / Math.max(1, figures.requests),
+      cpuPercent: (after.cpuMs - before.cpuMs) / seconds / 10,
+      runQueueWaitMsPerSecond: (after.waitMs - before.waitMs) / seconds
+    }
+  }
+  return figures
 }
 
 export interface BenchRedis { url: string, prefix: string, owned: boolean, stop(): Promise<void> }
@@ -57,6 +112,8 @@ export async function benchRedis (): Promise<BenchRedis> {
 
 export interface BenchGateway {
   gateway: GatewayProcess
+  /** the gateway's process id (the node process itself: taskset execs it) */
+  pid: number | undefined
   admin: string
   /** registers an agency with these roles (an issuer: competent for `issuableTypes`); returns its key and a token for it */
   agency(code: string, name: string, roles: string[], issuableTypes?: readonly string[]): Promise<{ privateKey: AgencyPrivateKey, token: string }>
@@ -97,6 +154,7 @@ export async function benchGateway (redis: BenchRedis, cpu: string | undefined, 
   const adminToken = (await fetchAccessToken({ gateway: gateway.url, privateKey: admin.privateKey, agency: ADMIN })).access_token
   return {
     gateway,
+    pid: gateway.child.pid,
     admin: adminToken,
     call,
     async agency (code, name, roles, issuableTypes) {

@@ -33,7 +33,9 @@ export function keyClass (name: string): string {
   }
   if (/^\{s:[^}]*\}:docs/.test(name)) return 'documents {s:}:docs'
   const tag = /^\{([a-z]+):/.exec(name)?.[1]
-  if (tag === 'n' || tag === 'd') return `documents {${tag}:}`
+  if (tag === 'n' || tag === 'd') return `documents {${tag}:} (earlier layout)`
+  if (tag === 'u') return 'documents {u:} registrations'
+  if (tag === 'i') return 'documents {i:} id pointers'
   if (tag === 'lease' || name.startsWith('{lease')) return 'leases'
   return 'other'
 }

@@ -21,12 +21,12 @@ export async function prepareReuse (g: BenchGateway): Promise<ReuseSetup> {
   return { url: `${g.gateway.url}/v1/reuse-queries`, body, headers: { authorization: `Bearer ${requester.token}`, 'content-type': 'application/json' } }
 }
 
-export async function startBare (): Promise<{ url: string, stop: () => void }> {
+export async function startBare (): Promise<{ url: string, pid: number | undefined, stop: () => void }> {
   const args = ['--import', 'tsx', 'bench/bare-server.ts']
   const [command, argv] = CPUS ? ['taskset', ['-c', CPUS.server, process.execPath, ...args]] : [process.execPath, args]
   const bare = spawn(command, argv, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
   const url = await new Promise<string>((resolve) => bare.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim())))
-  return { url: `${url}/bare`, stop: () => bare.kill() }
+  return { url: `${url}/bare`, pid: bare.pid, stop: () => bare.kill() }
 }
 
 /**
@@ -45,14 +45,14 @@ export async function benchReuse (g: BenchGateway, seconds: number, connections:
     await load({ ...plan, url: bare.url, seconds: 2 })
     await load({ ...plan, url: setup.url, seconds: 3 })
     const bareFigures = await load({ ...plan, url: bare.url, seconds })
-    const full = await load({ ...plan, url: setup.url, seconds })
+    const full = await load({ ...plan, url: setup.url, seconds, ...(g.pid ? { server: g.pid } : {}) })
     const status = await load({ ...plan, body: JSON.stringify({ ...JSON.parse(setup.body), mode: 'status' }), url: setup.url, seconds })
     // few connections: autocannon paces each one at rate ÷ connections, all in step, so 50
     // connections would send bursts of 50 and measure the burst's queue, not the server
     // and long enough that the load generator's own warm-up (a fresh process) is not the tail
     const paced = { ...plan, connections: FIXED_RATE_CONNECTIONS, seconds: Math.max(seconds, FIXED_RATE_MIN_SECONDS), rate }
-    const bareFixed = await load({ ...paced, url: bare.url })
-    const fixed = await load({ ...paced, url: setup.url })
+    const bareFixed = await load({ ...paced, url: bare.url, ...(bare.pid ? { server: bare.pid } : {}) })
+    const fixed = await load({ ...paced, url: setup.url, ...(g.pid ? { server: g.pid } : {}) })
     return { bare: bareFigures, full, status, fixed, bareFixed, setup }
   } finally {
     bare.stop()

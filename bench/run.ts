@@ -3,9 +3,12 @@ import { benchGateway, benchRedis, CPUS } from './lib.js'
 import type { LoadFigures } from './lib.js'
 import { benchReuse } from './reuse.js'
 import { benchToken } from './token.js'
-import { benchImport } from './import.js'
+import { benchImport, usedMemory } from './import.js'
 import { benchAuditSearch, fillAuditTrail } from './audit-search.js'
 import { benchScale } from './scale.js'
+import { formatBreakdown } from './memory-usage.js'
+import { formatPlans } from './capacity.js'
+import type { BenchFigures } from './capacity.js'
 
 /**
  * The benchmark suite. Figures are printed, never asserted: each beside a baseline measured in
@@ -16,48 +19,92 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const documents = Number(process.env.BENCH_DOCS ?? 100_000)
 const auditEvents = Number(process.env.BENCH_AUDIT_EVENTS ?? 1_000_000)
 const fixedRate = Number(process.env.BENCH_FIXED_RATE ?? 500)
+/** BENCH_ONLY=import,audit: only those parts (reuse, token, scale, audit, import) */
+const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((part) => part.trim())) : undefined
+const runs = (part: string): boolean => !only || only.has(part)
 const started = Date.now()
 // this process (and what it starts without a CPU of its own: Redis, the import client) on the load CPU
 if (CPUS) execFileSync('taskset', ['-pc', CPUS.load, String(process.pid)], { stdio: 'ignore' })
 
 const rows: string[][] = []
-const fmt = (x: LoadFigures): string => `${x.requestsPerSecond.toFixed(0)} req/s, p50 ${x.p50} ms, p99 ${x.p99} ms${x.errors + x.non2xx ? `, ${x.errors} errors, ${x.non2xx} non-2xx` : ''}`
+/** what the capacity plan is computed from, as the parts measure it */
+const measured: Partial<BenchFigures> = {}
+const fmt = (x: LoadFigures): string => `${x.requestsPerSecond.toFixed(0)} req/s, p50 ${x.p50} ms, p99 ${x.p99} ms${x.errors + x.non2xx ? `, ${x.errors} errors, ${x.non2xx} non-2xx` : ''}${x.server ? ` (server: ${x.server.cpuUsPerRequest.toFixed(0)} µs CPU a request, ${x.server.cpuPercent.toFixed(0)}% of a CPU, ${x.server.runQueueWaitMsPerSecond.toFixed(0)} ms/s waiting for one)` : ''}`
 const ratio = (a: number, b: number, digits = 3): string => (a / b).toFixed(digits)
 const progress = (what: string): void => { process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0)} s] ${what}\n`) }
 
-const redis = await benchRedis()
-try {
-  const g = await benchGateway(redis, CPUS?.server)
+if (runs('reuse') || runs('token') || runs('scale') || runs('audit')) {
+  const redis = await benchRedis()
   try {
-    progress('reuse queries')
-    const reuse = await benchReuse(g, seconds, connections, fixedRate)
-    rows.push(['1. reuse query finding one document', fmt(reuse.full), `bare Fastify route: ${fmt(reuse.bare)}`, ratio(reuse.full.requestsPerSecond, reuse.bare.requestsPerSecond)])
-    rows.push([`1b. reuse query at a fixed ${fixedRate} req/s`, fmt(reuse.fixed), `bare Fastify route at ${fixedRate} req/s: ${fmt(reuse.bareFixed)}`, `p99 ${ratio(reuse.fixed.p99, Math.max(reuse.bareFixed.p99, 1), 1)} ×`])
-    rows.push(['2. reuse query, mode status', fmt(reuse.status), `bare Fastify route: ${fmt(reuse.bare)}`, ratio(reuse.status.requestsPerSecond, reuse.bare.requestsPerSecond)])
-    progress('token endpoint')
-    const token = await benchToken(g, seconds, connections)
-    rows.push(['3. token endpoint', fmt(token.endpoint), `jose verify + sign loop: ${token.jose.opsPerSecond.toFixed(0)} /s`, ratio(token.endpoint.requestsPerSecond, token.jose.opsPerSecond)])
-    progress('scale-out')
-    const scale = await benchScale(g, redis, reuse.setup, seconds, connections)
-    rows.push(['6. two gateway processes, reuse query', fmt(scale.two), `one process: ${fmt(scale.one)}`, ratio(scale.two.requestsPerSecond, scale.one.requestsPerSecond, 2)])
-    progress(`filling the audit trail with ${auditEvents} events`)
-    const fill = await fillAuditTrail(redis, auditEvents)
-    progress('audit search')
-    const search = await benchAuditSearch(g, seconds, 10)
-    rows.push([`5. audit search by subject, ${auditEvents} events (10 connections)`, fmt(search), `bare Fastify route: ${fmt(reuse.bare)}`, ratio(search.requestsPerSecond, reuse.bare.requestsPerSecond)])
-    rows.push(['   (trail filled at)', `${(auditEvents / fill.seconds).toFixed(0)} events/s`, '', ''])
+    const g = await benchGateway(redis, CPUS?.server)
+    try {
+      // the bare route's figures, measured with the reuse query, are the baseline of several rows
+      let bare: LoadFigures | undefined
+      let setup
+      if (runs('reuse') || runs('scale') || runs('audit')) {
+        progress('reuse queries')
+        const reuse = await benchReuse(g, seconds, connections, fixedRate)
+        bare = reuse.bare
+        setup = reuse.setup
+        measured.reusePerSecond = reuse.full.requestsPerSecond
+        rows.push(['1. reuse query finding one document', fmt(reuse.full), `bare Fastify route: ${fmt(reuse.bare)}`, ratio(reuse.full.requestsPerSecond, reuse.bare.requestsPerSecond)])
+        rows.push([`1b. reuse query at a fixed ${fixedRate} req/s`, fmt(reuse.fixed), `bare Fastify route at ${fixedRate} req/s: ${fmt(reuse.bareFixed)}`, `p99 ${ratio(reuse.fixed.p99, Math.max(reuse.bareFixed.p99, 1), 1)} ×`])
+        rows.push(['2. reuse query, mode status', fmt(reuse.status), `bare Fastify route: ${fmt(reuse.bare)}`, ratio(reuse.status.requestsPerSecond, reuse.bare.requestsPerSecond)])
+      }
+      if (runs('token')) {
+        progress('token endpoint')
+        const token = await benchToken(g, seconds, connections)
+        measured.tokensPerSecond = token.endpoint.requestsPerSecond
+        rows.push(['3. token endpoint', fmt(token.endpoint), `jose verify + sign loop: ${token.jose.opsPerSecond.toFixed(0)} /s`, ratio(token.endpoint.requestsPerSecond, token.jose.opsPerSecond)])
+      }
+      if (runs('scale') && setup) {
+        progress('scale-out')
+        const scale = await benchScale(g, redis, setup, seconds, connections)
+        rows.push(['6. two gateway processes, reuse query', fmt(scale.two), `one process: ${fmt(scale.one)}`, ratio(scale.two.requestsPerSecond, scale.one.requestsPerSecond, 2)])
+      }
+      if (runs('audit')) {
+        progress(`filling the audit trail with ${auditEvents} events`)
+        const memoryBefore = await usedMemory(redis.url)
+        const fill = await fillAuditTrail(redis, auditEvents)
+        const eventBytes = (await usedMemory(redis.url) - memoryBefore) / auditEvents
+        measured.bytesPerAuditEvent = eventBytes
+        progress('audit search')
+        const search = await benchAuditSearch(g, seconds, 10)
+        rows.push([`5. audit search by subject, ${auditEvents} events (10 connections)`, fmt(search), bare ? `bare Fastify route: ${fmt(bare)}` : '(not measured: BENCH_ONLY)', bare ? ratio(search.requestsPerSecond, bare.requestsPerSecond) : ''])
+        rows.push(['   (trail filled at)', `${(auditEvents / fill.seconds).toFixed(0)} events/s`, '', ''])
+        rows.push(['   (Redis bytes per reuse-query audit event)', eventBytes.toFixed(0), 'the event, its chain position and its index entries', ''])
+      }
+    } finally {
+      await g.stop()
+    }
   } finally {
-    await g.stop()
+    await redis.stop()
   }
-} finally {
-  await redis.stop()
 }
-progress(`batch import of ${documents} documents`)
-const f = await benchImport(documents)
-rows.push(['4. batch import: documents/s', f.gatewayDocsPerSecond.toFixed(0), `plain SET per line: ${f.baselineSetsPerSecond.toFixed(0)}`, ratio(f.gatewayDocsPerSecond, f.baselineSetsPerSecond)])
-rows.push(['4. batch import: Redis bytes/document', f.redisBytesPerDocument.toFixed(0), `raw NDJSON: ${f.rawBytesPerDocument.toFixed(0)}`, ratio(f.redisBytesPerDocument, f.rawBytesPerDocument, 2)])
+let breakdown = ''
+if (runs('import')) {
+  progress(`batch import of ${documents} documents`)
+  const f = await benchImport(documents)
+  const bucketed = (name: string): number => (f.breakdown.find((c) => c.class === name)?.bytes ?? 0) / documents
+  const atScale = f.redisBytesPerDocument - bucketed('documents {u:} registrations') - bucketed('documents {i:} id pointers') + f.fullBuckets.registration + f.fullBuckets.pointer
+  Object.assign(measured, {
+    importGatewayMicros: f.gatewayCpuMicros,
+    importRedisMicros: f.redisCpuMicros,
+    bytesPerDocument: atScale,
+    auditBytesPerDocument: f.breakdown.filter((c) => c.class.startsWith('audit') || c.class.startsWith('outbox')).reduce((sum, c) => sum + c.bytes, 0) / documents
+  })
+  breakdown = `\nRedis memory after the import of ${documents} documents, by key class (MEMORY USAGE):\n\n${formatBreakdown(f.breakdown, documents)}\n`
+  rows.push(['4. batch import: documents/s', f.gatewayDocsPerSecond.toFixed(0), `plain SET per line: ${f.baselineSetsPerSecond.toFixed(0)}`, ratio(f.gatewayDocsPerSecond, f.baselineSetsPerSecond)])
+  rows.push(['   (indexed and announced)', `${f.announcedDocsPerSecond.toFixed(0)} documents/s`, 'until the outbox has published every new document', ''])
+  rows.push(['   (CPU per document)', `gateway ${f.gatewayCpuMicros.toFixed(0)} µs, Redis ${f.redisCpuMicros.toFixed(0)} µs`, `one core's worth: ${(1e6 / Math.max(f.gatewayCpuMicros, f.redisCpuMicros)).toFixed(0)} documents/s`, ''])
+  rows.push(['4. batch import: Redis bytes/document', f.redisBytesPerDocument.toFixed(0), `raw NDJSON: ${f.rawBytesPerDocument.toFixed(0)}`, ratio(f.redisBytesPerDocument, f.rawBytesPerDocument, 2)])
+  rows.push(['   (with full buckets, as at 500 M documents)', atScale.toFixed(0), `registration ${f.fullBuckets.registration.toFixed(0)} B + id pointer ${f.fullBuckets.pointer.toFixed(0)} B a document in buckets of 480 (${f.fullBuckets.encoding})`, ratio(atScale, f.rawBytesPerDocument, 2)])
+}
 
 console.log(`\nreuse gateway benchmarks — ${seconds} s a load, ${connections} connections, ${CPUS ? `server on CPU ${CPUS.server}, load generator on CPU ${CPUS.load}` : 'no CPU pinning (taskset or a second CPU missing)'}, ${((Date.now() - started) / 1000).toFixed(0)} s in all\n`)
 console.log('| scenario | figures | baseline (same run) | ratio |')
 console.log('|---|---|---|---|')
 for (const row of rows) console.log(`| ${row.join(' | ')} |`)
+if (breakdown) console.log(breakdown)
+const complete = (m: Partial<BenchFigures>): m is BenchFigures => ['reusePerSecond', 'tokensPerSecond', 'importGatewayMicros', 'importRedisMicros', 'bytesPerDocument', 'auditBytesPerDocument', 'bytesPerAuditEvent'].every((k) => typeof m[k as keyof BenchFigures] === 'number')
+if (complete(measured)) console.log(`\nCapacity plan from these figures (bench/capacity.ts, docs/capacity.md):\n\n${formatPlans(measured)}`)

@@ -33,6 +33,6 @@ export async function benchToken (g: BenchGateway, seconds: number, connections:
   // enough for 8,000 tokens a second
   await writeAssertionBodies(g, agency.privateKey, '000.00.21.H41', 8000 * (seconds + 3), file)
   const jose = await pinnedScript<{ opsPerSecond: number }>('bench/jose-loop.ts', ['3'])
-  const endpoint = await load({ url: `${g.gateway.url}/v1/oauth/token`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, bodiesFile: file, seconds, connections })
+  const endpoint = await load({ url: `${g.gateway.url}/v1/oauth/token`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, bodiesFile: file, seconds, connections, ...(g.pid ? { server: g.pid } : {}) })
   return { endpoint, jose }
 }

@@ -85,11 +85,41 @@ export function loggerOptions (config: Config): LoggerOptions {
   }
 }
 
+/** what the log of standard output holds before it is written, at most (bytes) */
+export const LOG_BUFFER_BYTES = 8192
+/** how often what is left in that buffer is written anyway (ms): a line held by a write in flight */
+export const LOG_FLUSH_MS = 100
+
+/**
+ * Standard output, written asynchronously and in blocks: the lines of one turn of the event
+ * loop (under load, of many requests) go out in one write once the turn is over, instead of a
+ * system call per line (several per cent of a reuse query's time). A line is never held longer
+ * than the turn it was written in, unless a write is still in flight (then at most LOG_FLUSH_MS);
+ * pino writes what is left when the process exits, a crash included. The audit log is not
+ * buffered here (plugins/audit.ts).
+ */
+function standardOutput (): DestinationStream {
+  const out = pino.destination({ fd: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS })
+  let scheduled = false
+  const flush = (): void => {
+    scheduled = false
+    try { out.flush() } catch {} // a stream already closed (the process is ending) has nothing left to write
+  }
+  return {
+    write (line: string): void {
+      out.write(line)
+      if (!scheduled) {
+        scheduled = true
+        setImmediate(flush)
+      }
+    }
+  }
+}
+
 /** Builds the gateway: Fastify options and registration order, nothing else. */
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const fastifyOptions: FastifyHttpOptions<Server> = {
-    // standard output written asynchronously: a write per log line would be a system call per line
-    logger: { ...loggerOptions(config), stream: options.logStream ?? pino.destination({ fd: 1, sync: false }) },
+    logger: { ...loggerOptions(config), stream: options.logStream ?? standardOutput() },
     genReqId: genRequestId,
     requestIdHeader: false,
     // one access-log line per request, written by http-frame.ts once it is answered

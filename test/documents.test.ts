@@ -229,6 +229,9 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       t.equal(over.statusCode, 413)
       t.equal(over.json().code, 'batch_too_large')
       t.equal((await send('')).statusCode, 400)
+      const notUtf8 = await w.app.inject({ method: 'POST', url: '/v1/documents/batch', headers: { ...as(w.token), 'content-type': 'application/x-ndjson' }, payload: Buffer.concat([Buffer.from(JSON.stringify({ ...good[0], documentNumber: 'X' }).slice(0, -2)), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n')]) })
+      t.equal(notUtf8.statusCode, 400, 'a body that is not UTF-8 is refused whole: nothing is indexed from bytes read as something else')
+      t.equal(notUtf8.json().code, 'invalid_utf8')
     })
   })
 }

@@ -66,10 +66,13 @@ async function indexed (t: Test, prefix: string): Promise<{ reservations: number
     } while (cursor !== '0')
     return found
   }
-  // `<prefix>{d:<id>}`: the pointer of each document
-  const ids = (await keys(`${prefix}{d:*`)).map((key) => key.slice(prefix.length + 3, -1))
+  // every document's id pointer, and the registration records in their buckets `<prefix>{u:<bucket>}`
+  const ids: string[] = []
+  for await (const page of store.documents.documentIdPages(1000)) ids.push(...page)
   const versions = await Promise.all(ids.map(async (id) => (await store.documents.getDocument(id))?.document.versions.length ?? 0))
-  return { reservations: (await keys(`${prefix}{n:*`)).length, ids, versions }
+  const buckets = await keys(`${prefix}{u:*`)
+  const reservations = (await Promise.all(buckets.map(async (key) => await store.client.hlen(key)))).reduce((a, b) => a + b, 0)
+  return { reservations, ids, versions }
 }
 
 /** the ids of the document.indexed events in the audit trail, through the audit export */

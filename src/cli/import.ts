@@ -20,6 +20,8 @@ export interface ImportOptions {
   agency: string
   /** lines per batch request */
   chunk?: number
+  /** batch requests in flight at once (default 4): the gateway validates one while it writes another */
+  parallel?: number
   /** where rejected lines go (default: <file>.rejected.ndjson) */
   rejectedFile?: string
   /** start over instead of resuming */
@@ -103,6 +105,36 @@ export async function importDocuments (options: ImportOptions): Promise<ImportSu
     }
   }
 
+  // chunks in flight, by their first line; `done` advances over every chunk answered in order
+  const parallel = Math.max(1, options.parallel ?? 4)
+  const inFlight = new Map<number, Promise<void>>()
+  const answered = new Map<number, number>()
+  let failure: unknown
+  let saving = Promise.resolve()
+  const advance = async (): Promise<void> => {
+    let moved = false
+    for (let last = answered.get(done + 1); last !== undefined; last = answered.get(done + 1)) {
+      answered.delete(done + 1)
+      done = last
+      moved = true
+    }
+    if (!moved) return
+    // one save at a time, each of the furthest point reached when it starts
+    const reached = done
+    saving = saving.then(async () => await saveState(stateFile, reached))
+    await saving
+    bar?.update(done, { rate: Math.round((done - summary.skipped) / Math.max(0.001, (Date.now() - started) / 1000)), rejected: summary.rejected + summary.conflict })
+  }
+  const dispatch = async (lines: string[], firstLine: number): Promise<void> => {
+    while (inFlight.size >= parallel) await Promise.race(inFlight.values())
+    if (failure !== undefined) throw failure
+    const sent = send(lines, firstLine).then(async () => {
+      answered.set(firstLine, firstLine + lines.length - 1)
+      await advance()
+    }).catch((err: unknown) => { failure ??= err }).finally(() => inFlight.delete(firstLine))
+    inFlight.set(firstLine, sent)
+  }
+
   let lineNo = 0
   let chunk: string[] = []
   let chunkStart = done + 1
@@ -112,19 +144,14 @@ export async function importDocuments (options: ImportOptions): Promise<ImportSu
     if (lineNo <= done) continue
     chunk.push(line)
     if (chunk.length === chunkSize) {
-      await send(chunk, chunkStart)
-      done = lineNo
-      await saveState(stateFile, done)
+      await dispatch(chunk, chunkStart)
       chunk = []
       chunkStart = lineNo + 1
-      bar?.update(done, { rate: Math.round((done - summary.skipped) / ((Date.now() - started) / 1000)), rejected: summary.rejected + summary.conflict })
     }
   }
-  if (chunk.length) {
-    await send(chunk, chunkStart)
-    done = lineNo
-    await saveState(stateFile, done)
-  }
+  if (chunk.length) await dispatch(chunk, chunkStart)
+  await Promise.all(inFlight.values())
+  if (failure !== undefined) throw failure
   bar?.update(done, { rate: Math.round((done - summary.skipped) / Math.max(0.001, (Date.now() - started) / 1000)), rejected: summary.rejected + summary.conflict })
   bar?.stop()
   summary.seconds = (Date.now() - started) / 1000

@@ -9,7 +9,7 @@ import { parseCheckpoints, verifyAuditFile } from '../services/audit-verify.js'
 import { join } from 'node:path'
 import { Command, Option } from 'commander'
 import { loadConfig } from '../config.js'
-import { createStores } from '../store/index.js'
+import { RedisStores, createStores } from '../store/index.js'
 import type { Stores } from '../store/index.js'
 import { AGENCY_CODE, AgencyService } from '../services/agencies.js'
 import { PORTAL, agencyDestination, replayOutbox } from '../services/outbox.js'
@@ -163,9 +163,10 @@ export function buildCli (): Command {
     .option('--agency <code>', 'agency code (default: the one in the key file)')
     .option('--gateway <url>', 'gateway base URL', 'http://127.0.0.1:3000')
     .option('--chunk <n>', 'lines per batch request', '1000')
+    .option('--parallel <n>', 'batch requests in flight at once', '4')
     .option('--restart', 'start from the first line instead of resuming')
     .option('--quiet', 'no progress bar')
-    .action(async (file: string, options: { key: string, agency?: string, gateway: string, chunk: string, restart?: boolean, quiet?: boolean }) => {
+    .action(async (file: string, options: { key: string, agency?: string, gateway: string, chunk: string, parallel: string, restart?: boolean, quiet?: boolean }) => {
       const privateKey = await readPrivateKey(options.key)
       const summary = await importDocuments({
         file,
@@ -173,6 +174,7 @@ export function buildCli (): Command {
         privateKey,
         agency: agencyOf(privateKey, options.agency),
         chunk: Number(options.chunk),
+        parallel: Number(options.parallel),
         ...(options.restart ? { restart: true } : {}),
         progress: !options.quiet
       })
@@ -309,6 +311,22 @@ export function buildCli (): Command {
         if (!await service.get(code)) throw new StatedError(`no agency ${code} is registered`)
         const { keysGeneration } = await service.refreshKeys(code)
         process.stdout.write(`agency ${code}: keys generation ${keysGeneration}; every gateway re-reads its keys at its next request\n`)
+      })
+    })
+
+  const storeCommand = program.command('store').description('the store the gateways share (REDIS_URL / REDIS_CLUSTER_NODES)')
+
+  storeCommand.command('migrate')
+    .description('rewrite documents stored by the earlier layout (a key per registration record and per id pointer, versions as JSON) into the compact one; gateways read both meanwhile, so it runs while they serve, and can be stopped and run again')
+    .option('--quiet', 'no progress')
+    .action(async (options: { quiet?: boolean }) => {
+      await withStore(async (store) => {
+        if (!(store instanceof RedisStores)) throw new StatedError('only a Redis store has a layout to migrate')
+        const bar = options.quiet ? undefined : new SingleBar({ format: 'migrating | {registrations} registration records, {pointers} id pointers, {versions} versions moved', hideCursor: true }, Presets.shades_classic)
+        bar?.start(0, 0, { registrations: 0, pointers: 0, versions: 0 })
+        const moved = await store.documents.migrateLayout((counts) => bar?.update(0, counts))
+        bar?.stop()
+        process.stdout.write(JSON.stringify(moved, null, 2) + '\n')
       })
     })
 

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { Readable } from 'node:stream'
 import { ProblemError } from './problem.js'
 
@@ -64,7 +65,13 @@ export async function readNdjson (payload: Readable, limits: NdjsonLimits, conte
         reject(new ProblemError(400, 'invalid_content_length', `the body has ${bytes} bytes, not the ${contentLength} announced by Content-Length`))
         return
       }
-      resolve(Buffer.concat(chunks, bytes).toString('utf8'))
+      const body = Buffer.concat(chunks, bytes)
+      // checked once for the whole body, so each line need not be
+      if (!isUtf8(body)) {
+        reject(new ProblemError(400, 'invalid_utf8', 'the request body is not valid UTF-8'))
+        return
+      }
+      resolve(body.toString('utf8'))
     }
     function onError (err: Error): void {
       stop()

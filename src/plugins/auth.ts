@@ -5,6 +5,7 @@ import { outboundFetcher, outboundPolicy } from '../lib/outbound.js'
 import { AgencyService } from '../services/agencies.js'
 import { AgencyKeys } from '../services/agency-keys.js'
 import { AuthCheckError } from '../services/auth-errors.js'
+import { AgencyRegistry } from '../services/registry-cache.js'
 import { SIGNING_KEYS_REFRESH_MS, SigningKeys } from '../services/signing-keys.js'
 import { TokenService } from '../services/tokens.js'
 import type { Caller } from '../services/call.js'
@@ -13,6 +14,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     signingKeys: SigningKeys
     agencyKeys: AgencyKeys
+    /** the agency records as every request reads them: kept between requests, read again once one changes */
+    agencyRegistry: AgencyRegistry
     agencies: AgencyService
     tokens: TokenService
   }
@@ -66,8 +69,9 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
   await app.lifecycle.whenStoreAnswers('reading the gateway\'s signing keys', async () => await signingKeys.open())
   const agencyKeys = new AgencyKeys({ agencies: app.stores.agencies, fetchTimeoutMs: 3000, cacheMs: 10 * 60_000, fetch: outboundFetcher(outboundPolicy(config.outbound)) })
   const agencies = new AgencyService({ agencies: app.stores.agencies, catalogue: app.stores.catalogue, outbound: outboundPolicy(config.outbound) })
+  const agencyRegistry = new AgencyRegistry(app.stores.agencies)
   const tokens = new TokenService({
-    agencies: app.stores.agencies,
+    agencies: agencyRegistry,
     leases: app.stores.leases,
     signingKeys,
     agencyKeys,
@@ -77,6 +81,7 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
   })
   app.decorate('signingKeys', signingKeys)
   app.decorate('agencyKeys', agencyKeys)
+  app.decorate('agencyRegistry', agencyRegistry)
   app.decorate('agencies', agencies)
   app.decorate('tokens', tokens)
   app.decorateRequest('caller', null)

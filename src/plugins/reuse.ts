@@ -4,6 +4,7 @@ import { AgreementService } from '../services/agreements.js'
 import { AttestationService } from '../services/attestations.js'
 import { DownloadService } from '../services/downloads.js'
 import { ReuseService } from '../services/reuse.js'
+import { AgreementRegistry } from '../services/registry-cache.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -19,8 +20,9 @@ async function reusePlugin (app: FastifyInstance): Promise<void> {
   const store = app.stores
   const issuer = app.config.gatewayIssuer
   app.decorate('reuse', new ReuseService({
-    agencies: store.agencies,
-    agreements: store.agreements,
+    // read on every query: kept between queries, read again once one changes anywhere
+    agencies: app.agencyRegistry,
+    agreements: new AgreementRegistry(store.agreements),
     reuseRecords: store.reuseRecords,
     catalogue: app.catalogue,
     index: app.documents,

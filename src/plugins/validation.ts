@@ -80,6 +80,11 @@ export function parseJsonBody (body: Buffer): unknown {
   } catch {
     throw badRequest('invalid_utf8', 'the request body is not valid UTF-8')
   }
+  return parseJsonText(text)
+}
+
+/** `parseJsonBody` of text already decoded (and found well-formed UTF-8): a line of a batch */
+export function parseJsonText (text: string): unknown {
   if (text.trim() === '') throw badRequest('empty_body', 'the request body is empty; a JSON document was expected')
   let value: unknown
   try {

@@ -38,6 +38,8 @@ interface RemoteCopy {
  */
 export class AgencyKeys {
   private readonly imported = new Map<string, VerifyKey>()
+  /** the same keys by the registered JWK object: the agency registry hands out one per change (registry-cache.ts) */
+  private readonly byJwk = new WeakMap<object, Map<string, VerifyKey>>()
   private readonly remote = new Map<string, RemoteCopy>()
 
   constructor (private readonly options: AgencyKeysOptions) {}
@@ -47,6 +49,8 @@ export class AgencyKeys {
       const jwk = agency.jwks.keys.find((key) => key.kid === kid)
       if (!jwk) throw new AuthCheckError('kid_unknown', `agency ${agency.code} has no key with kid "${kid}" (unknown or removed)`)
       if (jwk.alg !== undefined && !algorithmMatches(String(jwk.alg), alg)) throw new AuthCheckError('alg_mismatch', `key "${kid}" is registered for ${String(jwk.alg)}, not ${alg}`)
+      const known = this.byJwk.get(jwk)?.get(alg)
+      if (known) return known
       const cacheKey = `${alg}\n${JSON.stringify(jwk)}`
       let key = this.imported.get(cacheKey)
       if (!key) {
@@ -58,6 +62,8 @@ export class AgencyKeys {
         if (this.imported.size > 10_000) this.imported.clear()
         this.imported.set(cacheKey, key)
       }
+      // only for a record nobody can change afterwards: a mutable one could be altered under its entry
+      if (Object.isFrozen(jwk)) this.byJwk.set(jwk, (this.byJwk.get(jwk) ?? new Map()).set(alg, key))
       return key
     }
     if (agency.jwksUri) {

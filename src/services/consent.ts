@@ -1,4 +1,5 @@
-import { decodeProtectedHeader, jwtVerify } from 'jose'
+import { decodeProtectedHeader } from 'jose'
+import { verifyJwt } from '../lib/jwt-verify.js'
 import { ProblemError } from '../lib/problem.js'
 import type { AgencyStore, ReuseRecordStore } from '../store/index.js'
 import { AGENCY_ALGORITHMS } from './agencies.js'
@@ -70,7 +71,7 @@ export async function verifyConsent (
   let claims: ConsentClaims
   try {
     const key = await deps.agencyKeys.key(portal, header.kid, header.alg)
-    claims = (await jwtVerify(token, key, { algorithms: [header.alg], clockTolerance: CLOCK_TOLERANCE_S, requiredClaims: ['sub', 'azp', 'exp', 'jti', 'iat'] })).payload as unknown as ConsentClaims
+    claims = (await verifyJwt(token, key, { algorithms: [header.alg], clockTolerance: CLOCK_TOLERANCE_S, requiredClaims: ['sub', 'azp', 'exp', 'jti', 'iat'] })).payload as unknown as ConsentClaims
   } catch (err) {
     const code = (err as { code?: string }).code
     if (code === 'ERR_JWT_EXPIRED') throw refuse('consent_expired', 'the consent token has expired')

@@ -122,7 +122,7 @@ export interface FileUpload {
 }
 
 export interface DocumentServiceDeps {
-  documents: Pick<DocumentStore, 'registerDocument' | 'findRegistration' | 'getDocument' | 'amendDocument' | 'revokeDocument' | 'attachDocumentFile' | 'documentsOfSubject' | 'rewriteDocumentVersion'>
+  documents: Pick<DocumentStore, 'registerDocuments' | 'findRegistrations' | 'getDocument' | 'amendDocument' | 'revokeDocument' | 'attachDocumentFile' | 'documentsOfSubject' | 'rewriteDocumentVersion'>
   catalogue: Catalogue
   /** the key of the subjects' keyed hashes */
   pepper: string
@@ -133,8 +133,8 @@ export interface DocumentServiceDeps {
   files?: { blobs: BlobStore, maxBytes: number }
 }
 
-/** batch lines in progress at once */
-const BATCH_WINDOW = 32
+/** batch lines indexed together: one lookup, one audit append and one store write for them all */
+const BATCH_CHUNK = 500
 
 /**
  * Runs a change the calling issuer asked for; refused because the caller may not issue that
@@ -185,55 +185,10 @@ export class DocumentService {
   }
 
   /** Indexes one result on behalf of the calling issuer: checked, audited, then written. */
-  async index (call: IssuerCall, input: DocumentInput, catalogue?: Pick<Catalogue, 'validator'>): Promise<RegistrationResult> {
-    const prepared = await competent(call, 'document.indexed', async () => await this.prepareRegistration(call.caller, input, new Date(), catalogue))
-    const record = async (outcome: 'granted' | 'error', action: string, id: string, detail?: Record<string, unknown>): Promise<string> => {
-      // the new document is announced (outbox) by the event that records it
-      const event = await call.audit({
-        action,
-        outcome,
-        subject: prepared.keys.subjectHash,
-        documents: [{ id, version: 1 }],
-        purpose: { procedureCode: input.procedureCode, dossierCode: input.dossierCode },
-        detail: { type: input.type, ...detail }
-      }, { announce: action === 'document.indexed' })
-      return event.id
-    }
-    // Already registered (a retried request or batch): nothing new is written, so nothing new is
-    // audited; the store call still completes a registration a crash interrupted.
-    const known = await this.store.findRegistration(prepared.keys.naturalKey)
-    let indexedEvent: string | undefined
-    if (!known) {
-      // on record before it is written (fail closed)
-      indexedEvent = await record('granted', 'document.indexed', prepared.first.id)
-    }
-    let result
-    try {
-      result = await this.register(prepared)
-    } catch (err) {
-      if (indexedEvent) {
-        await record('error', 'document.index_failed', prepared.first.id).catch(() => {})
-        await this.discard(indexedEvent).catch(() => {})
-      }
-      throw err
-    }
-    const latest = result.document.versions[result.document.versions.length - 1]
-    if (result.outcome === 'conflict') {
-      const id = result.document.versions[0]?.id as string
-      return {
-        outcome: 'conflict',
-        problem: new ProblemError(409, 'document_exists', `a ${input.type} numbered ${JSON.stringify(input.documentNumber)} is already indexed by this issuer with other content; send the change as an amendment: POST /v1/documents/${id}/amend`, {
-          extensions: { documentId: id, amend: `/v1/documents/${id}/amend` }
-        })
-      }
-    }
-    if (!known && result.outcome !== 'created' && result.document.versions[0]?.id !== prepared.first.id) {
-      // the retry of an earlier registration: the id reserved here was never used
-      await record('granted', 'document.index_repeated', result.document.versions[0]?.id as string, { unusedId: prepared.first.id })
-      if (indexedEvent) await this.discard(indexedEvent)
-    }
-    const first = result.document.versions[0]
-    return { outcome: result.outcome, document: view(result.document, result.outcome === 'existing' ? first! : latest!) }
+  async index (call: IssuerCall, input: DocumentInput): Promise<RegistrationResult> {
+    const [result] = await this.indexMany(call, [() => input], this.catalogue)
+    if (result instanceof ProblemError) throw result
+    return result as RegistrationResult
   }
 
   /**
@@ -244,35 +199,94 @@ export class DocumentService {
   indexBatch (call: IssuerCall, lines: readonly string[], read: (line: string) => DocumentInput): AsyncGenerator<BatchLineResult> {
     if (lines.length === 0) throw new ProblemError(400, 'empty_batch', 'the batch has no lines')
     const catalogue = this.catalogue.snapshot()
-    const one = async (i: number): Promise<BatchLineResult> => {
-      const line = i + 1
-      try {
-        const result = await this.index(call, read(lines[i] as string), catalogue)
-        return result.outcome === 'conflict'
-          ? { line, outcome: 'conflict', problem: result.problem.toBody() }
-          : { line, outcome: result.outcome, id: result.document.id, version: result.document.version, status: result.document.status }
-      } catch (err) {
-        if (!(err instanceof ProblemError)) throw err
-        return { line, outcome: 'rejected', problem: err.toBody() }
-      }
-    }
-    // Lines are indexed BATCH_WINDOW at a time (their store round trips and audit appends
-    // overlap), and answered in input order. A failure that is not the line's own (the store
-    // went away) ends the answer there; lines already answered were indexed.
+    const indexMany = this.indexMany.bind(this)
+    // Lines are indexed BATCH_CHUNK at a time (their store round trips and audit appends made
+    // once for the chunk), and answered in input order. A failure that is not a line's own (the
+    // store went away) ends the answer there; lines already answered were indexed.
     return (async function * results (): AsyncGenerator<BatchLineResult> {
-      const window: Array<Promise<{ result: BatchLineResult } | { error: unknown }>> = []
-      let next = 0
-      const start = (): void => {
-        window.push(one(next++).then((result) => ({ result }), (error: unknown) => ({ error })))
-      }
-      while (next < lines.length && window.length < BATCH_WINDOW) start()
-      while (window.length > 0) {
-        const settled = await window.shift() as { result: BatchLineResult } | { error: unknown }
-        if ('error' in settled) throw settled.error
-        if (next < lines.length) start()
-        yield settled.result
+      for (let start = 0; start < lines.length; start += BATCH_CHUNK) {
+        const chunk = lines.slice(start, start + BATCH_CHUNK)
+        const outcomes = await indexMany(call, chunk.map((line) => () => read(line)), catalogue)
+        for (const [i, outcome] of outcomes.entries()) {
+          const line = start + i + 1
+          if (outcome instanceof ProblemError) yield { line, outcome: 'rejected', problem: outcome.toBody() }
+          else if (outcome.outcome === 'conflict') yield { line, outcome: 'conflict', problem: outcome.problem.toBody() }
+          else yield { line, outcome: outcome.outcome, id: outcome.document.id, version: outcome.document.version, status: outcome.document.status }
+        }
       }
     })()
+  }
+
+  /**
+   * Indexes many results, each on its own (a line's own problem is its result, in its place),
+   * with one round trip to the store for what is registered already, one audit append for the
+   * new ones (on record before they are written: fail closed) and one write of them all.
+   * Already registered (a retried request or batch): nothing new is written, so nothing new is
+   * audited; the store still completes a registration a crash interrupted.
+   */
+  private async indexMany (call: IssuerCall, inputs: ReadonlyArray<() => DocumentInput>, catalogue: Pick<Catalogue, 'validator'>): Promise<Array<RegistrationResult | ProblemError>> {
+    const now = new Date()
+    const results: Array<RegistrationResult | ProblemError | undefined> = new Array(inputs.length)
+    const prepared: Array<{ at: number, input: DocumentInput, registration: PreparedRegistration }> = []
+    for (const [at, input] of inputs.entries()) {
+      try {
+        const read = input()
+        prepared.push({ at, input: read, registration: await competent(call, 'document.indexed', async () => await this.prepareRegistration(call.caller, read, now, catalogue)) })
+      } catch (err) {
+        if (!(err instanceof ProblemError)) throw err
+        results[at] = err
+      }
+    }
+    const known = await this.store.findRegistrations(prepared.map(({ registration }) => registration.keys.naturalKey))
+    const record = async ({ input, registration }: typeof prepared[number], outcome: 'granted' | 'error', action: string, id: string, detail?: Record<string, unknown>): Promise<string> => {
+      // a new document is announced (outbox) by the event that records it
+      const event = await call.audit({
+        action,
+        outcome,
+        subject: registration.keys.subjectHash,
+        documents: [{ id, version: 1 }],
+        purpose: { procedureCode: input.procedureCode, dossierCode: input.dossierCode },
+        detail: { type: input.type, ...detail }
+      }, { announce: action === 'document.indexed' })
+      return event.id
+    }
+    // on record before they are written: one audit append for the chunk
+    const indexedEvents = await Promise.all(prepared.map(async (one, i) => known[i] ? undefined : await record(one, 'granted', 'document.indexed', one.registration.first.id)))
+    let outcomes: RegisterOutcome[]
+    try {
+      outcomes = await this.store.registerDocuments(prepared.map(({ registration }) => ({ keys: registration.keys, first: sealVersion(this.keyring, registration.first) })))
+    } catch (err) {
+      await Promise.all(prepared.map(async (one, i) => {
+        const event = indexedEvents[i]
+        if (!event) return
+        await record(one, 'error', 'document.index_failed', one.registration.first.id).catch(() => {})
+        await this.discard(event).catch(() => {})
+      }))
+      throw err
+    }
+    await Promise.all(prepared.map(async (one, i) => {
+      const outcome = outcomes[i] as RegisterOutcome
+      const document = openDocument(this.keyring, outcome.document)
+      const first = document.versions[0] as StoredDocumentVersion
+      if (outcome.outcome === 'conflict') {
+        results[one.at] = {
+          outcome: 'conflict',
+          problem: new ProblemError(409, 'document_exists', `a ${one.input.type} numbered ${JSON.stringify(one.input.documentNumber)} is already indexed by this issuer with other content; send the change as an amendment: POST /v1/documents/${first.id}/amend`, {
+            extensions: { documentId: first.id, amend: `/v1/documents/${first.id}/amend` }
+          })
+        }
+        return
+      }
+      const indexedEvent = indexedEvents[i]
+      if (!known[i] && outcome.outcome !== 'created' && first.id !== one.registration.first.id) {
+        // the retry of an earlier registration (or another line of this batch): the id reserved here was never used
+        await record(one, 'granted', 'document.index_repeated', first.id, { unusedId: one.registration.first.id })
+        if (indexedEvent) await this.discard(indexedEvent)
+      }
+      const latest = document.versions[document.versions.length - 1] as StoredDocumentVersion
+      results[one.at] = { outcome: outcome.outcome, document: view(document, outcome.outcome === 'existing' ? first : latest) }
+    }))
+    return results as Array<RegistrationResult | ProblemError>
   }
 
   /** Amends one of the caller's results: a new version, on record (and announced) before it is written. */
@@ -386,11 +400,6 @@ export class DocumentService {
       },
       first
     }
-  }
-
-  private async register (prepared: PreparedRegistration): Promise<RegisterOutcome> {
-    const outcome = await this.store.registerDocument(prepared.keys, sealVersion(this.keyring, prepared.first))
-    return { ...outcome, document: openDocument(this.keyring, outcome.document) }
   }
 
   /** One of the issuer's own documents; another issuer's is not found. */

@@ -56,7 +56,7 @@ export interface OutboxDeps {
   /** detached JWS over the body bytes, and the key id that signed it */
   sign: (body: string) => Promise<string>
   audit: (input: AuditInput) => Promise<unknown>
-  log: { info: (obj: object, msg: string) => void, warn: (obj: object, msg: string) => void }
+  log: { info: (obj: object, msg: string) => void, warn: (obj: object, msg: string) => void, debug?: (obj: object, msg: string) => void }
   userAgent: string
   /** reaches only what OUTBOUND_ALLOWED_HOSTS allows (lib/outbound.ts), redirects not followed */
   fetch: OutboundFetch
@@ -179,52 +179,75 @@ export class OutboxService {
       if (!await this.deps.leases.holdLease('outbox-fan-out', this.owner, leaseMs)) return handled
       const sources = await this.deps.outbox.dueOutboxSources(Date.now(), SOURCE_BATCH)
       const waiting = new Set<string>()
-      for (const source of sources) {
-        if (await this.handleSource(source, waiting)) handled++
-      }
+      // read together (the audit events in one round trip, the documents side by side); then
+      // each document's sources in their order, documents side by side
+      const resolved = await this.resolveMany(sources)
+      const byDocument = new Map<string, Array<{ source: string, resolved: Resolved | undefined }>>()
+      sources.forEach((source, i) => {
+        const key = resolved[i]?.documentId ?? source
+        const queue = byDocument.get(key) ?? []
+        queue.push({ source, resolved: resolved[i] })
+        byDocument.set(key, queue)
+      })
+      let published = 0
+      await Promise.all([...byDocument.values()].map(async (queue) => {
+        for (const item of queue) {
+          const outcome = await this.handleSource(item.source, item.resolved, waiting)
+          if (outcome !== 'waits') handled++
+          if (outcome === 'published') published++
+        }
+      }))
+      if (published > 0) this.deps.log.info({ published }, 'outbox events published')
       if (sources.length < SOURCE_BATCH || waiting.size >= sources.length || this.stopped) return handled
     }
   }
 
-  /** true when the source was published or dropped, false when it waits (its document added to `waiting`) */
-  private async handleSource (source: string, waiting: Set<string>): Promise<boolean> {
-    const resolved = await this.resolve(source)
+  /** what happened to a source: published, or dropped (also when rescheduled), or it waits (its document added to `waiting`) */
+  private async handleSource (source: string, resolved: Resolved | undefined, waiting: Set<string>): Promise<'published' | 'dropped' | 'waits'> {
     if (!resolved) {
       await this.deps.outbox.dropOutboxSource(source)
-      return true
+      return 'dropped'
     }
-    if (waiting.has(resolved.documentId)) return false
+    if (waiting.has(resolved.documentId)) return 'waits'
     const verdict = await this.check(resolved)
     if (verdict === 'wait') {
       waiting.add(resolved.documentId)
-      return false
+      return 'waits'
     }
     if (verdict === 'drop') {
       await this.deps.outbox.dropOutboxSource(source)
       if (resolved.kind !== 'expired') this.deps.log.warn({ source, kind: resolved.kind }, 'an announced change is not in the store: its write failed, nothing to announce')
-      return true
+      return 'dropped'
     }
     if (verdict === 'later') {
       await this.deps.outbox.scheduleOutboxSource(source, expiryInstant(resolved.found?.document.versions.at(-1)?.validUntil as string))
-      return true
+      return 'dropped'
     }
     await this.publish(source, resolved.kind, verdict.document, verdict.subjectHash, verdict.version)
-    return true
+    return 'published'
   }
 
-  /** what a source announces: an audited change (`a:<audit event id>`) or an expiry (`x:<document>:<version>`) */
-  private async resolve (source: string): Promise<Resolved | undefined> {
-    if (source.startsWith('x:')) {
-      const [documentId, version] = source.slice(2).split(':')
-      if (!documentId || !version) return undefined
-      return { source, kind: 'expired', documentId, version: Number(version), since: 0, found: await this.deps.documents.getDocument(documentId) }
-    }
-    if (!source.startsWith('a:')) return undefined
-    const [event] = await this.deps.events.auditEvents([source.slice(2)])
-    const ref = event?.documents?.[0]
-    const kind = ({ 'document.indexed': 'indexed', 'document.amended': 'amended', 'document.revoked': 'revoked' } as const)[String(event?.action)]
-    if (!event || !ref || !kind) return undefined
-    return { source, kind, documentId: ref.id, version: ref.version ?? 1, since: Date.parse(String(event.time)), found: await this.deps.documents.getDocument(ref.id) }
+  /**
+   * What each source announces: an audited change (`a:<audit event id>`) or an expiry
+   * (`x:<document>:<version>`), with its document as it is now; undefined for a source that
+   * announces nothing. The audit events are read in one call, the documents side by side.
+   */
+  private async resolveMany (sources: string[]): Promise<Array<Resolved | undefined>> {
+    const eventIds = sources.filter((source) => source.startsWith('a:')).map((source) => source.slice(2))
+    const events = new Map((await this.deps.events.auditEvents(eventIds)).map((event) => [event.id, event]))
+    return await Promise.all(sources.map(async (source): Promise<Resolved | undefined> => {
+      if (source.startsWith('x:')) {
+        const [documentId, version] = source.slice(2).split(':')
+        if (!documentId || !version) return undefined
+        return { source, kind: 'expired', documentId, version: Number(version), since: 0, found: await this.deps.documents.getDocument(documentId) }
+      }
+      if (!source.startsWith('a:')) return undefined
+      const event = events.get(source.slice(2))
+      const ref = event?.documents?.[0]
+      const kind = ({ 'document.indexed': 'indexed', 'document.amended': 'amended', 'document.revoked': 'revoked' } as const)[String(event?.action)]
+      if (!event || !ref || !kind) return undefined
+      return { source, kind, documentId: ref.id, version: ref.version ?? 1, since: Date.parse(String(event.time)), found: await this.deps.documents.getDocument(ref.id) }
+    }))
   }
 
   private async check (r: Resolved): Promise<'wait' | 'drop' | 'later' | { document: StoredDocument, subjectHash: string, version: StoredDocumentVersion }> {
@@ -268,7 +291,7 @@ export class OutboxService {
       ? [{ source: `x:${version.id}:${version.version}`, at: expiryInstant(version.validUntil) }]
       : []
     const published = await this.deps.outbox.publishOutboxEvent(source, event, deliveries, schedule, Date.now())
-    if (published) this.deps.log.info({ outboxEvent: published.id, cursor: published.cursor, destinations: deliveries.length }, 'outbox event published')
+    if (published) this.deps.log.debug?.({ outboxEvent: published.id, cursor: published.cursor, destinations: deliveries.length }, 'outbox event published')
   }
 
   /**

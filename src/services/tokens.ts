@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import { decodeJwt, decodeProtectedHeader, jwtVerify, errors as joseErrors } from 'jose'
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors } from 'jose'
 import type { JWTPayload } from 'jose'
 import { LRUCache } from 'lru-cache'
+import { verifyJwt } from '../lib/jwt-verify.js'
 import type { AgencyRecord, AgencyStore, LeaseStore } from '../store/index.js'
 import { AGENCY_ALGORITHMS, AGENCY_CODE, ALL_SCOPES, scopesOf } from './agencies.js'
 import type { AgencyKeys } from './agency-keys.js'
@@ -42,7 +43,8 @@ export interface IssuedToken {
 }
 
 export interface TokenServiceOptions {
-  agencies: AgencyStore
+  /** the agency records (services/registry-cache.ts keeps them between requests) */
+  agencies: Pick<AgencyStore, 'getAgency'>
   leases: LeaseStore
   signingKeys: SigningKeys
   agencyKeys: AgencyKeys
@@ -197,7 +199,7 @@ export class TokenService {
     const key = await this.options.agencyKeys.key(agency, header.kid, header.alg)
     let payload: JWTPayload
     try {
-      ({ payload } = await jwtVerify(assertion, key, {
+      ({ payload } = await verifyJwt(assertion, key, {
         algorithms: [header.alg],
         audience: [this.options.issuer, this.tokenEndpoint],
         clockTolerance: CLOCK_TOLERANCE_S,
@@ -277,7 +279,7 @@ export class TokenService {
     if (!found) throw new AuthCheckError('kid_unknown', 'the token names a key this gateway does not have (unknown or retired)')
     let payload: JWTPayload
     try {
-      ({ payload } = await jwtVerify(token, found.key, {
+      ({ payload } = await verifyJwt(token, found.key, {
         algorithms: GATEWAY_ALGORITHMS,
         issuer: this.options.issuer,
         audience: this.options.issuer,

@@ -24,8 +24,14 @@ export interface AgencyRecord {
 export interface AgencyStore {
   getAgency(code: string): Promise<AgencyRecord | undefined>
   listAgencies(): Promise<AgencyRecord[]>
-  /** creates or replaces; says which */
+  /** creates or replaces; says which; moves agenciesRevision on in the same atomic write */
   putAgency(agency: AgencyRecord): Promise<{ created: boolean }>
+  /**
+   * A counter that every putAgency moves on (0 before the first): a process that keeps agency
+   * records between requests reads this, a small read, and reads the records again when it
+   * moved, so a change made by any process holds on every process from its next request on.
+   */
+  agenciesRevision(): Promise<number>
   /**
    * How many times an admin changed or refreshed the agency's keys (0: never). Every process
    * compares it with the one its cached copy of the agency's jwks_uri was fetched at.

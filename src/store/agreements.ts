@@ -20,6 +20,9 @@ export interface AgreementRecord {
 
 export interface AgreementStore {
   getAgreement(id: string): Promise<AgreementRecord | undefined>
+  /** creates or replaces; says which; moves agreementsRevision on in the same atomic write */
   putAgreement(agreement: AgreementRecord): Promise<{ created: boolean }>
   listAgreements(): Promise<AgreementRecord[]>
+  /** a counter that every putAgreement moves on (0 before the first), as agenciesRevision */
+  agreementsRevision(): Promise<number>
 }

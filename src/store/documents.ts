@@ -58,8 +58,16 @@ export interface DocumentStore {
    * `existing`, different content `conflict`. A retry after a crash completes what was begun.
    */
   registerDocument(keys: DocumentKeys, first: StoredDocumentVersion): Promise<RegisterOutcome>
+  /**
+   * Registers many documents, each as `registerDocument` does, outcomes in order (a natural key
+   * twice in one batch: the second is `existing` or `conflict`). A store writes them in as few
+   * round trips as it can; interrupted, each document is either registered or not, never half.
+   */
+  registerDocuments(batch: ReadonlyArray<{ keys: DocumentKeys, first: StoredDocumentVersion }>): Promise<RegisterOutcome[]>
   /** the document registered under a natural key, if any (id and content hash of its version 1) */
   findRegistration(naturalKey: string): Promise<{ id: string, contentHash: string } | undefined>
+  /** `findRegistration` of many natural keys, in order, in as few round trips as the store can */
+  findRegistrations(naturalKeys: readonly string[]): Promise<Array<{ id: string, contentHash: string } | undefined>>
   /** a document by id, with the subject partition it lives in */
   getDocument(id: string): Promise<{ document: StoredDocument, subjectHash: string } | undefined>
   /**

@@ -30,6 +30,19 @@ export function agenciesContract (t: Test, makeStores: StoresFactory): void {
     read?.roles.push('admin')
     t.same((await store.getAgency(agency.code))?.roles, ['issuer'])
   })
+  t.test('agencies revision: 0 at first, moved on by every write, and by nothing else', async (t) => {
+    const store = (await makeStores(t)).agencies
+    t.equal(await store.agenciesRevision(), 0)
+    await store.putAgency(agency)
+    const first = await store.agenciesRevision()
+    t.ok(first > 0, 'a new agency moves it')
+    await store.getAgency(agency.code)
+    await store.listAgencies()
+    await store.bumpAgencyKeysGeneration(agency.code)
+    t.equal(await store.agenciesRevision(), first, 'reads do not move it')
+    await Promise.all([1, 2, 3].map(async (i) => await store.putAgency({ ...agency, name: `${agency.name} ${i}` })))
+    t.equal(await store.agenciesRevision(), first + 3, 'concurrent writes each move it')
+  })
   t.test('agency keys generation: 0 until moved on, then one more each time, per agency', async (t) => {
     const store = (await makeStores(t)).agencies
     t.equal(await store.agencyKeysGeneration(agency.code), 0)

@@ -24,6 +24,21 @@ export function documentsContract (t: Test, makeStores: StoresFactory): void {
     t.equal(other.outcome, 'conflict')
     t.equal(await store.getDocument('01J00000000000000000000002'), undefined)
   })
+  t.test('documents: a batch registers each line once, in order, a repeated natural key within it included', async (t) => {
+    const store = (await makeStores(t)).documents
+    const ids = Array.from({ length: 5 }, (_, i) => `01J0000000000000000000003${i}`)
+    const line = (i: number, naturalKey: string, contentHash = 'h1'): { keys: typeof keys, first: StoredDocumentVersion } =>
+      ({ keys: { subjectHash: String(i % 3).repeat(64), naturalKey }, first: version(ids[i] as string, 1, contentHash) })
+    await store.registerDocument(line(0, 'b0').keys, line(0, 'b0').first)
+    t.same(await store.findRegistrations(['b1', 'b0', 'b2']), [undefined, { id: ids[0], contentHash: 'h1' }, undefined], 'found in the order asked')
+    const outcomes = await store.registerDocuments([line(1, 'b1'), line(2, 'b0'), line(3, 'b1'), line(4, 'b0', 'h2')])
+    t.same(outcomes.map((o) => o.outcome), ['created', 'existing', 'existing', 'conflict'])
+    t.same(outcomes.map((o) => o.document.versions[0]?.id), [ids[1], ids[0], ids[1], ids[0]], 'a natural key keeps its first id, within a batch too')
+    t.same(await store.findRegistrations(['b0', 'b1']), [{ id: ids[0], contentHash: 'h1' }, { id: ids[1], contentHash: 'h1' }])
+    t.equal(await store.getDocument(ids[3] as string), undefined, 'the repeated line wrote nothing of its own')
+    t.same((await store.getDocument(ids[1] as string))?.document.versions, [version(ids[1] as string, 1)], 'the version read back is the one written')
+    t.same(await store.registerDocuments([]), [])
+  })
   t.test('documents: versions, revocation and files; a subject\'s documents in one call', async (t) => {
     const store = (await makeStores(t)).documents
     const id = '01J00000000000000000000010'

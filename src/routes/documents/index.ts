@@ -4,7 +4,7 @@ import { ndjsonLines, ndjsonStream, readNdjson } from '../../lib/ndjson.js'
 import { problemResponses, requires } from '../../lib/openapi.js'
 import { ProblemError, validationErrors } from '../../lib/problem.js'
 import { callOf } from '../../plugins/audit.js'
-import { createAjv, parseJsonBody } from '../../plugins/validation.js'
+import { createAjv, parseJsonText } from '../../plugins/validation.js'
 import { FILE_MEDIA_TYPES } from '../../services/documents.js'
 import type { AmendInput, DocumentInput } from '../../services/documents.js'
 
@@ -35,7 +35,7 @@ export default async function documentRoutes (app: FastifyInstance): Promise<voi
   for (const schema of Object.values(app.getSchemas())) lineAjv.addSchema(schema as Record<string, unknown>)
   const validateLine = lineAjv.getSchema('DocumentInput') as NonNullable<ReturnType<typeof lineAjv.getSchema>>
   const readLine = (text: string): DocumentInput => {
-    const input = parseJsonBody(Buffer.from(text, 'utf8'))
+    const input = parseJsonText(text)
     if (!validateLine(input)) {
       const errors = validationErrors(validateLine.errors ?? [], 'body')
       throw new ProblemError(400, 'validation_failed', `${errors[0]?.pointer ?? '/'} ${errors[0]?.detail ?? 'is invalid'}`, { errors })

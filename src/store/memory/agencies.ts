@@ -5,6 +5,7 @@ import { RecordTable } from './records.js'
 export class MemoryAgencyStore implements AgencyStore {
   private readonly agencies = new RecordTable<AgencyRecord>()
   private readonly keysGenerations = new Map<string, number>()
+  private revision = 0
 
   async getAgency (code: string): Promise<AgencyRecord | undefined> {
     return this.agencies.get(code)
@@ -15,7 +16,12 @@ export class MemoryAgencyStore implements AgencyStore {
   }
 
   async putAgency (agency: AgencyRecord): Promise<{ created: boolean }> {
+    this.revision++
     return this.agencies.put(agency.code, agency)
+  }
+
+  async agenciesRevision (): Promise<number> {
+    return this.revision
   }
 
   async agencyKeysGeneration (code: string): Promise<number> {

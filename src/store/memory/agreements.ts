@@ -4,13 +4,19 @@ import { RecordTable } from './records.js'
 
 export class MemoryAgreementStore implements AgreementStore {
   private readonly agreements = new RecordTable<AgreementRecord>()
+  private revision = 0
 
   async getAgreement (id: string): Promise<AgreementRecord | undefined> {
     return this.agreements.get(id)
   }
 
   async putAgreement (agreement: AgreementRecord): Promise<{ created: boolean }> {
+    this.revision++
     return this.agreements.put(agreement.id, agreement)
+  }
+
+  async agreementsRevision (): Promise<number> {
+    return this.revision
   }
 
   async listAgreements (): Promise<AgreementRecord[]> {

@@ -31,6 +31,16 @@ export class MemoryDocumentStore implements DocumentStore {
     return { outcome: 'created', document: structuredClone(document) }
   }
 
+  async registerDocuments (batch: ReadonlyArray<{ keys: DocumentKeys, first: StoredDocumentVersion }>): Promise<RegisterOutcome[]> {
+    const outcomes: RegisterOutcome[] = []
+    for (const { keys, first } of batch) outcomes.push(await this.registerDocument(keys, first))
+    return outcomes
+  }
+
+  async findRegistrations (naturalKeys: readonly string[]): Promise<Array<{ id: string, contentHash: string } | undefined>> {
+    return await Promise.all(naturalKeys.map(async (key) => await this.findRegistration(key)))
+  }
+
   async findRegistration (naturalKey: string): Promise<{ id: string, contentHash: string } | undefined> {
     const known = this.naturalKeys.get(naturalKey)
     return known ? { ...known } : undefined

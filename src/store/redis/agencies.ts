@@ -2,9 +2,11 @@
  * Agencies in Redis. Keys (one tag, {agencies}, so one slot):
  *   {agencies}                  hash: agency code → agency JSON
  *   {agencies}:keys-generation  hash: agency code → how many times its keys changed
+ *   {agencies}:revision         counter: moved on by every agency write (revisions.ts)
  */
 import type { AgencyRecord, AgencyStore } from '../agencies.js'
 import type { RedisConnection } from './connection.js'
+import { putRecordWithRevision, readRevision } from './revisions.js'
 
 export class RedisAgencyStore implements AgencyStore {
   constructor (private readonly redis: RedisConnection) {}
@@ -20,7 +22,13 @@ export class RedisAgencyStore implements AgencyStore {
   }
 
   async putAgency (agency: AgencyRecord): Promise<{ created: boolean }> {
-    return await this.redis.putHashRecord(this.agenciesKey, agency.code, agency)
+    return await putRecordWithRevision(this.redis, this.agenciesKey, this.revisionKey, agency.code, agency)
+  }
+
+  private get revisionKey (): string { return this.redis.key('agencies', 'revision') }
+
+  async agenciesRevision (): Promise<number> {
+    return await readRevision(this.redis, this.revisionKey)
   }
 
   // one hash beside the agencies (same tag), agency code → keys generation: HINCRBY moves it

@@ -6,6 +6,8 @@
  * hex): callers check with isUlid / isHex first and keep anything else as it is.
  */
 
+import { Packr } from 'msgpackr'
+
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
 const VALUE = new Int8Array(128).fill(-1)
 for (let i = 0; i < CROCKFORD.length; i++) VALUE[CROCKFORD.charCodeAt(i)] = i
@@ -81,4 +83,54 @@ export function hexToBytes (hex: string): Buffer {
 
 export function bytesToHex (bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
+}
+
+/*
+ * Compact forms of stored values: MessagePack (msgpackr) tuples instead of JSON objects, ids and
+ * hashes as bytes where they have the canonical form, anything else kept as it is (a test's short
+ * hash), so decoding gives back exactly what was encoded.
+ */
+
+/** plain MessagePack: no record extension, so any MessagePack reader can read what is stored */
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true })
+
+export function pack (value: unknown): Buffer {
+  return packr.pack(value)
+}
+
+export function unpack<T = unknown> (bytes: Buffer): T {
+  return packr.unpack(bytes) as T
+}
+
+/** whether a stored value is the earlier layout's JSON (`{`): a MessagePack tuple never starts so */
+export function isJson (bytes: Buffer): boolean {
+  return bytes[0] === 0x7b
+}
+
+/** a ULID as its 16 bytes; anything else as it is */
+export function compactId (id: string): Buffer | string {
+  return isUlid(id) ? ulidToBytes(id) : id
+}
+
+export function expandId (id: Buffer | string): string {
+  return typeof id === 'string' ? id : bytesToUlid(id)
+}
+
+/** a SHA-256 in lower-case hex as its 32 bytes; anything else as it is */
+export function compactHash (hash: string): Buffer | string {
+  return isHex(hash, 32) ? hexToBytes(hash) : hash
+}
+
+export function expandHash (hash: Buffer | string): string {
+  return typeof hash === 'string' ? hash : bytesToHex(hash)
+}
+
+/** an instant as epoch milliseconds when its ISO text is exactly what `toISOString` gives back; otherwise the text */
+export function compactInstant (iso: string): number | string {
+  const ms = Date.parse(iso)
+  return Number.isFinite(ms) && new Date(ms).toISOString() === iso ? ms : iso
+}
+
+export function expandInstant (instant: number | string): string {
+  return typeof instant === 'number' ? new Date(instant).toISOString() : instant
 }

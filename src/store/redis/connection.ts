@@ -149,10 +149,16 @@ export class RedisConnection {
    * to EVAL after a restart), not sent whole every time. Without `numberOfKeys` the caller
    * passes the number of keys first (a script whose keys vary).
    */
-  script<R> (name: string, lua: string, numberOfKeys?: number): (...args: Array<string | number>) => Promise<R> {
+  script<R> (name: string, lua: string, numberOfKeys?: number, replies: 'text' | 'bytes' = 'text'): (...args: Array<string | number | Buffer>) => Promise<R> {
     this.client.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua })
-    const command = (this.client as unknown as Record<string, (...args: Array<string | number>) => Promise<R>>)[name] as (...args: Array<string | number>) => Promise<R>
+    // ioredis defines `<name>Buffer` beside every command: the same, with replies as bytes
+    const command = (this.client as unknown as Record<string, (...args: Array<string | number | Buffer>) => Promise<R>>)[replies === 'bytes' ? `${name}Buffer` : name] as (...args: Array<string | number | Buffer>) => Promise<R>
     return async (...args) => await command.apply(this.client, args)
+  }
+
+  /** whether the store is a Redis Cluster: a script then reaches only the keys of one slot */
+  get isCluster (): boolean {
+    return this.client instanceof Cluster
   }
 
   // Registries (agencies, document types, agreements) are each one hash of JSON records: one

@@ -10,7 +10,7 @@ import type { Client, RedisStoreOptions } from './connection.js'
 import { RedisAgencyStore } from './agencies.js'
 import { RedisSigningKeyStore } from './signing-keys.js'
 import { AUDIT_VARIABLE_KEY_COMMANDS, RedisAuditStore } from './audit.js'
-import { RedisDocumentStore } from './documents.js'
+import { DOCUMENT_VARIABLE_KEY_COMMANDS, RedisDocumentStore } from './documents.js'
 import { RedisCatalogueStore } from './catalogue.js'
 import { RedisAgreementStore } from './agreements.js'
 import { RedisReuseRecordStore } from './reuse-records.js'
@@ -33,7 +33,7 @@ export class RedisStores implements Stores {
   readonly leases: RedisLeaseStore
 
   constructor (options: RedisStoreOptions) {
-    const redis = this.connection = new RedisConnection(options, [...AUDIT_VARIABLE_KEY_COMMANDS, ...OUTBOX_VARIABLE_KEY_COMMANDS])
+    const redis = this.connection = new RedisConnection(options, [...AUDIT_VARIABLE_KEY_COMMANDS, ...OUTBOX_VARIABLE_KEY_COMMANDS, ...DOCUMENT_VARIABLE_KEY_COMMANDS])
     this.agencies = new RedisAgencyStore(redis)
     this.signingKeys = new RedisSigningKeyStore(redis)
     this.audit = new RedisAuditStore(redis)
