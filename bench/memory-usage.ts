@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis'
+import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 
 /**
@@ -75,6 +76,39 @@ export async function memoryBreakdown (url: string, prefix: string): Promise<Mem
   return [...classes.values()].sort((a, b) => b.bytes - a.bytes)
 }
 
+/**
+ * The bytes of one record in the audit trail's and the outbox's buckets when they are as full as
+ * at 500 M documents (store/redis/keys.ts AUDIT_BUCKETS): a bucket of each shape filled with
+ * records of the gateway's own form, measured on this server's settings and removed. At a bench's
+ * scale a bucket holds a record or two and its key costs more than they do.
+ */
+export async function fullAuditBuckets (url: string, prefix: string): Promise<{ documentEntry: number, subjectEntry: number, outboxEvent: number, encoding: string }> {
+  const client = new Redis(url)
+  const id = (): Buffer => randomBytes(16)
+  const shapes = {
+    // a document's first index entry: `d` + its id → the indexing event's id
+    documentEntry: { count: 290, field: () => Buffer.concat([Buffer.from('d'), id()]), value: id },
+    // a subject's first three: `s` + its hash → three event ids
+    subjectEntry: { count: 290, field: () => Buffer.concat([Buffer.from('s'), randomBytes(32)]), value: () => Buffer.concat([id(), id(), id()]) },
+    // an outbox event: document id, kind, version → "<cursor> <status><latest>"
+    outboxEvent: { count: 330, field: () => Buffer.concat([id(), Buffer.from([0]), Buffer.from('1')]), value: () => Buffer.from(`${300_000_000 + Math.floor(Math.random() * 400_000_000)} v1`) }
+  }
+  const out: Record<string, number> = {}
+  let encoding = ''
+  try {
+    for (const [name, shape] of Object.entries(shapes)) {
+      const key = `${prefix}{audit}:full-bucket-probe:${name}`
+      await client.hset(key, ...Array.from({ length: shape.count }, () => [shape.field(), shape.value()]).flat())
+      out[name] = Number(await client.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) / shape.count
+      encoding = String(await client.call('OBJECT', 'ENCODING', key))
+      await client.del(key)
+    }
+  } finally {
+    client.disconnect()
+  }
+  return { documentEntry: out.documentEntry as number, subjectEntry: out.subjectEntry as number, outboxEvent: out.outboxEvent as number, encoding }
+}
+
 /** the breakdown as a table, with bytes per document when `documents` is given */
 export function formatBreakdown (classes: MemoryClass[], documents?: number): string {
   const total = classes.reduce((sum, c) => ({ ...sum, keys: sum.keys + c.keys, entries: sum.entries + c.entries, bytes: sum.bytes + c.bytes }), { class: 'total', keys: 0, entries: 0, bytes: 0 })
@@ -95,4 +129,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.exit(2)
   }
   console.log(formatBreakdown(await memoryBreakdown(url, prefix), documents ? Number(documents) : undefined))
+  console.log('full audit buckets (as at 500 M documents), bytes a record:', JSON.stringify(await fullAuditBuckets(url, prefix)))
 }

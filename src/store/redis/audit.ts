@@ -15,7 +15,7 @@
  *                    16 bytes (byte order is id order); the earlier layout's text ids sort after
  *                    every one of them (a ULID's first byte is below "0" until the year 3600), so
  *                    a page reads both ranges and merges them
- *   i1:<n>           hash, one of 4096 buckets: the first entries (up to 3) of a document's or a
+ *   i1:<n>           hash, one of 2^21 buckets (keys.ts): the first entries (up to 3) of a document's or a
  *                    subject's index (most hold one to three: a document's indexing event, a
  *                    citizen's few results), `d`+id or `s`+hash (as bytes) → their ids, 16 bytes
  *                    each, end to end; the index's sorted set gets the entries after them. ~40

@@ -16,11 +16,20 @@ export function outboxKey (redis: RedisConnection, rest: string): string {
 }
 
 /**
- * Which of `buckets` shared hashes a small record goes in (FNV-1a of its name): many small
- * records in a few thousand hashes that Redis keeps as listpacks cost a few bytes of overhead
- * each, where a key of their own costs ~50–100.
+ * How many buckets the audit trail's first index entries (i1:) and the outbox's events (ob:e:)
+ * are spread over, each. Sized for the national volume: at 500 M documents about 290 first
+ * entries (a document's and a subject's) and 330 outbox events a bucket, under the 512 entries
+ * up to which Redis keeps a hash as a listpack (hash-max-listpack-entries, docs/production.md).
+ * Part of the layout: records are found by it, so it never changes for a store.
  */
-export function bucketOf (name: string, buckets = 4096): number {
+export const AUDIT_BUCKETS = 2 ** 21
+
+/**
+ * Which of `buckets` shared hashes a small record goes in (FNV-1a of its name): many small
+ * records in hashes that Redis keeps as listpacks cost a few bytes of overhead each, where a
+ * key of their own costs ~50–100.
+ */
+export function bucketOf (name: string, buckets = AUDIT_BUCKETS): number {
   let h = 0x811c9dc5
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193)
   return (h >>> 0) % buckets

@@ -4,10 +4,10 @@
  * `announce`), and an event, its deliveries and its queues are written by one script below —
  * on a cluster, one slot. Keys, after `<prefix>{audit}:ob:`:
  *   src           sorted set: source → when it is due (the audit event's time, or an expiry)
- *   e:<n>         hash, one of 4096 buckets (by document): event → "<cursor> <status letter>
- *                 <latest version>" (codec below), what a rebuilt body cannot know; the field is
- *                 the event id with its document id as 16 bytes. A few dozen events a bucket at
- *                 100,000 documents: Redis keeps them as listpacks
+ *   e:<n>         hash, one of 2^21 buckets (keys.ts) by document: event → "<cursor> <status
+ *                 letter><latest version>" (codec below), what a rebuilt body cannot know; the
+ *                 field is the event id with its document id as 16 bytes. ~330 events a bucket
+ *                 at 500 M documents: Redis keeps them as listpacks
  *   ev            hash: the earlier layout's events, id → "<cursor> <event JSON>", still read
  *   seq           the last cursor given
  *   due           sorted set: "<destination>|<event id>" → when the delivery is due; only the
