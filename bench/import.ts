@@ -11,7 +11,7 @@ import { importDocuments } from '../src/cli/import.js'
 import { RedisStores } from '../src/store/index.js'
 import { encodeRegistration, encodeSubject } from '../src/store/redis/documents-codec.js'
 import { compactId } from '../src/store/redis/binary.js'
-import { memoryBreakdown } from './memory-usage.js'
+import { fullAuditBuckets, memoryBreakdown } from './memory-usage.js'
 import type { MemoryClass } from './memory-usage.js'
 import { SAMPLE_TYPES, generateDocuments } from '../src/sample-data/generate.js'
 
@@ -39,6 +39,8 @@ export interface ImportFigures {
    * at 500 M documents (2^20 buckets of each, ~480 entries a bucket), on this server's settings
    */
   fullBuckets: { registration: number, pointer: number, encoding: string }
+  /** likewise for the audit trail's and the outbox's buckets (bench/memory-usage.ts) */
+  fullAuditBuckets: Awaited<ReturnType<typeof fullAuditBuckets>>
 }
 
 /**
@@ -144,6 +146,7 @@ export async function benchImport (count: number): Promise<ImportFigures> {
       const cpuAfter = { gateway: processCpuSeconds(pid), redis: await redisCpuSeconds(redis.url) }
       const breakdown = await memoryBreakdown(redis.url, redis.prefix)
       const fullBuckets = await fullBucketBytes(redis)
+      const auditBuckets = await fullAuditBuckets(redis.url, redis.prefix)
       if (summary.created !== count) throw new Error(`expected ${count} documents created, got ${JSON.stringify(summary)}`)
       return {
         documents: count,
@@ -156,7 +159,8 @@ export async function benchImport (count: number): Promise<ImportFigures> {
         gatewayCpuMicros: (cpuAfter.gateway - cpuBefore.gateway) * 1e6 / count,
         redisCpuMicros: (cpuAfter.redis - cpuBefore.redis) * 1e6 / count,
         breakdown,
-        fullBuckets
+        fullBuckets,
+        fullAuditBuckets: auditBuckets
       }
     } finally {
       await g.stop()

@@ -80,19 +80,32 @@ export async function importDocuments (options: ImportOptions): Promise<ImportSu
 
   const send = async (lines: string[], firstLine: number): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
-      const response = await fetchFrom(`${gateway}/v1/documents/batch`, {
-        method: 'POST',
-        headers: { authorization: await authorization(), 'content-type': 'application/x-ndjson' },
-        body: lines.join('\n') + '\n'
-      })
+      let response: Response | undefined
+      let answer: string
+      try {
+        response = await fetchFrom(`${gateway}/v1/documents/batch`, {
+          method: 'POST',
+          headers: { authorization: await authorization(), 'content-type': 'application/x-ndjson' },
+          body: lines.join('\n') + '\n'
+        })
+        answer = await response.text()
+      } catch (err) {
+        // The connection dropped (a gateway restarted, a proxy timed out, the answer was cut
+        // off): the chunk is sent again, and what it had indexed is answered `existing`. A
+        // gateway that cannot be reached at all is said at once.
+        const dropped = response !== undefined || /connection closed by the other side/.test(String((err as Error).message))
+        if (!dropped || attempt >= 5) throw err
+        await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** attempt))
+        continue
+      }
       if (response.status === 503 && attempt < 10) {
         // the gateway is draining or its store is away: wait as told, then send the same chunk again
         await new Promise((resolve) => setTimeout(resolve, 1000 * Number(response.headers.get('retry-after') ?? 1)))
         continue
       }
       if (response.status === 401 && attempt < 2) { tokenExpires = 0; continue }
-      if (!response.ok) throw new StatedError(`batch refused (${response.status}): ${await response.text()}`)
-      const results = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as { line: number, outcome: keyof ImportSummary, problem?: { code: string, detail: string } })
+      if (!response.ok) throw new StatedError(`batch refused (${response.status}): ${answer}`)
+      const results = answer.trim().split('\n').map((line) => JSON.parse(line) as { line: number, outcome: keyof ImportSummary, problem?: { code: string, detail: string } })
       const rejected: string[] = []
       for (const result of results) {
         (summary[result.outcome] as number)++
