@@ -173,11 +173,6 @@ export class RedisConnection {
     return Object.keys(all).sort().map((field) => JSON.parse(all[field] as string) as T)
   }
 
-  async putHashRecord (key: string, field: string, record: unknown): Promise<{ created: boolean }> {
-    const added = await this.run(async () => await this.client.hset(key, field, JSON.stringify(record)))
-    return { created: added === 1 }
-  }
-
   /** the masters holding the data: every node of a cluster's, or the one server */
   masters (): Redis[] {
     return this.client instanceof Cluster ? this.client.nodes('master') : [this.client]
