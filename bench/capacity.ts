@@ -106,7 +106,7 @@ export function formatPlans (f: BenchFigures): string {
     row('reuse queries a day; at the peak second', (p) => `${n(p.workload.reuseQueriesPerDay)}; ${n(p.peakReusePerSecond, 1)}/s`),
     row('tokens (5-minute renewals)', (p) => `${n(p.tokensPerSecond, 1)}/s`),
     row('gateway processes (one core each)', (p) => n(p.gatewayProcesses)),
-    row('Redis for documents', (p) => `${n(p.documentsGb, 1)} GB: ${n(p.dataMasters)} masters of ${MASTER_GB} GB`),
+    row('Redis for documents', (p) => `${n(p.documentsGb, 1)} GB: ${n(p.dataMasters)} ${p.dataMasters === 1 ? 'master' : 'masters'} of ${MASTER_GB} GB`),
     row('audit events a day; Redis a day', (p) => `${n(p.auditEventsPerDay)}; ${n(p.auditGbPerDay, 2)} GB`),
     row(`audit trail over ${WORKLOADS[0]?.auditYears ?? 5} years; its last ${HOT_DAYS} days`, (p) => `${n(p.auditGbInYears, 0)} GB; ${n(p.auditGbHot, 1)} GB`),
     row('the {audit} master after the back-fill', (p) => `${n(p.auditMasterGbAtBackfill, 1)} GB`),
