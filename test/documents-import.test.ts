@@ -1,4 +1,6 @@
 import { spawn, execFile } from 'node:child_process'
+import { createServer, request as httpRequest } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,6 +11,7 @@ import { startGateway } from './lib/gateway-process.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { ADMIN_CODE, makeAgency } from './lib/agencies.js'
 import { fetchAccessToken } from '../src/cli/agency-keys.js'
+import { importDocuments } from '../src/cli/import.js'
 import { SAMPLE_TYPES, generateDocuments } from '../src/sample-data/generate.js'
 import { coverageEnv } from './lib/child-coverage.js'
 
@@ -77,4 +80,44 @@ t.test('an interrupted import, resumed, indexes every line exactly once', async 
   t.equal(again.created, 0)
   t.equal(again.existing, 1200)
   t.equal(again.rejected, 2)
+})
+
+t.test('a chunk whose answer is cut off is sent again: every line indexed once, the import not ended', async (t) => {
+  const redis = await startTestRedis()
+  t.teardown(async () => await redis.destroy())
+  const dir = mkdtempSync(join(tmpdir(), 'rg-import-'))
+  const admin = await makeAgency(ADMIN_CODE)
+  writeFileSync(join(dir, 'admin.jwks.json'), JSON.stringify(admin.jwks))
+  const gateway = await startGateway({ REDIS_URL: redis.url, ADMIN_AGENCY_CODE: ADMIN_CODE, ADMIN_AGENCY_JWKS: join(dir, 'admin.jwks.json') })
+  t.teardown(async () => { await gateway.stop('SIGKILL') })
+  const issuer = await makeAgency('000.00.12.H41')
+  const adminToken = (await fetchAccessToken({ gateway: gateway.url, privateKey: admin.privateKey, agency: ADMIN_CODE })).access_token
+  await fetch(`${gateway.url}/v1/agencies/${issuer.code}`, { method: 'PUT', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Sở Tư pháp', roles: ['issuer'], issuableTypes: SAMPLE_TYPES, jwks: issuer.jwks }) })
+
+  // a proxy in front of the gateway that cuts off the answer to the second batch half-way
+  let batches = 0
+  const proxy = createServer((req, res) => {
+    const upstream = httpRequest(`${gateway.url}${req.url ?? '/'}`, { method: req.method, headers: req.headers }, (answer) => {
+      const cut = req.url === '/v1/documents/batch' && ++batches === 2
+      res.writeHead(answer.statusCode ?? 502, answer.headers)
+      answer.once('data', (chunk: Buffer) => {
+        res.write(chunk)
+        if (cut) { res.socket?.destroy(); answer.destroy() } else answer.pipe(res)
+      })
+      answer.once('end', () => { if (!res.writableEnded) res.end() })
+    })
+    req.pipe(upstream)
+  })
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { proxy.close() })
+  const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`
+
+  const file = join(dir, 'documents.ndjson')
+  writeFileSync(file, [...generateDocuments(300, { seed: 7 })].map((d) => JSON.stringify(d)).join('\n') + '\n')
+  const summary = await importDocuments({ file, gateway: proxyUrl, privateKey: issuer.privateKey, agency: issuer.code, chunk: 100, parallel: 1, progress: false })
+  t.ok(batches >= 4, `the cut-off chunk was sent again (${batches} batch requests for 3 chunks)`)
+  t.equal(summary.created + summary.existing, 300, 'every line answered')
+  t.equal(summary.rejected + summary.conflict, 0)
+  const again = await importDocuments({ file, gateway: gateway.url, privateKey: issuer.privateKey, agency: issuer.code, chunk: 100, restart: true, progress: false })
+  t.same({ created: again.created, existing: again.existing }, { created: 0, existing: 300 }, 'indexed exactly once')
 })
