@@ -7,9 +7,12 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import type { Test } from 'tap'
 import { startGateway } from './lib/gateway-process.js'
+import type { GatewayProcess } from './lib/gateway-process.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { ADMIN_CODE, makeAgency } from './lib/agencies.js'
+import type { TestAgency } from './lib/agencies.js'
 import { fetchAccessToken } from '../src/cli/agency-keys.js'
 import { importDocuments } from '../src/cli/import.js'
 import { SAMPLE_TYPES, generateDocuments } from '../src/sample-data/generate.js'
@@ -21,7 +24,8 @@ import { coverageEnv } from './lib/child-coverage.js'
  */
 const root = fileURLToPath(new URL('../', import.meta.url))
 
-t.test('an interrupted import, resumed, indexes every line exactly once', async (t) => {
+/** a gateway process on a Redis of its own, with an admin and an issuer registered */
+async function gatewayWithIssuer (t: Test): Promise<{ gateway: GatewayProcess, dir: string, admin: TestAgency, adminToken: string, issuer: TestAgency }> {
   const redis = await startTestRedis()
   t.teardown(async () => await redis.destroy())
   const dir = mkdtempSync(join(tmpdir(), 'rg-import-'))
@@ -29,11 +33,15 @@ t.test('an interrupted import, resumed, indexes every line exactly once', async 
   writeFileSync(join(dir, 'admin.jwks.json'), JSON.stringify(admin.jwks))
   const gateway = await startGateway({ REDIS_URL: redis.url, ADMIN_AGENCY_CODE: ADMIN_CODE, ADMIN_AGENCY_JWKS: join(dir, 'admin.jwks.json') })
   t.teardown(async () => { await gateway.stop('SIGKILL') })
-
   const issuer = await makeAgency('000.00.12.H41')
   const adminToken = (await fetchAccessToken({ gateway: gateway.url, privateKey: admin.privateKey, agency: ADMIN_CODE })).access_token
   const put = await fetch(`${gateway.url}/v1/agencies/${issuer.code}`, { method: 'PUT', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Sở Tư pháp', roles: ['issuer'], issuableTypes: SAMPLE_TYPES, jwks: issuer.jwks }) })
-  t.equal(put.status, 201)
+  t.equal(put.status, 201, 'the issuer is registered')
+  return { gateway, dir, admin, adminToken, issuer }
+}
+
+t.test('an interrupted import, resumed, indexes every line exactly once', async (t) => {
+  const { gateway, dir, adminToken, issuer } = await gatewayWithIssuer(t)
   const keyFile = join(dir, 'issuer.jwk.json')
   writeFileSync(keyFile, JSON.stringify(issuer.privateKey))
 
@@ -83,16 +91,7 @@ t.test('an interrupted import, resumed, indexes every line exactly once', async 
 })
 
 t.test('a chunk whose answer is cut off is sent again: every line indexed once, the import not ended', async (t) => {
-  const redis = await startTestRedis()
-  t.teardown(async () => await redis.destroy())
-  const dir = mkdtempSync(join(tmpdir(), 'rg-import-'))
-  const admin = await makeAgency(ADMIN_CODE)
-  writeFileSync(join(dir, 'admin.jwks.json'), JSON.stringify(admin.jwks))
-  const gateway = await startGateway({ REDIS_URL: redis.url, ADMIN_AGENCY_CODE: ADMIN_CODE, ADMIN_AGENCY_JWKS: join(dir, 'admin.jwks.json') })
-  t.teardown(async () => { await gateway.stop('SIGKILL') })
-  const issuer = await makeAgency('000.00.12.H41')
-  const adminToken = (await fetchAccessToken({ gateway: gateway.url, privateKey: admin.privateKey, agency: ADMIN_CODE })).access_token
-  await fetch(`${gateway.url}/v1/agencies/${issuer.code}`, { method: 'PUT', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Sở Tư pháp', roles: ['issuer'], issuableTypes: SAMPLE_TYPES, jwks: issuer.jwks }) })
+  const { gateway, dir, issuer } = await gatewayWithIssuer(t)
 
   // a proxy in front of the gateway that cuts off the answer to the second batch half-way
   let batches = 0
