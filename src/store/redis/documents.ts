@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto'
 import type { DocumentKeys, DocumentStore, RegisterOutcome, StoredDocument, StoredDocumentFile, StoredDocumentVersion } from '../documents.js'
 import { StatedError } from '../../lib/error-description.js'
 import type { RedisConnection } from './connection.js'
-import { compactId, expandId } from './binary.js'
+import { compactId, expandId, isJson } from './binary.js'
 import { decodeRegistration, decodeSubject, decodeVersion, encodeRegistration, encodeSubject, encodeVersion } from './documents-codec.js'
 import type { Registration } from './documents-codec.js'
 import { AMEND, LOOKUP_MANY, PUT_FIRST_VERSION, REGISTER_MANY, REWRITE_VERSION } from './documents-scripts.js'
@@ -253,14 +253,12 @@ export class RedisDocumentStore implements DocumentStore {
         await client.hgetBuffer(this.registrationKey(bucket), field) ??
           (legacy ? await client.getBuffer(this.oldRegistrationKey(naturalKeys[i] as string)) : null))))
     } else {
-      const keys = slots.map(({ bucket }) => this.registrationKey(bucket))
-      if (legacy) keys.push(...naturalKeys.map((key) => this.oldRegistrationKey(key)))
       replies = []
       for (let start = 0; start < slots.length; start += REGISTER_BATCH) {
         const part = slots.slice(start, start + REGISTER_BATCH)
-        const partKeys = keys.slice(start, start + part.length)
-        if (legacy) partKeys.push(...keys.slice(slots.length + start, slots.length + start + part.length))
-        replies.push(...await this.redis.run(async () => await this.scripts.lookupMany(partKeys.length, ...partKeys, legacy ? '1' : '0', ...part.map(({ field }) => field))))
+        const keys = part.map(({ bucket }) => this.registrationKey(bucket))
+        if (legacy) keys.push(...naturalKeys.slice(start, start + part.length).map((key) => this.oldRegistrationKey(key)))
+        replies.push(...await this.redis.run(async () => await this.scripts.lookupMany(keys.length, ...keys, legacy ? '1' : '0', ...part.map(({ field }) => field))))
       }
     }
     return replies.map((reply) => {
@@ -316,9 +314,8 @@ export class RedisDocumentStore implements DocumentStore {
       if (ids.length > 0) yield ids
     }
     if (await this.legacy()) {
-      const old = this.redis.key('d:').length - 1
       for await (const keys of this.scanKeys(this.redis.key('d:*'), pageSize)) {
-        if (keys.length > 0) yield keys.map((key) => key.slice(old, -1))
+        if (keys.length > 0) yield keys.map((key) => this.tagValue(key, 'd:'))
       }
     }
   }
@@ -337,40 +334,21 @@ export class RedisDocumentStore implements DocumentStore {
   async migrateLayout (progress?: (moved: { registrations: number, pointers: number, versions: number }) => void): Promise<{ registrations: number, pointers: number, versions: number }> {
     const moved = { registrations: 0, pointers: 0, versions: 0 }
     const client = this.redis.client
-    const tagged = (key: string, prefix: string): string => key.slice(this.redis.key(prefix).length - 1, -1)
-    for await (const keys of this.scanKeys(this.redis.key('n:*'), 500)) {
-      for (const key of keys) {
-        const json = await this.redis.run(async () => await client.get(key))
-        if (json === null) continue
-        const record = JSON.parse(json) as Registration & { subjectHash: string }
-        const slot = registrationSlot(tagged(key, 'n:'))
-        // the bucket first, then the old key: interrupted in between, the next run finds it again
-        await this.redis.run(async () => await client.hsetnx(this.registrationKey(slot.bucket), slot.field, encodeRegistration(record)))
-        await this.redis.run(async () => await client.del(key))
-        moved.registrations++
-      }
-      progress?.(moved)
-    }
-    for await (const keys of this.scanKeys(this.redis.key('d:*'), 500)) {
-      for (const key of keys) {
-        const subjectHash = await this.redis.run(async () => await client.get(key))
-        if (subjectHash === null) continue
-        const id = tagged(key, 'd:')
-        const slot = pointerSlot(id)
-        await this.redis.run(async () => await client.hsetnx(this.pointerKey(slot.bucket), slot.field, encodeSubject(subjectHash)))
-        await this.redis.run(async () => await client.del(key))
-        moved.pointers++
-      }
-      progress?.(moved)
-    }
+    moved.registrations = await this.moveToBuckets('n:', (naturalKey, json) => {
+      const slot = registrationSlot(naturalKey)
+      return { bucket: this.registrationKey(slot.bucket), field: slot.field, value: encodeRegistration(JSON.parse(json) as Registration) }
+    }, (count) => progress?.({ ...moved, registrations: count }))
+    moved.pointers = await this.moveToBuckets('d:', (id, subjectHash) => {
+      const slot = pointerSlot(id)
+      return { bucket: this.pointerKey(slot.bucket), field: slot.field, value: encodeSubject(subjectHash) }
+    }, (count) => progress?.({ ...moved, pointers: count }))
     for await (const keys of this.scanKeys(this.redis.key('s:*', 'docs'), 200)) {
       for (const key of keys) {
-        const subjectHash = tagged(key.slice(0, -':docs'.length), 's:')
-        for (const document of documentsFromPartition(await this.redis.run(async () => await client.hgetallBuffer(key)))) {
+        const subjectHash = this.tagValue(key.slice(0, -':docs'.length), 's:')
+        const fields = await this.redis.run(async () => await client.hgetallBuffer(key))
+        for (const document of documentsFromPartition(fields)) {
           for (const version of document.versions) {
-            const field = `${version.id}|v:${version.version}`
-            const stored = await this.redis.run(async () => await client.hgetBuffer(key, field))
-            if (!stored || stored[0] !== 0x7b) continue
+            if (!isJson(fields[`${version.id}|v:${version.version}`] as Buffer)) continue
             if (await this.rewriteDocumentVersion(subjectHash, version, version)) moved.versions++
           }
         }
@@ -380,5 +358,32 @@ export class RedisDocumentStore implements DocumentStore {
     await this.redis.run(async () => await client.set(this.layoutKey, '2'))
     this.legacyLayout = Promise.resolve(false)
     return moved
+  }
+
+  /** what an earlier-layout key holds in its hash tag after `kind`: `<prefix>{n:<natural key>}` → the natural key */
+  private tagValue (key: string, kind: string): string {
+    return key.slice(this.redis.key(kind).length - 1, -1)
+  }
+
+  /**
+   * Moves every earlier-layout key of a `kind` (a string each) into the bucket `into` names: the
+   * bucket first, then the old key deleted, so a run interrupted in between finds it again.
+   * Returns how many it moved, telling `progress` after each page.
+   */
+  private async moveToBuckets (kind: string, into: (tagValue: string, value: string) => { bucket: string, field: Buffer | string, value: Buffer }, progress: (count: number) => void): Promise<number> {
+    const client = this.redis.client
+    let count = 0
+    for await (const keys of this.scanKeys(this.redis.key(`${kind}*`), 500)) {
+      for (const key of keys) {
+        const value = await this.redis.run(async () => await client.get(key))
+        if (value === null) continue
+        const target = into(this.tagValue(key, kind), value)
+        await this.redis.run(async () => await client.hsetnx(target.bucket, target.field, target.value))
+        await this.redis.run(async () => await client.del(key))
+        count++
+      }
+      progress(count)
+    }
+    return count
   }
 }
