@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, statSync } from 'node:fs'
+import { createReadStream, createWriteStream, mkdtempSync, statSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -6,12 +6,12 @@ import { randomBytes } from 'node:crypto'
 import { ulid } from 'ulid'
 import { once } from 'node:events'
 import { Redis } from 'ioredis'
-import { benchGateway, benchRedis, CPUS } from './lib.js'
+import { benchGateway, benchRedis, CPUS, processTimes } from './lib.js'
 import { importDocuments } from '../src/cli/import.js'
 import { RedisStores } from '../src/store/index.js'
 import { encodeRegistration, encodeSubject } from '../src/store/redis/documents-codec.js'
 import { compactId } from '../src/store/redis/binary.js'
-import { fullAuditBuckets, memoryBreakdown } from './memory-usage.js'
+import { bucketEntryBytes, fullAuditBuckets, memoryBreakdown } from './memory-usage.js'
 import type { MemoryClass } from './memory-usage.js'
 import { SAMPLE_TYPES, generateDocuments } from '../src/sample-data/generate.js'
 
@@ -50,14 +50,7 @@ export interface ImportFigures {
 async function fullBucketBytes (redis: { url: string, prefix: string }): Promise<ImportFigures['fullBuckets']> {
   const client = new Redis(redis.url)
   const entries = 480
-  const measure = async (key: string, entry: (i: number) => [Buffer, Buffer]): Promise<{ bytes: number, encoding: string }> => {
-    // one field a command, as the gateway writes them (a many-field HSET can leave a hash in a listpack past the server's limit)
-    await Promise.all(Array.from({ length: entries }, async (_, i) => await client.hset(key, ...entry(i))))
-    const bytes = Number(await client.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))
-    const encoding = String(await client.call('OBJECT', 'ENCODING', key))
-    await client.del(key)
-    return { bytes: bytes / entries, encoding }
-  }
+  const measure = async (key: string, entry: (i: number) => [Buffer, Buffer]): Promise<{ bytes: number, encoding: string }> => await bucketEntryBytes(client, key, entries, entry)
   try {
     const id = (i: number): string => ulid(1_750_000_000_000 + i)
     const registration = await measure(`${redis.prefix}{u:probe}`, (i) => [randomBytes(16), encodeRegistration({ id: id(i), contentHash: randomBytes(32).toString('hex'), createdAt: new Date(1_750_000_000_000 + i).toISOString() })])
@@ -68,10 +61,9 @@ async function fullBucketBytes (redis: { url: string, prefix: string }): Promise
   }
 }
 
-/** CPU seconds a process has used so far (user + system), from /proc */
+/** CPU seconds a process has used so far (user + system); NaN without /proc */
 function processCpuSeconds (pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
+  return (processTimes(pid)?.cpuMs ?? NaN) / 1000
 }
 
 /** seconds until no outbox source is due any more (every new document announced), at most `limitMs` */

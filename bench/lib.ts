@@ -57,7 +57,7 @@ export interface LoadPlan {
 }
 
 /** CPU time (ms) and run-queue wait of the main thread (ms) of a process so far; undefined without /proc */
-function processTimes (pid: number): { cpuMs: number, waitMs: number } | undefined {
+export function processTimes (pid: number): { cpuMs: number, waitMs: number } | undefined {
   try {
     // utime and stime are the 14th and 15th fields, in clock ticks (100 a second on Linux)
     const stat = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ')

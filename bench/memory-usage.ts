@@ -77,6 +77,19 @@ export async function memoryBreakdown (url: string, prefix: string): Promise<Mem
 }
 
 /**
+ * The bytes of one entry in a hash of `entries` made by `entry`, as this server keeps it, and
+ * its encoding: the hash is written, measured and removed. One field a command, as the gateway
+ * writes them (a many-field HSET can leave a hash in a listpack past the server's limit).
+ */
+export async function bucketEntryBytes (client: Redis, key: string, entries: number, entry: (i: number) => [Buffer, Buffer]): Promise<{ bytes: number, encoding: string }> {
+  await Promise.all(Array.from({ length: entries }, async (_, i) => await client.hset(key, ...entry(i))))
+  const bytes = Number(await client.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))
+  const encoding = String(await client.call('OBJECT', 'ENCODING', key))
+  await client.del(key)
+  return { bytes: bytes / entries, encoding }
+}
+
+/**
  * The bytes of one record in the audit trail's and the outbox's buckets when they are as full as
  * at 500 M documents (store/redis/keys.ts AUDIT_BUCKETS): a bucket of each shape filled with
  * records of the gateway's own form, measured on this server's settings and removed. At a bench's
@@ -97,11 +110,9 @@ export async function fullAuditBuckets (url: string, prefix: string): Promise<{ 
   let encoding = ''
   try {
     for (const [name, shape] of Object.entries(shapes)) {
-      const key = `${prefix}{audit}:full-bucket-probe:${name}`
-      await client.hset(key, ...Array.from({ length: shape.count }, () => [shape.field(), shape.value()]).flat())
-      out[name] = Number(await client.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) / shape.count
-      encoding = String(await client.call('OBJECT', 'ENCODING', key))
-      await client.del(key)
+      const measured = await bucketEntryBytes(client, `${prefix}{audit}:full-bucket-probe:${name}`, shape.count, () => [shape.field(), shape.value()])
+      out[name] = measured.bytes
+      encoding = measured.encoding
     }
   } finally {
     client.disconnect()
