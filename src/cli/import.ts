@@ -124,6 +124,9 @@ export async function importDocuments (options: ImportOptions): Promise<ImportSu
   const answered = new Map<number, number>()
   let failure: unknown
   let saving = Promise.resolve()
+  const showProgress = (): void => {
+    bar?.update(done, { rate: Math.round((done - summary.skipped) / Math.max(0.001, (Date.now() - started) / 1000)), rejected: summary.rejected + summary.conflict })
+  }
   const advance = async (): Promise<void> => {
     let moved = false
     for (let last = answered.get(done + 1); last !== undefined; last = answered.get(done + 1)) {
@@ -136,7 +139,7 @@ export async function importDocuments (options: ImportOptions): Promise<ImportSu
     const reached = done
     saving = saving.then(async () => await saveState(stateFile, reached))
     await saving
-    bar?.update(done, { rate: Math.round((done - summary.skipped) / Math.max(0.001, (Date.now() - started) / 1000)), rejected: summary.rejected + summary.conflict })
+    showProgress()
   }
   const dispatch = async (lines: string[], firstLine: number): Promise<void> => {
     while (inFlight.size >= parallel) await Promise.race(inFlight.values())
@@ -165,7 +168,7 @@ export async function importDocuments (options: ImportOptions): Promise<ImportSu
   if (chunk.length) await dispatch(chunk, chunkStart)
   await Promise.all(inFlight.values())
   if (failure !== undefined) throw failure
-  bar?.update(done, { rate: Math.round((done - summary.skipped) / Math.max(0.001, (Date.now() - started) / 1000)), rejected: summary.rejected + summary.conflict })
+  showProgress()
   bar?.stop()
   summary.seconds = (Date.now() - started) / 1000
   return summary
