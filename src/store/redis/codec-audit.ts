@@ -16,14 +16,11 @@
  * Redis's next allocation class (320 instead of 256 bytes), so the usual shapes of purpose and
  * detail are stored without their field names.
  */
-import { Packr } from 'msgpackr'
 import { decodeTime } from 'ulid'
 import type { StoredAuditEvent } from '../audit.js'
-import { bytesToHex, bytesToUlid, hexToBytes, isHex, isUlid, ulidToBytes } from './binary.js'
+import { bytesToHex, compactHash, compactId, expandHash, expandId, isJson, isUlid, pack, unpack } from './binary.js'
 
 const LAYOUT = 1
-
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true })
 
 /** Known actions and outcomes, stored as their place here: append only, never reorder (stored events refer to them). */
 const ACTIONS = [
@@ -67,11 +64,6 @@ function jsonPlain (value: unknown, depth = 0): boolean {
 const freeForm = (value: unknown): unknown => jsonPlain(value) && typeof value === 'object' && value !== null && !Array.isArray(value) ? value : JSON.stringify(value)
 const fromFreeForm = (value: unknown): unknown => typeof value === 'string' ? JSON.parse(value) : value
 
-const ulidOrText = (value: string): Buffer | string => isUlid(value) ? ulidToBytes(value) : value
-const fromUlidOrText = (value: unknown): string => typeof value === 'string' ? value : bytesToUlid(value as Uint8Array)
-const hashOrText = (value: string): Buffer | string => isHex(value, 32) ? hexToBytes(value) : value
-const fromHashOrText = (value: unknown): string => typeof value === 'string' ? value : bytesToHex(value as Uint8Array)
-
 /** documents as [id, version, id, version, …] (nil: no version), when each is exactly { id, version? } */
 function packDocuments (documents: unknown): unknown[] | undefined {
   if (!Array.isArray(documents)) return undefined
@@ -81,7 +73,7 @@ function packDocuments (documents: unknown): unknown[] | undefined {
     const { id, version, ...rest } = document as Record<string, unknown>
     if (typeof id !== 'string' || Object.values(rest).some((v) => v !== undefined)) return undefined
     if (version !== undefined && !Number.isSafeInteger(version)) return undefined
-    out.push(ulidOrText(id), version ?? null)
+    out.push(compactId(id), version ?? null)
   }
   return out
 }
@@ -90,7 +82,7 @@ function unpackDocuments (packed: unknown[]): Array<{ id: string, version?: numb
   const out: Array<{ id: string, version?: number }> = []
   for (let i = 0; i < packed.length; i += 2) {
     const version = packed[i + 1]
-    out.push({ id: fromUlidOrText(packed[i]), ...(version === null || version === undefined ? {} : { version: version as number }) })
+    out.push({ id: expandId(packed[i] as Buffer | string), ...(version === null || version === undefined ? {} : { version: version as number }) })
   }
   return out
 }
@@ -102,7 +94,7 @@ function idTime (id: string): string | undefined {
 
 /** The field an event is stored under in the `ev` hash (and its index members): its id as 16 bytes when a ULID. */
 export function eventField (id: string): Buffer | string {
-  return ulidOrText(id)
+  return compactId(id)
 }
 
 export function encodeAuditEvent (event: StoredAuditEvent): Buffer {
@@ -121,13 +113,13 @@ export function encodeAuditEvent (event: StoredAuditEvent): Buffer {
   const time = idTime(event.id)
   const tuple = [
     LAYOUT,
-    place('chain', str('chain'), () => ulidOrText(e.chain as string)),
+    place('chain', str('chain'), () => compactId(e.chain as string)),
     place('seq', Number.isSafeInteger(e.seq), () => e.seq),
     // null (the gateway itself) as false: nil is "absent"
     place('actor', str('actor') || e.actor === null, () => e.actor ?? false),
     place('action', str('action'), () => ACTION_CODE.get(e.action as string) ?? e.action),
     place('outcome', str('outcome'), () => OUTCOME_CODE.get(e.outcome as string) ?? e.outcome),
-    place('subject', str('subject'), () => hashOrText(e.subject as string)),
+    place('subject', str('subject'), () => compactHash(e.subject as string)),
     place('documents', documents !== undefined, () => documents),
     place('purpose', true, () => {
       const purpose = e.purpose as Record<string, unknown>
@@ -145,8 +137,8 @@ export function encodeAuditEvent (event: StoredAuditEvent): Buffer {
       return typeof detail === 'object' && detail !== null && !Array.isArray(detail) && Object.getPrototypeOf(detail) === Object.prototype &&
         Object.keys(detail).length === 1 && typeof detail.type === 'string' ? [detail.type] : freeForm(detail)
     }),
-    place('prevHash', str('prevHash'), () => hashOrText(e.prevHash as string)),
-    place('hash', str('hash'), () => hashOrText(e.hash as string)),
+    place('prevHash', str('prevHash'), () => compactHash(e.prevHash as string)),
+    place('hash', str('hash'), () => compactHash(e.hash as string)),
     // kept only when it is not the id's own time
     e.time === undefined ? null : e.time === time ? true : (extra.time = e.time, null),
     null
@@ -154,23 +146,23 @@ export function encodeAuditEvent (event: StoredAuditEvent): Buffer {
   if (Object.keys(extra).length) tuple[15] = freeForm(extra)
   // trailing nils say nothing
   while (tuple[tuple.length - 1] === null) tuple.pop()
-  return packr.pack(tuple)
+  return pack(tuple)
 }
 
 /** an `ev` value, of either layout, back to the event stored under `id` */
 export function decodeAuditEvent (id: string, value: Buffer): StoredAuditEvent {
-  if (value[0] === 0x7b) return JSON.parse(value.toString('utf8')) as StoredAuditEvent
-  const t = packr.unpack(value) as unknown[]
+  if (isJson(value)) return JSON.parse(value.toString('utf8')) as StoredAuditEvent
+  const t = unpack<unknown[]>(value)
   if (t[0] !== LAYOUT) throw new TypeError(`unknown audit event layout ${String(t[0])}`)
   const event: Record<string, unknown> = { id }
   const at = (i: number): unknown => t[i] ?? null
-  if (at(1) !== null) event.chain = fromUlidOrText(t[1])
+  if (at(1) !== null) event.chain = expandId(t[1] as Buffer | string)
   if (at(2) !== null) event.seq = t[2]
   if (at(14) === true) event.time = idTime(id)
   if (at(3) !== null) event.actor = t[3] === false ? null : t[3]
   if (at(4) !== null) event.action = typeof t[4] === 'number' ? ACTIONS[t[4]] : t[4]
   if (at(5) !== null) event.outcome = typeof t[5] === 'number' ? OUTCOMES[t[5]] : t[5]
-  if (at(6) !== null) event.subject = fromHashOrText(t[6])
+  if (at(6) !== null) event.subject = expandHash(t[6] as Buffer | string)
   if (at(7) !== null) event.documents = unpackDocuments(t[7] as unknown[])
   if (at(8) !== null) event.purpose = Array.isArray(t[8]) ? { procedureCode: t[8][0], dossierCode: t[8][1] } : fromFreeForm(t[8])
   if (at(9) !== null) {
@@ -179,8 +171,8 @@ export function decodeAuditEvent (id: string, value: Buffer): StoredAuditEvent {
   }
   if (at(10) !== null) event.clientAddress = typeof t[10] === 'string' ? t[10] : [...(t[10] as Uint8Array)].join('.')
   if (at(11) !== null) event.detail = Array.isArray(t[11]) ? { type: t[11][0] } : fromFreeForm(t[11])
-  if (at(12) !== null) event.prevHash = fromHashOrText(t[12])
-  if (at(13) !== null) event.hash = fromHashOrText(t[13])
+  if (at(12) !== null) event.prevHash = expandHash(t[12] as Buffer | string)
+  if (at(13) !== null) event.hash = expandHash(t[13] as Buffer | string)
   if (at(15) !== null) Object.assign(event, fromFreeForm(t[15]))
   return event as StoredAuditEvent
 }
