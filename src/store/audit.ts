@@ -36,6 +36,11 @@ export interface AuditIndexPage {
   /** newest first (true) or oldest first */
   newestFirst: boolean
   count: number
+  /**
+   * for `history` in the archive: the day (YYYY-MM-DD, Vietnam) whose visible accesses are read
+   * (the hot tier moves hidden accesses into the history first: revealAuditHistory)
+   */
+  asOfDay?: string
 }
 
 export interface AuditCheckpointRecord {

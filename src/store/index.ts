@@ -19,7 +19,8 @@ export type { ReuseRecordStore, ReuseRecord, DownloadGrant } from './reuse-recor
 export type { OutboxStore, OutboxEventType, OutboxEventRecord, OutboxDeliveryState, OutboxDeliveryRecord, OutboxSettlement, OutboxDestinationStatus } from './outbox.js'
 export type { LeaseStore } from './leases.js'
 export type { RedisStoreOptions, StoreLogger } from './redis/index.js'
-export { StoreUnavailableError } from './errors.js'
+export { ArchiveUnavailableError, StoreUnavailableError } from './errors.js'
+export type { AuditArchive, ArchivedHead, ArchivePartition } from './audit-archive.js'
 export { MemoryStores } from './memory/index.js'
 export { RedisStores } from './redis/index.js'
 
