@@ -83,4 +83,18 @@ export interface AuditStore {
   auditCheckpoints(start?: number, stop?: number): Promise<AuditCheckpointRecord[]>
   /** retention: removes each chain's events up to and including `upToSeq[chain]`, and their index entries */
   pruneAudit(upToSeq: Record<string, number>): Promise<number>
+  /** removes the `count` oldest checkpoints (once the archive holds them) */
+  pruneAuditCheckpoints(count: number): Promise<void>
+  /**
+   * The archive's mark: the newest event id the archiver has moved (an event with an id at or
+   * below it may be in the archive only); undefined while nothing is archived.
+   */
+  auditArchiveMark(): Promise<string | undefined>
+  /** raises the archive's mark to `id` (never lowers it) */
+  setAuditArchiveMark(id: string): Promise<void>
+  /**
+   * Forgets a chain whose events are all archived and which no process appends to any more: its
+   * head and what retention kept of it, only if its head is still `head` (true then).
+   */
+  forgetAuditChain(chain: string, head: { seq: number, hash: string }): Promise<boolean>
 }

@@ -166,4 +166,29 @@ export function auditContract (t: Test, makeStores: StoresFactory): void {
     const [, , , , , , next] = chainOf('C1', Array.from({ length: 7 }, () => ({})), 30)
     t.equal(await store.appendAuditEvent(next as StoredAuditEvent), true, 'the chain goes on after retention')
   })
+  t.test('audit archive bookkeeping: archived checkpoints trimmed oldest first, a mark that only rises, idle archived chains forgotten only while their head stays', async (t) => {
+    const store = (await makeStores(t)).audit
+    for (let n = 1; n <= 4; n++) await store.putAuditCheckpoint({ time: `2026-01-01T00:00:0${n}.000Z`, jws: `h.p${n}.s`, chains: [] })
+    await store.pruneAuditCheckpoints(0)
+    t.equal(await store.auditCheckpointCount(), 4)
+    await store.pruneAuditCheckpoints(3)
+    t.same((await store.auditCheckpoints()).map((cp) => cp.jws), ['h.p4.s'], 'the newest stays')
+
+    t.equal(await store.auditArchiveMark(), undefined, 'nothing archived yet')
+    await store.setAuditArchiveMark(idAt(5))
+    await store.setAuditArchiveMark(idAt(3))
+    t.equal(await store.auditArchiveMark(), idAt(5), 'a lower id leaves the mark where it is')
+    await store.setAuditArchiveMark(idAt(9))
+    t.equal(await store.auditArchiveMark(), idAt(9))
+
+    const events = chainOf('C1', [{ actor: 'A' }, { actor: 'A' }], 1)
+    for (const event of events) await store.appendAuditEvent(event)
+    await store.pruneAudit({ C1: 2 })
+    t.equal(await store.forgetAuditChain('C1', { seq: 1, hash: hashOf('C1', 1) }), false, 'not at its head: kept')
+    t.same(await store.auditChains(), ['C1'])
+    t.equal(await store.forgetAuditChain('C1', { seq: 2, hash: hashOf('C1', 2) }), true)
+    t.same(await store.auditChains(), [])
+    t.equal(await store.auditChainHead('C1'), undefined)
+    t.equal(await store.forgetAuditChain('C1', { seq: 2, hash: hashOf('C1', 2) }), false, 'once')
+  })
 }

@@ -24,6 +24,7 @@ export class MemoryAuditStore implements AuditStore {
   /** the entries of an index with a score other than 0 (a hidden access: the day it becomes visible) */
   private readonly scores = new Map<string, Map<string, number>>()
   private readonly checkpoints: AuditCheckpointRecord[] = []
+  private archiveMark: string | undefined
 
   /** `outbox`: where an announcing event queues its source, in the same step as it is appended */
   constructor (private readonly outbox?: Pick<MemoryOutboxStore, 'announce'>) {}
@@ -161,5 +162,25 @@ export class MemoryAuditStore implements AuditStore {
       }
     }
     return removed
+  }
+
+  async pruneAuditCheckpoints (count: number): Promise<void> {
+    this.checkpoints.splice(0, Math.max(0, count))
+  }
+
+  async auditArchiveMark (): Promise<string | undefined> {
+    return this.archiveMark
+  }
+
+  async setAuditArchiveMark (id: string): Promise<void> {
+    if (this.archiveMark === undefined || id > this.archiveMark) this.archiveMark = id
+  }
+
+  async forgetAuditChain (chain: string, head: { seq: number, hash: string }): Promise<boolean> {
+    const stored = this.heads.get(chain)
+    if (!stored || stored.seq !== head.seq || stored.hash !== head.hash) return false
+    this.heads.delete(chain)
+    this.bySeq.delete(chain)
+    return true
   }
 }

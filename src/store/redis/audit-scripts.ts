@@ -119,3 +119,21 @@ for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
 end
 return #ids`
+
+/** Raises the archive's mark (KEYS[1], field `mark`) to ARGV[1] when it is higher (ids compare as text). */
+export const RAISE_ARCHIVE_MARK = `
+local mark = redis.call('HGET', KEYS[1], 'mark')
+if (not mark) or mark < ARGV[1] then redis.call('HSET', KEYS[1], 'mark', ARGV[1]) end
+return 1
+`
+
+/**
+ * Forgets an archived, idle chain: its head (KEYS[1], field ARGV[1]) if it is still ARGV[2], and
+ * its chain hash (KEYS[2]: what retention kept of it). 1 when forgotten, 0 when the head moved.
+ */
+export const FORGET_CHAIN = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+return 1
+`

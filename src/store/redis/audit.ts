@@ -20,7 +20,8 @@
  *                    citizen's few results), `d`+id or `s`+hash (as bytes) → their ids, 16 bytes
  *                    each, end to end; the index's sorted set gets the entries after them. ~40
  *                    bytes an entry in a listpack instead of a key of ~150
- *   cp               list of checkpoint JSON, in the order stored
+ *   cp               list of checkpoint JSON, in the order stored (the oldest trimmed once archived)
+ *   archive          hash: `mark`, the newest event id the archiver moved to the archive
  *   ob:src           (the outbox's, redis/outbox.ts) where an announcing append queues its source
  */
 import { auditIndexEntries, auditIndexName, auditIndexNames, dayScore, hiddenIndexName } from '../audit-keys.js'
@@ -28,7 +29,7 @@ import type { AuditCheckpointRecord, AuditIndexPage, AuditStore, StoredAuditEven
 import { StatedError } from '../../lib/error-description.js'
 import type { RedisConnection } from './connection.js'
 import { DeclaredKeys, auditKey, bucketOf, outboxKey } from './keys.js'
-import { APPEND_AUDIT, PRUNE_AUDIT, REVEAL_HISTORY } from './audit-scripts.js'
+import { APPEND_AUDIT, FORGET_CHAIN, PRUNE_AUDIT, RAISE_ARCHIVE_MARK, REVEAL_HISTORY } from './audit-scripts.js'
 import { bytesToUlid, hexToBytes, isHex, isUlid, isUlidPrefix, ulidToBytes } from './binary.js'
 import { decodeAuditEvent, encodeAuditEvent, eventField } from './codec-audit.js'
 
@@ -78,6 +79,8 @@ export class RedisAuditStore implements AuditStore {
     append: (...args: Arg[]) => Promise<number>
     prune: (...args: Arg[]) => Promise<number>
     revealHistory: (...args: Arg[]) => Promise<number>
+    raiseMark: (...args: Arg[]) => Promise<number>
+    forgetChain: (...args: Arg[]) => Promise<number>
   }
 
   constructor (private readonly redis: RedisConnection) {
@@ -85,7 +88,9 @@ export class RedisAuditStore implements AuditStore {
       // no number of keys: the first argument says how many keys follow
       append: redis.script('auditAppend', APPEND_AUDIT) as (...args: Arg[]) => Promise<number>,
       prune: redis.script('auditPrune', PRUNE_AUDIT) as (...args: Arg[]) => Promise<number>,
-      revealHistory: redis.script('auditRevealHistory', REVEAL_HISTORY, 2) as (...args: Arg[]) => Promise<number>
+      revealHistory: redis.script('auditRevealHistory', REVEAL_HISTORY, 2) as (...args: Arg[]) => Promise<number>,
+      raiseMark: redis.script('auditRaiseArchiveMark', RAISE_ARCHIVE_MARK, 1) as (...args: Arg[]) => Promise<number>,
+      forgetChain: redis.script('auditForgetChain', FORGET_CHAIN, 2) as (...args: Arg[]) => Promise<number>
     }
   }
 
@@ -278,5 +283,23 @@ export class RedisAuditStore implements AuditStore {
       // another process pruned this chain meanwhile: read again from where it stopped
       if (removed >= 0) return removed
     }
+  }
+
+  async pruneAuditCheckpoints (count: number): Promise<void> {
+    if (count <= 0) return
+    await this.redis.run(async () => await this.redis.client.ltrim(this.key('cp'), count, -1))
+  }
+
+  async auditArchiveMark (): Promise<string | undefined> {
+    return await this.redis.run(async () => await this.redis.client.hget(this.key('archive'), 'mark')) ?? undefined
+  }
+
+  async setAuditArchiveMark (id: string): Promise<void> {
+    await this.redis.run(async () => await this.scripts.raiseMark(this.key('archive'), id))
+  }
+
+  async forgetAuditChain (chain: string, head: { seq: number, hash: string }): Promise<boolean> {
+    const done = await this.redis.run(async () => await this.scripts.forgetChain(this.key('head'), this.key('chain', chain), chain, `${head.seq} ${head.hash}`))
+    return done === 1
   }
 }
