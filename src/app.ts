@@ -15,6 +15,7 @@ import securityPlugin from './plugins/security.js'
 import loadSheddingPlugin from './plugins/load-shedding.js'
 import { buildValidatorFactory, loadApiSchemas } from './plugins/validation.js'
 import auditPlugin from './plugins/audit.js'
+import auditArchivePlugin from './plugins/audit-archive.js'
 import refusalsPlugin from './plugins/refusals.js'
 import authPlugin from './plugins/auth.js'
 import documentsPlugin from './plugins/documents.js'
@@ -159,6 +160,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   const store = options.store ?? await createStores(config, app.log)
   await app.register(storePlugin, { store, closeWithApp: options.store === undefined })
   await app.register(authPlugin)
+  await app.register(auditArchivePlugin)
   await app.register(auditPlugin)
   // the first admin, from configuration: audited like any registration, so after the audit trail
   const admin = config.admin

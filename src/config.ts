@@ -45,8 +45,17 @@ export interface Config {
   auditLogFile: string | undefined
   audit: {
     checkpointIntervalMs: number
-    /** store-side retention in days; 0 keeps everything */
+    /** retention in days (the archive's when there is one, else the store's); 0 keeps everything */
     retentionDays: number
+    /** the archive tier (PostgreSQL): undefined keeps the whole trail in the store */
+    archive: {
+      url: string
+      /** days of events the store keeps; older ones are archived */
+      hotDays: number
+      intervalMs: number
+      /** apply the archive's pending schema migrations at start */
+      migrateAtStart: boolean
+    } | undefined
   }
   portalWebhookUrl: string | undefined
   outbox: {
@@ -147,6 +156,10 @@ const schema = {
     AUDIT_LOG_FILE: { type: 'string', minLength: 1 },
     AUDIT_CHECKPOINT_INTERVAL_MS: { type: 'integer', minimum: 1000, maximum: 86400000, default: 60000 },
     AUDIT_RETENTION_DAYS: { type: 'integer', minimum: 0, maximum: 36500, default: 0 },
+    AUDIT_ARCHIVE_URL: { type: 'string', pattern: '^postgres(ql)?://[^\\s]+$' },
+    AUDIT_HOT_DAYS: { type: 'integer', minimum: 1, maximum: 3650, default: 30 },
+    AUDIT_ARCHIVE_INTERVAL_MS: { type: 'integer', minimum: 1000, maximum: 86400000, default: 60000 },
+    AUDIT_ARCHIVE_MIGRATE: { type: 'boolean', default: true },
     PORTAL_WEBHOOK_URL: { type: 'string', pattern: '^https?://[^\\s]+$' },
     OUTBOX_WORKER: { type: 'boolean', default: true },
     OUTBOX_POLL_MS: { type: 'integer', minimum: 10, maximum: 60000, default: 1000 },
@@ -209,6 +222,10 @@ interface RawEnv {
   AUDIT_LOG_FILE?: string
   AUDIT_CHECKPOINT_INTERVAL_MS: number
   AUDIT_RETENTION_DAYS: number
+  AUDIT_ARCHIVE_URL?: string
+  AUDIT_HOT_DAYS: number
+  AUDIT_ARCHIVE_INTERVAL_MS: number
+  AUDIT_ARCHIVE_MIGRATE: boolean
   PORTAL_WEBHOOK_URL?: string
   OUTBOX_WORKER: boolean
   OUTBOX_POLL_MS: number
@@ -303,6 +320,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   }
 
   const production = raw.NODE_ENV === 'production'
+  if (raw.AUDIT_ARCHIVE_URL && raw.AUDIT_RETENTION_DAYS > 0 && raw.AUDIT_RETENTION_DAYS <= raw.AUDIT_HOT_DAYS) {
+    throw new ConfigError(`invalid configuration: AUDIT_RETENTION_DAYS (${raw.AUDIT_RETENTION_DAYS}) must be longer than AUDIT_HOT_DAYS (${raw.AUDIT_HOT_DAYS}): events are archived after the hot window and dropped from the archive after retention`)
+  }
   if (raw.REDIS_URL && raw.REDIS_CLUSTER_NODES) {
     throw new ConfigError('invalid configuration: set REDIS_URL or REDIS_CLUSTER_NODES, not both')
   }
@@ -364,7 +384,10 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     auditLogFile: raw.AUDIT_LOG_FILE,
     audit: {
       checkpointIntervalMs: raw.AUDIT_CHECKPOINT_INTERVAL_MS,
-      retentionDays: raw.AUDIT_RETENTION_DAYS
+      retentionDays: raw.AUDIT_RETENTION_DAYS,
+      archive: raw.AUDIT_ARCHIVE_URL
+        ? { url: raw.AUDIT_ARCHIVE_URL, hotDays: raw.AUDIT_HOT_DAYS, intervalMs: raw.AUDIT_ARCHIVE_INTERVAL_MS, migrateAtStart: raw.AUDIT_ARCHIVE_MIGRATE }
+        : undefined
     },
     portalWebhookUrl: raw.PORTAL_WEBHOOK_URL,
     outbox: {

@@ -20,6 +20,7 @@ import { fetchAccessToken, generateAgencyKeyPair, signClientAssertion } from './
 import { importDocuments } from './import.js'
 import { fetchFrom } from './gateway-fetch.js'
 import { encryptionCommands } from './encryption.js'
+import { auditArchiveCommands } from './audit-archive.js'
 import type { AgencyAlg, AgencyPrivateKey } from './agency-keys.js'
 import { VERSION } from '../lib/version.js'
 import { demoGuide, demoKeysPresent } from '../demo.js'
@@ -183,6 +184,7 @@ export function buildCli (): Command {
     })
 
   const audit = program.command('audit').description('the audit trail')
+  auditArchiveCommands(audit, loadConfig, withStore)
 
   audit.command('verify')
     .description("verify the audit trail offline — an audit log file, an export from GET /v1/audit/export or from `audit export` — hash chains and signed checkpoints, against the gateway's public keys; exits 2 when it does not verify or holds nothing to verify (docs/audit-format.md)")

@@ -51,7 +51,7 @@ async function auditPlugin (app: FastifyInstance): Promise<void> {
     : pino.destination({ fd: 1, sync: false })
   const log = pino({ level: 'info', base: { stream: 'audit' }, ...errorLogging() }, destination)
   const audit = new AuditService({
-    audit: app.stores.audit,
+    audit: app.auditTrail,
     log,
     signer: app.signingKeys,
     issuer: config.gatewayIssuer,
@@ -70,7 +70,8 @@ async function auditPlugin (app: FastifyInstance): Promise<void> {
   const onError = (err: unknown): void => { app.log.warn({ err }, 'audit checkpoint failed; retrying at the next interval') }
   app.addHook('onReady', async () => {
     audit.startCheckpoints(config.audit.checkpointIntervalMs, onError)
-    if (config.audit.retentionDays > 0) {
+    // with an archive, retention is the archiver's (it drops whole months of the archive)
+    if (config.audit.retentionDays > 0 && !config.audit.archive) {
       const timer = setInterval(() => {
         audit.prune(new Date(Date.now() - config.audit.retentionDays * 86_400_000)).catch(onError)
       }, 3_600_000)
@@ -94,4 +95,4 @@ async function auditPlugin (app: FastifyInstance): Promise<void> {
   })
 }
 
-export default fp(auditPlugin, { name: 'audit', dependencies: ['store', 'auth'] })
+export default fp(auditPlugin, { name: 'audit', dependencies: ['store', 'auth', 'audit-archive'] })

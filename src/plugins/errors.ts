@@ -7,7 +7,7 @@ import { ProblemError, problemType, statusTitle } from '../lib/problem.js'
 import type { ProblemBody } from '../lib/problem.js'
 import { validationErrors } from '../lib/problem.js'
 import type { AjvLikeError } from '../lib/problem.js'
-import { StoreUnavailableError } from '../store/errors.js'
+import { ArchiveUnavailableError, StoreUnavailableError } from '../store/errors.js'
 import { SECURITY_HEADERS } from './security.js'
 
 /** Fastify's own error codes, mapped to the gateway's stable problem codes. */
@@ -51,6 +51,14 @@ function toProblem (error: FastifyError | Error, request: FastifyRequest): { pro
     return {
       problem: new ProblemError(503, 'store_unavailable', 'the gateway cannot reach its store right now; retry shortly', {
         headers: { 'retry-after': '1' }
+      }),
+      internal: false
+    }
+  }
+  if (error instanceof ArchiveUnavailableError) {
+    return {
+      problem: new ProblemError(503, 'archive_unavailable', 'this read needs archived audit events and the audit archive cannot be reached right now; the recent days stay searchable, retry the rest shortly', {
+        headers: { 'retry-after': '30' }
       }),
       internal: false
     }

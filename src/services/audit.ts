@@ -353,7 +353,7 @@ export class AuditService {
     for (let moved = REVEAL_BATCH; moved === REVEAL_BATCH;) moved = await this.options.audit.revealAuditHistory(subject, day, REVEAL_BATCH)
     const toId = range.before ?? (range.to ? encodeTime(Date.parse(range.to)) : undefined)
     const fromId = range.from ? encodeTime(Date.parse(range.from)) : undefined
-    const ids = await this.options.audit.auditIndexPage({ index: { kind: 'history', value: subject }, ...(fromId ? { fromId } : {}), ...(toId ? { toId } : {}), newestFirst: true, count: range.limit + 1 })
+    const ids = await this.options.audit.auditIndexPage({ index: { kind: 'history', value: subject }, ...(fromId ? { fromId } : {}), ...(toId ? { toId } : {}), newestFirst: true, count: range.limit + 1, asOfDay: day })
     const events = await this.options.audit.auditEvents(ids.slice(0, range.limit)) as unknown as AuditEvent[]
     return { events, more: ids.length > range.limit }
   }

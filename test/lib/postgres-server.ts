@@ -54,7 +54,15 @@ async function accepts (port: number): Promise<boolean> {
   })
 }
 
-export async function startTestPostgres (): Promise<TestPostgres> {
+export interface TestPostgresOptions {
+  /**
+   * fsync, synchronous commit and full-page writes on, as in production (for benchmarks); tests
+   * leave them off: they never survive a machine crash anyway
+   */
+  durable?: boolean
+}
+
+export async function startTestPostgres (startOptions: TestPostgresOptions = {}): Promise<TestPostgres> {
   const bin = postgresBinaries()
   if (!bin) throw new Error(HOW_TO_GET_POSTGRES)
   const user = process.getuid?.() === 0 ? 'postgres' : undefined
@@ -72,11 +80,8 @@ export async function startTestPostgres (): Promise<TestPostgres> {
     `-p ${port}`,
     '-c listen_addresses=127.0.0.1',
     `-c unix_socket_directories=${dir}`,
-    '-c fsync=off',
-    '-c synchronous_commit=off',
-    '-c full_page_writes=off',
-    '-c max_connections=50',
-    '-c shared_buffers=64MB'
+    ...(startOptions.durable ? ['-c shared_buffers=1GB', '-c max_wal_size=4GB'] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off', '-c shared_buffers=64MB']),
+    '-c max_connections=50'
   ].join(' ')
   const start = async (): Promise<void> => {
     runAs(user, join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'server.log'), '-o', options, '-w', '-t', '60', 'start'])
