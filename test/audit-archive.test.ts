@@ -183,3 +183,59 @@ t.test('a tampered event stops the archiver before it; nothing past the break mo
   t.equal((await archive.archivedHeads()).get(chain)?.seq ?? 0, 7, 'only whole batches before the break were archived')
   t.equal((await store.audit.auditChainSlice(chain, 10, 1)).length, 1, 'the altered event stays in Redis, as evidence')
 })
+
+t.test('retention drops whole months of the archive after a signed checkpoint pinning where each chain resumes; what remains verifies', async (t) => {
+  const { w, store, archive } = await setUp(t, 'retention')
+  await reuseSome(w, 4)
+  await w.app.audit.checkpoint()
+  await reuseSome(w, 2)
+  const kept = await store.audit.auditIndexPage({ index: { kind: 'all' }, newestFirst: false, count: 1000 })
+  await w.app.audit.checkpoint()
+  const lastCut = (await store.audit.auditCheckpoints(-1, -1))[0]!
+  const hotAfter = new Date().toISOString()
+  await reuseSome(w, 2)
+
+  // a hundred days on, with forty kept: this month is past retention, the months ahead are not
+  const archiver = new AuditArchiver({
+    hot: store.audit, archive, leases: store.leases, log: w.app.log, hotDays: 1, retentionDays: 40, migrate: true,
+    signer: w.app.signingKeys, issuer: w.app.config.gatewayIssuer, now: () => Date.now() + 100 * DAY
+  })
+  const month = `audit_events_${new Date().toISOString().slice(0, 7).replace('-', '_')}`
+  await archive.migrate()
+  await archive.ensurePartitions(new Date(), new Date())
+  t.ok((await archive.partitions()).some((p) => p.name === month), `${month} is there before retention`)
+  const result = await archiver.run()
+  t.ok(result.moved >= kept.length, 'everything up to the last checkpoint was archived first')
+  const partitions = (await archive.partitions()).map((p) => p.name)
+  t.notOk(partitions.includes(month), `${month} is dropped`)
+  t.ok(partitions.length > 0, 'the months ahead stay')
+  const checkpoints = await archive.auditCheckpoints()
+  const final = checkpoints[checkpoints.length - 1]!
+  const head = lastCut.chains.find((c) => c.chain === w.app.audit.chain)!
+  t.same(final.chains.find((c) => c.chain === w.app.audit.chain), head, 'a final checkpoint pins the last dropped event of the chain')
+  const claims = JSON.parse(Buffer.from(final.jws.split('.')[1]!, 'base64url').toString('utf8')) as { retention?: { before: string } }
+  t.ok(claims.retention?.before, 'signed, and saying why it was made')
+
+  const left = await searchAll(w, { limit: 50 })
+  t.ok(left.length > 0 && left.every((e) => !kept.includes(e.id)), 'no dropped event is found any more, the recent ones are')
+  t.ok(left.some((e) => e.time >= hotAfter), 'the events after the last checkpoint are still in Redis')
+  const verify = await w.app.inject({ method: 'GET', url: '/v1/audit/verify', headers: auditor(w) })
+  t.equal(verify.json().ok, true, `what remains verifies from the final checkpoint: ${verify.body}`)
+})
+
+t.test('a chain whose events are all archived and whose process is gone is forgotten by Redis, not by the trail', async (t) => {
+  const { w, store, archiver } = await setUp(t, 'idle')
+  const { AuditService } = await import('../src/services/audit.js')
+  const gone = new AuditService({ audit: w.app.auditTrail, log: w.app.log as never, signer: w.app.signingKeys, issuer: w.app.config.gatewayIssuer, cursorKey: 'k' })
+  for (let i = 0; i < 3; i++) await gone.record({ actor: null, action: 'token.refused', outcome: 'denied' })
+  await reuseSome(w, 1)
+  await w.app.audit.checkpoint()
+  t.ok((await store.audit.auditChains()).includes(gone.chain))
+  const result = await archiver().run()
+  t.equal(result.forgotten, 2, 'both chains are idle past the cut in this clock')
+  t.notOk((await store.audit.auditChains()).includes(gone.chain), 'Redis no longer lists it')
+  t.ok((await w.app.auditTrail.auditChains()).includes(gone.chain), 'the trail still does')
+  const events = await searchAll(w, { action: 'token.refused', limit: 10 })
+  t.equal(events.filter((e) => e.chain === gone.chain).length, 3, 'and its events are found')
+  t.equal((await w.app.inject({ method: 'GET', url: '/v1/audit/verify', headers: auditor(w) })).json().ok, true)
+})

@@ -64,11 +64,20 @@ t.test('a bad value is refused with a message naming the variable', async (t) =>
     [{ ADMIN_AGENCY_CODE: '000.00.00.H41', ADMIN_AGENCY_JWKS: '{"keys":[]}' }, /ADMIN_AGENCY_JWKS must be a JWKS/],
     [{ ADMIN_AGENCY_CODE: '000.00.00.H41', ADMIN_AGENCY_JWKS: '/no/such/file.json' }, /cannot read file/],
     [{ SIGNING_KEY_ALG: 'HS256' }, /SIGNING_KEY_ALG/],
-    [{ ACCESS_TOKEN_TTL_SECONDS: '86400' }, /ACCESS_TOKEN_TTL_SECONDS/]
+    [{ ACCESS_TOKEN_TTL_SECONDS: '86400' }, /ACCESS_TOKEN_TTL_SECONDS/],
+    [{ AUDIT_ARCHIVE_URL: 'mysql://db/audit' }, /AUDIT_ARCHIVE_URL/],
+    [{ AUDIT_ARCHIVE_URL: 'postgres://db/audit', AUDIT_HOT_DAYS: '0' }, /AUDIT_HOT_DAYS/],
+    [{ AUDIT_ARCHIVE_URL: 'postgres://db/audit', AUDIT_RETENTION_DAYS: '30' }, /AUDIT_RETENTION_DAYS \(30\) must be longer than AUDIT_HOT_DAYS \(30\)/]
   ]
   for (const [env, message] of cases) {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
   }
+})
+
+t.test('the audit archive: off without AUDIT_ARCHIVE_URL, its settings with it', async (t) => {
+  t.equal(loadConfig({}).audit.archive, undefined)
+  t.same(loadConfig({ AUDIT_ARCHIVE_URL: 'postgres://gateway@db:5432/audit' }).audit.archive, { url: 'postgres://gateway@db:5432/audit', hotDays: 30, intervalMs: 60000, migrateAtStart: true })
+  t.same(loadConfig({ AUDIT_ARCHIVE_URL: 'postgresql://db/audit', AUDIT_HOT_DAYS: '7', AUDIT_RETENTION_DAYS: '1825', AUDIT_ARCHIVE_MIGRATE: 'false' }).audit, { checkpointIntervalMs: 60000, retentionDays: 1825, archive: { url: 'postgresql://db/audit', hotDays: 7, intervalMs: 60000, migrateAtStart: false } })
 })
 
 t.test('production refuses the embedded store, the development pepper and a missing issuer', async (t) => {
