@@ -159,19 +159,11 @@ export class PostgresAuditArchive implements AuditArchive {
   }
 
   async migrate (): Promise<number[]> {
-    try {
-      return await migrate(this.pool, this.s, this.schemaName)
-    } catch (err) {
-      throw translate(err)
-    }
+    return await migrate(async (work) => await this.transaction(work), this.s, this.schemaName)
   }
 
   async schemaVersion (): Promise<{ current: number, latest: number }> {
-    try {
-      return await schemaVersion(this.pool, this.s)
-    } catch (err) {
-      throw translate(err)
-    }
+    return await schemaVersion(async (work) => await this.transaction(work), this.s)
   }
 
   /** the partitions of the two partitioned tables, with their sizes */
