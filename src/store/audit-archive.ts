@@ -44,7 +44,9 @@ export interface AuditArchive {
    * `afterSeq + 1`) and moves the chain's archived head to the last of them. Returns false, and
    * writes nothing, when the chain's archived head is not `afterSeq` (another archiver moved it):
    * an event is never archived twice. Checkpoints given go in the same transaction (idempotent:
-   * a checkpoint already archived is skipped).
+   * a checkpoint already archived is skipped). Events that are not consecutive, not linked by
+   * their hashes, or whose first does not link to the archived head are refused with an error
+   * (never archived). A month without partitions yet gets them first, in its own transaction.
    */
   archiveEvents(chain: string, afterSeq: number, events: StoredAuditEvent[], checkpoints?: AuditCheckpointRecord[]): Promise<boolean>
   /** archives checkpoints on their own (idempotent), in the order given */
@@ -53,7 +55,7 @@ export interface AuditArchive {
   /**
    * ids from one index, in id (= time) order, within bounds: as AuditStore.auditIndexPage. For
    * `history`, the subject's accesses it may see on `page.asOfDay` (a hidden one from its
-   * hidden-until day on).
+   * hidden-until day on; without asOfDay, today in Vietnam).
    */
   auditIndexPage(page: AuditIndexPage): Promise<string[]>
   /** events by id, in the order asked (missing ones left out) */
@@ -62,7 +64,7 @@ export interface AuditArchive {
   auditChainSlice(chain: string, fromSeq: number, count: number): Promise<StoredAuditEvent[]>
   /** how many checkpoints are archived */
   auditCheckpointCount(): Promise<number>
-  /** archived checkpoints at positions `start` to `stop` inclusive, oldest first (a negative `stop` counts from the end) */
+  /** archived checkpoints at positions `start` to `stop` inclusive, oldest first (a negative position counts from the end, as LRANGE) */
   auditCheckpoints(start?: number, stop?: number): Promise<AuditCheckpointRecord[]>
 
   /** the event partitions, oldest first */
@@ -78,7 +80,10 @@ export interface AuditArchive {
    * is older than `before`; returns the partitions dropped.
    */
   dropPartitionsBefore(before: Date): Promise<string[]>
-  /** resolves when PostgreSQL answers; throws ArchiveUnavailableError otherwise */
+  /**
+   * resolves when PostgreSQL answers; throws ArchiveUnavailableError otherwise (as every method
+   * does when PostgreSQL cannot be reached or does not answer in time)
+   */
   ping(): Promise<void>
   close(): Promise<void>
 }

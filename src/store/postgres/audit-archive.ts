@@ -146,32 +146,30 @@ export class PostgresAuditArchive implements AuditArchive {
     } catch (err) {
       throw translate(err)
     }
+    // the pool listens for errors of idle connections only: a connection lost between two
+    // statements of the transaction would otherwise be an uncaught 'error' (the next statement fails)
+    const lost = (): void => {}
+    client.on('error', lost)
     try {
       await client.query('BEGIN')
       const result = await work(client)
       await client.query(commit(result) ? 'COMMIT' : 'ROLLBACK')
+      client.removeListener('error', lost)
       client.release()
       return result
     } catch (err) {
+      client.removeListener('error', lost)
       await client.query('ROLLBACK').then(() => client.release(), (again: Error) => client.release(again))
       throw translate(err)
     }
   }
 
   async migrate (): Promise<number[]> {
-    try {
-      return await migrate(this.pool, this.s, this.schemaName)
-    } catch (err) {
-      throw translate(err)
-    }
+    return await migrate(async (work) => await this.transaction(work), this.s, this.schemaName)
   }
 
   async schemaVersion (): Promise<{ current: number, latest: number }> {
-    try {
-      return await schemaVersion(this.pool, this.s)
-    } catch (err) {
-      throw translate(err)
-    }
+    return await schemaVersion(async (work) => await this.transaction(work), this.s)
   }
 
   /** the partitions of the two partitioned tables, with their sizes */

@@ -12,7 +12,7 @@
  * archived (verifiers recompute its hash over it). Monthly partitions are created ahead of time
  * by the archiver (partitions.ts), not here.
  */
-import type { Pool, PoolClient } from 'pg'
+import type { PoolClient } from 'pg'
 
 export interface Migration {
   version: number
@@ -83,20 +83,8 @@ export async function lockSchema (client: PoolClient, schema: string): Promise<v
   await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`reuse-gateway audit archive ${schema}`])
 }
 
-async function inTransaction<T> (pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect()
-  try {
-    await client.query('BEGIN')
-    const result = await work(client)
-    await client.query('COMMIT')
-    client.release()
-    return result
-  } catch (err) {
-    // a failed ROLLBACK leaves the connection in doubt: destroy it rather than reuse it
-    await client.query('ROLLBACK').then(() => client.release(), (again: Error) => client.release(again))
-    throw err
-  }
-}
+/** runs work in a transaction on one connection (the archive's, which turns connection failures into ArchiveUnavailableError) */
+export type InTransaction = <T>(work: (client: PoolClient) => Promise<T>) => Promise<T>
 
 async function appliedVersions (client: PoolClient, schema: string): Promise<Set<number>> {
   const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${schema}.audit_archive_migrations`)
@@ -108,8 +96,8 @@ async function appliedVersions (client: PoolClient, schema: string): Promise<Set
  * schema's advisory lock (and checking again under it: another process may have just applied
  * it). `schema` is the quoted identifier, `name` its plain name. Returns the versions applied.
  */
-export async function migrate (pool: Pool, schema: string, name: string): Promise<number[]> {
-  await inTransaction(pool, async (client) => {
+export async function migrate (inTransaction: InTransaction, schema: string, name: string): Promise<number[]> {
+  await inTransaction(async (client) => {
     await lockSchema(client, name)
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
     await client.query(`CREATE TABLE IF NOT EXISTS ${schema}.audit_archive_migrations (
@@ -117,7 +105,7 @@ export async function migrate (pool: Pool, schema: string, name: string): Promis
   })
   const applied: number[] = []
   for (const migration of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
-    const done = await inTransaction(pool, async (client) => {
+    const done = await inTransaction(async (client) => {
       await lockSchema(client, name)
       if ((await appliedVersions(client, schema)).has(migration.version)) return false
       await client.query(migration.sql(schema))
@@ -130,9 +118,11 @@ export async function migrate (pool: Pool, schema: string, name: string): Promis
 }
 
 /** the newest version applied (0: none, or no archive schema yet) and the newest this code knows */
-export async function schemaVersion (pool: Pool, schema: string): Promise<{ current: number, latest: number }> {
-  const { rows } = await pool.query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [`${schema}.audit_archive_migrations`])
-  if (!rows[0]?.exists) return { current: 0, latest: LATEST_VERSION }
-  const max = await pool.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${schema}.audit_archive_migrations`)
-  return { current: max.rows[0]?.version ?? 0, latest: LATEST_VERSION }
+export async function schemaVersion (inTransaction: InTransaction, schema: string): Promise<{ current: number, latest: number }> {
+  return await inTransaction(async (client) => {
+    const { rows } = await client.query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [`${schema}.audit_archive_migrations`])
+    if (!rows[0]?.exists) return { current: 0, latest: LATEST_VERSION }
+    const max = await client.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${schema}.audit_archive_migrations`)
+    return { current: max.rows[0]?.version ?? 0, latest: LATEST_VERSION }
+  })
 }

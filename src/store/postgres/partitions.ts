@@ -38,7 +38,7 @@ export function monthOfPartition (name: string, table: string): Month | undefine
 }
 
 /** the lowest id of a time: its ULID time prefix, then the lowest random part */
-export function idBound (time: Date | number): string {
+function idBound (time: Date | number): string {
   return encodeTime(new Date(time).getTime(), 10) + '0'.repeat(16)
 }
 
