@@ -239,3 +239,23 @@ t.test('a chain whose events are all archived and whose process is gone is forgo
   t.equal(events.filter((e) => e.chain === gone.chain).length, 3, 'and its events are found')
   t.equal((await w.app.inject({ method: 'GET', url: '/v1/audit/verify', headers: auditor(w) })).json().ok, true)
 })
+
+t.test('a chain whose start retention removed before there was an archive is archived from the checkpoint that pins where it resumes', async (t) => {
+  const { w, store, archive, archiver } = await setUp(t, 'pruned')
+  await reuseSome(w, 3)
+  await w.app.audit.checkpoint()
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  const boundary = new Date()
+  await reuseSome(w, 2)
+  await w.app.audit.checkpoint()
+  t.ok(await w.app.audit.prune(boundary) > 0, 'the store cut the chain at the first checkpoint')
+  const chain = w.app.audit.chain
+  const firstKept = (await searchAll(w, { to: new Date().toISOString(), limit: 100 })).filter((e) => e.chain === chain).map((e) => e.seq).sort((a, b) => a - b)[0]!
+
+  const result = await archiver().run()
+  t.ok(result.moved > 0)
+  const archived = await archive.auditChainSlice(chain, 1, 1000)
+  t.equal(archived[0]?.seq, firstKept, 'the archive holds the chain from its first kept event')
+  t.equal((await w.app.inject({ method: 'GET', url: '/v1/audit/verify', headers: auditor(w) })).json().ok, true, 'and it verifies from the checkpoint')
+  t.same(await store.audit.auditChainSlice(chain, firstKept, 1), [], 'the archived events left Redis')
+})

@@ -206,6 +206,8 @@ export class AuditArchiver {
   private async archiveChain (chain: string, upTo: number, archived: { seq: number, hash: string } | undefined, moved: (n: number) => void): Promise<number | undefined> {
     const { hot, archive } = this.options
     let previous = archived ?? await this.startOf(chain)
+    // a chain new to the archive whose start retention removed from the store starts at the pinned position
+    let startsAfter = archived === undefined && previous.seq > 0 ? previous : undefined
     // a crash after a commit left archived events in the store: they go now
     if (previous.seq > 0) await hot.pruneAudit({ [chain]: Math.min(previous.seq, upTo) })
     let total = 0
@@ -214,7 +216,7 @@ export class AuditArchiver {
       const batch = await hot.auditChainSlice(chain, previous.seq + 1, Math.min(this.batchSize, upTo - previous.seq))
       this.check(chain, previous, batch)
       if (batch.length === 0) throw this.halt(new AuditChainBreakError(chain, previous.seq + 1, 'the event is missing from the store'))
-      if (!await archive.archiveEvents(chain, previous.seq, batch)) {
+      if (!await archive.archiveEvents(chain, previous.seq, batch, [], startsAfter)) {
         this.options.log.warn({ chain }, 'another process archived this audit chain meanwhile; leaving it the rest')
         return undefined
       }
@@ -223,6 +225,7 @@ export class AuditArchiver {
       await hot.setAuditArchiveMark(batch.reduce((max, event) => event.id > max ? event.id : max, batch[0]?.id as string))
       await hot.pruneAudit({ [chain]: last.seq })
       previous = { seq: last.seq, hash: last.hash }
+      startsAfter = undefined
       total += batch.length
       moved(batch.length)
     }

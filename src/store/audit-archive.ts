@@ -47,8 +47,12 @@ export interface AuditArchive {
    * a checkpoint already archived is skipped). Events that are not consecutive, not linked by
    * their hashes, or whose first does not link to the archived head are refused with an error
    * (never archived). A month without partitions yet gets them first, in its own transaction.
+   *
+   * `startsAfter`, for a chain the archive does not hold yet whose first events retention removed
+   * from the store before there was an archive: the seq and hash a signed checkpoint pins just
+   * before its first kept event (its archived head starts there instead of at the genesis).
    */
-  archiveEvents(chain: string, afterSeq: number, events: StoredAuditEvent[], checkpoints?: AuditCheckpointRecord[]): Promise<boolean>
+  archiveEvents(chain: string, afterSeq: number, events: StoredAuditEvent[], checkpoints?: AuditCheckpointRecord[], startsAfter?: { seq: number, hash: string }): Promise<boolean>
   /** archives checkpoints on their own (idempotent), in the order given */
   archiveCheckpoints(checkpoints: AuditCheckpointRecord[]): Promise<void>
 

@@ -215,7 +215,7 @@ export class PostgresAuditArchive implements AuditArchive {
     return new Map(rows.map((row) => [row.chain, { seq: Number(row.seq), hash: row.hash, id: row.last_id }]))
   }
 
-  async archiveEvents (chain: string, afterSeq: number, events: StoredAuditEvent[], checkpoints: AuditCheckpointRecord[] = []): Promise<boolean> {
+  async archiveEvents (chain: string, afterSeq: number, events: StoredAuditEvent[], checkpoints: AuditCheckpointRecord[] = [], startsAfter?: { seq: number, hash: string }): Promise<boolean> {
     events.forEach((event, i) => {
       if (event.chain !== chain || event.seq !== afterSeq + 1 + i) throw new StatedError('archived events are consecutive events of their chain, from afterSeq + 1')
       if (i > 0 && event.prevHash !== events[i - 1]?.hash) throw new StatedError('archived events are linked: each prevHash is the hash before')
@@ -231,22 +231,23 @@ export class PostgresAuditArchive implements AuditArchive {
     }))
     await this.createMonths([...months.values()])
     try {
-      return await this.writeEvents(chain, afterSeq, events, rows, documents, checkpoints)
+      return await this.writeEvents(chain, afterSeq, events, rows, documents, checkpoints, startsAfter)
     } catch (err) {
       if (!isMissingPartition(err)) throw err
       // a month was dropped (or its partitions lost) since they were listed: list and create again, once
       this.months = undefined
       await this.createMonths([...months.values()])
-      return await this.writeEvents(chain, afterSeq, events, rows, documents, checkpoints)
+      return await this.writeEvents(chain, afterSeq, events, rows, documents, checkpoints, startsAfter)
     }
   }
 
   private async writeEvents (chain: string, afterSeq: number, events: StoredAuditEvent[], rows: Array<Array<string | null>>,
-    documents: string[][], checkpoints: AuditCheckpointRecord[]): Promise<boolean> {
+    documents: string[][], checkpoints: AuditCheckpointRecord[], startsAfter?: { seq: number, hash: string }): Promise<boolean> {
     return await this.transaction(async (client) => {
       // The chain's row is the lock: a second archiver of the chain waits here, then finds the
       // head moved and writes nothing (the INSERT makes the row to lock for a new chain).
-      await client.query(`INSERT INTO ${this.table('audit_chains')} (chain, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (chain) DO NOTHING`, [chain, GENESIS_HASH])
+      // (a chain whose start retention removed before it was archived starts where a checkpoint pinned it)
+      await client.query(`INSERT INTO ${this.table('audit_chains')} (chain, seq, hash) VALUES ($1, $2, $3) ON CONFLICT (chain) DO NOTHING`, [chain, startsAfter?.seq ?? 0, startsAfter?.hash ?? GENESIS_HASH])
       const head = (await client.query<{ seq: string, hash: string }>(`SELECT seq, hash FROM ${this.table('audit_chains')} WHERE chain = $1 FOR UPDATE`, [chain])).rows[0]
       if (Number(head?.seq) !== afterSeq) return false
       const first = events[0]

@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto'
+import { pipeline } from 'node:stream/promises'
+import { Readable } from 'node:stream'
+import pg from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
+import { encodeTime } from 'ulid'
+import { load } from './lib.js'
+import type { BenchGateway, BenchRedis, LoadFigures } from './lib.js'
+import { usedMemory } from './import.js'
+import { CITIZEN } from './audit-search.js'
+import { AuditArchiver } from '../src/services/audit-archiver.js'
+import { RedisStores } from '../src/store/index.js'
+import { PostgresAuditArchive } from '../src/store/postgres/audit-archive.js'
+import { copyRows } from '../src/store/postgres/event-rows.js'
+import { subjectHash } from '../src/services/identifiers.js'
+import { DEVELOPMENT_PEPPER } from '../src/config.js'
+import { startTestPostgres } from '../test/lib/postgres-server.js'
+import type { TestPostgres } from '../test/lib/postgres-server.js'
+
+/**
+ * The audit archive (issue: years of audit trail): a PostgreSQL of the suite's own, durable as in
+ * production (fsync, synchronous commit and full-page writes on), behind the bench gateway.
+ *
+ * - **Archiver throughput**: the first `archived` events of the 1 M-event trail are moved —
+ *   read from Redis, every hash recomputed and every link checked, copied in transactions of
+ *   5,000, removed from Redis — beside a baseline measured in the same run: PostgreSQL taking
+ *   rows of the same width by COPY into a bare table (no index, no check, no Redis).
+ * - **Redis stays bounded**: its memory before and after the move.
+ * - **Search across tiers**: `older` events (default 10 M) are written straight into the
+ *   archive's months before the hot trail, then an auditor searches a citizen whose events are
+ *   in both tiers and one whose events are all archived.
+ */
+export const ARCHIVED_CITIZEN = { kind: 'citizen' as const, id: '079188004321' }
+
+export interface BenchArchive { postgres: TestPostgres, url: string, archive: PostgresAuditArchive, stop(): Promise<void> }
+
+export async function benchArchive (): Promise<BenchArchive> {
+  const postgres = await startTestPostgres({ durable: true })
+  const archive = new PostgresAuditArchive({ url: postgres.url, statementTimeoutMs: 600_000 })
+  await archive.migrate()
+  return { postgres, url: postgres.url, archive, async stop () { await archive.close(); await postgres.destroy() } }
+}
+
+export interface ArchiverFigures {
+  moved: number
+  eventsPerSecond: number
+  /** COPY of rows of the same width into a bare table, per second */
+  baselineRowsPerSecond: number
+  redisBytesBefore: number
+  redisBytesAfter: number
+  /** bytes per archived event in PostgreSQL, indexes and the document table included */
+  postgresBytesPerEvent: number
+}
+
+/** moves the first `count` events of the trail (half from each chain) to the archive */
+export async function benchArchiver (redis: BenchRedis, a: BenchArchive, count: number): Promise<ArchiverFigures> {
+  const store = new RedisStores({ url: redis.url, keyPrefix: redis.prefix, commandTimeoutMs: 60_000, quitTimeoutMs: 1000 })
+  await store.connect()
+  try {
+    const chains = await store.audit.auditChains()
+    const heads = []
+    for (const chain of chains) {
+      const seq = Math.floor(count / chains.length)
+      const [event] = await store.audit.auditChainSlice(chain, seq, 1)
+      if (event) heads.push({ chain, seq, hash: event.hash })
+    }
+    // the cut: a checkpoint pinning where each chain is archived up to (the archiver reads its
+    // positions; its signature is the verifier's business, not measured here)
+    await store.audit.putAuditCheckpoint({ time: new Date().toISOString(), jws: 'bench.cut.checkpoint', chains: heads })
+    const redisBytesBefore = await usedMemory(redis.url)
+    const archiver = new AuditArchiver({
+      hot: store.audit,
+      archive: a.archive,
+      leases: store.leases,
+      log: { info () {}, warn () {}, error () {} },
+      hotDays: 1,
+      retentionDays: 0,
+      signer: { async sign () { return '' } },
+      issuer: 'bench',
+      now: () => Date.now() + 2 * 86_400_000
+    })
+    const start = process.hrtime.bigint()
+    const result = await archiver.run()
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9
+    const redisBytesAfter = await usedMemory(redis.url)
+    return {
+      moved: result.moved,
+      eventsPerSecond: result.moved / seconds,
+      baselineRowsPerSecond: await bareCopy(a.url, result.moved),
+      redisBytesBefore,
+      redisBytesAfter,
+      postgresBytesPerEvent: await archiveBytesPerEvent(a.url)
+    }
+  } finally {
+    await store.close()
+  }
+}
+
+/** rows a second PostgreSQL takes by COPY into a table without index or constraint, rows as wide as archived events */
+async function bareCopy (url: string, rows: number): Promise<number> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    await client.query('CREATE TABLE IF NOT EXISTS bench_bare (seq bigint, time timestamptz, history_from date, id text, chain text, actor text, action text, outcome text, subject text, prev_hash text, hash text, body text)')
+    await client.query('TRUNCATE bench_bare')
+    const template = generatedRows(Date.now() - 86_400_000, 1000, 'BARE', 0)
+    const start = process.hrtime.bigint()
+    await pipeline(Readable.from((function * () { for (let done = 0; done < rows; done += 1000) yield copyRows(template) })()), client.query(copyFrom('COPY bench_bare FROM STDIN')))
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9
+    await client.query('DROP TABLE bench_bare')
+    return Math.ceil(rows / 1000) * 1000 / seconds
+  } finally {
+    await client.end()
+  }
+}
+
+async function archiveBytesPerEvent (url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    await client.query('ANALYZE audit_events; ANALYZE audit_event_documents')
+    const { rows } = await client.query<{ bytes: string, events: string }>(`
+      SELECT (SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits WHERE inhparent IN ('audit_events'::regclass, 'audit_event_documents'::regclass)) AS bytes,
+             (SELECT count(*) FROM audit_events) AS events`)
+    return Number(rows[0]?.bytes) / Math.max(1, Number(rows[0]?.events))
+  } finally {
+    await client.end()
+  }
+}
+
+const OTHER_SUBJECTS = 2_000_000
+
+/**
+ * `count` reuse-query events as archive rows, in time order from `fromMs` one `stepMs` apart:
+ * over 2 M subjects and 50 agencies, like the hot trail's. Not a hash chain (searches do not
+ * recompute hashes; the archiver's checks are measured above).
+ */
+function generatedRows (fromMs: number, count: number, chain: string, firstSeq: number, stepMs = 1, special?: (n: number) => string | undefined): Array<Array<string | null>> {
+  const rows: Array<Array<string | null>> = []
+  for (let i = 0; i < count; i++) {
+    const n = firstSeq + i
+    const ms = fromMs + Math.floor(i * stepMs)
+    const id = encodeTime(ms, 10) + (n.toString(32).toUpperCase().replace(/[ILOU]/g, 'Z')).padStart(16, '0')
+    const subject = special?.(n) ?? (((n * 2654435761) % OTHER_SUBJECTS).toString(16).padStart(8, '0')).repeat(8)
+    const body = `{"documents":[{"id":"${id}","version":1}],"purpose":{"procedureCode":"1.001193","dossierCode":"000.20.41.H41-250101-${String(n % 10_000_000).padStart(7, '0')}"},"requestId":"${n.toString(16).padStart(16, '0')}","clientAddress":"10.0.0.1","detail":{"documentTypes":["giay-khai-sinh"],"mode":"full"}}`
+    rows.push([String(n), new Date(ms).toISOString(), '-infinity', id, chain, `000.00.${String(n % 50).padStart(2, '0')}.H41`, 'reuse.queried', 'granted', subject, '0'.repeat(64), randomBytes(32).toString('hex'), body])
+  }
+  return rows
+}
+
+/**
+ * Writes `count` events into the archive's months before `beforeMs` (a year of them), ten about
+ * the citizen whose recent events are in Redis and twenty about one whose events are all
+ * archived, by COPY on two connections.
+ */
+export async function fillArchive (a: BenchArchive, count: number, beforeMs: number): Promise<{ seconds: number }> {
+  const start = process.hrtime.bigint()
+  const spanMs = 365 * 86_400_000
+  const fromMs = beforeMs - spanMs
+  await a.archive.ensurePartitions(new Date(fromMs), new Date(beforeMs))
+  const spanning = subjectHash(DEVELOPMENT_PEPPER, CITIZEN)
+  const archivedOnly = subjectHash(DEVELOPMENT_PEPPER, ARCHIVED_CITIZEN)
+  const stepMs = spanMs / count
+  const special = (n: number): string | undefined => n % Math.floor(count / 10) === 7 ? spanning : n % Math.floor(count / 20) === 3 ? archivedOnly : undefined
+  const half = Math.floor(count / 2)
+  const part = async (first: number, size: number, chain: string): Promise<void> => {
+    const client = new pg.Client({ connectionString: a.url })
+    await client.connect()
+    try {
+      const chunk = 5000
+      const events = (function * () {
+        for (let done = 0; done < size; done += chunk) {
+          const n = Math.min(chunk, size - done)
+          yield copyRows(generatedRows(fromMs + (first + done) * stepMs, n, chain, first + done, stepMs, special))
+        }
+      })()
+      await pipeline(Readable.from(events), client.query(copyFrom('COPY audit_events (seq, "time", history_from, id, chain, actor, action, outcome, subject, prev_hash, hash, body) FROM STDIN')))
+      await client.query(`INSERT INTO audit_event_documents (document_id, id) SELECT id, id FROM audit_events WHERE chain = $1`, [chain])
+    } finally {
+      await client.end()
+    }
+  }
+  await Promise.all([part(0, half, 'BENCHOLDA'), part(half, count - half, 'BENCHOLDB')])
+  const client = new pg.Client({ connectionString: a.url })
+  await client.connect()
+  await client.query('ANALYZE audit_events; ANALYZE audit_event_documents')
+  await client.end()
+  return { seconds: Number(process.hrtime.bigint() - start) / 1e9 }
+}
+
+export async function benchArchivedSearch (g: BenchGateway, seconds: number, connections: number, subject: typeof CITIZEN): Promise<LoadFigures> {
+  const auditor = await g.agency(`000.00.98.H${String(Math.floor(Math.random() * 90) + 10)}`, 'Thanh tra bộ', ['auditor'])
+  return await load({ url: `${g.gateway.url}/v1/audit/search`, headers: { authorization: `Bearer ${auditor.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ subject, limit: 20 }), seconds, connections, ...(g.pid ? { server: g.pid } : {}) })
+}
