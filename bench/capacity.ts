@@ -21,6 +21,10 @@ export interface BenchFigures {
   auditBytesPerDocument: number
   /** row 5: Redis bytes per reuse-query audit event, its indexes included */
   bytesPerAuditEvent: number
+  /** row 7: PostgreSQL bytes per archived audit event (row, indexes, document entry); absent without the archive part */
+  postgresBytesPerAuditEvent?: number
+  /** row 7: events a second the archiver moves */
+  archiverEventsPerSecond?: number
 }
 
 export interface Workload {
@@ -66,8 +70,15 @@ export interface Plan {
   backfillDocsPerSecond: number
   backfillHours: number
   backfillGatewayProcesses: number
+  /** with the archive: the trail in PostgreSQL after the years (back-fill included) */
+  archiveGbInYears?: number
+  /** with the archive and a hot window of one day during the back-fill: the {audit} master's peak */
+  auditMasterGbWithArchive?: number
   firstBottleneck: string
 }
+
+/** the hot window during a back-fill, with an archive (AUDIT_HOT_DAYS=1) */
+export const BACKFILL_HOT_DAYS = 1
 
 export function plan (f: BenchFigures, w: Workload): Plan {
   const peakReusePerSecond = w.reuseQueriesPerDay / 86_400 * w.peakFactor
@@ -87,13 +98,26 @@ export function plan (f: BenchFigures, w: Workload): Plan {
   const backfillDocsPerSecond = 1e6 / f.importRedisMicros * HEADROOM
   const backfillGatewayProcesses = Math.ceil(backfillDocsPerSecond / (1e6 / f.importGatewayMicros))
   const backfillHours = w.results / backfillDocsPerSecond / 3600
-  const firstBottleneck = auditMasterGbAtBackfill > MASTER_GB * MASTER_FILL
+  const archived = f.postgresBytesPerAuditEvent !== undefined && f.archiverEventsPerSecond !== undefined
+  const archiveGbInYears = archived ? (auditEventsPerDay * 365.25 * w.auditYears + w.results) * (f.postgresBytesPerAuditEvent as number) / GB : undefined
+  // with an archive the {audit} master holds the hot window only: a day of back-fill at most, then the usual days
+  const auditMasterGbWithArchive = archived ? Math.min(w.results, backfillDocsPerSecond * 86_400 * BACKFILL_HOT_DAYS) * f.auditBytesPerDocument / GB + auditGbHot : undefined
+  const archiverKeepsUp = !archived || (f.archiverEventsPerSecond as number) * HEADROOM >= backfillDocsPerSecond
+  const firstBottleneck = archived
+    ? !archiverKeepsUp
+        ? `the archiver: ${(f.archiverEventsPerSecond as number).toFixed(0)} events/s measured, the back-fill appends ${backfillDocsPerSecond.toFixed(0)}/s — the back-fill waits for it`
+        : (auditMasterGbWithArchive as number) > MASTER_GB * MASTER_FILL
+            ? `the {audit} master's memory even with the archive (a day of back-fill, ${n2(auditMasterGbWithArchive as number)} GB)`
+            : 'none within the plan: the archive keeps the {audit} master to its hot window'
+    : auditMasterGbAtBackfill > MASTER_GB * MASTER_FILL
     ? `the {audit} master's memory: the back-fill's audit and outbox records (${(w.results * f.auditBytesPerDocument / GB).toFixed(0)} GB) do not fit one ${MASTER_GB} GB master — archive as the back-fill goes, or shard the trail`
     : auditGbInYears > MASTER_GB * MASTER_FILL
       ? `the {audit} master's memory after ${((MASTER_GB * MASTER_FILL - w.results * f.auditBytesPerDocument / GB) / auditGbPerDay).toFixed(0)} days of audit without an archive`
       : 'none within the plan'
-  return { workload: w, peakReusePerSecond, tokensPerSecond, gatewayProcesses, documentsGb, auditEventsPerDay, auditGbPerDay, auditGbInYears, auditGbHot, dataMasters, auditMasterGbAtBackfill, backfillDocsPerSecond, backfillHours, backfillGatewayProcesses, firstBottleneck }
+  return { workload: w, peakReusePerSecond, tokensPerSecond, gatewayProcesses, documentsGb, auditEventsPerDay, auditGbPerDay, auditGbInYears, auditGbHot, dataMasters, auditMasterGbAtBackfill, backfillDocsPerSecond, backfillHours, backfillGatewayProcesses, ...(archiveGbInYears !== undefined ? { archiveGbInYears } : {}), ...(auditMasterGbWithArchive !== undefined ? { auditMasterGbWithArchive } : {}), firstBottleneck }
 }
+
+const n2 = (x: number): string => x.toFixed(1)
 
 export function formatPlans (f: BenchFigures): string {
   const plans = WORKLOADS.map((w) => plan(f, w))
@@ -112,6 +136,12 @@ export function formatPlans (f: BenchFigures): string {
     row('the {audit} master after the back-fill', (p) => `${n(p.auditMasterGbAtBackfill, 1)} GB`),
     row('back-fill rate (the {audit} master at half its CPU)', (p) => `${n(p.backfillDocsPerSecond)} documents/s with ${n(p.backfillGatewayProcesses)} gateway processes`),
     row('back-fill time', (p) => `${n(p.backfillHours, 1)} hours`),
+    ...(plans[0]?.archiveGbInYears !== undefined
+      ? [
+          row(`with the archive: PostgreSQL after ${WORKLOADS[0]?.auditYears ?? 5} years, back-fill included`, (p) => `${n(p.archiveGbInYears ?? 0, 0)} GB`),
+          row(`with the archive: the {audit} master at its peak (hot window of ${BACKFILL_HOT_DAYS} day during the back-fill, then ${HOT_DAYS})`, (p) => `${n(p.auditMasterGbWithArchive ?? 0, 1)} GB`)
+        ]
+      : []),
     row('first bottleneck', (p) => p.firstBottleneck)
   ].join('\n')
 }

@@ -4,7 +4,9 @@ import type { LoadFigures } from './lib.js'
 import { benchReuse } from './reuse.js'
 import { benchToken } from './token.js'
 import { benchImport, usedMemory } from './import.js'
-import { benchAuditSearch, fillAuditTrail } from './audit-search.js'
+import { benchAuditSearch, CITIZEN, fillAuditTrail } from './audit-search.js'
+import { ARCHIVED_CITIZEN, benchArchive, benchArchivedSearch, benchArchiver, fillArchive } from './audit-archive.js'
+import type { BenchArchive } from './audit-archive.js'
 import { benchScale } from './scale.js'
 import { formatBreakdown } from './memory-usage.js'
 import type { MemoryClass } from './memory-usage.js'
@@ -20,6 +22,9 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const documents = Number(process.env.BENCH_DOCS ?? 100_000)
 const auditEvents = Number(process.env.BENCH_AUDIT_EVENTS ?? 1_000_000)
 const fixedRate = Number(process.env.BENCH_FIXED_RATE ?? 500)
+/** events the archiver moves to PostgreSQL, and events written straight into the archive's past months */
+const archiverEvents = Number(process.env.BENCH_ARCHIVER_EVENTS ?? 200_000)
+const olderEvents = Number(process.env.BENCH_ARCHIVED_EVENTS ?? 10_000_000)
 /** BENCH_ONLY=import,audit: only those parts (reuse, token, scale, audit, import) */
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((part) => part.trim())) : undefined
 const runs = (part: string): boolean => !only || only.has(part)
@@ -36,8 +41,10 @@ const progress = (what: string): void => { process.stderr.write(`[${((Date.now()
 
 if (runs('reuse') || runs('token') || runs('scale') || runs('audit')) {
   const redis = await benchRedis()
+  // the audit trail's archive tier, a PostgreSQL of the suite's own behind the gateway (its own archiver idle: the bench moves events itself)
+  const archive: BenchArchive | undefined = runs('audit') ? await benchArchive() : undefined
   try {
-    const g = await benchGateway(redis, CPUS?.server)
+    const g = await benchGateway(redis, CPUS?.server, archive ? { AUDIT_ARCHIVE_URL: archive.url, AUDIT_ARCHIVE_INTERVAL_MS: '86400000' } : {})
     try {
       // the bare route's figures, measured with the reuse query, are the baseline of several rows
       let bare: LoadFigures | undefined
@@ -64,22 +71,43 @@ if (runs('reuse') || runs('token') || runs('scale') || runs('audit')) {
         rows.push(['6. two gateway processes, reuse query', fmt(scale.two), `one process: ${fmt(scale.one)}`, ratio(scale.two.requestsPerSecond, scale.one.requestsPerSecond, 2)])
       }
       if (runs('audit')) {
-        progress(`filling the audit trail with ${auditEvents} events`)
+        // the archiver's share on top: the hot trail is `auditEvents` once it has moved
+        const trail = auditEvents + (archive ? archiverEvents : 0)
+        progress(`filling the audit trail with ${trail} events`)
         const memoryBefore = await usedMemory(redis.url)
-        const fill = await fillAuditTrail(redis, auditEvents)
-        const eventBytes = (await usedMemory(redis.url) - memoryBefore) / auditEvents
+        const fill = await fillAuditTrail(redis, trail)
+        const eventBytes = (await usedMemory(redis.url) - memoryBefore) / trail
         measured.bytesPerAuditEvent = eventBytes
         progress('audit search')
         const search = await benchAuditSearch(g, seconds, 10)
-        rows.push([`5. audit search by subject, ${auditEvents} events (10 connections)`, fmt(search), bare ? `bare Fastify route: ${fmt(bare)}` : '(not measured: BENCH_ONLY)', bare ? ratio(search.requestsPerSecond, bare.requestsPerSecond) : ''])
-        rows.push(['   (trail filled at)', `${(auditEvents / fill.seconds).toFixed(0)} events/s`, '', ''])
+        rows.push([`5. audit search by subject, ${trail} events (10 connections)`, fmt(search), bare ? `bare Fastify route: ${fmt(bare)}` : '(not measured: BENCH_ONLY)', bare ? ratio(search.requestsPerSecond, bare.requestsPerSecond) : ''])
+        rows.push(['   (trail filled at)', `${(trail / fill.seconds).toFixed(0)} events/s`, '', ''])
         rows.push(['   (Redis bytes per reuse-query audit event)', eventBytes.toFixed(0), 'the event, its chain position and its index entries', ''])
+        if (archive) {
+          progress(`archiving ${archiverEvents} events`)
+          const moved = await benchArchiver(redis, archive, archiverEvents)
+          measured.postgresBytesPerAuditEvent = moved.postgresBytesPerEvent
+          measured.archiverEventsPerSecond = moved.eventsPerSecond
+          rows.push([`7. archiver: events moved to PostgreSQL (${moved.moved}: read, every hash recomputed and link checked, committed, removed from Redis)`, `${moved.eventsPerSecond.toFixed(0)} events/s`, `COPY into a bare table: ${moved.baselineRowsPerSecond.toFixed(0)} rows/s`, ratio(moved.eventsPerSecond, moved.baselineRowsPerSecond)])
+          rows.push(['   (Redis memory, the trail bounded by the hot window)', `${(moved.redisBytesAfter / 2 ** 20).toFixed(0)} MiB after`, `${(moved.redisBytesBefore / 2 ** 20).toFixed(0)} MiB before: ${((moved.redisBytesBefore - moved.redisBytesAfter) / Math.max(1, moved.moved)).toFixed(0)} B freed an archived event`, ratio(moved.redisBytesAfter, moved.redisBytesBefore, 2)])
+          rows.push(['   (PostgreSQL bytes per archived event)', moved.postgresBytesPerEvent.toFixed(0), 'row, indexes and document entry (durable server: fsync on)', ''])
+          progress(`writing ${olderEvents} events into the archive's past months`)
+          const older = await fillArchive(archive, olderEvents, Date.now() - 40 * 86_400_000)
+          rows.push(['   (archive filled at)', `${(olderEvents / older.seconds).toFixed(0)} events/s`, 'COPY on two connections, indexes maintained', ''])
+          progress('audit search across the tiers')
+          const spanning = await benchArchivedSearch(g, seconds, 10, CITIZEN)
+          const archivedOnly = await benchArchivedSearch(g, seconds, 10, ARCHIVED_CITIZEN)
+          const hot = trail - moved.moved
+          rows.push([`8. audit search, a subject in both tiers (${hot} events hot, ${olderEvents + moved.moved} archived; 10 connections)`, fmt(spanning), bare ? `bare Fastify route: ${fmt(bare)}` : '(not measured: BENCH_ONLY)', bare ? ratio(spanning.requestsPerSecond, bare.requestsPerSecond) : ''])
+          rows.push(['8b. audit search, a subject whose events are all archived', fmt(archivedOnly), bare ? `bare Fastify route: ${fmt(bare)}` : '', bare ? ratio(archivedOnly.requestsPerSecond, bare.requestsPerSecond) : ''])
+        }
       }
     } finally {
       await g.stop()
     }
   } finally {
     await redis.stop()
+    await archive?.stop()
   }
 }
 let breakdown = ''

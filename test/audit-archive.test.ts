@@ -29,6 +29,8 @@ interface Setup { w: World, store: RedisStores, archive: PostgresAuditArchive, a
 
 async function setUp (t: Test, database: string): Promise<Setup> {
   const admin = new pg.Client({ connectionString: postgres.url })
+  // the server is stopped in a test: this connection's end must not be an uncaught error
+  admin.on('error', () => {})
   await admin.connect()
   await admin.query(`CREATE DATABASE ${database}`)
   await admin.end()

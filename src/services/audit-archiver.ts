@@ -202,6 +202,11 @@ export class AuditArchiver {
    * Archives one chain up to `upTo`, batch by batch, each checked, committed, then removed from
    * the store. Returns the events moved, or undefined when another archiver moved the chain
    * (the pass stops: it is that one's turn).
+   *
+   * Three stages overlap, each on its own server: while PostgreSQL commits a batch, the next one
+   * is read from Redis and checked, and the one before leaves Redis. The order that matters
+   * holds: a batch leaves Redis only after its commit and the mark that sends readers to the
+   * archive for it; commits go in chain order.
    */
   private async archiveChain (chain: string, upTo: number, archived: { seq: number, hash: string } | undefined, moved: (n: number) => void): Promise<number | undefined> {
     const { hot, archive } = this.options
@@ -210,24 +215,40 @@ export class AuditArchiver {
     let startsAfter = archived === undefined && previous.seq > 0 ? previous : undefined
     // a crash after a commit left archived events in the store: they go now
     if (previous.seq > 0) await hot.pruneAudit({ [chain]: Math.min(previous.seq, upTo) })
+    const readChecked = async (after: { seq: number, hash: string }): Promise<StoredAuditEvent[]> => {
+      const batch = await hot.auditChainSlice(chain, after.seq + 1, Math.min(this.batchSize, upTo - after.seq))
+      if (batch.length === 0) throw this.halt(new AuditChainBreakError(chain, after.seq + 1, 'the event is missing from the store'))
+      this.check(chain, after, batch)
+      return batch
+    }
     let total = 0
-    while (previous.seq < upTo) {
-      if (!await this.hold()) return undefined
-      const batch = await hot.auditChainSlice(chain, previous.seq + 1, Math.min(this.batchSize, upTo - previous.seq))
-      this.check(chain, previous, batch)
-      if (batch.length === 0) throw this.halt(new AuditChainBreakError(chain, previous.seq + 1, 'the event is missing from the store'))
-      if (!await archive.archiveEvents(chain, previous.seq, batch, [], startsAfter)) {
-        this.options.log.warn({ chain }, 'another process archived this audit chain meanwhile; leaving it the rest')
-        return undefined
+    let removing: Promise<unknown> = Promise.resolve()
+    let next = previous.seq < upTo ? readChecked(previous) : undefined
+    try {
+      while (next) {
+        const batch = await next
+        const last = batch[batch.length - 1] as StoredAuditEvent
+        const after = { seq: last.seq, hash: last.hash }
+        next = after.seq < upTo ? readChecked(after) : undefined
+        // a rejection is awaited where it matters (below); until then it must not go unhandled
+        next?.catch(() => undefined)
+        if (!await this.hold()) return undefined
+        if (!await archive.archiveEvents(chain, previous.seq, batch, [], startsAfter)) {
+          this.options.log.warn({ chain }, 'another process archived this audit chain meanwhile; leaving it the rest')
+          return undefined
+        }
+        await removing
+        // searches look in the archive for everything up to the mark before it leaves the store
+        await hot.setAuditArchiveMark(batch.reduce((max, event) => event.id > max ? event.id : max, batch[0]?.id as string))
+        removing = hot.pruneAudit({ [chain]: last.seq }, batch)
+        removing.catch(() => undefined)
+        previous = after
+        startsAfter = undefined
+        total += batch.length
+        moved(batch.length)
       }
-      const last = batch[batch.length - 1] as StoredAuditEvent
-      // searches look in the archive for everything up to the mark before it leaves the store
-      await hot.setAuditArchiveMark(batch.reduce((max, event) => event.id > max ? event.id : max, batch[0]?.id as string))
-      await hot.pruneAudit({ [chain]: last.seq })
-      previous = { seq: last.seq, hash: last.hash }
-      startsAfter = undefined
-      total += batch.length
-      moved(batch.length)
+    } finally {
+      await removing
     }
     return total
   }

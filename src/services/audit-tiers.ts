@@ -23,7 +23,7 @@ export class TieredAuditStore implements AuditStore {
   async appendAuditEvents (batch: Array<{ event: StoredAuditEvent, announce?: boolean }>): Promise<boolean> { return await this.hot.appendAuditEvents(batch) }
   async revealAuditHistory (subjectHash: string, day: string, max: number): Promise<number> { return await this.hot.revealAuditHistory(subjectHash, day, max) }
   async putAuditCheckpoint (checkpoint: AuditCheckpointRecord): Promise<void> { await this.hot.putAuditCheckpoint(checkpoint) }
-  async pruneAudit (upToSeq: Record<string, number>): Promise<number> { return await this.hot.pruneAudit(upToSeq) }
+  async pruneAudit (upToSeq: Record<string, number>, known?: StoredAuditEvent[]): Promise<number> { return await this.hot.pruneAudit(upToSeq, known) }
   async pruneAuditCheckpoints (count: number): Promise<void> { await this.hot.pruneAuditCheckpoints(count) }
   async auditArchiveMark (): Promise<string | undefined> { return await this.hot.auditArchiveMark() }
   async setAuditArchiveMark (id: string): Promise<void> { await this.hot.setAuditArchiveMark(id) }

@@ -81,8 +81,12 @@ export interface AuditStore {
   auditCheckpointCount(): Promise<number>
   /** the stored checkpoints at positions `start` to `stop` inclusive (a negative `stop` counts from the end, as LRANGE) */
   auditCheckpoints(start?: number, stop?: number): Promise<AuditCheckpointRecord[]>
-  /** retention: removes each chain's events up to and including `upToSeq[chain]`, and their index entries */
-  pruneAudit(upToSeq: Record<string, number>): Promise<number>
+  /**
+   * retention: removes each chain's events up to and including `upToSeq[chain]`, and their index
+   * entries. `known`: events of those just read from this store (auditChainSlice), which it need
+   * not read again to find their index entries.
+   */
+  pruneAudit(upToSeq: Record<string, number>, known?: StoredAuditEvent[]): Promise<number>
   /** removes the `count` oldest checkpoints (once the archive holds them) */
   pruneAuditCheckpoints(count: number): Promise<void>
   /**

@@ -145,7 +145,7 @@ export class MemoryAuditStore implements AuditStore {
     return structuredClone(this.checkpoints.slice(Math.max(0, start), Math.max(0, end)))
   }
 
-  async pruneAudit (upToSeq: Record<string, number>): Promise<number> {
+  async pruneAudit (upToSeq: Record<string, number>, _known?: StoredAuditEvent[]): Promise<number> {
     let removed = 0
     for (const [chain, upTo] of Object.entries(upToSeq)) {
       const bySeq = this.bySeq.get(chain)

@@ -158,8 +158,8 @@ export class PostgresAuditArchive implements AuditArchive {
       client.release()
       return result
     } catch (err) {
-      client.removeListener('error', lost)
-      await client.query('ROLLBACK').then(() => client.release(), (again: Error) => client.release(again))
+      // the listener stays: a connection that failed is destroyed on release and may still report its end
+      await client.query('ROLLBACK').then(() => { client.removeListener('error', lost); client.release() }, (again: Error) => client.release(again))
       throw translate(err)
     }
   }

@@ -78,12 +78,17 @@ export const PRUNE_AUDIT = `
 if tonumber(redis.call('HGET', KEYS[2], 'floor') or '1') ~= tonumber(ARGV[1]) then return -1 end
 local removed = 0
 local i = 3
+-- index members are removed per index, many at a time, at the end (one command for hundreds)
+local members = {}
 while i <= #ARGV do
   local seq, id, bucket, n = ARGV[i], ARGV[i + 1], KEYS[tonumber(ARGV[i + 2])], tonumber(ARGV[i + 3])
   if id ~= '' then
     for j = 0, n - 1 do
       local at = i + 4 + 3 * j
-      redis.call('ZREM', KEYS[tonumber(ARGV[at])], id)
+      local index = tonumber(ARGV[at])
+      local list = members[index]
+      if not list then list = {}; members[index] = list end
+      list[#list + 1] = id
       local bucket = tonumber(ARGV[at + 1])
       local first = bucket ~= 0 and redis.call('HGET', KEYS[bucket], ARGV[at + 2])
       if first and #id == 16 then
@@ -102,6 +107,11 @@ while i <= #ARGV do
     removed = removed + 1
   end
   i = i + 4 + 3 * n
+end
+for index, list in pairs(members) do
+  for k = 1, #list, 500 do
+    redis.call('ZREM', KEYS[index], unpack(list, k, math.min(k + 499, #list)))
+  end
 end
 redis.call('HSET', KEYS[2], 'floor', ARGV[2])
 return removed`

@@ -75,6 +75,8 @@ function firstEntryOf (name: string): { bucket: number, field: Buffer | string }
 }
 
 export class RedisAuditStore implements AuditStore {
+  /** where each event a chain slice returned was stored: pruning it then needs no second read */
+  private readonly whereRead = new WeakMap<StoredAuditEvent, Located>()
   private readonly scripts: {
     append: (...args: Arg[]) => Promise<number>
     prune: (...args: Arg[]) => Promise<number>
@@ -230,7 +232,11 @@ export class RedisAuditStore implements AuditStore {
   async auditChainSlice (chain: string, fromSeq: number, count: number): Promise<StoredAuditEvent[]> {
     const seqs = Array.from({ length: count }, (_, i) => fromSeq + i)
     const fields = await this.chainFields(chain, seqs)
-    return (await this.located(fields.filter((f): f is Located => f !== undefined))).map(({ event }) => event)
+    return (await this.located(fields.filter((f): f is Located => f !== undefined))).map(({ event, located }) => {
+      // where it was found, should the caller prune it next (the archiver does)
+      this.whereRead.set(event, located)
+      return event
+    })
   }
 
   async putAuditCheckpoint (checkpoint: AuditCheckpointRecord): Promise<void> {
@@ -246,12 +252,20 @@ export class RedisAuditStore implements AuditStore {
     return some.map((json) => JSON.parse(json))
   }
 
-  async pruneAudit (upToSeq: Record<string, number>): Promise<number> {
+  async pruneAudit (upToSeq: Record<string, number>, known: StoredAuditEvent[] = []): Promise<number> {
     let removed = 0
+    const read = new Map<string, Map<number, { event: StoredAuditEvent, located: Located }>>()
+    for (const event of known) {
+      const located = this.whereRead.get(event)
+      if (!located) continue
+      let bySeq = read.get(event.chain)
+      if (!bySeq) read.set(event.chain, bySeq = new Map())
+      bySeq.set(event.seq, { event, located })
+    }
     for (const [chain, upTo] of Object.entries(upToSeq)) {
       // batch after batch, each its own script: other commands run in between
       for (;;) {
-        const count = await this.pruneBatch(chain, upTo)
+        const count = await this.pruneBatch(chain, upTo, read.get(chain))
         if (count === undefined) break
         removed += count
       }
@@ -260,15 +274,16 @@ export class RedisAuditStore implements AuditStore {
   }
 
   /** one retention batch (PRUNE_AUDIT): seqs removed, or undefined when nothing is left up to upTo */
-  private async pruneBatch (chain: string, upTo: number): Promise<number | undefined> {
+  private async pruneBatch (chain: string, upTo: number, known?: Map<number, { event: StoredAuditEvent, located: Located }>): Promise<number | undefined> {
     const chainKey = this.key('chain', chain)
     const client = this.redis.client
     for (;;) {
       const floor = Number(await this.redis.run(async () => await client.hget(chainKey, 'floor')) ?? '1')
       if (floor > upTo) return undefined
       const seqs = Array.from({ length: Math.min(upTo, floor + PRUNE_BATCH - 1) - floor + 1 }, (_, i) => floor + i)
-      const fields = await this.chainFields(chain, seqs)
-      const found = await this.located(fields.filter((f): f is Located => f !== undefined))
+      const given = known && seqs.every((seq) => known.has(seq)) ? seqs.map((seq) => known.get(seq) as { event: StoredAuditEvent, located: Located }) : undefined
+      const fields = given ? given.map(({ located }) => located) : await this.chainFields(chain, seqs)
+      const found = given ?? await this.located(fields.filter((f): f is Located => f !== undefined))
       const eventOf = new Map(found.map(({ event, located }) => [located.id, { event, located }]))
       const keys = new DeclaredKeys([this.key('ev'), chainKey])
       const args: Arg[] = [floor, floor + seqs.length]
