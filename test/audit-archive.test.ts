@@ -1,113 +1,30 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import pg from 'pg'
-import type { LightMyRequestResponse } from 'fastify'
 import { AuditArchiver, AuditChainBreakError } from '../src/services/audit-archiver.js'
 import type { AuditEvent } from '../src/services/audit.js'
 import { ArchiveUnavailableError } from '../src/store/index.js'
 import type { RedisStores } from '../src/store/index.js'
 import { auditKey } from '../src/store/redis/keys.js'
 import { encodeAuditEvent, eventField } from '../src/store/redis/codec-audit.js'
-import { PostgresAuditArchive } from '../src/store/postgres/audit-archive.js'
 import { startTestPostgres } from './lib/postgres-server.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
-import { bearer, buildWorld, reuseQuery } from './lib/world.js'
-import type { World } from './lib/world.js'
+import { archiveWorld, auditor, DAY, reuseSome, searchAll } from './lib/audit-archive-world.js'
+import type { ArchiveWorld } from './lib/audit-archive-world.js'
 
 /**
- * The audit trail over two tiers: the archiver moves what is older than the hot window from
- * Redis to PostgreSQL, checked link by link, and every reader — search and its cursors, export,
- * verification, the portal's access history — sees one trail, the same before and after. With
- * PostgreSQL down, archiving waits and only the reads that need it are refused (503).
+ * The archiver on Redis: PostgreSQL stopped and started, a crash between a commit and the
+ * removal, one archiver at a time, a tampered trail, retention, idle chains, a chain retention
+ * cut before there was an archive, and what verification finds done to the archive itself.
+ * (test/audit-archive-backends.test.ts: one trail over both tiers, on every store.)
  */
-const DAY = 86_400_000
 const [redis, postgres] = await Promise.all([startTestRedis(), startTestPostgres()])
 t.teardown(async () => { await Promise.all([redis.destroy(), postgres.destroy()]) })
 
-interface Setup { w: World, store: RedisStores, archive: PostgresAuditArchive, archiver: (options?: { days?: number, owner?: string }) => AuditArchiver }
-
-async function setUp (t: Test, database: string): Promise<Setup> {
-  const admin = new pg.Client({ connectionString: postgres.url })
-  // the server is stopped in a test: this connection's end must not be an uncaught error
-  admin.on('error', () => {})
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${database}`)
-  await admin.end()
-  const url = postgres.url.replace(/\/postgres$/, `/${database}`)
-  const store = await testRedisStore(t, redis)
-  // the gateway's own archiver waits a day: the test's, with its clock days ahead, does the moving
-  const w = await buildWorld(t, { store, env: { AUDIT_ARCHIVE_URL: url, AUDIT_ARCHIVE_INTERVAL_MS: String(DAY) } })
-  const archive = new PostgresAuditArchive({ url })
-  t.teardown(async () => await archive.close())
-  const archiver = ({ days = 2 }: { days?: number } = {}): AuditArchiver => new AuditArchiver({
-    hot: store.audit, archive, leases: store.leases, log: w.app.log, hotDays: 1, retentionDays: 0, migrate: true,
-    signer: w.app.signingKeys, issuer: w.app.config.gatewayIssuer, batchSize: 7, now: () => Date.now() + days * DAY
-  })
-  return { w, store, archive, archiver }
+async function setUp (t: Test, _name: string): Promise<ArchiveWorld<RedisStores>> {
+  return await archiveWorld(t, postgres, await testRedisStore(t, redis))
 }
-
-const auditor = (w: World): Record<string, string> => bearer(w.tokens.auditor)
-
-/** every page of a search, following its cursors */
-async function searchAll (w: World, body: Record<string, unknown>): Promise<AuditEvent[]> {
-  const events: AuditEvent[] = []
-  let cursor: string | undefined
-  do {
-    const res = await w.app.inject({ method: 'POST', url: '/v1/audit/search', headers: auditor(w), payload: { ...body, ...(cursor ? { cursor } : {}) } })
-    if (res.statusCode !== 200) throw new Error(`search: ${res.statusCode} ${res.body}`)
-    const page = res.json() as { events: AuditEvent[], nextCursor?: string }
-    events.push(...page.events)
-    cursor = page.nextCursor
-  } while (cursor)
-  return events
-}
-
-async function history (w: World, extra: Record<string, unknown> = {}): Promise<LightMyRequestResponse> {
-  return await w.app.inject({ method: 'POST', url: '/v1/portal/access-history', headers: bearer(w.tokens.portal), payload: { subject: { kind: 'citizen', id: w.citizen }, ...extra } })
-}
-
-async function reuseSome (w: World, n: number): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    const res = await w.app.inject({ method: 'POST', url: '/v1/reuse-queries', headers: bearer(w.tokens.requester), payload: reuseQuery(w) })
-    if (res.statusCode !== 200) throw new Error(`reuse: ${res.body}`)
-  }
-}
-
-t.test('one trail over both tiers: the same search pages, export, verification and access history after archiving', async (t) => {
-  const { w, store, archive, archiver } = await setUp(t, 'trail')
-  await reuseSome(w, 6)
-  await w.app.audit.checkpoint()
-  await reuseSome(w, 3)
-  const to = new Date(Date.now() + 1).toISOString()
-  await new Promise((resolve) => setTimeout(resolve, 5))
-
-  const searches = [{ to, limit: 4 }, { to, agency: w.agencies.requester.code, limit: 2 }, { to, subject: { kind: 'citizen', id: w.citizen }, limit: 3 }, { to, action: 'reuse.queried', limit: 5 }]
-  const before = await Promise.all(searches.map(async (body) => await searchAll(w, body)))
-  const exportBefore = (await w.app.inject({ method: 'GET', url: `/v1/audit/export?to=${encodeURIComponent(to)}`, headers: auditor(w) })).body
-  const historyBefore = (await history(w, { to })).json()
-  t.ok(before[0]!.length > 20 && before[2]!.length >= 9, 'a trail to archive')
-
-  const result = await archiver().run()
-  const cut = await store.audit.auditCheckpoints(0, 0)
-  t.ok(result.moved > 0, `${result.moved} events moved`)
-  const archivedIds = before[0]!.filter((e) => e.seq <= (cut[0]!.chains.find((c) => c.chain === e.chain)?.seq ?? 0)).map((e) => e.id)
-  t.equal(archivedIds.length, result.moved, 'every event up to the cut, and only those')
-  t.same(await store.audit.auditEvents(archivedIds), [], 'they have left Redis')
-  t.equal((await archive.auditEvents(archivedIds)).length, archivedIds.length, 'and are in PostgreSQL')
-  t.ok(before[0]!.some((e) => !archivedIds.includes(e.id)), 'the events after the cut stay hot')
-
-  const after = await Promise.all(searches.map(async (body) => await searchAll(w, body)))
-  t.same(after, before, 'every search, page by page across the tiers, answers as before')
-  const exportAfter = (await w.app.inject({ method: 'GET', url: `/v1/audit/export?to=${encodeURIComponent(to)}`, headers: auditor(w) })).body
-  t.equal(exportAfter, exportBefore, 'the export is the same, byte for byte')
-  t.same((await history(w, { to })).json(), historyBefore, "the citizen's access history is the same")
-  const verify = await w.app.inject({ method: 'GET', url: '/v1/audit/verify', headers: auditor(w) })
-  t.equal(verify.json().ok, true, 'the whole trail verifies across the boundary')
-
-  const again = await archiver().run()
-  t.equal(again.moved, 0, 'a second run finds nothing more to move')
-})
 
 t.test('PostgreSQL down: archiving waits, nothing is lost, recent reads go on, archived reads answer 503 archive_unavailable', async (t) => {
   const { w, store, archive, archiver } = await setUp(t, 'outage')
@@ -260,4 +177,44 @@ t.test('a chain whose start retention removed before there was an archive is arc
   t.equal(archived[0]?.seq, firstKept, 'the archive holds the chain from its first kept event')
   t.equal((await w.app.inject({ method: 'GET', url: '/v1/audit/verify', headers: auditor(w) })).json().ok, true, 'and it verifies from the checkpoint')
   t.same(await store.audit.auditChainSlice(chain, firstKept, 1), [], 'the archived events left Redis')
+})
+
+t.test('verification finds what was done to the archive: a row altered, a row deleted, a month dropped outside retention', async (t) => {
+  const { w, archive, archiver } = await setUp(t, 'tampered')
+  await reuseSome(w, 6)
+  await w.app.audit.checkpoint()
+  await reuseSome(w, 1)
+  await archiver().run()
+  const url = w.app.config.audit.archive!.url
+  const sql = new pg.Client({ connectionString: url })
+  sql.on('error', () => {})
+  await sql.connect()
+  t.teardown(async () => await sql.end())
+  const verify = async (): Promise<{ ok: boolean, firstBadEvent?: string, reason?: string }> =>
+    (await w.app.inject({ method: 'GET', url: '/v1/audit/verify', headers: auditor(w) })).json()
+  t.equal((await verify()).ok, true, 'intact at first')
+  const chain = w.app.audit.chain
+  const [victim] = await archive.auditChainSlice(chain, 5, 1)
+
+  await sql.query('UPDATE audit_events SET outcome = $2 WHERE id = $1', [victim!.id, victim!.outcome === 'granted' ? 'denied' : 'granted'])
+  const altered = await verify()
+  t.equal(altered.ok, false, 'an altered row is found')
+  t.equal(altered.firstBadEvent, victim!.id)
+  await sql.query('UPDATE audit_events SET outcome = $2 WHERE id = $1', [victim!.id, victim!.outcome])
+  t.equal((await verify()).ok, true, 'and intact once put back')
+
+  const saved = (await sql.query('SELECT * FROM audit_events WHERE id = $1', [victim!.id])).rows[0] as Record<string, unknown>
+  await sql.query('DELETE FROM audit_events WHERE id = $1', [victim!.id])
+  const deleted = await verify()
+  t.equal(deleted.ok, false, 'a deleted row is found')
+  t.match(deleted.reason, /missing/)
+  const columns = Object.keys(saved)
+  await sql.query(`INSERT INTO audit_events (${columns.map((c) => `"${c}"`).join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`, columns.map((c) => saved[c]))
+  t.equal((await verify()).ok, true)
+
+  const month = (await archive.partitions())[0]!.name
+  await sql.query(`ALTER TABLE audit_events DETACH PARTITION ${month}`)
+  await sql.query(`DROP TABLE ${month}`)
+  const dropped = await verify()
+  t.equal(dropped.ok, false, `a month dropped outside retention is found: ${dropped.reason ?? ''}`)
 })
