@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
-import { decodeTime, encodeTime, monotonicFactory } from 'ulid'
+import { decodeTime, encodeTime, monotonicFactory, ulid as chainUlid } from 'ulid'
 import type { Logger } from 'pino'
 import { canonicalDigest } from '../lib/digest.js'
 import { ProblemError } from '../lib/problem.js'
@@ -155,8 +155,6 @@ export interface RangeWalk {
   checkedBefore: number
 }
 
-const ulid = monotonicFactory()
-
 export class AuditService {
   private chainId: string
   private head: { seq: number, hash: string } | undefined
@@ -171,9 +169,11 @@ export class AuditService {
   private ownCheckpointed: { seq: number, hash: string } | undefined
 
   private readonly now: () => number
+  /** event ids: increasing within the process even when the clock steps back (and on the `now` clock given) */
+  private readonly ulid = monotonicFactory()
 
   constructor (private readonly options: AuditServiceOptions) {
-    this.chainId = options.chain ?? ulid()
+    this.chainId = options.chain ?? chainUlid()
     this.now = options.now ?? Date.now
   }
 
@@ -252,7 +252,7 @@ export class AuditService {
   }
 
   private startChain (): void {
-    this.chainId = ulid()
+    this.chainId = chainUlid()
     this.head = { seq: 0, hash: GENESIS_HASH }
     this.logged = this.head
   }
@@ -263,7 +263,7 @@ export class AuditService {
     const events = batch.map(({ input }) => {
       // one clock reading for the id and the time: a time range searched through the id
       // indexes then selects exactly the events whose `time` is in it
-      const id = ulid(this.now())
+      const id = this.ulid(this.now())
       const body: Omit<AuditEvent, 'hash'> = {
         id,
         chain: this.chain,
@@ -320,11 +320,12 @@ export class AuditService {
       const head = await this.options.audit.auditChainHead(chain)
       if (head) chains.push({ chain, ...head })
     }
-    const [last] = await this.options.audit.auditCheckpoints(-1, -1)
+    const stored = await this.options.audit.auditCheckpointCount()
+    const [last] = stored > 0 ? await this.options.audit.auditCheckpoints(stored - 1, stored - 1) : []
     const own = chains.find((head) => head.chain === this.chain)
     const ownUnmoved = (own === undefined && this.ownCheckpointed === undefined) ||
       (own !== undefined && own.seq === this.ownCheckpointed?.seq && own.hash === this.ownCheckpointed.hash)
-    if (last && ownUnmoved && sameHeads(chains, last.chains)) return undefined
+    if (ownUnmoved && sameHeads(chains, last?.chains ?? [])) return undefined
     const time = new Date(this.now()).toISOString()
     // `writer` names the chain of the log this checkpoint also goes to: offline, that chain must
     // be in the log, so removing all of its events from the file is not mistaken for "none yet"

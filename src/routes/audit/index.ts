@@ -16,11 +16,14 @@ const range = {
   additionalProperties: false
 }
 
-/** the request's URL with `cursor` set: where the next page is (relative to the gateway's root) */
+/**
+ * The request's URL with `cursor` set, as a reference relative to the request's own (RFC 3986
+ * §5.2): it resolves the same behind a proxy that serves the gateway under a path prefix.
+ */
 function nextUrl (url: string, cursor: string): string {
   const next = new URL(url, 'http://gateway.invalid')
   next.searchParams.set('cursor', cursor)
-  return `${next.pathname}${next.search}`
+  return `${next.pathname.slice(next.pathname.lastIndexOf('/') + 1)}${next.search}`
 }
 
 export default async function auditRoutes (app: FastifyInstance): Promise<void> {
