@@ -63,9 +63,8 @@ export class AuditReads {
    */
   async export (call: Call, query: TimeRange & { limit?: number | undefined, cursor?: string | undefined }): Promise<{ events: AsyncIterable<AuditEvent>, nextCursor?: string }> {
     checkTimeRange(query.from, query.to)
-    const page = await this.deps.audit.exportPage(given(query), { limit: query.limit ?? EXPORT_LIMIT, ...(query.cursor ? { cursor: query.cursor } : {}) })
-    await call.audit({ action: 'audit.exported', outcome: 'granted', detail: { ...given(query), ...(query.cursor ? { continued: true } : {}) } })
-    return page
+    return await this.deps.audit.exportPage(given(query), { limit: query.limit ?? EXPORT_LIMIT, ...(query.cursor ? { cursor: query.cursor } : {}) },
+      async () => await call.audit({ action: 'audit.exported', outcome: 'granted', detail: { ...given(query), ...(query.cursor ? { continued: true } : {}) } }))
   }
 
   /** A page of the signed checkpoints made in the range, oldest first. */

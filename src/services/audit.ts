@@ -447,13 +447,16 @@ export class AuditService {
    * A page of the export: at most `limit` events of the range, oldest first, and a cursor when
    * more follow. The page's ids are read first (small: an id a event), so the cursor is known
    * before the first event is sent; the events themselves are read as they are sent.
+   * `onRecord` runs once the cursor is found good, before anything is read: the caller puts the
+   * export on record there, and the page holds that event when the range does.
    */
-  async exportPage (range: { from?: string, to?: string }, page: { limit: number, cursor?: string }): Promise<{ events: AsyncGenerator<AuditEvent>, nextCursor?: string }> {
+  async exportPage (range: { from?: string, to?: string }, page: { limit: number, cursor?: string }, onRecord?: () => Promise<unknown>): Promise<{ events: AsyncGenerator<AuditEvent>, nextCursor?: string }> {
     const fingerprint = this.fingerprint(['export', range.from, range.to])
     let fromId = range.from ? encodeTime(Date.parse(range.from)) : undefined
     const toId = range.to ? encodeTime(Date.parse(range.to)) : undefined
     // the cursor is the last id sent: the page starts after it
     let after = page.cursor ? this.openCursor(page.cursor, fingerprint) : undefined
+    await onRecord?.()
     if (after !== undefined) fromId = after
     const ids: string[] = []
     while (ids.length <= page.limit) {
