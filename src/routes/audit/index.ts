@@ -59,7 +59,7 @@ export default async function auditRoutes (app: FastifyInstance): Promise<void> 
       response: {
         200: {
           description: 'one AuditEvent a line',
-          headers: { link: { type: 'string', description: 'the next page, when more events follow: `<URL>; rel="next"`' } },
+          headers: { Link: { type: 'string', description: 'the next page, when more events follow: `<URL>; rel="next"`' } },
           content: { 'application/x-ndjson': { schema: { $ref: 'AuditEvent#' } } }
         },
         ...problemResponses(400, 401, 403, 503)
