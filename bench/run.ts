@@ -5,6 +5,7 @@ import { benchReuse } from './reuse.js'
 import { benchToken } from './token.js'
 import { benchImport, usedMemory } from './import.js'
 import { benchAuditSearch, fillAuditTrail } from './audit-search.js'
+import { benchAuditVerify, fillVerifyTrail, VERIFY_ISSUER } from './audit-verify.js'
 import { benchScale } from './scale.js'
 import { formatBreakdown } from './memory-usage.js'
 import type { MemoryClass } from './memory-usage.js'
@@ -20,7 +21,7 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const documents = Number(process.env.BENCH_DOCS ?? 100_000)
 const auditEvents = Number(process.env.BENCH_AUDIT_EVENTS ?? 1_000_000)
 const fixedRate = Number(process.env.BENCH_FIXED_RATE ?? 500)
-/** BENCH_ONLY=import,audit: only those parts (reuse, token, scale, audit, import) */
+/** BENCH_ONLY=import,audit: only those parts (reuse, token, scale, audit, verify, import) */
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((part) => part.trim())) : undefined
 const runs = (part: string): boolean => !only || only.has(part)
 const started = Date.now()
@@ -75,6 +76,32 @@ if (runs('reuse') || runs('token') || runs('scale') || runs('audit')) {
         rows.push(['   (trail filled at)', `${(auditEvents / fill.seconds).toFixed(0)} events/s`, '', ''])
         rows.push(['   (Redis bytes per reuse-query audit event)', eventBytes.toFixed(0), 'the event, its chain position and its index entries', ''])
       }
+    } finally {
+      await g.stop()
+    }
+  } finally {
+    await redis.stop()
+  }
+}
+if (runs('verify')) {
+  // a Redis and a gateway of its own: the month of checkpoints is stored before the gateway makes any
+  const redis = await benchRedis()
+  try {
+    progress(`filling a month of audit trail with ${auditEvents} events, and its checkpoints`)
+    const fill = await fillVerifyTrail(redis, auditEvents)
+    const g = await benchGateway(redis, CPUS?.server, { GATEWAY_ISSUER: VERIFY_ISSUER })
+    try {
+      progress('audit verification of the last day, then of the whole month')
+      const v = await benchAuditVerify(g)
+      const day = v.lastDay
+      rows.push([
+        `7. verify the last day of a ${auditEvents}-event month (target ≤ 1000 ms)`,
+        `${day.medianMs.toFixed(0)} ms median, ${day.maxMs.toFixed(0)} ms max of 5; ${day.checked} events, ${day.ok ? 'ok' : 'NOT OK'}${day.complete ? '' : ', incomplete'}`,
+        `the day's ${v.plainEvents} events re-hashed in a plain loop: ${v.plainHashMs.toFixed(0)} ms`,
+        `${ratio(day.medianMs, v.plainHashMs, 1)} ×`
+      ])
+      rows.push(['   (the whole month, cursor after cursor)', `${v.whole.ms.toFixed(0)} ms, ${v.whole.requests} requests, ${v.whole.checked} events, ${v.whole.ok ? 'ok' : 'NOT OK'}`, 'the last day\'s median', `${ratio(v.whole.ms, day.medianMs, 0)} ×`])
+      rows.push(['   (trail filled at)', `${(auditEvents / fill.fillSeconds).toFixed(0)} events/s, ${fill.checkpoints} checkpoints`, '', ''])
     } finally {
       await g.stop()
     }
