@@ -66,7 +66,7 @@ export async function appendChain (redis: { url: string, prefix: string }, event
       const upTo = Math.round(events * (i + 1) / intervals)
       const batch: Array<Promise<AuditEvent>> = []
       for (; done < upTo; done++) {
-        if (spread) clock = spread.fromMs + (spread.toMs - spread.fromMs) * done / events
+        if (spread) clock = Math.floor(spread.fromMs + (spread.toMs - spread.fromMs) * done / events)
         batch.push(audit.record(input(done + share.offset)))
       }
       const last = (await Promise.all(batch)).at(-1)
