@@ -156,6 +156,19 @@ t.test('a link broken across the range\'s start is found: the walk starts at the
   t.match(result.reason, /does not link to its predecessor/)
 })
 
+t.test('a range reaching past retention starts each chain where retention cut it, after the checkpoint it was cut at', async (t) => {
+  const w = await tenHours()
+  // each chain is cut at the newest checkpoint older than 4:00: the 3:30 one
+  t.equal(await w.services[0]?.prune(new Date(Date.parse(w.at(4, 0)))), 40)
+  t.same(await w.verify({ from: w.at(1, 0), to: w.at(7, 0) }), { ok: true, checked: 30, chains: 2, checkpoints: 3, complete: true }, 'from the 0:30 checkpoint, each chain resumes at the 3:30 one')
+  t.same(await w.verify({}), { ok: true, checked: 60, chains: 2, checkpoints: 2, complete: true }, 'the whole trail likewise')
+  const first = w.event(1, 4, 0)
+  w.store.edits.set(first.id, null)
+  const result = await w.verify({ from: w.at(1, 0), to: w.at(7, 0) })
+  t.equal(result.ok, false, 'a kept event removed after the cut')
+  t.match(result.reason, /missing/)
+})
+
 t.test('past its budget a request answers partially, and its cursor continues to the same answer', async (t) => {
   const unbounded = await tenHours()
   const bounded = await tenHours({ verifyBudget: 7 })

@@ -559,18 +559,29 @@ export class AuditService {
     let stopped: { chain: string, seq?: number, hash?: string } | undefined
     async function * events (): AsyncGenerator<AuditEvent> {
       let read = 0
+      /** the read of `count` events from `from` on, started now, within the budget */
+      const slice = (chain: string, from: number, target: number): { from: number, count: number, events: Promise<AuditEvent[]> } | undefined => {
+        if (from > target || read >= budget) return undefined
+        const count = Math.min(500, target - from + 1, budget - read)
+        read += count
+        const events = store.auditChainSlice(chain, from, count) as unknown as Promise<AuditEvent[]>
+        // read ahead: if the walk stops before it is awaited, its failure is nobody's to report
+        events.catch(() => {})
+        return { from, count, events }
+      }
       for (const chain of chains) {
         if (resumed && chain < resumed.chain) continue
         const target = targets.get(chain) as number
         let last = startOf(chain) ?? { seq: 0, hash: GENESIS_HASH }
-        // fixed steps, not from the last event found: a gap is read past, and the verifier names it
-        for (let next = last.seq + 1; next <= target;) {
-          if (read >= budget) { stopped = { chain, ...last }; return }
-          const count = Math.min(500, target - next + 1, budget - read)
-          const slice = await store.auditChainSlice(chain, next, count) as unknown as AuditEvent[]
-          read += count
-          next += count
-          for (const event of slice) { yield event; last = { seq: event.seq, hash: event.hash } }
+        // fixed steps, not from the last event found: a gap is read past, and the verifier names
+        // it; the next step is read while this one is verified
+        let current = slice(chain, last.seq + 1, target)
+        if (!current && last.seq < target) { stopped = { chain, ...last }; return }
+        while (current) {
+          const upcoming = slice(chain, current.from + current.count, target)
+          for (const event of await current.events) { yield event; last = { seq: event.seq, hash: event.hash } }
+          if (!upcoming && current.from + current.count <= target) { stopped = { chain, ...last }; return }
+          current = upcoming
         }
         finished.add(chain)
       }
