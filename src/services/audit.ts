@@ -325,7 +325,11 @@ export class AuditService {
     const own = chains.find((head) => head.chain === this.chain)
     const ownUnmoved = (own === undefined && this.ownCheckpointed === undefined) ||
       (own !== undefined && own.seq === this.ownCheckpointed?.seq && own.hash === this.ownCheckpointed.hash)
-    if (ownUnmoved && sameHeads(chains, last?.chains ?? [])) return undefined
+    if (ownUnmoved && sameHeads(chains, last?.chains ?? [])) {
+      // no event was logged since, but other lines (errors) may have been
+      await this.options.flushLog?.()
+      return undefined
+    }
     const time = new Date(this.now()).toISOString()
     // `writer` names the chain of the log this checkpoint also goes to: offline, that chain must
     // be in the log, so removing all of its events from the file is not mistaken for "none yet"
