@@ -7,6 +7,7 @@ import { benchImport, usedMemory } from './import.js'
 import { benchAuditSearch, CITIZEN, fillAuditTrail } from './audit-search.js'
 import { ARCHIVED_CITIZEN, benchArchive, benchArchivedSearch, benchArchiver, fillArchive } from './audit-archive.js'
 import type { BenchArchive } from './audit-archive.js'
+import { benchAuditVerify, fillVerifyTrail, VERIFY_ISSUER } from './audit-verify.js'
 import { benchScale } from './scale.js'
 import { formatBreakdown } from './memory-usage.js'
 import type { MemoryClass } from './memory-usage.js'
@@ -25,7 +26,7 @@ const fixedRate = Number(process.env.BENCH_FIXED_RATE ?? 500)
 /** events the archiver moves to PostgreSQL, and events written straight into the archive's past months */
 const archiverEvents = Number(process.env.BENCH_ARCHIVER_EVENTS ?? 200_000)
 const olderEvents = Number(process.env.BENCH_ARCHIVED_EVENTS ?? 10_000_000)
-/** BENCH_ONLY=import,audit: only those parts (reuse, token, scale, audit, import) */
+/** BENCH_ONLY=import,audit: only those parts (reuse, token, scale, audit, verify, import) */
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((part) => part.trim())) : undefined
 const runs = (part: string): boolean => !only || only.has(part)
 const started = Date.now()
@@ -88,7 +89,7 @@ if (runs('reuse') || runs('token') || runs('scale') || runs('audit')) {
           const moved = await benchArchiver(redis, archive, archiverEvents)
           measured.postgresBytesPerAuditEvent = moved.postgresBytesPerEvent
           measured.archiverEventsPerSecond = moved.eventsPerSecond
-          rows.push([`7. archiver: events moved to PostgreSQL (${moved.moved}: read, every hash recomputed and link checked, committed, removed from Redis)`, `${moved.eventsPerSecond.toFixed(0)} events/s`, `COPY into a bare table: ${moved.baselineRowsPerSecond.toFixed(0)} rows/s`, ratio(moved.eventsPerSecond, moved.baselineRowsPerSecond)])
+          rows.push([`8. archiver: events moved to PostgreSQL (${moved.moved}: read, every hash recomputed and link checked, committed, removed from Redis)`, `${moved.eventsPerSecond.toFixed(0)} events/s`, `COPY into a bare table: ${moved.baselineRowsPerSecond.toFixed(0)} rows/s`, ratio(moved.eventsPerSecond, moved.baselineRowsPerSecond)])
           rows.push(['   (Redis memory, the trail bounded by the hot window)', `${(moved.redisBytesAfter / 2 ** 20).toFixed(0)} MiB after`, `${(moved.redisBytesBefore / 2 ** 20).toFixed(0)} MiB before: ${((moved.redisBytesBefore - moved.redisBytesAfter) / Math.max(1, moved.moved)).toFixed(0)} B freed an archived event`, ratio(moved.redisBytesAfter, moved.redisBytesBefore, 2)])
           rows.push(['   (PostgreSQL bytes per archived event)', moved.postgresBytesPerEvent.toFixed(0), 'row, indexes and document entry (durable server: fsync on)', ''])
           progress(`writing ${olderEvents} events into the archive's past months`)
@@ -98,8 +99,8 @@ if (runs('reuse') || runs('token') || runs('scale') || runs('audit')) {
           const spanning = await benchArchivedSearch(g, seconds, 10, CITIZEN)
           const archivedOnly = await benchArchivedSearch(g, seconds, 10, ARCHIVED_CITIZEN)
           const hot = trail - moved.moved
-          rows.push([`8. audit search, a subject in both tiers (${hot} events hot, ${olderEvents + moved.moved} archived; 10 connections)`, fmt(spanning), bare ? `bare Fastify route: ${fmt(bare)}` : '(not measured: BENCH_ONLY)', bare ? ratio(spanning.requestsPerSecond, bare.requestsPerSecond) : ''])
-          rows.push(['8b. audit search, a subject whose events are all archived', fmt(archivedOnly), bare ? `bare Fastify route: ${fmt(bare)}` : '', bare ? ratio(archivedOnly.requestsPerSecond, bare.requestsPerSecond) : ''])
+          rows.push([`9. audit search, a subject in both tiers (${hot} events hot, ${olderEvents + moved.moved} archived; 10 connections)`, fmt(spanning), bare ? `bare Fastify route: ${fmt(bare)}` : '(not measured: BENCH_ONLY)', bare ? ratio(spanning.requestsPerSecond, bare.requestsPerSecond) : ''])
+          rows.push(['9b. audit search, a subject whose events are all archived', fmt(archivedOnly), bare ? `bare Fastify route: ${fmt(bare)}` : '', bare ? ratio(archivedOnly.requestsPerSecond, bare.requestsPerSecond) : ''])
         }
       }
     } finally {
@@ -108,6 +109,32 @@ if (runs('reuse') || runs('token') || runs('scale') || runs('audit')) {
   } finally {
     await redis.stop()
     await archive?.stop()
+  }
+}
+if (runs('verify')) {
+  // a Redis and a gateway of its own: the month of checkpoints is stored before the gateway makes any
+  const redis = await benchRedis()
+  try {
+    progress(`filling a month of audit trail with ${auditEvents} events, and its checkpoints`)
+    const fill = await fillVerifyTrail(redis, auditEvents)
+    const g = await benchGateway(redis, CPUS?.server, { GATEWAY_ISSUER: VERIFY_ISSUER })
+    try {
+      progress('audit verification of the last day, then of the whole month')
+      const v = await benchAuditVerify(g)
+      const day = v.lastDay
+      rows.push([
+        `7. verify the last day of a ${auditEvents}-event month (target ≤ 1000 ms)`,
+        `${day.medianMs.toFixed(0)} ms median, ${day.maxMs.toFixed(0)} ms max of 5; ${day.checked} events, ${day.ok ? 'ok' : 'NOT OK'}${day.complete ? '' : ', incomplete'}`,
+        `the day's ${v.plainEvents} events re-hashed in a plain loop: ${v.plainHashMs.toFixed(0)} ms`,
+        `${ratio(day.medianMs, v.plainHashMs, 1)} ×`
+      ])
+      rows.push(['   (the whole month, cursor after cursor)', `${v.whole.ms.toFixed(0)} ms, ${v.whole.requests} requests, ${v.whole.checked} events, ${v.whole.ok ? 'ok' : 'NOT OK'}`, 'the last day\'s median', `${ratio(v.whole.ms, day.medianMs, 0)} ×`])
+      rows.push(['   (trail filled at)', `${(auditEvents / fill.fillSeconds).toFixed(0)} events/s, ${fill.checkpoints} checkpoints`, '', ''])
+    } finally {
+      await g.stop()
+    }
+  } finally {
+    await redis.stop()
   }
 }
 let breakdown = ''

@@ -1,3 +1,4 @@
+import type { AuditCheckpointRecord } from '../src/store/index.js'
 import t from 'tap'
 import { pino } from 'pino'
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose'
@@ -96,7 +97,7 @@ t.test('a trail of the earlier layout is read, searched, verified and pruned bes
   const revealed = await current.history(SUBJECT, { limit: 100 }, '2026-03-01')
   t.same(revealed.events.map((e) => e.id), newestFirst.map((e) => e.id), 'hidden accesses of both layouts are revealed on their day')
 
-  const checkpoints = [...await current.checkpoints(), await current.checkpoint()]
+  const checkpoints = [...await current.checkpoints(), await current.checkpoint() as AuditCheckpointRecord]
   t.same(await verifyAuditTrail(current.chainEvents(), checkpoints, keys, { requireAllChains: true }), { ok: true, checked: 24, chains: 2, checkpoints: 2 })
 
   // retention: the old chain up to its checkpoint (its first 12 events), wherever they are indexed

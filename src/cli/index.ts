@@ -216,15 +216,17 @@ export function buildCli (): Command {
     })
 
   audit.command('export')
-    .description('export the audit trail from a running gateway to an NDJSON file, with progress: the events (GET /v1/audit/export), then the signed checkpoints made in the same range (GET /v1/audit/checkpoints) as {"checkpoint": …} lines, so that `audit verify` checks the file on its own')
+    .description('export the audit trail from a running gateway to an NDJSON file, with progress: the events (GET /v1/audit/export, page after page as its Link headers lead), then the signed checkpoints made in the same range (GET /v1/audit/checkpoints) as {"checkpoint": …} lines, so that `audit verify` checks the file on its own')
     .requiredOption('--key <file>', "an auditor agency's private JWK file")
     .option('--agency <code>', 'agency code (default: the one in the key file)')
     .option('--gateway <url>', 'gateway base URL', 'http://127.0.0.1:3000')
     .requiredOption('--out <file>', 'file to write')
     .option('--from <time>', 'ISO 8601 time, inclusive (verify the file with the same --from)')
     .option('--to <time>', 'ISO 8601 time, exclusive (default: now)')
+    .option('--page-size <n>', 'events a request (default: as many as the gateway sends, 100000); the pages are followed to the end')
     .option('--quiet', 'no progress bar')
-    .action(async (options: { key: string, agency?: string, gateway: string, out: string, from?: string, to?: string, quiet?: boolean }) => {
+    .action(async (options: { key: string, agency?: string, gateway: string, out: string, from?: string, to?: string, pageSize?: string, quiet?: boolean }) => {
+      if (options.pageSize !== undefined && !/^[1-9]\d*$/.test(options.pageSize)) throw new StatedError('--page-size must be a positive integer')
       const privateKey = await readPrivateKey(options.key)
       const gateway = options.gateway.replace(/\/+$/, '')
       const token = (await fetchAccessToken({ gateway, privateKey, agency: agencyOf(privateKey, options.agency), scope: 'audit:read' })).access_token
@@ -233,13 +235,11 @@ export function buildCli (): Command {
       const to = options.to ?? new Date().toISOString()
       const query = new URLSearchParams({ ...(options.from ? { from: options.from } : {}), to })
       const headers = { authorization: `Bearer ${token}` }
-      const response = await fetchFrom(`${gateway}/v1/audit/export?${query}`, { headers })
-      if (!response.ok || !response.body) throw new StatedError(`export refused (${response.status}): ${await response.text()}`)
       const bar = options.quiet ? undefined : new SingleBar({ format: 'exporting audit events | {value} events | {bytes} | {duration}s', hideCursor: true, noTTYOutput: false }, Presets.shades_classic)
       bar?.start(0, 0, { bytes: '0 B' })
       let events = 0
       let bytes = 0
-      const counter = new Transform({
+      const counter = (): Transform => new Transform({
         transform (chunk: Buffer, _encoding, callback) {
           bytes += chunk.length
           for (const byte of chunk) if (byte === 10) events++
@@ -247,7 +247,19 @@ export function buildCli (): Command {
           callback(null, chunk)
         }
       })
-      await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), counter, createWriteStream(options.out))
+      // a page a request: each answer's Link header (rel="next") names the next, until none does
+      const first = new URLSearchParams(query)
+      if (options.pageSize) first.set('limit', options.pageSize)
+      let next: string | undefined = `${gateway}/v1/audit/export?${first}`
+      let flags = 'w'
+      while (next) {
+        const response = await fetchFrom(next, { headers })
+        if (!response.ok || !response.body) throw new StatedError(`export refused (${response.status}): ${await response.text()}`)
+        const link = nextLink(response.headers.get('link'))
+        await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), counter(), createWriteStream(options.out, { flags }))
+        flags = 'a'
+        next = link ? new URL(link, next).toString() : undefined
+      }
       bar?.stop()
       let checkpoints = 0
       let cursor: string | undefined
@@ -359,6 +371,15 @@ function destinationName (value: string): string {
 function cursorOption (value: string, name: string): number {
   if (!/^[0-9]{1,15}$/.test(value)) throw new StatedError(`${name} must be a whole number`)
   return Number(value)
+}
+
+/** the target of a `Link` header's rel="next" (RFC 8288), if it has one */
+export function nextLink (header: string | null): string | undefined {
+  for (const part of (header ?? '').split(/,(?=\s*<)/)) {
+    const match = /^\s*<([^>]*)>(.*)$/.exec(part)
+    if (match && /;\s*rel\s*=\s*"?(?:[^";]*\s)?next(?:\s[^";]*)?"?\s*(?:;|$)/i.test(match[2] as string)) return match[1]
+  }
+  return undefined
 }
 
 export async function runCli (argv: string[]): Promise<void> {

@@ -44,6 +44,32 @@ export function callOf (request: FastifyRequest): Call {
   return { caller: request.caller, audit: async (event, options) => await request.audit(event, options), log: request.log }
 }
 
+/**
+ * Writes out what the audit log destination holds (it writes asynchronously) and fsyncs it.
+ * SonicBoom's flushSync while an asynchronous write is in flight would write the rest before
+ * the bytes in flight: wait for that write to finish (`drain`) first, and for the file to be open.
+ */
+export async function flushDestination (destination: ReturnType<typeof pino.destination>): Promise<void> {
+  // fd, destroyed and _writing are SonicBoom's own state, not in its types
+  const state = destination as unknown as { fd: number, destroyed: boolean, _writing: boolean }
+  if (state.destroyed) return
+  if (state.fd < 0) await once(destination, 'ready')
+  // under a steady load the writes follow one another and `drain` may wait: bounded, and the
+  // writes in flight are then what reaches the file soonest anyway
+  if (state._writing && !await drained(destination, 2000)) return
+  if (!state.destroyed) destination.flushSync()
+}
+
+async function drained (destination: ReturnType<typeof pino.destination>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), ms) })
+  try {
+    return await Promise.race([once(destination, 'drain').then(() => true), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 async function auditPlugin (app: FastifyInstance): Promise<void> {
   const config = app.config
   const destination = config.auditLogFile
@@ -53,6 +79,7 @@ async function auditPlugin (app: FastifyInstance): Promise<void> {
   const audit = new AuditService({
     audit: app.auditTrail,
     log,
+    flushLog: async () => { await flushDestination(destination) },
     signer: app.signingKeys,
     issuer: config.gatewayIssuer,
     cursorKey: createHmac('sha256', config.subjectPepper).update('audit-cursor').digest('hex')
@@ -82,7 +109,9 @@ async function auditPlugin (app: FastifyInstance): Promise<void> {
   // runs before the store closes (hooks run in reverse registration order)
   app.addHook('onClose', async () => {
     await audit.stop()
+    // skipped when nothing moved since the last one; the log is flushed either way
     await audit.checkpoint().catch(onError)
+    await flushDestination(destination).catch(onError)
     // the file is written asynchronously: wait until everything (the final checkpoint
     // included) is on disk and the file closed, bounded; standard output is flushed at exit
     if (config.auditLogFile) {

@@ -24,7 +24,7 @@ export interface TimeRange {
 }
 
 export interface AuditReadsDeps {
-  audit: Pick<AuditService, 'search' | 'export' | 'checkpointPage' | 'chainEvents' | 'checkpoints'>
+  audit: Pick<AuditService, 'search' | 'exportPage' | 'checkpointPage' | 'rangeWalk'>
   /** the key of the subjects' keyed hashes */
   pepper: string
   /** the gateway's public keys, which signed the checkpoints */
@@ -32,6 +32,9 @@ export interface AuditReadsDeps {
   /** the gateway's issuer id, as the checkpoints name it */
   issuer: string
 }
+
+/** events one export request sends at most, and by default: the `Link` header continues it */
+export const EXPORT_LIMIT = 100_000
 
 /** the range's members that are set, for a filter or an audit detail */
 const given = ({ from, to }: TimeRange): { from?: string, to?: string } => ({ ...(from ? { from } : {}), ...(to ? { to } : {}) })
@@ -54,11 +57,14 @@ export class AuditReads {
     return result
   }
 
-  /** Every event in the range, oldest first, read as it is sent; the export is on record before the first. */
-  async export (call: Call, range: TimeRange): Promise<AsyncIterable<AuditEvent>> {
-    checkTimeRange(range.from, range.to)
-    await call.audit({ action: 'audit.exported', outcome: 'granted', detail: given(range) })
-    return this.deps.audit.export(given(range))
+  /**
+   * The events of the range, oldest first, at most `limit` (with a cursor when more follow),
+   * read as they are sent; the export is on record before the first.
+   */
+  async export (call: Call, query: TimeRange & { limit?: number | undefined, cursor?: string | undefined }): Promise<{ events: AsyncIterable<AuditEvent>, nextCursor?: string }> {
+    checkTimeRange(query.from, query.to)
+    return await this.deps.audit.exportPage(given(query), { limit: query.limit ?? EXPORT_LIMIT, ...(query.cursor ? { cursor: query.cursor } : {}) },
+      async () => await call.audit({ action: 'audit.exported', outcome: 'granted', detail: { ...given(query), ...(query.cursor ? { continued: true } : {}) } }))
   }
 
   /** A page of the signed checkpoints made in the range, oldest first. */
@@ -70,15 +76,28 @@ export class AuditReads {
     return page
   }
 
-  /** Recomputes the hash chains and checks the signed checkpoints; the events in the range are what is counted. */
-  async verify (call: Call, range: TimeRange): Promise<VerifyResult> {
-    checkTimeRange(range.from, range.to)
-    const fromMs = range.from ? Date.parse(range.from) : -Infinity
-    const toMs = range.to ? Date.parse(range.to) : Infinity
+  /**
+   * Recomputes the hash chains and checks the signed checkpoints, reading what the range costs
+   * (AuditService.rangeWalk): the events in the range are what is counted. A walk longer than one
+   * request's budget answers `complete: false` with a cursor that continues it.
+   */
+  async verify (call: Call, query: TimeRange & { cursor?: string | undefined }): Promise<VerifyResult & { complete: boolean, nextCursor?: string }> {
+    checkTimeRange(query.from, query.to)
+    const fromMs = query.from ? Date.parse(query.from) : -Infinity
+    const toMs = query.to ? Date.parse(query.to) : Infinity
     const inRange = (event: AuditEvent): boolean => { const t = Date.parse(event.time); return t >= fromMs && t < toMs }
-    // links are checked across the whole chains (a range's first event needs its predecessor); the range sets what is counted
-    const result = await verifyAuditTrail(this.deps.audit.chainEvents(), await this.deps.audit.checkpoints(), createLocalJWKSet(this.deps.jwks()), { issuer: this.deps.issuer, count: inRange, requireAllChains: true })
-    await call.audit({ action: 'audit.verified', outcome: result.ok ? 'granted' : 'error', detail: { ok: result.ok, checked: result.checked, ...(result.firstBadEvent ? { firstBadEvent: result.firstBadEvent } : {}) } })
+    const walk = await this.deps.audit.rangeWalk(given(query), query.cursor)
+    const verified = await verifyAuditTrail(walk.events, walk.checkpoints, createLocalJWKSet(this.deps.jwks()), {
+      issuer: this.deps.issuer,
+      count: inRange,
+      requireAllChains: true,
+      startOf: walk.startOf,
+      finished: walk.finished
+    })
+    const checked = walk.checkedBefore + verified.checked
+    const nextCursor = verified.ok ? walk.nextCursor(checked) : undefined
+    const result = { ...verified, checked, complete: nextCursor === undefined, ...(nextCursor ? { nextCursor } : {}) }
+    await call.audit({ action: 'audit.verified', outcome: result.ok ? 'granted' : 'error', detail: { ...given(query), ok: result.ok, checked: result.checked, complete: result.complete, ...(result.firstBadEvent ? { firstBadEvent: result.firstBadEvent } : {}) } })
     return result
   }
 }

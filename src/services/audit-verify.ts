@@ -70,6 +70,14 @@ export async function verifyAuditTrail (
      * beginning if a signed checkpoint pins one of its events further on; earlier events are refused
      */
     from?: string
+    /**
+     * a walk that starts mid-chain (a range, or a request continuing another): the position a
+     * chain starts after — where a signed checkpoint among `checkpoints` pinned it, or where
+     * this gateway's verification cursor stopped. A start a checkpoint pins must match it.
+     */
+    startOf?: (chain: string) => { seq: number, hash: string } | undefined
+    /** the chains whose ends are checked (default: all); a walk stopped by its budget has not reached the others' */
+    finished?: (chain: string) => boolean
   } = {}
 ): Promise<VerifyResult> {
   const from = options.from === undefined ? undefined : Date.parse(options.from)
@@ -113,9 +121,15 @@ export async function verifyAuditTrail (
     if (typeof event?.chain !== 'string' || typeof event.seq !== 'number') return bad(String(event?.id ?? 'unreadable'), 'an event lacks its chain position')
     if (eventHash(event) !== event.hash) return bad(event, `event ${event.chain}#${event.seq} has been altered: its content does not match its hash`)
     if (from !== undefined && !(Date.parse(event.time) >= from)) return bad(event, `event ${event.chain}#${event.seq} is dated ${String(event.time)}, before the range the export starts at (${options.from as string})`)
-    const state = states.get(event.chain)
     const chainAnchors = anchors.get(event.chain)
     let unvouched: ChainState['unvouched']
+    let state = states.get(event.chain)
+    const resumed = state ? undefined : options.startOf?.(event.chain)
+    if (resumed !== undefined) {
+      const pinnedStart = chainAnchors?.get(resumed.seq)
+      if (pinnedStart !== undefined && pinnedStart !== resumed.hash) return bad(`${event.chain}#${resumed.seq}`, `chain ${event.chain} was to be read from #${resumed.seq} on, but the position differs from what a signed checkpoint recorded`)
+      state = { lastSeq: resumed.seq, lastHash: resumed.hash, lastId: `${event.chain}#${resumed.seq}` }
+    }
     if (!state) {
       const before = chainAnchors?.get(event.seq - 1)
       if (event.seq === 1) {
@@ -142,8 +156,9 @@ export async function verifyAuditTrail (
 
   for (const [chain, byChain] of anchors) {
     if (!options.requireAllChains && !ownChains.has(chain) && !states.has(chain)) continue
+    if (options.finished && !options.finished(chain)) continue
     const highest = Math.max(...byChain.keys())
-    const reached = states.get(chain)?.lastSeq ?? 0
+    const reached = states.get(chain)?.lastSeq ?? options.startOf?.(chain)?.seq ?? 0
     if (highest > reached) {
       return bad(`${chain}#${reached + 1}`, `chain ${chain} ends at #${reached} but a signed checkpoint shows it reached #${highest}: events were cut off its end`)
     }

@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
-import { decodeTime, encodeTime, monotonicFactory } from 'ulid'
+import { decodeTime, encodeTime, monotonicFactory, ulid as chainUlid } from 'ulid'
 import type { Logger } from 'pino'
 import { canonicalDigest } from '../lib/digest.js'
 import { ProblemError } from '../lib/problem.js'
@@ -78,6 +78,13 @@ export function checkTimeRange (from: string | undefined, to: string | undefined
   }
 }
 
+/** two checkpoints' lists of heads say the same: every chain at the same position */
+function sameHeads (a: AuditCheckpointRecord['chains'], b: AuditCheckpointRecord['chains']): boolean {
+  if (a.length !== b.length) return false
+  const positions = new Map(b.map((head) => [head.chain, head]))
+  return a.every((head) => { const other = positions.get(head.chain); return other?.seq === head.seq && other.hash === head.hash })
+}
+
 /** SHA-256 over the RFC 8785 canonical JSON of the event without its own hash. */
 export function eventHash (event: Omit<AuditEvent, 'hash'> | AuditEvent): string {
   const { hash: _hash, ...rest } = event as AuditEvent
@@ -111,9 +118,42 @@ export interface AuditServiceOptions {
   cursorKey: string
   /** this process's chain id (default: a new ULID) */
   chain?: string
+  /**
+   * Writes out what the audit log holds in memory (the log file is written asynchronously):
+   * called after each checkpoint's line, so that a crash costs at most the lines since the last
+   * checkpoint. Default: nothing to flush.
+   */
+  flushLog?: () => Promise<void>
+  /** the clock of event ids and times and of checkpoints (ms); the bench fills a past month with it */
+  now?: () => number
+  /** events one verification request reads at most (default VERIFY_BUDGET) */
+  verifyBudget?: number
 }
 
-const ulid = monotonicFactory()
+/** A chain position: its seq and the hash of the event there (seq 0: the genesis hash). */
+export interface ChainPosition { chain: string, seq: number, hash: string }
+
+/**
+ * What one verification request reads at most, in events: about a second of work. Past it the
+ * answer is partial, with a cursor that resumes exactly where the walk stopped.
+ */
+export const VERIFY_BUDGET = 200_000
+
+/** what verifying a range reads: {@link AuditService.rangeWalk} */
+export interface RangeWalk {
+  /** the signed checkpoints the walk relies on: the one before the range, those pinning a pruned chain's start, the one after it */
+  checkpoints: AuditCheckpointRecord[]
+  /** where a chain's walk starts: after this position (undefined: at its first event, seq 1) */
+  startOf: (chain: string) => { seq: number, hash: string } | undefined
+  /** each chain's events from its start to its end, chain after chain, until the budget is spent */
+  events: AsyncGenerator<AuditEvent>
+  /** the chains whose walk reached its end in this request (their ends are checked) */
+  finished: (chain: string) => boolean
+  /** once the events are read: a cursor when the budget stopped the walk, given the events counted so far */
+  nextCursor: (checked: number) => string | undefined
+  /** events of the range counted by the requests before this one (from the cursor) */
+  checkedBefore: number
+}
 
 export class AuditService {
   private chainId: string
@@ -125,9 +165,16 @@ export class AuditService {
   private readonly pending: PendingEvent[] = []
   private flushing: Promise<void> | undefined
   private timer: NodeJS.Timeout | undefined
+  /** this process's chain head as its last checkpoint signed it */
+  private ownCheckpointed: { seq: number, hash: string } | undefined
+
+  private readonly now: () => number
+  /** event ids: increasing within the process even when the clock steps back (and on the `now` clock given) */
+  private readonly ulid = monotonicFactory()
 
   constructor (private readonly options: AuditServiceOptions) {
-    this.chainId = options.chain ?? ulid()
+    this.chainId = options.chain ?? chainUlid()
+    this.now = options.now ?? Date.now
   }
 
   /** the chain this process appends to */
@@ -205,7 +252,7 @@ export class AuditService {
   }
 
   private startChain (): void {
-    this.chainId = ulid()
+    this.chainId = chainUlid()
     this.head = { seq: 0, hash: GENESIS_HASH }
     this.logged = this.head
   }
@@ -216,8 +263,7 @@ export class AuditService {
     const events = batch.map(({ input }) => {
       // one clock reading for the id and the time: a time range searched through the id
       // indexes then selects exactly the events whose `time` is in it
-      const now = Date.now()
-      const id = ulid(now)
+      const id = this.ulid(this.now())
       const body: Omit<AuditEvent, 'hash'> = {
         id,
         chain: this.chain,
@@ -261,20 +307,39 @@ export class AuditService {
     return events
   }
 
-  /** Signs the heads of all chains, so that cutting events off a chain's end is detected too. */
-  async checkpoint (): Promise<AuditCheckpointRecord> {
+  /**
+   * Signs the heads of all chains, so that cutting events off a chain's end is detected too.
+   * Skipped (undefined) when it would say nothing new: no head moved since the last stored
+   * checkpoint, and this process's chain has not moved since its own last one either (this
+   * process's log must hold a checkpoint covering its own last events, for offline verification
+   * of that file alone). The log is flushed after the checkpoint's line.
+   */
+  async checkpoint (): Promise<AuditCheckpointRecord | undefined> {
     const chains: AuditCheckpointRecord['chains'] = []
     for (const chain of await this.options.audit.auditChains()) {
       const head = await this.options.audit.auditChainHead(chain)
       if (head) chains.push({ chain, ...head })
     }
-    const time = new Date().toISOString()
+    const stored = await this.options.audit.auditCheckpointCount()
+    const [last] = stored > 0 ? await this.options.audit.auditCheckpoints(stored - 1, stored - 1) : []
+    const own = chains.find((head) => head.chain === this.chain)
+    const ownUnmoved = (own === undefined && this.ownCheckpointed === undefined) ||
+      (own !== undefined && own.seq === this.ownCheckpointed?.seq && own.hash === this.ownCheckpointed.hash)
+    if (ownUnmoved && sameHeads(chains, last?.chains ?? [])) {
+      // no event was logged since, but other lines (errors) may have been
+      await this.options.flushLog?.()
+      return undefined
+    }
+    const time = new Date(this.now()).toISOString()
     // `writer` names the chain of the log this checkpoint also goes to: offline, that chain must
     // be in the log, so removing all of its events from the file is not mistaken for "none yet"
     const jws = await this.options.signer.sign({ iss: this.options.issuer, iat: Math.floor(Date.parse(time) / 1000), writer: this.chain, chains }, CHECKPOINT_TYP)
     const checkpoint: AuditCheckpointRecord = { time, jws, chains }
     await this.options.audit.putAuditCheckpoint(checkpoint)
+    this.ownCheckpointed = own ? { seq: own.seq, hash: own.hash } : undefined
     this.options.log.info({ checkpoint }, 'audit checkpoint')
+    // a crash now costs the log at most the lines written after this one
+    await this.options.flushLog?.()
     return checkpoint
   }
 
@@ -382,12 +447,189 @@ export class AuditService {
     }
   }
 
+  /**
+   * A page of the export: at most `limit` events of the range, oldest first, and a cursor when
+   * more follow. The page's ids are read first (small: an id a event), so the cursor is known
+   * before the first event is sent; the events themselves are read as they are sent.
+   * `onRecord` runs once the cursor is found good, before anything is read: the caller puts the
+   * export on record there, and the page holds that event when the range does.
+   */
+  async exportPage (range: { from?: string, to?: string }, page: { limit: number, cursor?: string }, onRecord?: () => Promise<unknown>): Promise<{ events: AsyncGenerator<AuditEvent>, nextCursor?: string }> {
+    const fingerprint = this.fingerprint(['export', range.from, range.to])
+    let fromId = range.from ? encodeTime(Date.parse(range.from)) : undefined
+    const toId = range.to ? encodeTime(Date.parse(range.to)) : undefined
+    // the cursor is the last id sent: the page starts after it
+    let after = page.cursor ? this.openCursor(page.cursor, fingerprint) : undefined
+    await onRecord?.()
+    if (after !== undefined) fromId = after
+    const ids: string[] = []
+    while (ids.length <= page.limit) {
+      const count = Math.min(5000, page.limit + 1 - ids.length + (after !== undefined ? 1 : 0))
+      const read = await this.options.audit.auditIndexPage({ index: { kind: 'all' }, ...(fromId ? { fromId } : {}), ...(toId ? { toId } : {}), newestFirst: false, count })
+      const fresh = after !== undefined && read[0] === after ? read.slice(1) : read
+      ids.push(...fresh)
+      if (read.length < count || fresh.length === 0) break
+      after = fresh[fresh.length - 1]
+      fromId = after
+    }
+    const more = ids.length > page.limit
+    const sent = ids.slice(0, page.limit)
+    const audit = this.options.audit
+    async function * events (): AsyncGenerator<AuditEvent> {
+      for (let i = 0; i < sent.length; i += 500) {
+        for (const event of await audit.auditEvents(sent.slice(i, i + 500)) as unknown as AuditEvent[]) yield event
+      }
+    }
+    return { events: events(), ...(more ? { nextCursor: this.makeCursor(sent[sent.length - 1] as string, fingerprint) } : {}) }
+  }
+
+  /**
+   * What verifying a range reads, and no more: each chain is walked from the newest signed
+   * checkpoint made before the range (by more than the clocks' slack, so it pins no event of
+   * the range) to the first one made after it (likewise), so that the links into the range and
+   * out of it are checked and events cut off at its end are found; with no such end, to the
+   * chain's head and the newest checkpoint. A chain the first checkpoint does not list starts at
+   * seq 1 — or, cut by retention, at its first kept event, right after the checkpoint that pins
+   * the cut. At most `verifyBudget` events a request: past it, `nextCursor` resumes the walk at
+   * the chain position reached (chains are walked in id order).
+   */
+  async rangeWalk (range: { from?: string, to?: string }, cursor?: string): Promise<RangeWalk> {
+    const store = this.options.audit
+    const budget = this.options.verifyBudget ?? VERIFY_BUDGET
+    const fingerprint = this.fingerprint(['verify', range.from, range.to])
+    const resumed = cursor ? this.openVerifyCursor(cursor, fingerprint) : undefined
+    const total = await store.auditCheckpointCount()
+    const at = async (position: number): Promise<AuditCheckpointRecord | undefined> => (await store.auditCheckpoints(position, position))[0]
+
+    let start: { at: number, checkpoint: AuditCheckpointRecord } | undefined
+    if (range.from) {
+      const before = Date.parse(range.from) - CHECKPOINT_CLOCK_SLACK_MS
+      const first = await this.checkpointBisect(before, total)
+      // stored in about time order: the newest made early enough is among the few before
+      for (let position = first - 1; position >= Math.max(0, first - CHECKPOINT_ORDER_SLACK); position--) {
+        const checkpoint = await at(position)
+        if (checkpoint && Date.parse(checkpoint.time) < before) { start = { at: position, checkpoint }; break }
+      }
+    }
+    let end: { at: number, checkpoint: AuditCheckpointRecord, pastRange: boolean } | undefined
+    if (range.to) {
+      const after = Date.parse(range.to) + CHECKPOINT_CLOCK_SLACK_MS
+      const first = await this.checkpointBisect(after, total)
+      for (let position = first; position < Math.min(total, first + CHECKPOINT_ORDER_SLACK); position++) {
+        const checkpoint = await at(position)
+        if (checkpoint && Date.parse(checkpoint.time) >= after) { end = { at: position, checkpoint, pastRange: true }; break }
+      }
+    }
+    if (!end && total > (start?.at ?? -1) + 1) {
+      const checkpoint = await at(total - 1)
+      if (checkpoint) end = { at: total - 1, checkpoint, pastRange: false }
+    }
+
+    // where each chain starts and ends
+    const starts = new Map<string, { seq: number, hash: string }>()
+    const targets = new Map<string, number>()
+    const reach = (chain: string, seq: number): void => { targets.set(chain, Math.max(targets.get(chain) ?? 0, seq)) }
+    for (const head of start?.checkpoint.chains ?? []) { starts.set(head.chain, { seq: head.seq, hash: head.hash }); reach(head.chain, head.seq) }
+    for (const head of end?.checkpoint.chains ?? []) reach(head.chain, head.seq)
+    if (!end?.pastRange) {
+      // the range reaches the present: every chain to its head
+      for (const chain of await store.auditChains()) {
+        const head = await store.auditChainHead(chain)
+        if (head) reach(chain, head.seq)
+      }
+    }
+    const chains = [...targets.keys()].sort()
+    const checkpoints = new Map<number, AuditCheckpointRecord>()
+    if (start) checkpoints.set(start.at, start.checkpoint)
+    if (end) checkpoints.set(end.at, end.checkpoint)
+    for (const chain of chains) {
+      if (resumed && chain <= resumed.chain) continue
+      const from = starts.get(chain)?.seq ?? 0
+      const target = targets.get(chain) as number
+      if (from >= target || (await store.auditChainSlice(chain, from + 1, 1)).length) continue
+      // retention removed the chain's start: it resumes right after the checkpoint it was cut at
+      const kept = await this.firstKeptSeq(chain, from + 1, target)
+      if (kept === undefined) continue
+      const pin = await this.checkpointPinning(chain, kept - 1, start?.at ?? 0, end?.at ?? total - 1)
+      const head = pin?.checkpoint.chains.find((h) => h.chain === chain)
+      if (!pin || !head) continue
+      checkpoints.set(pin.at, pin.checkpoint)
+      starts.set(chain, { seq: head.seq, hash: head.hash })
+    }
+
+    const startOf = (chain: string): { seq: number, hash: string } | undefined =>
+      resumed?.chain === chain && resumed.seq !== undefined ? { seq: resumed.seq, hash: resumed.hash as string } : starts.get(chain)
+    const finished = new Set<string>()
+    let stopped: { chain: string, seq?: number, hash?: string } | undefined
+    async function * events (): AsyncGenerator<AuditEvent> {
+      let read = 0
+      /** the read of `count` events from `from` on, started now, within the budget */
+      const slice = (chain: string, from: number, target: number): { from: number, count: number, events: Promise<AuditEvent[]> } | undefined => {
+        if (from > target || read >= budget) return undefined
+        const count = Math.min(500, target - from + 1, budget - read)
+        read += count
+        const events = store.auditChainSlice(chain, from, count) as unknown as Promise<AuditEvent[]>
+        // read ahead: if the walk stops before it is awaited, its failure is nobody's to report
+        events.catch(() => {})
+        return { from, count, events }
+      }
+      for (const chain of chains) {
+        if (resumed && chain < resumed.chain) continue
+        const target = targets.get(chain) as number
+        let last = startOf(chain) ?? { seq: 0, hash: GENESIS_HASH }
+        // fixed steps, not from the last event found: a gap is read past, and the verifier names
+        // it; the next step is read while this one is verified
+        let current = slice(chain, last.seq + 1, target)
+        if (!current && last.seq < target) { stopped = { chain, ...last }; return }
+        while (current) {
+          const upcoming = slice(chain, current.from + current.count, target)
+          for (const event of await current.events) { yield event; last = { seq: event.seq, hash: event.hash } }
+          if (!upcoming && current.from + current.count <= target) { stopped = { chain, ...last }; return }
+          current = upcoming
+        }
+        finished.add(chain)
+      }
+    }
+    return {
+      checkpoints: [...checkpoints.entries()].sort(([a], [b]) => a - b).map(([, checkpoint]) => checkpoint),
+      startOf,
+      events: events(),
+      finished: (chain) => finished.has(chain),
+      nextCursor: (checked) => stopped ? this.makeCursor(JSON.stringify([stopped.chain, stopped.seq, stopped.hash, checked]), fingerprint) : undefined,
+      checkedBefore: resumed?.checked ?? 0
+    }
+  }
+
+  private openVerifyCursor (cursor: string, fingerprint: string): { chain: string, seq?: number, hash?: string, checked: number } {
+    const [chain, seq, hash, checked] = JSON.parse(this.openCursor(cursor, fingerprint)) as [string, number | undefined, string | undefined, number]
+    return { chain, ...(seq !== undefined && hash !== undefined ? { seq, hash } : {}), checked }
+  }
+
+  /** the stored checkpoint, between two positions, that pins `chain` at `seq`: bisected on that chain's seq, then looked for nearby */
+  private async checkpointPinning (chain: string, seq: number, low: number, high: number): Promise<{ at: number, checkpoint: AuditCheckpointRecord } | undefined> {
+    const read = async (position: number): Promise<AuditCheckpointRecord | undefined> => (await this.options.audit.auditCheckpoints(position, position))[0]
+    const seqAt = (checkpoint: AuditCheckpointRecord | undefined): number => checkpoint?.chains.find((h) => h.chain === chain)?.seq ?? 0
+    let lo = Math.max(0, low)
+    let hi = Math.max(lo, high)
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (seqAt(await read(mid)) < seq) lo = mid + 1
+      else hi = mid
+    }
+    for (let position = Math.max(0, lo - CHECKPOINT_ORDER_SLACK); position <= lo + CHECKPOINT_ORDER_SLACK; position++) {
+      const checkpoint = await read(position)
+      if (!checkpoint) break
+      if (seqAt(checkpoint) === seq) return { at: position, checkpoint }
+    }
+    return undefined
+  }
+
   /** The events of every chain, each in seq order, for verification. */
   async * chainEvents (): AsyncGenerator<AuditEvent> {
     for (const chain of await this.options.audit.auditChains()) {
       const head = await this.options.audit.auditChainHead(chain)
       if (!head) continue
-      const start = await this.firstKeptSeq(chain, head.seq)
+      const start = await this.firstKeptSeq(chain, 1, head.seq) ?? head.seq
       for (let seq = start; seq <= head.seq; seq += 500) {
         const slice = await this.options.audit.auditChainSlice(chain, seq, Math.min(500, head.seq - seq + 1))
         for (const event of slice as unknown as AuditEvent[]) yield event
@@ -395,18 +637,15 @@ export class AuditService {
     }
   }
 
-  /** After retention the chain starts past 1: at the oldest checkpoint's seq + 1, or later. */
-  private async firstKeptSeq (chain: string, last: number): Promise<number> {
-    const first = await this.options.audit.auditChainSlice(chain, 1, 1)
-    if (first.length) return 1
-    let low = 1
-    let high = last
+  /** After retention the chain starts past 1: at the oldest checkpoint's seq + 1, or later. The first seq in [low, high] still stored, if any. */
+  private async firstKeptSeq (chain: string, low: number, high: number): Promise<number | undefined> {
+    if ((await this.options.audit.auditChainSlice(chain, low, 1)).length) return low
     while (low < high) {
       const mid = (low + high) >>> 1
       if ((await this.options.audit.auditChainSlice(chain, mid, 1)).length) high = mid
       else low = mid + 1
     }
-    return low
+    return (await this.options.audit.auditChainSlice(chain, low, 1)).length ? low : undefined
   }
 
   /** Every signed checkpoint, in the order stored: for verifying the whole trail (a range is paged, `checkpointPage`). */
@@ -446,15 +685,20 @@ export class AuditService {
   /** the position of the first stored checkpoint made at or after `from`, less a few for clock skew */
   private async checkpointAtOrAfter (from: number, total: number): Promise<number> {
     if (from === -Infinity) return 0
+    return Math.max(0, await this.checkpointBisect(from, total) - CHECKPOINT_ORDER_SLACK)
+  }
+
+  /** bisects the stored checkpoints (in about time order) for the first made at or after `time` */
+  private async checkpointBisect (time: number, total: number): Promise<number> {
     let low = 0
     let high = total
     while (low < high) {
       const mid = (low + high) >>> 1
       const [checkpoint] = await this.options.audit.auditCheckpoints(mid, mid)
-      if (checkpoint && Date.parse(checkpoint.time) < from) low = mid + 1
+      if (checkpoint && Date.parse(checkpoint.time) < time) low = mid + 1
       else high = mid
     }
-    return Math.max(0, low - CHECKPOINT_ORDER_SLACK)
+    return low
   }
 
   private filterFingerprint (f: AuditSearchFilters): string {
