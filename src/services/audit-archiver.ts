@@ -273,14 +273,23 @@ export class AuditArchiver {
     if (low === 1) return { seq: 0, hash: GENESIS_HASH }
     const pinned = await this.pinOf(chain, low - 1)
     if (!pinned) throw this.halt(new AuditChainBreakError(chain, low, `events #1..${low - 1} are gone and no signed checkpoint vouches for #${low - 1}`))
-    return { seq: low - 1, hash: pinned }
+    // in an archived trail, a chain starts past seq 1 only after a retention checkpoint: the cut
+    // the store made before there was an archive is signed as one, at the time of the checkpoint it was cut at
+    await this.signRetention(pinned.time, [{ chain, seq: low - 1, hash: pinned.hash }])
+    return { seq: low - 1, hash: pinned.hash }
   }
 
-  /** the hash a stored checkpoint pins for a chain position */
-  private async pinOf (chain: string, seq: number): Promise<string | undefined> {
+  /** signs and archives a retention checkpoint: `chains` pinned where what is kept of them starts, `time` the first instant kept */
+  private async signRetention (time: string, chains: Array<{ chain: string, seq: number, hash: string }>): Promise<void> {
+    const jws = await this.options.signer.sign({ iss: this.options.issuer, iat: Math.floor(this.now() / 1000), retention: { before: time }, chains }, CHECKPOINT_TYP)
+    await this.options.archive.archiveCheckpoints([{ time, jws, chains }])
+  }
+
+  /** the hash a stored checkpoint pins for a chain position, and that checkpoint's time */
+  private async pinOf (chain: string, seq: number): Promise<{ hash: string, time: string } | undefined> {
     for (const checkpoint of await this.options.hot.auditCheckpoints()) {
       const head = checkpoint.chains.find((c) => c.chain === chain && c.seq === seq)
-      if (head) return head.hash
+      if (head) return { hash: head.hash, time: checkpoint.time }
     }
     return undefined
   }
@@ -338,11 +347,7 @@ export class AuditArchiver {
     if (droppable.length === 0) return
     const boundary = droppable.reduce((max, p) => Date.parse(p.to) > max ? Date.parse(p.to) : max, 0)
     const chains = await archive.headsBefore(new Date(boundary))
-    if (chains.length) {
-      const time = new Date(boundary).toISOString()
-      const jws = await this.options.signer.sign({ iss: this.options.issuer, iat: Math.floor(this.now() / 1000), retention: { before: time }, chains }, CHECKPOINT_TYP)
-      await archive.archiveCheckpoints([{ time, jws, chains }])
-    }
+    if (chains.length) await this.signRetention(new Date(boundary).toISOString(), chains)
     const dropped = await archive.dropPartitionsBefore(new Date(boundary))
     this.options.log.info({ dropped, before: new Date(boundary).toISOString() }, 'audit archive months past retention dropped')
   }

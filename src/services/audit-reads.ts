@@ -92,7 +92,8 @@ export class AuditReads {
       count: inRange,
       requireAllChains: true,
       startOf: walk.startOf,
-      finished: walk.finished
+      finished: walk.finished,
+      retentionStartsOnly: walk.retentionStartsOnly
     })
     const checked = walk.checkedBefore + verified.checked
     const nextCursor = verified.ok ? walk.nextCursor(checked) : undefined

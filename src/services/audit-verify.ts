@@ -78,10 +78,18 @@ export async function verifyAuditTrail (
     startOf?: (chain: string) => { seq: number, hash: string } | undefined
     /** the chains whose ends are checked (default: all); a walk stopped by its budget has not reached the others' */
     finished?: (chain: string) => boolean
+    /**
+     * an archived trail: events leave it only by retention, which signs a retention checkpoint
+     * (claims with `retention`) first, so a chain that starts past seq 1 must start right after
+     * the pin of one — a row deleted or a month dropped any other way is found
+     */
+    retentionStartsOnly?: boolean
   } = {}
 ): Promise<VerifyResult> {
   const from = options.from === undefined ? undefined : Date.parse(options.from)
   const anchors = new Map<string, Map<number, string>>()
+  /** the positions retention checkpoints pin: chain → seqs */
+  const retained = new Map<string, Set<number>>()
   const ownChains = new Set<string>()
   for (const [i, checkpoint] of checkpoints.entries()) {
     let chains: Array<{ chain: string, seq: number, hash: string }>
@@ -90,6 +98,9 @@ export async function verifyAuditTrail (
       chains = payload.chains as typeof chains
       if (!Array.isArray(chains)) throw new StatedError('no chains')
       if (checkpoint.inLog === true && typeof payload.writer === 'string') ownChains.add(payload.writer)
+      if (typeof payload.retention === 'object' && payload.retention !== null) {
+        for (const head of chains) retained.set(head.chain, (retained.get(head.chain) ?? new Set()).add(head.seq))
+      }
     } catch (err) {
       return { ok: false, checked: 0, chains: 0, checkpoints: i, firstBadEvent: `checkpoint ${checkpoint.time ?? i}`, reason: `checkpoint ${i + 1} does not verify against the gateway's keys (${(err as Error).message}): forged or altered` }
     }
@@ -134,6 +145,8 @@ export async function verifyAuditTrail (
       const before = chainAnchors?.get(event.seq - 1)
       if (event.seq === 1) {
         if (event.prevHash !== GENESIS_HASH) return bad(event, 'the first event of a chain must link to the genesis hash')
+      } else if (options.retentionStartsOnly && !retained.get(event.chain)?.has(event.seq - 1)) {
+        return bad(event, `events ${event.chain}#1..${event.seq - 1} are missing: in an archived trail only retention removes events, and no retention checkpoint vouches for where this chain resumes`)
       } else if (before !== undefined && before !== event.prevHash) {
         return bad(event, `event ${event.chain}#${event.seq} does not link to the hash a signed checkpoint recorded for #${event.seq - 1}`)
       } else if (before === undefined) {

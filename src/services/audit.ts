@@ -71,6 +71,19 @@ const CHECKPOINT_ORDER_SLACK = 64
 /** …and reads this far past its end */
 const CHECKPOINT_CLOCK_SLACK_MS = 5 * 60_000
 
+/**
+ * Whether a checkpoint is a retention checkpoint (its signed claims say `retention`): read from
+ * its JWS without verifying it — the verifier verifies every checkpoint it is given.
+ */
+export function isRetentionCheckpoint (checkpoint: AuditCheckpointRecord): boolean {
+  try {
+    const payload = JSON.parse(Buffer.from(checkpoint.jws.split('.')[1] ?? '', 'base64url').toString('utf8')) as { retention?: unknown }
+    return typeof payload.retention === 'object' && payload.retention !== null
+  } catch {
+    return false
+  }
+}
+
 /** A time range of the audit API and the portal's history: `from` strictly before `to` (400 otherwise). */
 export function checkTimeRange (from: string | undefined, to: string | undefined): void {
   if (from && to && Date.parse(from) >= Date.parse(to)) {
@@ -128,6 +141,14 @@ export interface AuditServiceOptions {
   now?: () => number
   /** events one verification request reads at most (default VERIFY_BUDGET) */
   verifyBudget?: number
+  /**
+   * The trail has an archive: events leave it only by retention, which signs a retention
+   * checkpoint first, so a chain that starts past seq 1 must start right after the pin of one
+   * (a row deleted or a month dropped any other way breaks verification).
+   */
+  signedRetention?: boolean
+  /** the chains a checkpoint lists (default: every chain of the trail): with an archive, the store's live ones */
+  liveChains?: () => Promise<string[]>
 }
 
 /** A chain position: its seq and the hash of the event there (seq 0: the genesis hash). */
@@ -149,6 +170,8 @@ export interface RangeWalk {
   events: AsyncGenerator<AuditEvent>
   /** the chains whose walk reached its end in this request (their ends are checked) */
   finished: (chain: string) => boolean
+  /** an archived trail: a chain starts past seq 1 only after a retention checkpoint */
+  retentionStartsOnly: boolean
   /** once the events are read: a cursor when the budget stopped the walk, given the events counted so far */
   nextCursor: (checked: number) => string | undefined
   /** events of the range counted by the requests before this one (from the cursor) */
@@ -294,9 +317,12 @@ export class AuditService {
     }
     if (!appended) {
       // The stored head is not where this process left it: only tampering (or a chain id
-      // collision) does that. Never append on top of it: leave it as evidence for the verifier
-      // and continue on a new chain.
-      this.options.log.error({ chain: this.chain, expectedSeq: (events[0]?.seq ?? 1) - 1 }, 'audit chain head moved under this process; continuing on a new chain')
+      // collision) does that — or, with an archive, the archiver forgot this chain after it sat
+      // idle past the hot window. Never append on top of it: leave it as evidence for the
+      // verifier and continue on a new chain.
+      const forgotten = this.options.liveChains !== undefined && !(await this.options.liveChains()).includes(this.chain)
+      if (forgotten) this.options.log.info({ chain: this.chain }, 'this process\'s audit chain was archived and forgotten by the store while idle; continuing on a new chain')
+      else this.options.log.error({ chain: this.chain, expectedSeq: (events[0]?.seq ?? 1) - 1 }, 'audit chain head moved under this process; continuing on a new chain')
       this.startChain()
       if (retried) throw new StatedError('audit chain could not be appended to')
       return await this.write(batch, true)
@@ -316,7 +342,7 @@ export class AuditService {
    */
   async checkpoint (): Promise<AuditCheckpointRecord | undefined> {
     const chains: AuditCheckpointRecord['chains'] = []
-    for (const chain of await this.options.audit.auditChains()) {
+    for (const chain of await (this.options.liveChains ?? (async () => await this.options.audit.auditChains()))()) {
       const head = await this.options.audit.auditChainHead(chain)
       if (head) chains.push({ chain, ...head })
     }
@@ -550,7 +576,7 @@ export class AuditService {
       // retention removed the chain's start: it resumes right after the checkpoint it was cut at
       const kept = await this.firstKeptSeq(chain, from + 1, target)
       if (kept === undefined) continue
-      const pin = await this.checkpointPinning(chain, kept - 1, start?.at ?? 0, end?.at ?? total - 1)
+      const pin = await this.checkpointPinning(chain, kept - 1, start?.at ?? 0, end?.at ?? total - 1, this.options.signedRetention === true)
       const head = pin?.checkpoint.chains.find((h) => h.chain === chain)
       if (!pin || !head) continue
       checkpoints.set(pin.at, pin.checkpoint)
@@ -595,6 +621,7 @@ export class AuditService {
       startOf,
       events: events(),
       finished: (chain) => finished.has(chain),
+      retentionStartsOnly: this.options.signedRetention === true,
       nextCursor: (checked) => stopped ? this.makeCursor(JSON.stringify([stopped.chain, stopped.seq, stopped.hash, checked]), fingerprint) : undefined,
       checkedBefore: resumed?.checked ?? 0
     }
@@ -606,7 +633,7 @@ export class AuditService {
   }
 
   /** the stored checkpoint, between two positions, that pins `chain` at `seq`: bisected on that chain's seq, then looked for nearby */
-  private async checkpointPinning (chain: string, seq: number, low: number, high: number): Promise<{ at: number, checkpoint: AuditCheckpointRecord } | undefined> {
+  private async checkpointPinning (chain: string, seq: number, low: number, high: number, retentionOnly = false): Promise<{ at: number, checkpoint: AuditCheckpointRecord } | undefined> {
     const read = async (position: number): Promise<AuditCheckpointRecord | undefined> => (await this.options.audit.auditCheckpoints(position, position))[0]
     const seqAt = (checkpoint: AuditCheckpointRecord | undefined): number => checkpoint?.chains.find((h) => h.chain === chain)?.seq ?? 0
     let lo = Math.max(0, low)
@@ -619,7 +646,7 @@ export class AuditService {
     for (let position = Math.max(0, lo - CHECKPOINT_ORDER_SLACK); position <= lo + CHECKPOINT_ORDER_SLACK; position++) {
       const checkpoint = await read(position)
       if (!checkpoint) break
-      if (seqAt(checkpoint) === seq) return { at: position, checkpoint }
+      if (seqAt(checkpoint) === seq && (!retentionOnly || isRetentionCheckpoint(checkpoint))) return { at: position, checkpoint }
     }
     return undefined
   }

@@ -68,7 +68,7 @@ export interface AuditArchive {
   auditChainSlice(chain: string, fromSeq: number, count: number): Promise<StoredAuditEvent[]>
   /** how many checkpoints are archived */
   auditCheckpointCount(): Promise<number>
-  /** archived checkpoints at positions `start` to `stop` inclusive, oldest first (a negative position counts from the end, as LRANGE) */
+  /** archived checkpoints at positions `start` to `stop` inclusive, in order of their `time` (a retention checkpoint, archived when retention runs, sorts where the time it names is) (a negative position counts from the end, as LRANGE) */
   auditCheckpoints(start?: number, stop?: number): Promise<AuditCheckpointRecord[]>
 
   /** the event partitions, oldest first */

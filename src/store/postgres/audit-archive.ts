@@ -345,7 +345,7 @@ export class PostgresAuditArchive implements AuditArchive {
     const last = stop < 0 ? count + stop : stop
     if (last < first) return []
     const rows = await this.query<{ time: Date, jws: string, chains: AuditCheckpointRecord['chains'] }>(
-      `SELECT "time", jws, chains FROM ${this.table('audit_checkpoints')} ORDER BY position OFFSET $1 LIMIT $2`,
+      `SELECT "time", jws, chains FROM ${this.table('audit_checkpoints')} ORDER BY "time", position OFFSET $1 LIMIT $2`,
       [first, last - first + 1])
     return rows.map((row) => ({ time: row.time.toISOString(), jws: row.jws, chains: row.chains }))
   }

@@ -64,7 +64,7 @@ export const MIGRATIONS: Migration[] = [
         last_id text COLLATE "C"
       );
 
-      -- read by position, oldest first; digest (SHA-256 of the JWS) makes archiving one twice a no-op
+      -- read in time order (a retention checkpoint, archived late, pins the time it names), then by position; digest (SHA-256 of the JWS) makes archiving one twice a no-op
       CREATE TABLE ${s}.audit_checkpoints (
         position bigserial PRIMARY KEY,
         "time" timestamptz NOT NULL,
@@ -72,7 +72,7 @@ export const MIGRATIONS: Migration[] = [
         chains jsonb NOT NULL,
         digest text NOT NULL UNIQUE
       );
-      CREATE INDEX audit_checkpoints_time ON ${s}.audit_checkpoints ("time");`
+      CREATE INDEX audit_checkpoints_time ON ${s}.audit_checkpoints ("time", position);`
   }
 ]
 
