@@ -218,3 +218,43 @@ t.test('verification finds what was done to the archive: a row altered, a row de
   const dropped = await verify()
   t.equal(dropped.ok, false, `a month dropped outside retention is found: ${dropped.reason ?? ''}`)
 })
+
+t.test('PostgreSQL stopped and started while queries keep coming and the archiver keeps running: nothing acknowledged is lost', async (t) => {
+  const { w, archiver } = await setUp(t, 'load')
+  const archiving = archiver()
+  let running = true
+  let acknowledged = 0
+  let refused = 0
+  // four clients querying without pause: every answer 200 is an audit event on record
+  const clients = Array.from({ length: 4 }, async () => {
+    while (running) {
+      const res = await w.app.inject({ method: 'POST', url: '/v1/reuse-queries', headers: { authorization: `Bearer ${w.tokens.requester}` }, payload: { subject: { kind: 'citizen', id: w.citizen }, documentTypes: ['giay-khai-sinh'], purpose: { procedureCode: '1.001193', dossierCode: '000.20.41.H41-260301-0001' } } })
+      if (res.statusCode === 200) acknowledged++
+      else refused++
+    }
+  })
+  const failures: string[] = []
+  const archiveLoop = (async () => {
+    while (running) {
+      await w.app.audit.checkpoint()
+      await archiving.run().catch((err: Error) => { failures.push(err.name) })
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  })()
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  await postgres.stop()
+  await new Promise((resolve) => setTimeout(resolve, 700))
+  await postgres.start()
+  await new Promise((resolve) => setTimeout(resolve, 700))
+  running = false
+  await Promise.all([...clients, archiveLoop])
+  t.equal(refused, 0, 'queries never needed PostgreSQL')
+  t.ok(failures.length > 0 && failures.every((name) => name === 'ArchiveUnavailableError'), `archiving paused while PostgreSQL was down (${failures.length} passes)`)
+  await w.app.audit.checkpoint()
+  const after = await archiving.run()
+  t.equal(after.busy, undefined)
+  const found = await searchAll(w, { agency: w.agencies.requester.code, action: 'reuse.queried', limit: 1000 })
+  t.equal(found.length, acknowledged, `every acknowledged query is on record, across the tiers (${acknowledged})`)
+  const verify = await w.app.inject({ method: 'GET', url: '/v1/audit/verify', headers: auditor(w) })
+  t.equal(verify.json().ok, true, 'and the trail verifies')
+})

@@ -38,6 +38,8 @@ async function auditArchivePlugin (app: FastifyInstance): Promise<void> {
     leases: app.stores.leases,
     log: app.log,
     hotDays: settings.hotDays,
+    // a process that dies holding the lease holds up archiving for ten intervals at most
+    leaseMs: Math.min(300_000, Math.max(10_000, 10 * settings.intervalMs)),
     retentionDays: app.config.audit.retentionDays,
     migrate: settings.migrateAtStart,
     signer: app.signingKeys,

@@ -46,6 +46,11 @@ export interface AuditArchiverOptions {
   issuer: string
   /** events one PostgreSQL transaction takes */
   batchSize?: number
+  /**
+   * how long the archiver's lease lasts unless renewed (it is renewed at every batch and let go
+   * after every pass): how long archiving waits after a process died holding it. Default 5 min.
+   */
+  leaseMs?: number
   now?: () => number
 }
 
@@ -132,7 +137,7 @@ export class AuditArchiver {
   }
 
   private async hold (): Promise<boolean> {
-    return await this.options.leases.holdLease(LEASE, this.owner, LEASE_MS)
+    return await this.options.leases.holdLease(LEASE, this.owner, this.options.leaseMs ?? LEASE_MS)
   }
 
   private async pass (progress?: (moved: number, due: number) => void): Promise<ArchiveRunResult> {

@@ -346,8 +346,7 @@ export class AuditService {
       const head = await this.options.audit.auditChainHead(chain)
       if (head) chains.push({ chain, ...head })
     }
-    const stored = await this.options.audit.auditCheckpointCount()
-    const [last] = stored > 0 ? await this.options.audit.auditCheckpoints(stored - 1, stored - 1) : []
+    const [last] = await this.options.audit.auditCheckpoints(-1, -1)
     const own = chains.find((head) => head.chain === this.chain)
     const ownUnmoved = (own === undefined && this.ownCheckpointed === undefined) ||
       (own !== undefined && own.seq === this.ownCheckpointed?.seq && own.hash === this.ownCheckpointed.hash)

@@ -141,8 +141,10 @@ export class MemoryAuditStore implements AuditStore {
   }
 
   async auditCheckpoints (start = 0, stop = -1): Promise<AuditCheckpointRecord[]> {
+    // as LRANGE: a negative position counts from the end
+    const first = start < 0 ? this.checkpoints.length + start : start
     const end = stop < 0 ? this.checkpoints.length + stop + 1 : stop + 1
-    return structuredClone(this.checkpoints.slice(Math.max(0, start), Math.max(0, end)))
+    return structuredClone(this.checkpoints.slice(Math.max(0, first), Math.max(0, end)))
   }
 
   async pruneAudit (upToSeq: Record<string, number>, _known?: StoredAuditEvent[]): Promise<number> {
