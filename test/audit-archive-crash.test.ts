@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import t from 'tap'
 import pg from 'pg'
 import { createLocalJWKSet } from 'jose'
@@ -10,6 +13,10 @@ import { startTestPostgres } from './lib/postgres-server.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { startGateway } from './lib/gateway-process.js'
 import { archiveDatabase, DAY } from './lib/audit-archive-world.js'
+import { coverageEnv } from './lib/child-coverage.js'
+
+const run = promisify(execFile)
+const root = fileURLToPath(new URL('../', import.meta.url))
 
 /**
  * The archiver in a real gateway process: killed (kill -9) while it moves a backlog of batches —
@@ -98,4 +105,33 @@ t.test('kill -9 of the gateway while it archives: resumed with no gap and no dup
     issuer: reader.config.gatewayIssuer, requireAllChains: true, startOf: walk.startOf, finished: walk.finished, retentionStartsOnly: walk.retentionStartsOnly
   })
   t.match(result, { ok: true, checked: EVENTS }, `the whole trail verifies across the tiers: ${result.reason ?? ''}`)
+})
+
+t.test('the operator\'s commands: audit archive migrate, status and run, as docs/cli.md shows them', async (t) => {
+  const url = await archiveDatabase(postgres)
+  const prefix = `cli${process.pid}:`
+  const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, AUDIT_ARCHIVE_URL: url, GATEWAY_ISSUER: 'https://gateway.test' }
+  const cli = async (args: string[], extra: Record<string, string> = {}): Promise<string> => (await run(process.execPath, ['--import', 'tsx', '--import', './test/lib/clock-ahead.mjs', 'src/cli/main.ts', 'audit', 'archive', ...args], {
+    cwd: root, env: { PATH: process.env.PATH ?? '', ...coverageEnv(), ...env, ...extra }, timeout: 60_000
+  })).stdout
+
+  t.match(await cli(['migrate']), /applied migrations 1; the schema is at version 1/, 'a new archive gets its schema')
+  t.match(await cli(['migrate']), /nothing to apply; the schema is at version 1/, 'and only once')
+
+  const app = await buildApp(testConfig({ ...env, AUDIT_ARCHIVE_INTERVAL_MS: String(DAY), OUTBOX_WORKER: 'false' }))
+  await app.ready()
+  await Promise.all(Array.from({ length: 1200 }, async () => await app.audit.record({ actor: '000.00.12.H41', action: 'token.issued', outcome: 'granted' })))
+  await app.audit.checkpoint()
+  const chain = app.audit.chain
+  await app.close()
+
+  const before = await cli(['status'])
+  t.match(before, /archived up to: nothing yet/)
+  t.match(before, new RegExp(`${chain}\\s+1200\\s+-\\s+1200`), 'the chain, all of it still in the store')
+  t.match(await cli(['run', '--quiet'], { CLOCK_AHEAD_MS: String(2 * DAY), AUDIT_HOT_DAYS: '1' }), /^1200 events and 0 checkpoints archived, up to the checkpoint of /, 'run archives what the hot window no longer holds')
+  const status = JSON.parse(await cli(['status', '--json'])) as { archivedUpTo?: { id: string }, chains: Array<{ chain: string, hot?: number, archived?: number, lag: number }>, partitions: Array<{ name: string, rows: number }> }
+  t.ok(status.archivedUpTo?.id)
+  t.same(status.chains.find((c) => c.chain === chain), { chain, archived: 1200, lag: 0 }, 'all archived, no lag, and — its process gone — no longer in the store')
+  const month = `audit_events_${new Date().toISOString().slice(0, 7).replace('-', '_')}`
+  t.ok(status.partitions.some((p) => p.name === month), `their month, ${month}, is listed with its size`)
 })
