@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import pg from 'pg'
@@ -12,6 +11,7 @@ import { AuditArchiver } from '../src/services/audit-archiver.js'
 import { RedisStores } from '../src/store/index.js'
 import { PostgresAuditArchive } from '../src/store/postgres/audit-archive.js'
 import { copyRows } from '../src/store/postgres/event-rows.js'
+import { monthOf, monthsBetween, monthStart, monthSuffix, nextMonth } from '../src/store/postgres/partitions.js'
 import { subjectHash } from '../src/services/identifiers.js'
 import { DEVELOPMENT_PEPPER } from '../src/config.js'
 import { startTestPostgres } from '../test/lib/postgres-server.js'
@@ -143,46 +143,75 @@ function generatedRows (fromMs: number, count: number, chain: string, firstSeq: 
     const id = encodeTime(ms, 10) + (n.toString(32).toUpperCase().replace(/[ILOU]/g, 'Z')).padStart(16, '0')
     const subject = special?.(n) ?? (((n * 2654435761) % OTHER_SUBJECTS).toString(16).padStart(8, '0')).repeat(8)
     const body = `{"documents":[{"id":"${id}","version":1}],"purpose":{"procedureCode":"1.001193","dossierCode":"000.20.41.H41-250101-${String(n % 10_000_000).padStart(7, '0')}"},"requestId":"${n.toString(16).padStart(16, '0')}","clientAddress":"10.0.0.1","detail":{"documentTypes":["giay-khai-sinh"],"mode":"full"}}`
-    rows.push([String(n), new Date(ms).toISOString(), '-infinity', id, chain, `000.00.${String(n % 50).padStart(2, '0')}.H41`, 'reuse.queried', 'granted', subject, '0'.repeat(64), randomBytes(32).toString('hex'), body])
+    rows.push([String(n), new Date(ms).toISOString(), '-infinity', id, chain, `000.00.${String(n % 50).padStart(2, '0')}.H41`, 'reuse.queried', 'granted', subject, '0'.repeat(64), n.toString(16).padStart(64, 'f'), body])
   }
   return rows
 }
 
 /**
- * Writes `count` events into the archive's months before `beforeMs` (a year of them), ten about
- * the citizen whose recent events are in Redis and twenty about one whose events are all
- * archived, by COPY on two connections.
+ * Writes `count` events into the archive's months of the year before `beforeMs`, ten about the
+ * citizen whose recent events are in Redis and twenty about one whose events are all archived.
+ * As a bulk load is done: each month's table is filled by COPY (on two connections) before it
+ * has an index, then attached as the month's partition, which builds its indexes in one pass.
  */
 export async function fillArchive (a: BenchArchive, count: number, beforeMs: number): Promise<{ seconds: number }> {
   const start = process.hrtime.bigint()
   const spanMs = 365 * 86_400_000
   const fromMs = beforeMs - spanMs
-  await a.archive.ensurePartitions(new Date(fromMs), new Date(beforeMs))
+  const months = monthsBetween(new Date(fromMs), new Date(beforeMs - 1))
   const spanning = subjectHash(DEVELOPMENT_PEPPER, CITIZEN)
   const archivedOnly = subjectHash(DEVELOPMENT_PEPPER, ARCHIVED_CITIZEN)
   const stepMs = spanMs / count
   const special = (n: number): string | undefined => n % Math.floor(count / 10) === 7 ? spanning : n % Math.floor(count / 20) === 3 ? archivedOnly : undefined
-  const half = Math.floor(count / 2)
-  const part = async (first: number, size: number, chain: string): Promise<void> => {
+  const connect = async (): Promise<pg.Client> => {
     const client = new pg.Client({ connectionString: a.url })
     await client.connect()
+    return client
+  }
+  const setup = await connect()
+  for (const month of months) {
+    await setup.query(`CREATE TABLE audit_events_${monthSuffix(month)} (LIKE audit_events); CREATE TABLE audit_event_documents_${monthSuffix(month)} (LIKE audit_event_documents)`)
+  }
+  await setup.end()
+  const copy = async (client: pg.Client, table: string, columns: string, rows: Array<Array<string | null>>): Promise<void> => {
+    await pipeline(Readable.from([copyRows(rows)]), client.query(copyFrom(`COPY ${table} (${columns}) FROM STDIN`)))
+  }
+  const part = async (first: number, size: number, chain: string): Promise<void> => {
+    const client = await connect()
     try {
-      const chunk = 5000
-      const events = (function * () {
-        for (let done = 0; done < size; done += chunk) {
-          const n = Math.min(chunk, size - done)
-          yield copyRows(generatedRows(fromMs + (first + done) * stepMs, n, chain, first + done, stepMs, special))
+      for (let done = 0; done < size; done += 5000) {
+        const rows = generatedRows(fromMs + (first + done) * stepMs, Math.min(5000, size - done), chain, first + done, stepMs, special)
+        const byMonth = new Map<string, Array<Array<string | null>>>()
+        for (const row of rows) {
+          const suffix = monthSuffix(monthOf(Date.parse(row[1] as string)))
+          byMonth.set(suffix, [...byMonth.get(suffix) ?? [], row])
         }
-      })()
-      await pipeline(Readable.from(events), client.query(copyFrom('COPY audit_events (seq, "time", history_from, id, chain, actor, action, outcome, subject, prev_hash, hash, body) FROM STDIN')))
-      await client.query(`INSERT INTO audit_event_documents (document_id, id) SELECT id, id FROM audit_events WHERE chain = $1`, [chain])
+        for (const [suffix, monthRows] of byMonth) {
+          await copy(client, `audit_events_${suffix}`, 'seq, "time", history_from, id, chain, actor, action, outcome, subject, prev_hash, hash, body', monthRows)
+          await copy(client, `audit_event_documents_${suffix}`, 'document_id, id', monthRows.map((row) => [row[3] as string, row[3] as string]))
+        }
+      }
     } finally {
       await client.end()
     }
   }
+  const half = Math.floor(count / 2)
   await Promise.all([part(0, half, 'BENCHOLDA'), part(half, count - half, 'BENCHOLDB')])
-  const client = new pg.Client({ connectionString: a.url })
-  await client.connect()
+  // attaching builds each month's indexes (the parent's) in one pass: two months at a time
+  const queue = [...months]
+  await Promise.all([0, 1].map(async () => {
+    const client = await connect()
+    try {
+      await client.query("SET maintenance_work_mem = '256MB'")
+      for (let month = queue.shift(); month; month = queue.shift()) {
+        const bounds = `FROM ('${encodeTime(monthStart(month).getTime(), 10)}${'0'.repeat(16)}') TO ('${encodeTime(monthStart(nextMonth(month)).getTime(), 10)}${'0'.repeat(16)}')`
+        for (const table of ['audit_events', 'audit_event_documents']) await client.query(`ALTER TABLE ${table} ATTACH PARTITION ${table}_${monthSuffix(month)} FOR VALUES ${bounds}`)
+      }
+    } finally {
+      await client.end()
+    }
+  }))
+  const client = await connect()
   await client.query('ANALYZE audit_events; ANALYZE audit_event_documents')
   await client.end()
   return { seconds: Number(process.hrtime.bigint() - start) / 1e9 }

@@ -159,7 +159,9 @@ export async function benchGateway (redis: BenchRedis, cpu: string | undefined, 
     call,
     async agency (code, name, roles, issuableTypes) {
       const pair = await generateAgencyKeyPair('EdDSA', code)
-      await call(adminToken, 'PUT', `/v1/agencies/${code}`, { name, roles, ...(issuableTypes ? { issuableTypes } : {}), jwks: pair.jwks })
+      // a fresh admin token: parts of the suite outlast one (five minutes)
+      const fresh = (await fetchAccessToken({ gateway: gateway.url, privateKey: admin.privateKey, agency: ADMIN })).access_token
+      await call(fresh, 'PUT', `/v1/agencies/${code}`, { name, roles, ...(issuableTypes ? { issuableTypes } : {}), jwks: pair.jwks })
       return { privateKey: pair.privateKey, token: (await fetchAccessToken({ gateway: gateway.url, privateKey: pair.privateKey, agency: code })).access_token }
     },
     async stop () { await gateway.stop('SIGTERM') }

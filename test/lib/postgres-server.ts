@@ -80,7 +80,7 @@ export async function startTestPostgres (startOptions: TestPostgresOptions = {})
     `-p ${port}`,
     '-c listen_addresses=127.0.0.1',
     `-c unix_socket_directories=${dir}`,
-    ...(startOptions.durable ? ['-c shared_buffers=1GB', '-c max_wal_size=4GB'] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off', '-c shared_buffers=64MB']),
+    ...(startOptions.durable ? ['-c shared_buffers=1GB', '-c max_wal_size=8GB', '-c maintenance_work_mem=256MB'] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off', '-c shared_buffers=64MB']),
     '-c max_connections=50'
   ].join(' ')
   const start = async (): Promise<void> => {
