@@ -68,6 +68,9 @@ t.test('a version reads back exactly as written, whatever its data', async (t) =
     }
   ), { numRuns: 300 })
   t.pass('300 versions of random data read back deep-equal')
+  // found by the property once: an own `__proto__` key, which MessagePack decoding would turn into a prototype
+  const proto = version('01J00000000000000000000001', 2, { data: JSON.parse('{"__proto__":{"x":1},"a":[{"__proto__":null}]}'), subject: { kind: 'citizen', id: '0101234567' } })
+  t.ok(isDeepStrictEqual(decodeVersion(encodeVersion(proto), proto.id, proto.type), proto), 'a `__proto__` key in the data reads back as the own key it was')
   const v = version('01J00000000000000000000001', 1)
   t.ok(encodeVersion(v).length < JSON.stringify(v).length * 0.8, `smaller than its JSON (${encodeVersion(v).length} vs ${JSON.stringify(v).length} bytes)`)
 })

@@ -102,6 +102,25 @@ export function unpack<T = unknown> (bytes: Buffer): T {
   return packr.unpack(bytes) as T
 }
 
+/**
+ * A value JSON carries as it is (strings, finite numbers, booleans, null, arrays and plain
+ * objects of those): MessagePack then gives back exactly what JSON.parse(JSON.stringify()) would.
+ */
+export function jsonPlain (value: unknown, depth = 0): boolean {
+  if (depth > 32) return false
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
+  if (typeof value === 'number') return Number.isFinite(value)
+  if (Array.isArray(value)) return value.every((item) => jsonPlain(item, depth + 1))
+  if (typeof value !== 'object') return false
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return false
+  for (const key of Object.keys(value)) {
+    if (key === '__proto__') return false
+    if (!jsonPlain((value as Record<string, unknown>)[key], depth + 1)) return false
+  }
+  return true
+}
+
 /** whether a stored value is the earlier layout's JSON (`{`): a MessagePack tuple never starts so */
 export function isJson (bytes: Buffer): boolean {
   return bytes[0] === 0x7b

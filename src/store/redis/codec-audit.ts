@@ -18,7 +18,7 @@
  */
 import { decodeTime } from 'ulid'
 import type { StoredAuditEvent } from '../audit.js'
-import { bytesToHex, compactHash, compactId, expandHash, expandId, isJson, isUlid, pack, unpack } from './binary.js'
+import { bytesToHex, compactHash, compactId, expandHash, expandId, isJson, isUlid, jsonPlain, pack, unpack } from './binary.js'
 
 const LAYOUT = 1
 
@@ -40,25 +40,6 @@ const IPV4 = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5
 
 /** the fields an event's places hold; any other goes to `extra` */
 const PLACED = new Set(['id', 'chain', 'seq', 'actor', 'action', 'outcome', 'subject', 'documents', 'purpose', 'requestId', 'clientAddress', 'detail', 'prevHash', 'hash', 'time'])
-
-/**
- * A value JSON carries as it is (strings, finite numbers, booleans, null, arrays and plain
- * objects of those): MessagePack then gives back exactly what JSON.parse(JSON.stringify()) would.
- */
-function jsonPlain (value: unknown, depth = 0): boolean {
-  if (depth > 32) return false
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
-  if (typeof value === 'number') return Number.isFinite(value)
-  if (Array.isArray(value)) return value.every((item) => jsonPlain(item, depth + 1))
-  if (typeof value !== 'object') return false
-  const proto = Object.getPrototypeOf(value)
-  if (proto !== Object.prototype && proto !== null) return false
-  for (const key of Object.keys(value)) {
-    if (key === '__proto__') return false
-    if (!jsonPlain((value as Record<string, unknown>)[key], depth + 1)) return false
-  }
-  return true
-}
 
 /** a free-form value (detail, purpose, extra): as MessagePack when plain, else its JSON text */
 const freeForm = (value: unknown): unknown => jsonPlain(value) && typeof value === 'object' && value !== null && !Array.isArray(value) ? value : JSON.stringify(value)

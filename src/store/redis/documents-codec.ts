@@ -6,7 +6,7 @@
  * read as they are (`isJson`).
  */
 import type { StoredDocumentVersion } from '../documents.js'
-import { compactHash, compactId, compactInstant, expandHash, expandId, expandInstant, isJson, pack, unpack } from './binary.js'
+import { compactHash, compactId, compactInstant, expandHash, expandId, expandInstant, isJson, jsonPlain, pack, unpack } from './binary.js'
 
 /** the first element of a version tuple: its layout, so a later one can be told apart */
 const VERSION_LAYOUT = 2
@@ -31,6 +31,8 @@ type VersionTuple = [
 ]
 
 export function encodeVersion (v: StoredDocumentVersion): Buffer {
+  // data MessagePack would not give back as it was (a `__proto__` key, say) stays JSON, as the earlier layout stored it
+  if (!jsonPlain(v.data)) return Buffer.from(JSON.stringify(v))
   const tuple: VersionTuple = [
     VERSION_LAYOUT, v.version, v.typeSchemaVersion, v.subject.kind === 'citizen' ? 0 : 1, v.subject.id, v.issuer,
     v.procedureCode, v.dossierCode, v.documentNumber, v.issuedAt, v.validFrom, v.validUntil ?? null, v.data,
