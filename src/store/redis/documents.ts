@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto'
 import type { DocumentKeys, DocumentStore, RegisterOutcome, StoredDocument, StoredDocumentFile, StoredDocumentVersion } from '../documents.js'
 import { StatedError } from '../../lib/error-description.js'
 import type { RedisConnection } from './connection.js'
-import { compactId, expandId, isJson } from './binary.js'
+import { compactId, expandId, isJson, jsonPlain } from './binary.js'
 import { decodeRegistration, decodeSubject, decodeVersion, encodeRegistration, encodeSubject, encodeVersion } from './documents-codec.js'
 import type { Registration } from './documents-codec.js'
 import { AMEND, LOOKUP_MANY, PUT_FIRST_VERSION, REGISTER_MANY, REWRITE_VERSION } from './documents-scripts.js'
@@ -348,7 +348,8 @@ export class RedisDocumentStore implements DocumentStore {
         const fields = await this.redis.run(async () => await client.hgetallBuffer(key))
         for (const document of documentsFromPartition(fields)) {
           for (const version of document.versions) {
-            if (!isJson(fields[`${version.id}|v:${version.version}`] as Buffer)) continue
+            // JSON on purpose (data MessagePack would not give back as it was): nothing to rewrite
+            if (!isJson(fields[`${version.id}|v:${version.version}`] as Buffer) || !jsonPlain(version.data)) continue
             if (await this.rewriteDocumentVersion(subjectHash, version, version)) moved.versions++
           }
         }
