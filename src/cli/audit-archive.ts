@@ -39,6 +39,13 @@ export function auditArchiveCommands (audit: Command, loadConfig: () => Config, 
     issuer: config.gatewayIssuer
   })
 
+  /** the archiver over the store and the archive the gateways share */
+  const withArchiver = async (migrate: boolean, work: (archiver: AuditArchiver) => Promise<void>): Promise<void> => {
+    await withArchive(async (archive, config) => {
+      await withStore(async (store) => { await work(archiverOf(store, archive, config, migrate)) })
+    })
+  }
+
   archiveCommand.command('migrate')
     .description("apply the archive's pending schema migrations, in order, each in its transaction (safe to run while gateways serve, and twice)")
     .action(async () => {
@@ -53,11 +60,9 @@ export function auditArchiveCommands (audit: Command, loadConfig: () => Config, 
     .description('the hot window, how far the trail is archived, the lag of each chain (events still in the store) and the size of each month')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
-      await withArchive(async (archive, config) => {
-        await withStore(async (store) => {
-          const status = await archiverOf(store, archive, config, false).status()
-          process.stdout.write(options.json ? JSON.stringify(status, null, 2) + '\n' : statusText(status))
-        })
+      await withArchiver(false, async (archiver) => {
+        const status = await archiver.status()
+        process.stdout.write(options.json ? JSON.stringify(status, null, 2) + '\n' : statusText(status))
       })
     })
 
@@ -65,21 +70,19 @@ export function auditArchiveCommands (audit: Command, loadConfig: () => Config, 
     .description('archive now what is older than the hot window, with progress (waits for nothing: if a gateway is archiving, says so)')
     .option('--quiet', 'no progress')
     .action(async (options: { quiet?: boolean }) => {
-      await withArchive(async (archive, config) => {
-        await withStore(async (store) => {
-          const bar = options.quiet ? undefined : new SingleBar({ format: 'archiving | {bar} | {value}/{total} events | {eta_formatted} left', hideCursor: true }, Presets.shades_classic)
-          let started = false
-          const result = await archiverOf(store, archive, config, true).run((moved, due) => {
-            if (!started) { bar?.start(due, 0); started = true }
-            bar?.update(moved)
-          })
-          bar?.stop()
-          if (result.busy) {
-            process.stdout.write('another process is archiving now (a gateway holds the archiver\'s lease); nothing done\n')
-            return
-          }
-          process.stdout.write(`${result.moved} events and ${result.checkpoints} checkpoints archived${result.cut ? `, up to the checkpoint of ${result.cut}` : ' (nothing is older than the hot window yet)'}; ${result.forgotten} idle chains forgotten by the store\n`)
+      await withArchiver(true, async (archiver) => {
+        const bar = options.quiet ? undefined : new SingleBar({ format: 'archiving | {bar} | {value}/{total} events | {eta_formatted} left', hideCursor: true }, Presets.shades_classic)
+        let started = false
+        const result = await archiver.run((moved, due) => {
+          if (!started) { bar?.start(due, 0); started = true }
+          bar?.update(moved)
         })
+        bar?.stop()
+        if (result.busy) {
+          process.stdout.write('another process is archiving now (a gateway holds the archiver\'s lease); nothing done\n')
+          return
+        }
+        process.stdout.write(`${result.moved} events and ${result.checkpoints} checkpoints archived${result.cut ? `, up to the checkpoint of ${result.cut}` : ' (nothing is older than the hot window yet)'}; ${result.forgotten} idle chains forgotten by the store\n`)
       })
     })
 }
