@@ -184,7 +184,9 @@ export async function fillArchive (a: BenchArchive, count: number, beforeMs: num
         const byMonth = new Map<string, Array<Array<string | null>>>()
         for (const row of rows) {
           const suffix = monthSuffix(monthOf(Date.parse(row[1] as string)))
-          byMonth.set(suffix, [...byMonth.get(suffix) ?? [], row])
+          let monthRows = byMonth.get(suffix)
+          if (!monthRows) byMonth.set(suffix, monthRows = [])
+          monthRows.push(row)
         }
         for (const [suffix, monthRows] of byMonth) {
           await copy(client, `audit_events_${suffix}`, 'seq, "time", history_from, id, chain, actor, action, outcome, subject, prev_hash, hash, body', monthRows)
