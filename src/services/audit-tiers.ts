@@ -91,9 +91,10 @@ export class TieredAuditStore implements AuditStore {
   /** positions run through the archive's checkpoints (the oldest) and then the store's */
   async auditCheckpoints (start = 0, stop = -1): Promise<AuditCheckpointRecord[]> {
     // the newest ones are in the store (the cut stays there): read without the archive, which may be down
-    if (start < 0 && stop < 0 && -start <= await this.hot.auditCheckpointCount()) return await this.hot.auditCheckpoints(start, stop)
+    const hot = await this.hot.auditCheckpointCount()
+    if (start < 0 && stop < 0 && -start <= hot) return await this.hot.auditCheckpoints(start, stop)
     const archived = await this.archivedCheckpointCount()
-    const total = archived + await this.hot.auditCheckpointCount()
+    const total = archived + hot
     const last = stop < 0 ? total + stop : Math.min(stop, total - 1)
     const first = Math.max(0, start < 0 ? total + start : start)
     if (first > last) return []
