@@ -6,18 +6,16 @@ import type { AuditEvent } from '../src/services/audit.js'
 import { SigningKeys } from '../src/services/signing-keys.js'
 
 /**
- * Verifying the last day of a month-long trail: `events` events (1,000,000 by default) spread
- * evenly over 30 days in two chains, with the checkpoints the gateway makes every 10 minutes
+ * Verifying the last day of a month-long trail: the events of the audit benches' trail
+ * (bench/run.ts: 1,200,000 by default) spread evenly over 30 days in two chains, with the checkpoints the gateway makes every 10 minutes
  * (both chains' heads, signed with the gateway's key, stored in time order), then
  * `GET /v1/audit/verify?from=<a day ago>`. It reads each chain from the checkpoint before the
- * day, so it should cost what a day holds (about 33,000 events), not the month.
+ * day, so it should cost what a day holds (about 40,000 events), not the month.
  */
 export const VERIFY_ISSUER = 'https://bench.gateway.test'
 const DAY = 86_400_000
 
 export interface VerifyFigures {
-  fillSeconds: number
-  checkpoints: number
   /** the last day's verification, over `runs` requests */
   lastDay: { medianMs: number, maxMs: number, checked: number, complete: boolean, ok: boolean }
   /** the same day's events, fetched through the export, re-hashed in a plain loop */
@@ -27,11 +25,18 @@ export interface VerifyFigures {
   whole: { ms: number, checked: number, requests: number, ok: boolean }
 }
 
-/** Fills the trail and signs its checkpoints, before any gateway runs on this Redis (its own checkpoints come after, in time order). */
-export async function fillVerifyTrail (redis: BenchRedis, events: number): Promise<{ fillSeconds: number, checkpoints: number }> {
+/** The fill of a month of trail: `events` events spread evenly over the last 30 days, in two chains (bench/audit-search.ts fillAuditTrail). */
+export async function fillMonthOfTrail (redis: BenchRedis, events: number): Promise<Awaited<ReturnType<typeof fillAuditTrail>>> {
   const now = Date.now()
-  const spread = { fromMs: now - 30 * DAY, toMs: now - 60_000, checkpointEveryMs: 10 * 60_000 }
-  const fill = await fillAuditTrail(redis, events, spread)
+  return await fillAuditTrail(redis, events, { fromMs: now - 30 * DAY, toMs: now - 60_000, checkpointEveryMs: 10 * 60_000 })
+}
+
+/**
+ * Signs the checkpoints the gateway would have made every 10 minutes of that month (both chains'
+ * heads, with the gateway's key, stored in time order), before any gateway runs on this Redis
+ * (its own checkpoints come after, in time order). Returns how many.
+ */
+export async function signMonthCheckpoints (redis: BenchRedis, fill: Awaited<ReturnType<typeof fillAuditTrail>>): Promise<number> {
   const store = new RedisStores({ url: redis.url, keyPrefix: redis.prefix, commandTimeoutMs: 60_000, quitTimeoutMs: 1000 })
   await store.connect()
   try {
@@ -53,13 +58,13 @@ export async function fillVerifyTrail (redis: BenchRedis, events: number): Promi
       await store.audit.putAuditCheckpoint({ time: new Date(time).toISOString(), jws, chains })
     }
     keys.stop()
-    return { fillSeconds: fill.seconds, checkpoints: times.length }
+    return times.length
   } finally {
     await store.close()
   }
 }
 
-export async function benchAuditVerify (g: BenchGateway, runs = 5): Promise<Omit<VerifyFigures, 'fillSeconds' | 'checkpoints'>> {
+export async function benchAuditVerify (g: BenchGateway, runs = 5): Promise<VerifyFigures> {
   const auditor = await g.agency('000.00.98.H41', 'Thanh tra bench', ['auditor'])
   const headers = { authorization: `Bearer ${auditor.token}` }
   const from = new Date(Date.now() - DAY).toISOString()

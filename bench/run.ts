@@ -4,10 +4,11 @@ import type { LoadFigures } from './lib.js'
 import { benchReuse } from './reuse.js'
 import { benchToken } from './token.js'
 import { benchImport, usedMemory } from './import.js'
-import { benchAuditSearch, CITIZEN, fillAuditTrail } from './audit-search.js'
+import { benchAuditSearch, CITIZEN } from './audit-search.js'
 import { ARCHIVED_CITIZEN, benchArchive, benchArchivedSearch, benchArchiver, fillArchive } from './audit-archive.js'
 import type { BenchArchive } from './audit-archive.js'
-import { benchAuditVerify, fillVerifyTrail, VERIFY_ISSUER } from './audit-verify.js'
+import { benchAuditVerify, fillMonthOfTrail, signMonthCheckpoints, VERIFY_ISSUER } from './audit-verify.js'
+import { monthOf, monthStart } from '../src/store/postgres/partitions.js'
 import { benchScale } from './scale.js'
 import { formatBreakdown } from './memory-usage.js'
 import type { MemoryClass } from './memory-usage.js'
@@ -40,13 +41,39 @@ const fmt = (x: LoadFigures): string => `${x.requestsPerSecond.toFixed(0)} req/s
 const ratio = (a: number, b: number, digits = 3): string => (a / b).toFixed(digits)
 const progress = (what: string): void => { process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0)} s] ${what}\n`) }
 
-if (runs('reuse') || runs('token') || runs('scale') || runs('audit')) {
+const auditing = runs('audit') || runs('verify')
+if (runs('reuse') || runs('token') || runs('scale') || auditing) {
   const redis = await benchRedis()
   // the audit trail's archive tier, a PostgreSQL of the suite's own behind the gateway (its own archiver idle: the bench moves events itself)
   const archive: BenchArchive | undefined = runs('audit') ? await benchArchive() : undefined
+  // the audit trail the audit rows share (5, 7, 8, 9): a month of it, with the archiver's share
+  // on top (the hot trail is `auditEvents` once it has moved), filled before the gateway starts
+  // with the checkpoints the gateway would have signed every 10 minutes
+  const trail = auditEvents + (archive ? archiverEvents : 0)
   try {
-    const g = await benchGateway(redis, CPUS?.server, archive ? { AUDIT_ARCHIVE_URL: archive.url, AUDIT_ARCHIVE_INTERVAL_MS: '86400000' } : {})
+    let trailFill: { seconds: number, checkpoints: number } | undefined
+    if (auditing) {
+      progress(`filling a month of audit trail with ${trail} events, and its checkpoints`)
+      const memoryBefore = await usedMemory(redis.url)
+      const fill = await fillMonthOfTrail(redis, trail)
+      measured.bytesPerAuditEvent = (await usedMemory(redis.url) - memoryBefore) / trail
+      trailFill = { seconds: fill.seconds, checkpoints: await signMonthCheckpoints(redis, fill) }
+    }
+    const g = await benchGateway(redis, CPUS?.server, { GATEWAY_ISSUER: VERIFY_ISSUER, ...(archive ? { AUDIT_ARCHIVE_URL: archive.url, AUDIT_ARCHIVE_INTERVAL_MS: '86400000' } : {}) })
     try {
+      if (runs('verify')) {
+        // first, while the trail holds only the month (the loads below add to it)
+        progress('audit verification of the last day, then of the whole month')
+        const v = await benchAuditVerify(g)
+        const day = v.lastDay
+        rows.push([
+          `7. verify the last day of a ${trail}-event month (target ≤ 1000 ms)`,
+          `${day.medianMs.toFixed(0)} ms median, ${day.maxMs.toFixed(0)} ms max of 5; ${day.checked} events, ${day.ok ? 'ok' : 'NOT OK'}${day.complete ? '' : ', incomplete'}`,
+          `the day's ${v.plainEvents} events re-hashed in a plain loop: ${v.plainHashMs.toFixed(0)} ms`,
+          `${ratio(day.medianMs, v.plainHashMs, 1)} ×`
+        ])
+        rows.push(['   (the whole month, cursor after cursor)', `${v.whole.ms.toFixed(0)} ms, ${v.whole.requests} requests, ${v.whole.checked} events, ${v.whole.ok ? 'ok' : 'NOT OK'}`, 'the last day\'s median', `${ratio(v.whole.ms, day.medianMs, 0)} ×`])
+      }
       // the bare route's figures, measured with the reuse query, are the baseline of several rows
       let bare: LoadFigures | undefined
       let setup
@@ -72,36 +99,32 @@ if (runs('reuse') || runs('token') || runs('scale') || runs('audit')) {
         rows.push(['6. two gateway processes, reuse query', fmt(scale.two), `one process: ${fmt(scale.one)}`, ratio(scale.two.requestsPerSecond, scale.one.requestsPerSecond, 2)])
       }
       if (runs('audit')) {
-        // the archiver's share on top: the hot trail is `auditEvents` once it has moved
-        const trail = auditEvents + (archive ? archiverEvents : 0)
-        progress(`filling the audit trail with ${trail} events`)
-        const memoryBefore = await usedMemory(redis.url)
-        const fill = await fillAuditTrail(redis, trail)
-        const eventBytes = (await usedMemory(redis.url) - memoryBefore) / trail
-        measured.bytesPerAuditEvent = eventBytes
         progress('audit search')
         const search = await benchAuditSearch(g, seconds, 10)
         rows.push([`5. audit search by subject, ${trail} events (10 connections)`, fmt(search), bare ? `bare Fastify route: ${fmt(bare)}` : '(not measured: BENCH_ONLY)', bare ? ratio(search.requestsPerSecond, bare.requestsPerSecond) : ''])
-        rows.push(['   (trail filled at)', `${(trail / fill.seconds).toFixed(0)} events/s`, '', ''])
-        rows.push(['   (Redis bytes per reuse-query audit event)', eventBytes.toFixed(0), 'the event, its chain position and its index entries', ''])
-        if (archive) {
-          progress(`archiving ${archiverEvents} events`)
-          const moved = await benchArchiver(redis, archive, archiverEvents)
-          measured.postgresBytesPerAuditEvent = moved.postgresBytesPerEvent
-          measured.archiverEventsPerSecond = moved.eventsPerSecond
-          rows.push([`8. archiver: events moved to PostgreSQL (${moved.moved}: read, every hash recomputed and link checked, committed, removed from Redis; target ≥ 20,000/s)`, `${moved.eventsPerSecond.toFixed(0)} events/s`, `COPY into a bare table: ${moved.baselineRowsPerSecond.toFixed(0)} rows/s`, ratio(moved.eventsPerSecond, moved.baselineRowsPerSecond)])
-          rows.push(['   (Redis memory, the trail bounded by the hot window)', `${(moved.redisBytesAfter / 2 ** 20).toFixed(0)} MiB after`, `${(moved.redisBytesBefore / 2 ** 20).toFixed(0)} MiB before: ${((moved.redisBytesBefore - moved.redisBytesAfter) / Math.max(1, moved.moved)).toFixed(0)} B freed an archived event`, ratio(moved.redisBytesAfter, moved.redisBytesBefore, 2)])
-          rows.push(['   (PostgreSQL bytes per archived event)', moved.postgresBytesPerEvent.toFixed(0), 'row, indexes and document entry (durable server: fsync on)', ''])
-          progress(`writing ${olderEvents} events into the archive's past months`)
-          const older = await fillArchive(archive, olderEvents, Date.now() - 40 * 86_400_000)
-          rows.push(['   (archive filled at)', `${(olderEvents / older.seconds).toFixed(0)} events/s`, 'each month loaded by COPY on two connections, then attached (its indexes built in one pass)', ''])
-          progress('audit search across the tiers')
-          const spanning = await benchArchivedSearch(g, seconds, 10, CITIZEN)
-          const archivedOnly = await benchArchivedSearch(g, seconds, 10, ARCHIVED_CITIZEN)
-          const hot = trail - moved.moved
-          rows.push([`9. audit search, a subject in both tiers (${hot} events hot, ${olderEvents + moved.moved} archived; 10 connections; target p99 ≤ 30 ms)`, fmt(spanning), bare ? `bare Fastify route: ${fmt(bare)}` : '(not measured: BENCH_ONLY)', bare ? ratio(spanning.requestsPerSecond, bare.requestsPerSecond) : ''])
-          rows.push(['9b. audit search, a subject whose events are all archived (target p99 ≤ 30 ms)', fmt(archivedOnly), bare ? `bare Fastify route: ${fmt(bare)}` : '', bare ? ratio(archivedOnly.requestsPerSecond, bare.requestsPerSecond) : ''])
-        }
+      }
+      if (trailFill) {
+        rows.push(['   (trail filled at)', `${(trail / trailFill.seconds).toFixed(0)} events/s, ${trailFill.checkpoints} checkpoints`, 'a month of events in two chains, appended through the audit service', ''])
+        rows.push(['   (Redis bytes per reuse-query audit event)', (measured.bytesPerAuditEvent ?? 0).toFixed(0), 'the event, its chain position and its index entries', ''])
+      }
+      if (runs('audit') && archive) {
+        progress(`archiving ${archiverEvents} events`)
+        const moved = await benchArchiver(redis, archive, archiverEvents)
+        measured.postgresBytesPerAuditEvent = moved.postgresBytesPerEvent
+        measured.archiverEventsPerSecond = moved.eventsPerSecond
+        rows.push([`8. archiver: events moved to PostgreSQL (${moved.moved}: read, every hash recomputed and link checked, committed, removed from Redis; target ≥ 20,000/s)`, `${moved.eventsPerSecond.toFixed(0)} events/s`, `COPY into a bare table: ${moved.baselineRowsPerSecond.toFixed(0)} rows/s`, ratio(moved.eventsPerSecond, moved.baselineRowsPerSecond)])
+        rows.push(['   (Redis memory, the trail bounded by the hot window)', `${(moved.redisBytesAfter / 2 ** 20).toFixed(0)} MiB after`, `${(moved.redisBytesBefore / 2 ** 20).toFixed(0)} MiB before: ${((moved.redisBytesBefore - moved.redisBytesAfter) / Math.max(1, moved.moved)).toFixed(0)} B freed an archived event`, ratio(moved.redisBytesAfter, moved.redisBytesBefore, 2)])
+        rows.push(['   (PostgreSQL bytes per archived event)', moved.postgresBytesPerEvent.toFixed(0), 'row, indexes and document entry (durable server: fsync on)', ''])
+        progress(`writing ${olderEvents} events into the archive's past months`)
+        // the year of months before the trail's first (the archiver has just written into that one)
+        const older = await fillArchive(archive, olderEvents, monthStart(monthOf(Date.now() - 31 * 86_400_000)).getTime())
+        rows.push(['   (archive filled at)', `${(olderEvents / older.seconds).toFixed(0)} events/s`, 'each month made by INSERT … SELECT in PostgreSQL on two connections, indexed, then attached', ''])
+        progress('audit search across the tiers')
+        const spanning = await benchArchivedSearch(g, seconds, 10, CITIZEN)
+        const archivedOnly = await benchArchivedSearch(g, seconds, 10, ARCHIVED_CITIZEN)
+        const hot = trail - moved.moved
+        rows.push([`9. audit search, a subject in both tiers (${hot} events hot, ${olderEvents + moved.moved} archived; 10 connections; target p99 ≤ 30 ms)`, fmt(spanning), bare ? `bare Fastify route: ${fmt(bare)}` : '(not measured: BENCH_ONLY)', bare ? ratio(spanning.requestsPerSecond, bare.requestsPerSecond) : ''])
+        rows.push(['9b. audit search, a subject whose events are all archived (target p99 ≤ 30 ms)', fmt(archivedOnly), bare ? `bare Fastify route: ${fmt(bare)}` : '', bare ? ratio(archivedOnly.requestsPerSecond, bare.requestsPerSecond) : ''])
       }
     } finally {
       await g.stop()
@@ -109,32 +132,6 @@ if (runs('reuse') || runs('token') || runs('scale') || runs('audit')) {
   } finally {
     await redis.stop()
     await archive?.stop()
-  }
-}
-if (runs('verify')) {
-  // a Redis and a gateway of its own: the month of checkpoints is stored before the gateway makes any
-  const redis = await benchRedis()
-  try {
-    progress(`filling a month of audit trail with ${auditEvents} events, and its checkpoints`)
-    const fill = await fillVerifyTrail(redis, auditEvents)
-    const g = await benchGateway(redis, CPUS?.server, { GATEWAY_ISSUER: VERIFY_ISSUER })
-    try {
-      progress('audit verification of the last day, then of the whole month')
-      const v = await benchAuditVerify(g)
-      const day = v.lastDay
-      rows.push([
-        `7. verify the last day of a ${auditEvents}-event month (target ≤ 1000 ms)`,
-        `${day.medianMs.toFixed(0)} ms median, ${day.maxMs.toFixed(0)} ms max of 5; ${day.checked} events, ${day.ok ? 'ok' : 'NOT OK'}${day.complete ? '' : ', incomplete'}`,
-        `the day's ${v.plainEvents} events re-hashed in a plain loop: ${v.plainHashMs.toFixed(0)} ms`,
-        `${ratio(day.medianMs, v.plainHashMs, 1)} ×`
-      ])
-      rows.push(['   (the whole month, cursor after cursor)', `${v.whole.ms.toFixed(0)} ms, ${v.whole.requests} requests, ${v.whole.checked} events, ${v.whole.ok ? 'ok' : 'NOT OK'}`, 'the last day\'s median', `${ratio(v.whole.ms, day.medianMs, 0)} ×`])
-      rows.push(['   (trail filled at)', `${(auditEvents / fill.fillSeconds).toFixed(0)} events/s, ${fill.checkpoints} checkpoints`, '', ''])
-    } finally {
-      await g.stop()
-    }
-  } finally {
-    await redis.stop()
   }
 }
 let breakdown = ''
