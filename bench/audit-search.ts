@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
-import { monotonicFactory } from 'ulid'
+import { ulidFactory } from '../src/lib/ulid.js'
 import { load, loadScript, pinnedScript } from './lib.js'
 import type { BenchGateway, BenchRedis, LoadFigures } from './lib.js'
 import { RedisStores } from '../src/store/index.js'
@@ -36,7 +36,7 @@ export type FillHeads = Array<[number, number, string]>
 export async function appendChain (redis: { url: string, prefix: string }, events: number, share: { every: number, offset: number }, spread?: FillSpread): Promise<{ chain: string, heads: FillHeads }> {
   const store = new RedisStores({ url: redis.url, keyPrefix: redis.prefix, commandTimeoutMs: 60_000, quitTimeoutMs: 1000 })
   await store.connect()
-  const ulid = monotonicFactory()
+  const ulid = ulidFactory()
   const target = subjectHash(DEVELOPMENT_PEPPER, CITIZEN)
   const others = Array.from({ length: 100_000 }, () => randomBytes(32).toString('hex'))
   let clock = spread?.fromMs ?? Date.now()
@@ -55,7 +55,8 @@ export async function appendChain (redis: { url: string, prefix: string }, event
     subject: n % share.every === 0 ? target : others[n % others.length] as string,
     documents: [{ id: ulid(), version: 1 }],
     purpose: { procedureCode: '1.001193', dossierCode: `000.20.41.H41-261125-${String(n).padStart(7, '0')}` },
-    requestId: randomBytes(8).toString('hex'),
+    // unique, as the gateway's are, without a system call a line (the fill's time is the audit service's, not the random source's)
+    requestId: (n + 1).toString(16).padStart(16, '0'),
     clientAddress: '10.0.0.1',
     detail: { documentTypes: ['giay-khai-sinh'], mode: 'full' }
   })

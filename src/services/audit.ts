@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
-import { decodeTime, encodeTime, monotonicFactory, ulid as chainUlid } from 'ulid'
+import { decodeTime, encodeTime, ulid as chainUlid } from 'ulid'
+import { ulidFactory } from '../lib/ulid.js'
 import type { Logger } from 'pino'
 import { canonicalDigest } from '../lib/digest.js'
 import { ProblemError } from '../lib/problem.js'
@@ -193,7 +194,7 @@ export class AuditService {
 
   private readonly now: () => number
   /** event ids: increasing within the process even when the clock steps back (and on the `now` clock given) */
-  private readonly ulid = monotonicFactory()
+  private readonly ulid = ulidFactory()
 
   constructor (private readonly options: AuditServiceOptions) {
     this.chainId = options.chain ?? chainUlid()

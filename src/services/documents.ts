@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
-import { monotonicFactory } from 'ulid'
+import { ulidFactory } from '../lib/ulid.js'
 import { canonicalDigest } from '../lib/digest.js'
 import type { Keyring } from '../lib/encryption.js'
 import { ProblemError, validationErrors } from '../lib/problem.js'
@@ -21,7 +21,7 @@ import type { Call } from './call.js'
 /** The media types a digitized file may have: what an issuer uploads, and so what a requester downloads. */
 export const FILE_MEDIA_TYPES = ['application/pdf', 'image/jpeg', 'image/png', 'image/tiff']
 
-const newId = monotonicFactory()
+const newId = ulidFactory()
 
 /**
  * The index of digitized results, issuer side. An issuer only ever sees and changes its own
