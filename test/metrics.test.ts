@@ -211,6 +211,16 @@ t.test('on Redis', async (t) => {
   const untimed = store.client.sendCommand
   const w = await loadRun(t, store)
   t.not(store.client.sendCommand, untimed, 'commands are timed while the gateway runs')
+
+  // Redis away: the scrape still answers, without what it would read from the store
+  await redis.stop()
+  const res = await fetch(w.app.metrics?.url as string)
+  t.equal(res.status, 200, 'a scrape while Redis is away is answered')
+  const { samples, families } = parseScrape(await res.text())
+  t.ok(families.has('reuse_gateway_outbox_queued_deliveries'), 'every family is declared')
+  t.equal(samples.filter((s) => s.name.startsWith('reuse_gateway_outbox_queued')).length, 0, 'with no outbox figures it could not read')
+  t.ok(total(samples, 'reuse_gateway_http_requests_total') > 0, 'and everything it counted itself')
+  await redis.start()
   await w.app.close()
   t.equal(store.client.sendCommand, untimed, 'and no longer once it is closed (the store was the test\'s)')
 })
