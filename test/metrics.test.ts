@@ -12,6 +12,7 @@ import { postgresBinaries, startTestPostgres } from './lib/postgres-server.js'
 import { startTestRedis } from './lib/redis-server.js'
 import { testRedisStore } from './lib/redis-store.js'
 import { startReceiver } from './lib/webhook-receiver.js'
+import { startGateway } from './lib/gateway-process.js'
 import { bearer, buildWorld, reuseQuery } from './lib/world.js'
 import type { World } from './lib/world.js'
 import { AuditArchiver } from '../src/services/audit-archiver.js'
@@ -280,4 +281,18 @@ t.test('with an audit archive: the age of the oldest event not yet archived, whi
   t.ok((await archiver.run()).moved > 0)
   const after = total((await scrape(url)).samples, 'reuse_gateway_audit_oldest_unarchived_age_seconds')
   t.ok(after < age, `archived: the oldest left in the store is younger (${after} s < ${age} s)`)
+})
+
+t.test('a gateway process serves its metrics from start to a clean stop', async (t) => {
+  const gateway = await startGateway({ METRICS_PORT: '0' })
+  t.teardown(async () => { await gateway.stop('SIGKILL') })
+  const served = gateway.lines.find((line) => line.msg === 'metrics served')
+  const url = String(served?.url)
+  t.match(url, /^http:\/\/127\.0\.0\.1:[0-9]+\/metrics$/, 'the start log says where')
+  t.equal((await fetch(`${gateway.url}/health/live`)).status, 200)
+  t.equal((await fetch(`${gateway.url}/metrics`)).status, 404, 'not on the API port')
+  const { samples } = await scrape(url)
+  t.equal(total(samples, 'reuse_gateway_http_requests_total', { route: '/health/live', method: 'GET', status_class: '2xx' }), 1, 'the request is counted')
+  t.same(await gateway.stop(), { code: 0, signal: null }, 'SIGTERM: a clean exit')
+  await t.rejects(fetch(url), 'the metrics listener is closed with the gateway')
 })
