@@ -188,7 +188,10 @@ async function loadRun (t: Test, store: Stores): Promise<World> {
   t.ok(total(after.samples, 'process_cpu_seconds_total') > 0, 'the process\'s own figures')
   if (store instanceof RedisStores) {
     t.ok(moved('reuse_gateway_redis_command_duration_seconds_count') >= 20, 'Redis commands timed')
-    t.ok(after.samples.some((s) => s.name === 'reuse_gateway_redis_command_duration_seconds_count' && s.labels.command === 'auditAppend' && s.value > 0), 'a script by its name')
+    const timed = (command: string): boolean => after.samples.some((s) => s.name === 'reuse_gateway_redis_command_duration_seconds_count' && s.labels.command === command && s.value > 0)
+    t.ok(timed('auditAppend'), 'a script by its name')
+    t.ok(timed('rateLimit'), 'the rate limiter\'s too')
+    t.notOk(timed('script') || timed('evalsha'), 'no script unnamed')
     t.equal(moved('reuse_gateway_redis_command_errors_total', { command: 'no-such-command' }), 1, 'a failed command')
     const commands = new Set(after.samples.filter((s) => s.name === 'reuse_gateway_redis_command_duration_seconds_count').map((s) => s.labels.command))
     t.ok(commands.size < 60, `a bounded set of commands (${[...commands].sort().join(' ')})`)

@@ -59,7 +59,7 @@ export class RedisConnection {
   private readonly quitTimeoutMs: number
   private readonly logger: StoreLogger | undefined
   private lastErrorLog = 0
-  /** the registered scripts' names by SHA-1, to name an EVALSHA by what it runs */
+  /** scripts' names by SHA-1, to name an EVALSHA by what it runs */
   private readonly scriptNames = new Map<string, string>()
 
   /** `variableKeyCommands`: the scripts called with their number of keys first (see below) */
@@ -175,17 +175,25 @@ export class RedisConnection {
     // too, and a cluster's before it picks the node
     const client = this.client as unknown as { sendCommand: (command: SentCommand, ...rest: unknown[]) => unknown }
     const send = client.sendCommand
-    const scriptName = (command: SentCommand): string => {
-      const first = command.args[0]
-      const sha = command.name === 'eval' && typeof first === 'string' ? createHash('sha1').update(first).digest('hex') : String(first)
-      return this.scriptNames.get(sha) ?? 'script'
+    const scriptNames = this.scriptNames
+    // scripts others defined on the client (the rate limiter's) are named as ioredis knows them
+    const scriptName = (sha: string): string => {
+      let name = scriptNames.get(sha)
+      if (name === undefined) {
+        const defined = (this.client as unknown as { scriptsSet?: Record<string, { sha?: string }> }).scriptsSet ?? {}
+        name = Object.entries(defined).find(([, script]) => script.sha === sha)?.[0] ?? 'script'
+        scriptNames.set(sha, name)
+      }
+      return name
     }
     client.sendCommand = function (this: unknown, command: SentCommand, ...rest: unknown[]) {
       // a command sent again (a cluster's redirection) is timed from its first sending
       if (!command.observed) {
         command.observed = true
         const started = performance.now()
-        const name = command.name === 'evalsha' || command.name === 'eval' ? scriptName(command) : command.name.toLowerCase()
+        // a script goes out as EVALSHA of its SHA-1 (ioredis turns it into EVAL on the wire when
+        // the connection has not loaded it yet, after this)
+        const name = command.name === 'evalsha' ? scriptName(String(command.args[0])) : command.name.toLowerCase()
         command.promise.then(
           () => { observer(name, (performance.now() - started) / 1000, false) },
           () => { observer(name, (performance.now() - started) / 1000, true) }
