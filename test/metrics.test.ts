@@ -6,10 +6,11 @@ import { MemoryStores, RedisStores } from '../src/store/index.js'
 import type { Stores } from '../src/store/index.js'
 import { generateDocuments } from '../src/sample-data/generate.js'
 import { build } from './helper.js'
-import { requestToken, tokenFor } from './lib/agencies.js'
+import { ADMIN_CODE, adminEnv, makeAgency, requestToken, tokenFor } from './lib/agencies.js'
 import { archiveDatabase } from './lib/audit-archive-world.js'
 import { postgresBinaries, startTestPostgres } from './lib/postgres-server.js'
 import { startTestRedis } from './lib/redis-server.js'
+import { startTestCluster } from './lib/redis-cluster.js'
 import { testRedisStore } from './lib/redis-store.js'
 import { startReceiver } from './lib/webhook-receiver.js'
 import { startGateway } from './lib/gateway-process.js'
@@ -24,10 +25,10 @@ import { PostgresAuditArchive } from '../src/store/postgres/audit-archive.js'
  * embedded store — and no label value that names a citizen, a subject hash, a document or a token.
  */
 
-export interface Sample { name: string, labels: Record<string, string>, value: number }
+interface Sample { name: string, labels: Record<string, string>, value: number }
 
 /** the samples of a scrape in the Prometheus text format, and the families it declares */
-export function parseScrape (text: string): { samples: Sample[], families: Set<string> } {
+function parseScrape (text: string): { samples: Sample[], families: Set<string> } {
   const samples: Sample[] = []
   const families = new Set<string>()
   for (const line of text.split('\n')) {
@@ -64,7 +65,7 @@ async function waitFor (what: string, check: () => Promise<boolean>, ms = 20_000
 }
 
 /** every family docs/metrics.md lists, but the audit archive's (only with an archive) */
-export const FAMILIES = [
+const FAMILIES = [
   'process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes',
   'reuse_gateway_http_requests_total', 'reuse_gateway_http_request_duration_seconds',
   'reuse_gateway_reuse_queries_total', 'reuse_gateway_tokens_issued_total', 'reuse_gateway_tokens_refused_total',
@@ -73,7 +74,7 @@ export const FAMILIES = [
   'reuse_gateway_redis_command_duration_seconds', 'reuse_gateway_redis_command_errors_total',
   'reuse_gateway_load_shed_requests_total', 'reuse_gateway_rate_limited_requests_total'
 ]
-export const ARCHIVE_FAMILIES = ['reuse_gateway_audit_oldest_unarchived_age_seconds', 'reuse_gateway_audit_archive_hot_window_seconds']
+const ARCHIVE_FAMILIES = ['reuse_gateway_audit_oldest_unarchived_age_seconds', 'reuse_gateway_audit_archive_hot_window_seconds']
 
 /** nothing personal, nothing secret, nothing per document in any label value (nor anywhere in the scrape) */
 function assertNothingPersonal (t: Test, w: World, text: string, extra: string[] = []): void {
@@ -227,6 +228,21 @@ t.test('on Redis', async (t) => {
   await redis.start()
   await w.app.close()
   t.equal(store.client.sendCommand, untimed, 'and no longer once it is closed (the store was the test\'s)')
+})
+
+t.test('on a Redis Cluster: commands and scripts are timed whichever node answers', async (t) => {
+  const cluster = await startTestCluster()
+  t.teardown(async () => await cluster.destroy())
+  const store = await testRedisStore(t, cluster)
+  const admin = await makeAgency(ADMIN_CODE)
+  const app = await build(t, { store, env: { METRICS_PORT: '0', ...adminEnv(admin) } })
+  const before = (await scrape(app.metrics?.url as string)).samples
+  await tokenFor(app, admin)
+  const after = (await scrape(app.metrics?.url as string)).samples
+  const count = (samples: Sample[], command: string): number => total(samples, 'reuse_gateway_redis_command_duration_seconds_count', { command })
+  t.ok(count(after, 'auditAppend') > count(before, 'auditAppend'), 'the token\'s audit event: a script, by its name')
+  t.ok(total(after, 'reuse_gateway_redis_command_duration_seconds_count') > total(before, 'reuse_gateway_redis_command_duration_seconds_count'), 'and the commands around it')
+  t.equal(total(after, 'reuse_gateway_redis_command_errors_total'), 0, 'none failed')
 })
 
 t.test('a load-shedding refusal is counted by the pressure that caused it', async (t) => {
