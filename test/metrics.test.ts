@@ -177,7 +177,7 @@ async function loadRun (t: Test, store: Stores): Promise<World> {
   t.equal(moved('reuse_gateway_tokens_issued_total'), 1, 'a token issued')
   t.equal(moved('reuse_gateway_tokens_refused_total', { error: 'invalid_client' }), 1, 'a token refused')
   t.ok(after.samples.some((s) => s.name === 'reuse_gateway_tokens_refused_total' && s.labels.code === 'assertion_malformed'), 'by its refusal code')
-  t.ok(moved('reuse_gateway_audit_append_duration_seconds_count', { result: 'ok' }) >= 8, 'audit appends timed')
+  t.ok(moved('reuse_gateway_audit_append_duration_seconds_count', { result: 'ok' }) >= 5, 'audit appends timed (events recorded together are one append)')
   t.equal(moved('reuse_gateway_rate_limited_requests_total', { limit: 'route', route_group: 'stats' }), 1, 'a route\'s rate limit')
   t.equal(moved('reuse_gateway_rate_limited_requests_total', { limit: 'refusals' }), 1, 'an address\'s refusals limit')
   t.ok(moved('reuse_gateway_outbox_deliveries_total', { result: 'failed' }) >= 1, 'a failed delivery attempt')
