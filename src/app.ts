@@ -13,6 +13,7 @@ import storePlugin from './plugins/store.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import securityPlugin from './plugins/security.js'
 import loadSheddingPlugin from './plugins/load-shedding.js'
+import metricsPlugin from './plugins/metrics.js'
 import { buildValidatorFactory, loadApiSchemas } from './plugins/validation.js'
 import auditPlugin from './plugins/audit.js'
 import auditArchivePlugin from './plugins/audit-archive.js'
@@ -155,6 +156,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(errorsPlugin)
   await app.register(httpFramePlugin)
   await app.register(lifecyclePlugin)
+  // Prometheus metrics (METRICS_PORT): before the plugins whose services report to them
+  await app.register(metricsPlugin)
   // before the store and authentication: an overloaded process does no work for a request
   await app.register(loadSheddingPlugin)
   const store = options.store ?? await createStores(config, app.log)

@@ -117,6 +117,8 @@ export interface Config {
   }
   /** where the gateway may send requests of its own (jwksUri, webhooks): lib/outbound.ts */
   outbound: OutboundSettings
+  /** Prometheus metrics on a listener of their own (plugins/metrics.ts); undefined: no metrics at all */
+  metrics: { host: string, port: number } | undefined
 }
 
 export class ConfigError extends StatedError {
@@ -191,7 +193,9 @@ const schema = {
     LOAD_SHED_MAX_RSS_BYTES: { type: 'integer', minimum: 0, default: 0 },
     LOAD_SHED_SAMPLE_INTERVAL_MS: { type: 'integer', minimum: 10, maximum: 60000, default: 1000 },
     OUTBOUND_ALLOWED_HOSTS: { type: 'string', minLength: 1 },
-    OUTBOUND_ALLOW_HTTP: { type: 'boolean' }
+    OUTBOUND_ALLOW_HTTP: { type: 'boolean' },
+    METRICS_PORT: { type: 'integer', minimum: 0, maximum: 65535 },
+    METRICS_HOST: { type: 'string', minLength: 1, default: '127.0.0.1' }
   }
 } as const
 
@@ -258,6 +262,8 @@ interface RawEnv {
   LOAD_SHED_SAMPLE_INTERVAL_MS: number
   OUTBOUND_ALLOWED_HOSTS?: string
   OUTBOUND_ALLOW_HTTP?: boolean
+  METRICS_PORT?: number
+  METRICS_HOST: string
 }
 
 /** ADMIN_AGENCY_JWKS is the JWKS itself (JSON) or the path of a file holding it. */
@@ -431,7 +437,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       maxRssBytes: raw.LOAD_SHED_MAX_RSS_BYTES,
       sampleIntervalMs: raw.LOAD_SHED_SAMPLE_INTERVAL_MS
     },
-    outbound
+    outbound,
+    metrics: metricsSettings(raw)
   }
 }
 
@@ -453,6 +460,15 @@ function pairs (value: string | undefined): Record<string, number> {
     out[name as string] = Number(limit)
   }
   return out
+}
+
+/** METRICS_*: a listener of its own, never the API's port (0 picks a free port, as PORT=0 does) */
+function metricsSettings (raw: RawEnv): Config['metrics'] {
+  if (raw.METRICS_PORT === undefined) return undefined
+  if (raw.METRICS_PORT !== 0 && raw.METRICS_PORT === raw.PORT) {
+    throw new ConfigError(`invalid configuration: METRICS_PORT (${raw.METRICS_PORT}) must differ from PORT: metrics are served on a listener of their own, never on the public API`)
+  }
+  return { host: raw.METRICS_HOST, port: raw.METRICS_PORT }
 }
 
 /** OUTBOUND_*: every allow-list entry well-formed, and the portal's webhook URL allowed by it. */

@@ -84,7 +84,8 @@ async function auditPlugin (app: FastifyInstance): Promise<void> {
     issuer: config.gatewayIssuer,
     cursorKey: createHmac('sha256', config.subjectPepper).update('audit-cursor').digest('hex'),
     // with an archive: checkpoints list the store's chains, and a chain starts past seq 1 only after a retention checkpoint
-    ...(config.audit.archive ? { signedRetention: true, liveChains: async () => await app.stores.audit.auditChains() } : {})
+    ...(config.audit.archive ? { signedRetention: true, liveChains: async () => await app.stores.audit.auditChains() } : {}),
+    onAppend: app.metrics?.auditAppended
   })
   app.decorate('audit', audit)
   app.decorateRequest('audit', async function (this: FastifyRequest, event, options) {

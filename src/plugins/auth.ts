@@ -77,7 +77,8 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
     agencyKeys,
     issuer: config.gatewayIssuer,
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
-    accessTokenClockSkewSeconds: config.accessTokenClockSkewSeconds
+    accessTokenClockSkewSeconds: config.accessTokenClockSkewSeconds,
+    onAnswered: app.metrics?.tokenAnswered
   })
   app.decorate('signingKeys', signingKeys)
   app.decorate('agencyKeys', agencyKeys)

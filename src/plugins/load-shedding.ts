@@ -78,6 +78,7 @@ async function loadSheddingPlugin (app: FastifyInstance): Promise<void> {
       : {}),
     pressureHandler: async (request: FastifyRequest, _reply: unknown, type: string, value: number | undefined) => {
       if (NOT_SHED.test(request.routeOptions.url ?? request.url)) return
+      app.metrics?.loadShed(type === 'healthCheck' ? 'eventLoopDelay' : type)
       const now = Date.now()
       if (now - lastLog > 5000) {
         lastLog = now

@@ -27,7 +27,8 @@ async function outboxPlugin (app: FastifyInstance): Promise<void> {
     audit: async (input) => await app.audit.record(input),
     log: app.log,
     userAgent: `reuse-gateway/${VERSION} (+${app.config.gatewayIssuer})`,
-    fetch: outboundFetcher(outboundPolicy(app.config.outbound))
+    fetch: outboundFetcher(outboundPolicy(app.config.outbound)),
+    onSettled: app.metrics?.outboxSettled
   })
   app.decorate('outbox', outbox)
   if (config.worker) {

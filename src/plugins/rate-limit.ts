@@ -68,6 +68,7 @@ async function rateLimitPlugin (app: FastifyInstance): Promise<void> {
     skipOnError: true,
     enableDraftSpec: true,
     errorResponseBuilder: (request, context) => {
+      app.metrics?.rateLimited('route', routeGroup(request))
       const who = request.caller ? `agency ${request.caller.code}` : 'this client'
       return new ProblemError(429, 'rate_limited', `${who} has used its ${context.max} requests on ${request.method} ${request.routeOptions.url ?? ''} for this window; retry in ${context.after}`, {
         headers: { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) }

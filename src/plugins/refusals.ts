@@ -5,6 +5,7 @@ import type { FastifyRateLimitStore } from '@fastify/rate-limit'
 import { clientAddressKey, clientNetwork } from '../lib/client-address.js'
 import { ProblemError } from '../lib/problem.js'
 import { RefusalLedger } from '../services/refusals.js'
+import { routeGroup } from './rate-limit.js'
 import { RedisStores } from '../store/index.js'
 
 declare module 'fastify' {
@@ -87,6 +88,7 @@ async function refusalsPlugin (app: FastifyInstance): Promise<void> {
         detail: { code, ...detail }
       }, { clientNetwork: clientNetwork(request.ip), limited })
       if (limited) {
+        app.metrics?.rateLimited('refusals', routeGroup(request))
         const seconds = Math.max(1, Math.ceil((counted?.ttl ?? windowMs) / 1000))
         throw new ProblemError(429, 'rate_limited', `this client address has had its ${max} refused requests for this window; retry in ${seconds} s`, {
           headers: { 'retry-after': String(seconds) }

@@ -29,7 +29,8 @@ async function reusePlugin (app: FastifyInstance): Promise<void> {
     agencyKeys: app.agencyKeys,
     signer: app.signingKeys,
     stats: app.reuseStats,
-    issuer
+    issuer,
+    onQueried: app.metrics?.reuseQueried
   }))
   app.decorate('agreements', new AgreementService({ agencies: store.agencies, agreements: store.agreements, catalogue: app.catalogue }))
   app.decorate('downloads', new DownloadService({ reuseRecords: store.reuseRecords, blobs: app.blobs, stats: app.reuseStats }))

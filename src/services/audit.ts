@@ -150,6 +150,8 @@ export interface AuditServiceOptions {
   signedRetention?: boolean
   /** the chains a checkpoint lists (default: every chain of the trail): with an archive, the store's live ones */
   liveChains?: () => Promise<string[]>
+  /** told how long each append of a batch took (seconds), and whether it succeeded: metrics */
+  onAppend?: (seconds: number, ok: boolean) => void
 }
 
 /** A chain position: its seq and the hash of the event there (seq 0: the genesis hash). */
@@ -225,10 +227,13 @@ export class AuditService {
     this.flushing = (async () => {
       while (this.pending.length > 0) {
         const batch = this.pending.splice(0, MAX_BATCH)
+        const started = performance.now()
         try {
           const events = await this.append(batch)
+          this.options.onAppend?.((performance.now() - started) / 1000, true)
           batch.forEach((item, i) => item.resolve?.(events[i] as AuditEvent))
         } catch (err) {
+          this.options.onAppend?.((performance.now() - started) / 1000, false)
           for (const item of batch) item.reject?.(err)
         }
       }

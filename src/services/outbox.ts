@@ -60,6 +60,8 @@ export interface OutboxDeps {
   userAgent: string
   /** reaches only what OUTBOUND_ALLOWED_HOSTS allows (lib/outbound.ts), redirects not followed */
   fetch: OutboundFetch
+  /** told each settled attempt (a retry is `failed`): metrics count them */
+  onSettled?: (result: 'delivered' | 'failed' | 'dead') => void
 }
 
 export const agencyDestination = (code: string): string => `agency:${code}`
@@ -450,6 +452,8 @@ export class OutboxService {
     })
     if (!await this.deps.outbox.settleOutboxDelivery(delivery.destination, event.id, lease, outcome, now)) {
       this.deps.log.warn({ outboxEvent: event.id, destination: delivery.destination }, 'outbox delivery lease ran out before it was settled; it will be tried again')
+    } else {
+      this.deps.onSettled?.(outcome.state === 'retry' ? 'failed' : outcome.state)
     }
   }
 

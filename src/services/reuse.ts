@@ -95,6 +95,12 @@ export interface ReuseQuery {
  */
 export type ReuseAnswer = { body: string, receipt: string } | { refusal: ProblemError, queryId: string }
 
+/**
+ * Told what each query came to, per document type asked for (a type the catalogue does not hold
+ * as `unknown`): what metrics count. Never the subject, the requester or the dossier.
+ */
+export type ReuseObserver = (mode: 'full' | 'status', outcomes: Array<{ documentType: string, outcome: 'found' | 'not_found' | 'denied' }>) => void
+
 export interface ReuseServiceDeps {
   agencies: Pick<AgencyStore, 'getAgency'>
   agreements: Pick<AgreementStore, 'listAgreements'>
@@ -106,6 +112,7 @@ export interface ReuseServiceDeps {
   stats: Pick<ReuseStats, 'countQuery' | 'countDenial'>
   /** the gateway's issuer name, in every attestation and receipt */
   issuer: string
+  onQueried?: ReuseObserver
 }
 
 /** A query being answered: who asks what, and what the grants were read as. */
@@ -203,6 +210,7 @@ export class ReuseService {
     const knownTypes = query.documentTypes.filter((_type, i) => types[i] !== undefined)
     const knownProcedure = agreements.some((a) => a.procedureCodes.includes(purpose.procedureCode))
     await this.deps.stats.countDenial(call.log, { requester: call.caller.code, ...(knownProcedure ? { procedureCode: purpose.procedureCode } : {}), documentTypes: knownTypes })
+    this.deps.onQueried?.(query.mode ?? 'full', query.documentTypes.map((type, i) => ({ documentType: types[i] ? type : 'unknown', outcome: 'denied' })))
     return { refusal: new ProblemError(403, denial.code, denial.detail), queryId: event.id }
   }
 
@@ -290,6 +298,7 @@ export class ReuseService {
     const body = JSON.stringify({ queryId: event.id, results })
     const receipt = await this.receipt(caller.code, rawBody, event.id, body, iat)
     await Promise.all([...writes, counted])
+    this.deps.onQueried?.(statusOnly ? 'status' : 'full', picked.map((p) => ({ documentType: p.type, outcome: p.valid.length > 0 ? 'found' : 'not_found' })))
     return { body, receipt }
   }
 

@@ -55,6 +55,8 @@ export interface TokenServiceOptions {
   accessTokenClockSkewSeconds?: number
   /** how many verified access tokens to remember */
   cacheSize?: number
+  /** told each token endpoint answer, issued or refused (metrics count them by refusal code) */
+  onAnswered?: (answer: TokenGrant) => void
 }
 
 /** jose's rejection → which check failed, in words an integrator can act on */
@@ -138,6 +140,12 @@ export class TokenService {
    * counted against the client address), an issue on record before the token leaves.
    */
   async grant (call: TokenCall, body: TokenRequest): Promise<TokenGrant> {
+    const answer = await this.decide(call, body)
+    this.options.onAnswered?.(answer)
+    return answer
+  }
+
+  private async decide (call: TokenCall, body: TokenRequest): Promise<TokenGrant> {
     if (body.grant_type !== GRANT_TYPE) return { refused: { error: 'unsupported_grant_type', code: 'unsupported_grant_type', description: `grant_type must be ${GRANT_TYPE}` } }
     if (body.client_assertion_type !== ASSERTION_TYPE) return { refused: { error: 'invalid_request', code: 'invalid_request', description: `client_assertion_type must be ${ASSERTION_TYPE}` } }
     let issued: IssuedToken

@@ -60,6 +60,8 @@ export interface OutboxDestinationStatus {
   queued: number
   delivered: number
   dead: number
+  /** when the longest-waiting queued delivery was queued (ISO time); absent when none is queued */
+  oldestQueuedAt?: string
 }
 
 export interface OutboxStore {

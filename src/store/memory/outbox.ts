@@ -26,6 +26,8 @@ export class MemoryOutboxStore implements OutboxStore {
   private readonly due = new Map<string, number>()
   private readonly byDestination = new Map<string, Array<{ cursor: number, id: string }>>()
   private readonly counts = new Map<string, OutboxDestinationStatus>()
+  /** per destination, its queued deliveries' event ids → when queued, in the order they were (oldest first) */
+  private readonly waiting = new Map<string, Map<string, number>>()
 
   /** what the audit store calls in the same step as it appends an announcing event */
   announce (auditEventId: string, at: number): void {
@@ -67,6 +69,7 @@ export class MemoryOutboxStore implements OutboxStore {
       list.push({ cursor: record.cursor, id: event.id })
       this.byDestination.set(destination, list)
       this.count(destination).queued++
+      this.wait(destination, event.id, now)
     }
     for (const entry of schedule) this.sources.set(entry.source, entry.at)
     return structuredClone(record)
@@ -103,6 +106,7 @@ export class MemoryOutboxStore implements OutboxStore {
     const counts = this.count(destination)
     counts.queued--
     counts[outcome.state]++
+    this.waiting.get(destination)?.delete(eventId)
     const queueKey = `${destination}|${delivery.documentId}`
     const queue = (this.queues.get(queueKey) ?? []).filter((id) => id !== eventId)
     if (queue.length === 0) this.queues.delete(queueKey)
@@ -125,6 +129,7 @@ export class MemoryOutboxStore implements OutboxStore {
       delivery.nextAttemptAt = now
       delete delivery.lastError
       delete delivery.settledAt
+      this.wait(destination, id, now)
       const queueKey = `${destination}|${delivery.documentId}`
       const queue = this.queues.get(queueKey) ?? []
       queue.push(id)
@@ -143,7 +148,18 @@ export class MemoryOutboxStore implements OutboxStore {
   }
 
   async outboxStatus (): Promise<OutboxDestinationStatus[]> {
-    return [...this.counts.values()].sort((a, b) => a.destination.localeCompare(b.destination)).map((c) => ({ ...c }))
+    return [...this.counts.values()].sort((a, b) => a.destination.localeCompare(b.destination)).map((c) => {
+      const oldest = this.waiting.get(c.destination)?.values().next().value
+      return { ...c, ...(oldest !== undefined ? { oldestQueuedAt: new Date(oldest).toISOString() } : {}) }
+    })
+  }
+
+  /** a delivery (re)queued at `at`: last in its destination's waiting order */
+  private wait (destination: string, eventId: string, at: number): void {
+    let waiting = this.waiting.get(destination)
+    if (!waiting) this.waiting.set(destination, waiting = new Map())
+    waiting.delete(eventId)
+    waiting.set(eventId, at)
   }
 
   private count (destination: string): OutboxDestinationStatus {

@@ -44,6 +44,12 @@ function durability (persistence: Persistence): number {
 /** a TTL for PX: whole milliseconds, at least one */
 export const px = (ms: number): number => Math.max(1, Math.ceil(ms))
 
+/** What metrics are told of each command: its name (never its arguments), seconds until its reply, whether it failed. */
+export type CommandObserver = (command: string, seconds: number, failed: boolean) => void
+
+/** the little of an ioredis command an observer reads */
+interface SentCommand { name: string, args: unknown[], promise: Promise<unknown>, observed?: boolean }
+
 /** Reply errors that mean "the server is there but cannot serve now", not a bug in our command. */
 const UNAVAILABLE_REPLY = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY|NOREPLICAS|MISCONF)\b/
 
@@ -53,6 +59,8 @@ export class RedisConnection {
   private readonly quitTimeoutMs: number
   private readonly logger: StoreLogger | undefined
   private lastErrorLog = 0
+  /** scripts' names by SHA-1, to name an EVALSHA by what it runs */
+  private readonly scriptNames = new Map<string, string>()
 
   /** `variableKeyCommands`: the scripts called with their number of keys first (see below) */
   constructor (options: RedisStoreOptions, variableKeyCommands: string[]) {
@@ -151,9 +159,53 @@ export class RedisConnection {
    */
   script<R> (name: string, lua: string, numberOfKeys?: number, replies: 'text' | 'bytes' = 'text'): (...args: Array<string | number | Buffer>) => Promise<R> {
     this.client.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua })
+    this.scriptNames.set(createHash('sha1').update(lua).digest('hex'), name)
     // ioredis defines `<name>Buffer` beside every command: the same, with replies as bytes
     const command = (this.client as unknown as Record<string, (...args: Array<string | number | Buffer>) => Promise<R>>)[replies === 'bytes' ? `${name}Buffer` : name] as (...args: Array<string | number | Buffer>) => Promise<R>
     return async (...args) => await command.apply(this.client, args)
+  }
+
+  /**
+   * Tells `observer` of every command sent from now on (metrics, plugins/metrics.ts): its name
+   * (a script's by the name it was registered under), how long until its reply, whether it
+   * failed. Nothing is wrapped unless this is called. Returns what stops it.
+   */
+  observeCommands (observer: CommandObserver): () => void {
+    // every command goes out through the client's sendCommand: auto-pipelined ones and scripts
+    // too, and a cluster's before it picks the node
+    const client = this.client as unknown as { sendCommand: (command: SentCommand, ...rest: unknown[]) => unknown }
+    const send = client.sendCommand
+    const scriptNames = this.scriptNames
+    // scripts others defined on the client (the rate limiter's) are named as ioredis knows them
+    const scriptName = (sha: string): string => {
+      let name = scriptNames.get(sha)
+      if (name === undefined) {
+        const defined = (this.client as unknown as { scriptsSet?: Record<string, { sha?: string }> }).scriptsSet ?? {}
+        name = Object.entries(defined).find(([, script]) => script.sha === sha)?.[0] ?? 'script'
+        scriptNames.set(sha, name)
+      }
+      return name
+    }
+    client.sendCommand = function (this: unknown, command: SentCommand, ...rest: unknown[]) {
+      // a command sent again (a cluster's redirection) is timed from its first sending
+      if (!command.observed) {
+        command.observed = true
+        const started = performance.now()
+        // a script goes out as EVALSHA of its SHA-1 (ioredis turns it into EVAL on the wire when
+        // the connection has not loaded it yet, after this)
+        const name = command.name === 'evalsha' ? scriptName(String(command.args[0])) : command.name.toLowerCase()
+        command.promise.then(
+          () => { observer(name, (performance.now() - started) / 1000, false) },
+          () => { observer(name, (performance.now() - started) / 1000, true) }
+        )
+      }
+      return send.call(this, command, ...rest)
+    }
+    const own = Object.hasOwn(client, 'sendCommand')
+    return () => {
+      if (own) client.sendCommand = send
+      else delete (client as { sendCommand?: unknown }).sendCommand
+    }
   }
 
   /** whether the store is a Redis Cluster: a script then reaches only the keys of one slot */

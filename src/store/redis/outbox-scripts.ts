@@ -8,10 +8,10 @@
  * destination (due now when it heads its queue), adds the scheduled sources; drops the source
  * either way, so a source confirmed twice (a lease that ran out mid-way) publishes once.
  * KEYS: src, ev (the earlier layout's), seq, due, dests, the event's bucket (e:), then per
- * destination its d:, q:, x: and n: keys.
+ * destination its d:, q:, x:, n: and w: keys.
  * ARGV: source or '', event id, the event's stored value (after its cursor), now, document id,
  * the event's field in its bucket, n, then n × (destination, extra JSON or '', positions in KEYS of its d:,
- * q:, x:, n:), m, then m × (source, at). An event the earlier layout stored (under its text id)
+ * q:, x:, n:, w:), m, then m × (source, at). An event the earlier layout stored (under its text id)
  * exists too.
  * Returns the cursor, or 0 when the event existed.
  */
@@ -24,8 +24,8 @@ local id, now, doc = ARGV[2], ARGV[4], ARGV[5]
 local i = 8
 for _ = 1, tonumber(ARGV[7]) do
   local dest, extra = ARGV[i], ARGV[i + 1]
-  local delivery, queue, sent, counts = KEYS[tonumber(ARGV[i + 2])], KEYS[tonumber(ARGV[i + 3])], KEYS[tonumber(ARGV[i + 4])], KEYS[tonumber(ARGV[i + 5])]
-  i = i + 6
+  local delivery, queue, sent, counts, waiting = KEYS[tonumber(ARGV[i + 2])], KEYS[tonumber(ARGV[i + 3])], KEYS[tonumber(ARGV[i + 4])], KEYS[tonumber(ARGV[i + 5])], KEYS[tonumber(ARGV[i + 6])]
+  i = i + 7
   redis.call('HSET', delivery, 'state', 'queued', 'attempts', 0, 'next', now, 'cursor', cursor, 'doc', doc, 'extra', extra)
   if redis.call('RPUSH', queue, id) == 1 then
     redis.call('ZADD', KEYS[4], now, dest .. '|' .. id)
@@ -33,6 +33,7 @@ for _ = 1, tonumber(ARGV[7]) do
   redis.call('ZADD', sent, cursor, id)
   redis.call('SADD', KEYS[5], dest)
   redis.call('HINCRBY', counts, 'queued', 1)
+  redis.call('ZADD', waiting, now, id)
 end
 local m = tonumber(ARGV[i])
 i = i + 1
@@ -72,7 +73,7 @@ return out`
  * must not settle what another worker now holds). A retry stays at the head of its queue; a
  * delivered or dead one leaves it and the next event of the same document becomes due.
  * KEYS: due, the delivery (d:), the destination's counts (n:), its queue for the delivery's
- * document (q:). ARGV: destination, event id, lease, state (delivered|retry|dead), time (next
+ * document (q:), its waiting deliveries (w:). ARGV: destination, event id, lease, state (delivered|retry|dead), time (next
  * attempt for a retry, else now), error, settled-at.
  */
 export const SETTLE = `
@@ -91,6 +92,7 @@ if ARGV[4] == 'dead' then redis.call('HSET', key, 'error', ARGV[6]) end
 redis.call('ZREM', KEYS[1], member)
 redis.call('HINCRBY', counts, 'queued', -1)
 redis.call('HINCRBY', counts, ARGV[4], 1)
+redis.call('ZREM', KEYS[5], id)
 redis.call('LREM', queue, 1, id)
 local head = redis.call('LINDEX', queue, 0)
 if head then redis.call('ZADD', KEYS[1], ARGV[5], dest .. '|' .. head) end
@@ -99,7 +101,7 @@ return 1`
 /**
  * Queues again a page of a destination's settled deliveries (queued ones are left as they are);
  * the caller has read the page from the destination's x: set and each delivery's document.
- * KEYS: due, the destination's counts (n:), then d: and q: keys. ARGV: destination, now, then
+ * KEYS: due, the destination's counts (n:), its waiting deliveries (w:), then d: and q: keys. ARGV: destination, now, then
  * per delivery: event id, positions in KEYS of its d: and q: keys. Returns how many it queued.
  */
 export const REPLAY = `
@@ -113,6 +115,7 @@ for i = 3, #ARGV, 3 do
     redis.call('HDEL', key, 'error', 'at', 'lease')
     redis.call('HINCRBY', counts, state, -1)
     redis.call('HINCRBY', counts, 'queued', 1)
+    redis.call('ZADD', KEYS[3], now, id)
     if redis.call('RPUSH', queue, id) == 1 then
       redis.call('ZADD', KEYS[1], now, dest .. '|' .. id)
     end

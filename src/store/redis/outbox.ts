@@ -16,6 +16,9 @@
  *   q:<dest>:<doc> list: a destination's unsettled events of one document, oldest first
  *   x:<dest>      sorted set: event id → cursor, every delivery a destination ever had (replay)
  *   n:<dest>      hash: queued / delivered / dead counts
+ *   w:<dest>      sorted set: event id → when queued (ms), the destination's queued deliveries
+ *                 (how long the oldest has waited: outboxStatus); those queued before it was
+ *                 kept are not in it
  *   dests         set of destinations
  *   lease:<name>  a lease (SET PX) held by one process (redis/leases.ts)
  * Destinations never contain "|" (agency codes are digits, dots and letters).
@@ -109,7 +112,7 @@ export class RedisOutboxStore implements OutboxStore {
       // publish, claim and replay take their number of keys first
       publish: redis.script('outboxPublish', PUBLISH) as (...args: Array<string | number | Buffer>) => Promise<number>,
       claimDeliveries: redis.script('outboxClaimDeliveries', CLAIM_DELIVERIES) as (...args: Array<string | number | Buffer>) => Promise<Array<[string, string[], string]>>,
-      settle: redis.script('outboxSettle', SETTLE, 4),
+      settle: redis.script('outboxSettle', SETTLE, 5),
       replay: redis.script('outboxReplay', REPLAY)
     }
   }
@@ -124,6 +127,7 @@ export class RedisOutboxStore implements OutboxStore {
   private queueKey (destination: string, documentId: string): string { return this.key(`q:${destination}:${documentId}`) }
   private sentKey (destination: string): string { return this.key(`x:${destination}`) }
   private countsKey (destination: string): string { return this.key(`n:${destination}`) }
+  private waitingKey (destination: string): string { return this.key(`w:${destination}`) }
 
   async dueOutboxSources (now: number, limit: number): Promise<string[]> {
     return await this.redis.run(async () => await this.redis.client.zrangebyscore(this.sourcesKey, '-inf', now, 'LIMIT', 0, limit))
@@ -153,7 +157,7 @@ export class RedisOutboxStore implements OutboxStore {
       deliveries.length, ...deliveries.flatMap((d) => [
         d.destination, d.extra ? JSON.stringify(d.extra) : '',
         keys.position(this.deliveryKey(d.destination, event.id)), keys.position(this.queueKey(d.destination, event.documentId)),
-        keys.position(this.sentKey(d.destination)), keys.position(this.countsKey(d.destination))
+        keys.position(this.sentKey(d.destination)), keys.position(this.countsKey(d.destination)), keys.position(this.waitingKey(d.destination))
       ]),
       schedule.length, ...schedule.flatMap((s) => [s.source, s.at])
     ]
@@ -186,7 +190,7 @@ export class RedisOutboxStore implements OutboxStore {
     const documentId = await this.redis.run(async () => await this.redis.client.hget(this.deliveryKey(destination, eventId), 'doc'))
     if (documentId === null) return false
     const done = await this.redis.run(async () => await this.scripts.settle(
-      this.dueKey, this.deliveryKey(destination, eventId), this.countsKey(destination), this.queueKey(destination, documentId),
+      this.dueKey, this.deliveryKey(destination, eventId), this.countsKey(destination), this.queueKey(destination, documentId), this.waitingKey(destination),
       destination, eventId, lease, outcome.state, String(time), error, at))
     return done === 1
   }
@@ -197,7 +201,7 @@ export class RedisOutboxStore implements OutboxStore {
     const ids = page.filter((_, i) => i % 2 === 0)
     if (ids.length === 0) return { requeued: 0 }
     const documents = await this.redis.run(async () => await Promise.all(ids.map(async (id) => await this.redis.client.hget(this.deliveryKey(destination, id), 'doc'))))
-    const keys = new DeclaredKeys([this.dueKey, this.countsKey(destination)])
+    const keys = new DeclaredKeys([this.dueKey, this.countsKey(destination), this.waitingKey(destination)])
     const args: Array<string | number> = [destination, now]
     ids.forEach((id, i) => {
       const documentId = documents[i]
@@ -218,10 +222,22 @@ export class RedisOutboxStore implements OutboxStore {
   async outboxStatus (): Promise<OutboxDestinationStatus[]> {
     const destinations = (await this.redis.run(async () => await this.redis.client.smembers(this.key('dests')))).sort()
     if (destinations.length === 0) return []
-    const replies = await this.redis.run(async () => await Promise.all(destinations.map(async (destination) => await this.redis.client.hgetall(this.countsKey(destination)))))
+    // issued together, the reads leave in one write (auto-pipelining); the oldest waiting is one ZRANGE
+    const client = this.redis.client
+    const [replies, oldest] = await this.redis.run(async () => await Promise.all([
+      Promise.all(destinations.map(async (destination) => await client.hgetall(this.countsKey(destination)))),
+      Promise.all(destinations.map(async (destination) => await client.zrange(this.waitingKey(destination), 0, 0, 'WITHSCORES')))
+    ]))
     return destinations.map((destination, i) => {
       const counts = replies[i] as Record<string, string>
-      return { destination, queued: Number(counts.queued ?? 0), delivered: Number(counts.delivered ?? 0), dead: Number(counts.dead ?? 0) }
+      const since = oldest[i]?.[1]
+      return {
+        destination,
+        queued: Number(counts.queued ?? 0),
+        delivered: Number(counts.delivered ?? 0),
+        dead: Number(counts.dead ?? 0),
+        ...(since !== undefined ? { oldestQueuedAt: new Date(Number(since)).toISOString() } : {})
+      }
     })
   }
 }
