@@ -117,6 +117,8 @@ export interface Config {
   }
   /** where the gateway may send requests of its own (jwksUri, webhooks): lib/outbound.ts */
   outbound: OutboundSettings
+  /** OpenTelemetry traces, as the OTEL_* variables say (tracingWanted): src/tracing.ts */
+  tracing: boolean
 }
 
 export class ConfigError extends StatedError {
@@ -191,7 +193,19 @@ const schema = {
     LOAD_SHED_MAX_RSS_BYTES: { type: 'integer', minimum: 0, default: 0 },
     LOAD_SHED_SAMPLE_INTERVAL_MS: { type: 'integer', minimum: 10, maximum: 60000, default: 1000 },
     OUTBOUND_ALLOWED_HOSTS: { type: 'string', minLength: 1 },
-    OUTBOUND_ALLOW_HTTP: { type: 'boolean' }
+    OUTBOUND_ALLOW_HTTP: { type: 'boolean' },
+    // OpenTelemetry: read by its SDK itself (src/tracing.ts); here to be checked and documented
+    OTEL_SDK_DISABLED: { type: 'string', pattern: '^\\s*([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])\\s*$' },
+    OTEL_TRACES_EXPORTER: { type: 'string', pattern: '^\\s*(otlp|zipkin|console|none)\\s*(,\\s*(otlp|zipkin|console|none)\\s*)*$' },
+    OTEL_EXPORTER_OTLP_ENDPOINT: { type: 'string', pattern: '^https?://[^\\s]+$' },
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: { type: 'string', pattern: '^https?://[^\\s]+$' },
+    OTEL_EXPORTER_OTLP_PROTOCOL: { type: 'string', enum: ['http/protobuf', 'http/json', 'grpc'] },
+    OTEL_EXPORTER_OTLP_HEADERS: { type: 'string' },
+    OTEL_SERVICE_NAME: { type: 'string' },
+    OTEL_RESOURCE_ATTRIBUTES: { type: 'string' },
+    OTEL_TRACES_SAMPLER: { type: 'string', enum: ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] },
+    OTEL_TRACES_SAMPLER_ARG: { type: 'string' },
+    OTEL_PROPAGATORS: { type: 'string' }
   }
 } as const
 
@@ -258,6 +272,22 @@ interface RawEnv {
   LOAD_SHED_SAMPLE_INTERVAL_MS: number
   OUTBOUND_ALLOWED_HOSTS?: string
   OUTBOUND_ALLOW_HTTP?: boolean
+  OTEL_SDK_DISABLED?: string
+  OTEL_TRACES_EXPORTER?: string
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string
+}
+
+/**
+ * Whether the standard OpenTelemetry variables turn traces on, as its SDK reads them: an exporter
+ * named in OTEL_TRACES_EXPORTER (its first one not `none`), or else an OTLP endpoint set; never
+ * with OTEL_SDK_DISABLED=true. Off by default: then the SDK is not even loaded.
+ */
+export function tracingWanted (env: Pick<RawEnv, 'OTEL_SDK_DISABLED' | 'OTEL_TRACES_EXPORTER' | 'OTEL_EXPORTER_OTLP_ENDPOINT' | 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'>): boolean {
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false
+  const exporters = (env.OTEL_TRACES_EXPORTER ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '' && name !== 'null')
+  if (exporters.length > 0) return exporters[0] !== 'none'
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
 }
 
 /** ADMIN_AGENCY_JWKS is the JWKS itself (JSON) or the path of a file holding it. */
@@ -431,7 +461,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       maxRssBytes: raw.LOAD_SHED_MAX_RSS_BYTES,
       sampleIntervalMs: raw.LOAD_SHED_SAMPLE_INTERVAL_MS
     },
-    outbound
+    outbound,
+    tracing: tracingWanted(raw)
   }
 }
 
