@@ -38,6 +38,8 @@ import wellKnownRoutes from './routes/well-known/index.js'
 import { createStores } from './store/index.js'
 import { registerAgency } from './services/agencies.js'
 import { errorLogging } from './lib/error-description.js'
+import { redactedPath } from './lib/request-path.js'
+import { traceLogFields } from './lib/trace-context.js'
 import type { Stores } from './store/index.js'
 
 declare module 'fastify' {
@@ -81,9 +83,11 @@ export function loggerOptions (config: Config): LoggerOptions {
       // the path only: a query string is never logged, whatever a client put in it; nor is a
       // download link's token, a credential in the path
       req (request: { method: string, url: string, hostname?: string, ip?: string }) {
-        return { method: request.method, path: (request.url.split('?')[0] ?? '').replace(/^(\/v1\/files\/)[^/]+/, '$1[redacted]'), remoteAddress: request.ip }
+        return { method: request.method, path: redactedPath(request.url), remoteAddress: request.ip }
       }
-    }
+    },
+    // with tracing on, a line written inside a span names its trace_id and span_id
+    ...(config.tracing ? { mixin: traceLogFields } : {})
   }
 }
 

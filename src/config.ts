@@ -119,6 +119,8 @@ export interface Config {
   outbound: OutboundSettings
   /** Prometheus metrics on a listener of their own (plugins/metrics.ts); undefined: no metrics at all */
   metrics: { host: string, port: number } | undefined
+  /** OpenTelemetry traces, as the OTEL_* variables say (tracingWanted): src/tracing.ts */
+  tracing: boolean
 }
 
 export class ConfigError extends StatedError {
@@ -195,7 +197,19 @@ const schema = {
     OUTBOUND_ALLOWED_HOSTS: { type: 'string', minLength: 1 },
     OUTBOUND_ALLOW_HTTP: { type: 'boolean' },
     METRICS_PORT: { type: 'integer', minimum: 0, maximum: 65535 },
-    METRICS_HOST: { type: 'string', minLength: 1, default: '127.0.0.1' }
+    METRICS_HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
+    // OpenTelemetry: read by its SDK itself (src/tracing.ts); here to be checked and documented
+    OTEL_SDK_DISABLED: { type: 'string', pattern: '^\\s*([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])\\s*$' },
+    OTEL_TRACES_EXPORTER: { type: 'string', pattern: '^\\s*(otlp|zipkin|console|none)\\s*(,\\s*(otlp|zipkin|console|none)\\s*)*$' },
+    OTEL_EXPORTER_OTLP_ENDPOINT: { type: 'string', pattern: '^https?://[^\\s]+$' },
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: { type: 'string', pattern: '^https?://[^\\s]+$' },
+    OTEL_EXPORTER_OTLP_PROTOCOL: { type: 'string', enum: ['http/protobuf', 'http/json', 'grpc'] },
+    OTEL_EXPORTER_OTLP_HEADERS: { type: 'string' },
+    OTEL_SERVICE_NAME: { type: 'string' },
+    OTEL_RESOURCE_ATTRIBUTES: { type: 'string' },
+    OTEL_TRACES_SAMPLER: { type: 'string', enum: ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] },
+    OTEL_TRACES_SAMPLER_ARG: { type: 'string' },
+    OTEL_PROPAGATORS: { type: 'string' }
   }
 } as const
 
@@ -264,6 +278,22 @@ interface RawEnv {
   OUTBOUND_ALLOW_HTTP?: boolean
   METRICS_PORT?: number
   METRICS_HOST: string
+  OTEL_SDK_DISABLED?: string
+  OTEL_TRACES_EXPORTER?: string
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string
+}
+
+/**
+ * Whether the standard OpenTelemetry variables turn traces on, as its SDK reads them: an exporter
+ * named in OTEL_TRACES_EXPORTER (its first one not `none`), or else an OTLP endpoint set; never
+ * with OTEL_SDK_DISABLED=true. Off by default: then the SDK is not even loaded.
+ */
+export function tracingWanted (env: Pick<RawEnv, 'OTEL_SDK_DISABLED' | 'OTEL_TRACES_EXPORTER' | 'OTEL_EXPORTER_OTLP_ENDPOINT' | 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'>): boolean {
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false
+  const exporters = (env.OTEL_TRACES_EXPORTER ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '' && name !== 'null')
+  if (exporters.length > 0) return exporters[0] !== 'none'
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
 }
 
 /** ADMIN_AGENCY_JWKS is the JWKS itself (JSON) or the path of a file holding it. */
@@ -438,7 +468,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       sampleIntervalMs: raw.LOAD_SHED_SAMPLE_INTERVAL_MS
     },
     outbound,
-    metrics: metricsSettings(raw)
+    metrics: metricsSettings(raw),
+    tracing: tracingWanted(raw)
   }
 }
 

@@ -1,9 +1,8 @@
 import closeWithGrace from 'close-with-grace'
-import { buildApp } from './app.js'
-import { NO_AGENCY_NOTICE, demoAllowed, demoAuditLogFile, demoStoreState, otherAgenciesNotice, peekDemoStoreState, setUpDemo } from './demo.js'
 import { ConfigError, listeningUrl, loadConfig } from './config.js'
 import { StatedError } from './lib/error-description.js'
 import type { Config } from './config.js'
+import type { Tracing } from './tracing.js'
 
 /** The process entry: configuration → app → listen, and a graceful, bounded shutdown. */
 
@@ -26,6 +25,12 @@ try {
 } catch (err) {
   refuseToStart(err)
 }
+
+// Traces, when the OTEL_* variables ask for them, start before the app's modules are loaded
+// (its instrumentations patch ioredis and http as they are imported): hence the dynamic imports
+const tracing: Tracing | undefined = config.tracing ? await (await import('./tracing.js')).startTracing() : undefined
+const { buildApp } = await import('./app.js')
+const { NO_AGENCY_NOTICE, demoAllowed, demoAuditLogFile, demoStoreState, otherAgenciesNotice, peekDemoStoreState, setUpDemo } = await import('./demo.js')
 
 // A demo start writes the audit log to the demo folder, so that the start banner does not
 // scroll away under the demo's own events (production never has a demo)
@@ -63,6 +68,8 @@ closeWithGrace({ delay: config.timeouts.shutdownMs }, async ({ signal, err }) =>
     await new Promise((resolve) => setTimeout(resolve, config.timeouts.shutdownDrainDelayMs))
   }
   await app.close()
+  // the last spans are exported before the process ends
+  await tracing?.shutdown().catch((err: unknown) => { app.log.warn({ err }, 'the last traces could not be exported') })
   app.log.info('shut down cleanly')
 })
 

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { ConfigError } from '../config.js'
 import { StoreUnavailableError } from '../store/index.js'
 import type { Persistence, Stores } from '../store/index.js'
+import { tracedStores } from '../lib/traced-stores.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -46,7 +47,8 @@ const HOW_TO_FIX = 'Run Redis with "appendonly yes" and "appendfsync always" (do
  */
 async function storePlugin (app: FastifyInstance, options: StorePluginOptions): Promise<void> {
   const { store } = options
-  app.decorate('stores', store)
+  // with tracing on, the services' store calls are spans (lib/traced-stores.ts)
+  app.decorate('stores', app.config.tracing ? tracedStores(store) : store)
   if (options.closeWithApp) app.addHook('onClose', async () => await store.close())
 
   if (store.kind === 'memory') {

@@ -6,6 +6,7 @@ import { canonicalDigest } from '../lib/digest.js'
 import { ProblemError } from '../lib/problem.js'
 import type { AuditCheckpointRecord, AuditIndex, AuditStore, StoredAuditEvent } from '../store/index.js'
 import { StatedError } from '../lib/error-description.js'
+import { activeTrace } from '../lib/trace-context.js'
 
 /**
  * The audit trail every capability writes through.
@@ -32,6 +33,9 @@ export interface AuditInput {
   requestId?: string
   clientAddress?: string
   detail?: Record<string, unknown>
+  /** the trace (and span) the event was recorded in, when tracing is on: filled in by `record` */
+  traceId?: string
+  spanId?: string
 }
 
 export interface AuditEvent extends AuditInput {
@@ -216,8 +220,10 @@ export class AuditService {
    * request waits in turn for.
    */
   async record (input: AuditInput, options: AppendOptions = {}): Promise<AuditEvent> {
+    // the trace of the request being served, read now: the append runs for a whole batch
+    const traced = activeTrace()
     return await new Promise<AuditEvent>((resolve, reject) => {
-      this.pending.push({ input, options, resolve, reject })
+      this.pending.push({ input: traced === undefined ? input : { ...input, ...traced }, options, resolve, reject })
       this.flush()
     })
   }
@@ -306,6 +312,7 @@ export class AuditService {
         ...(input.purpose && Object.keys(input.purpose).length ? { purpose: input.purpose } : {}),
         ...(input.requestId ? { requestId: input.requestId } : {}),
         ...(input.clientAddress ? { clientAddress: input.clientAddress } : {}),
+        ...(input.traceId ? { traceId: input.traceId, ...(input.spanId ? { spanId: input.spanId } : {}) } : {}),
         ...(input.detail && Object.keys(input.detail).length ? { detail: input.detail } : {}),
         prevHash: previous.hash
       }

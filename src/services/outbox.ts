@@ -5,6 +5,7 @@ import type { Call } from './call.js'
 import type { Caller } from './call.js'
 import { ProblemError } from '../lib/problem.js'
 import type { OutboundFetch } from '../lib/outbound.js'
+import { inDeliverySpan, traceparentOf } from '../lib/trace-context.js'
 import { statusOf } from './document-status.js'
 import type { AgencyStore, AuditStore, DocumentStore, LeaseStore, OutboxDeliveryRecord, OutboxEventRecord, OutboxEventType, OutboxSettlement, OutboxStore, ReuseRecordStore, StoredDocument, StoredDocumentVersion } from '../store/index.js'
 
@@ -85,6 +86,8 @@ interface Resolved {
   /** when the change was recorded (0 for an expiry) */
   since: number
   found: { document: StoredDocument, subjectHash: string } | undefined
+  /** the trace the change was recorded in (its audit event's), continued by the deliveries */
+  traceparent?: string
 }
 
 /** A delivery as its receiver reads it (GET /v1/webhooks/deliveries). */
@@ -225,7 +228,7 @@ export class OutboxService {
       await this.deps.outbox.scheduleOutboxSource(source, expiryInstant(resolved.found?.document.versions.at(-1)?.validUntil as string))
       return 'dropped'
     }
-    await this.publish(source, resolved.kind, verdict.document, verdict.subjectHash, verdict.version)
+    await this.publish(source, resolved.kind, verdict.document, verdict.subjectHash, verdict.version, resolved.traceparent)
     return 'published'
   }
 
@@ -248,7 +251,8 @@ export class OutboxService {
       const ref = event?.documents?.[0]
       const kind = ({ 'document.indexed': 'indexed', 'document.amended': 'amended', 'document.revoked': 'revoked' } as const)[String(event?.action)]
       if (!event || !ref || !kind) return undefined
-      return { source, kind, documentId: ref.id, version: ref.version ?? 1, since: Date.parse(String(event.time)), found: await this.deps.documents.getDocument(ref.id) }
+      const traced = typeof event.traceId === 'string' && typeof event.spanId === 'string' ? { traceparent: traceparentOf({ traceId: event.traceId, spanId: event.spanId }) } : {}
+      return { source, kind, documentId: ref.id, version: ref.version ?? 1, since: Date.parse(String(event.time)), found: await this.deps.documents.getDocument(ref.id), ...traced }
     }))
   }
 
@@ -276,7 +280,7 @@ export class OutboxService {
     return { document, subjectHash: (r.found as { subjectHash: string }).subjectHash, version }
   }
 
-  private async publish (source: string, kind: 'indexed' | 'amended' | 'revoked' | 'expired', document: StoredDocument, subjectHash: string, version: StoredDocumentVersion): Promise<void> {
+  private async publish (source: string, kind: 'indexed' | 'amended' | 'revoked' | 'expired', document: StoredDocument, subjectHash: string, version: StoredDocumentVersion, traceparent?: string): Promise<void> {
     const latest = document.versions[document.versions.length - 1] as StoredDocumentVersion
     // the body is built from the document at each delivery (eventBody); what it cannot tell later is kept
     const event: Omit<OutboxEventRecord, 'cursor'> = {
@@ -284,7 +288,8 @@ export class OutboxService {
       type: `document.${kind}` as OutboxEventType,
       documentId: version.id,
       version: version.version,
-      published: { status: statusOf(document, version), latestVersion: latest.version }
+      published: { status: statusOf(document, version), latestVersion: latest.version },
+      ...(traceparent !== undefined ? { traceparent } : {})
     }
     const deliveries: Array<{ destination: string, extra?: Record<string, unknown> }> = []
     if (this.settings.portalWebhookUrl) deliveries.push({ destination: PORTAL, extra: { subject: version.subject } })
@@ -335,7 +340,8 @@ export class OutboxService {
       const room = this.settings.concurrency - this.inFlight.size
       const claimed = room > 0 ? await this.deps.outbox.claimOutboxDeliveries(Date.now(), this.deliveryLeaseMs, room, lease) : []
       for (const item of claimed) {
-        const attempt: Promise<void> = this.attempt(item.delivery, item.event, lease)
+        const traced = { 'reuse_gateway.outbox.event': item.event.id, 'reuse_gateway.outbox.destination': item.delivery.destination }
+        const attempt: Promise<void> = inDeliverySpan(item.event.traceparent, traced, async (traceHeaders) => await this.attempt(item.delivery, item.event, lease, traceHeaders))
           .catch((err) => { this.deps.log.warn({ err, outboxEvent: item.event.id, destination: item.delivery.destination }, 'outbox delivery not settled; its lease will run out and it will be tried again') })
           .finally(() => this.inFlight.delete(attempt))
         this.inFlight.add(attempt)
@@ -390,8 +396,8 @@ export class OutboxService {
     }
   }
 
-  /** One attempt: POST the signed body, then audit and settle what happened. */
-  private async attempt (delivery: OutboxDeliveryRecord, event: OutboxEventRecord, lease: string): Promise<void> {
+  /** One attempt: POST the signed body (with the delivery's trace headers, when traced), then audit and settle what happened. */
+  private async attempt (delivery: OutboxDeliveryRecord, event: OutboxEventRecord, lease: string, traceHeaders: Record<string, string> = {}): Promise<void> {
     const attempt = delivery.attempts + 1
     const recipient = delivery.destination === PORTAL ? PORTAL : delivery.destination.slice(7)
     const built = await this.eventBody(event)
@@ -414,7 +420,8 @@ export class OutboxService {
             'reuse-event-id': event.id,
             'reuse-event-cursor': String(event.cursor),
             'reuse-delivery-attempt': String(attempt),
-            'reuse-signature': signature
+            'reuse-signature': signature,
+            ...traceHeaders
           },
           body,
           signal: AbortSignal.any([AbortSignal.timeout(this.settings.timeoutMs), this.abort.signal])

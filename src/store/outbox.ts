@@ -28,6 +28,8 @@ export interface OutboxEventRecord {
   /** events published by the earlier layout carry their body part and time as they were sent */
   occurredAt?: string
   payload?: Record<string, unknown>
+  /** the W3C traceparent of the traced request that made the change: its deliveries continue that trace */
+  traceparent?: string
 }
 
 export type OutboxDeliveryState = 'queued' | 'delivered' | 'dead'

@@ -77,7 +77,7 @@ t.test('archived events read back exactly as archived, whatever their fields hol
     keys: { 'with space': 1, 'ä': 2, '': 3 }
   }
   const events = chainOf('C1', [
-    { ...access(NOV + 1000, subjectA, { fields: ['fullName'], note: odd }), purpose: { procedureCode: '1.001234', dossierCode: 'H41.22-000123' }, requestId: 'req-1', clientAddress: '10.0.0.7' },
+    { ...access(NOV + 1000, subjectA, { fields: ['fullName'], note: odd }), purpose: { procedureCode: '1.001234', dossierCode: 'H41.22-000123' }, requestId: 'req-1', clientAddress: '10.0.0.7', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' },
     { at: NOV + 2000, actor: 'agency\twith\ttabs', action: 'document.indexed', outcome: 'granted', documents: [{ id: '01JDOC', version: 2 }, { id: '01JDOC', version: 3 }, { id: 'D\\2' }] },
     // a field text cannot hold stays in the JSON; so does a time that is not its own ISO form
     { at: NOV + 3000, actor: 'nul\u0000actor', action: 'audit.unconfirmed', outcome: 'error', detail: { events: ['x'] }, time: '2026-11-01T07:00:03+07:00' },

@@ -49,6 +49,12 @@ t.test('whatever does not have the usual shape is kept as it is', async (t) => {
   for (const event of odd) t.same(roundTrip(event), asJson(event), JSON.stringify(event).slice(0, 80))
 })
 
+t.test('an event recorded in a trace keeps its trace and span ids, fields the layout has no place for', async (t) => {
+  const traced = { ...indexing, traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' }
+  t.same(roundTrip(traced), traced)
+  t.same(roundTrip({ ...indexing, traceId: '4bf92f3577b34da6a3ce929d0e0e4736' }), { ...indexing, traceId: '4bf92f3577b34da6a3ce929d0e0e4736' }, 'a trace id alone too')
+})
+
 t.test('an event of the earlier layout (JSON) is read as it is', async (t) => {
   t.same(decodeAuditEvent(id, Buffer.from(JSON.stringify(indexing))), indexing)
 })

@@ -123,4 +123,15 @@ export function outboxContract (t: Test, makeStores: StoresFactory): void {
     const claimed = await store.claimOutboxDeliveries(T0, 5000, 10, 'L')
     t.same(claimed.map((c) => c.event), [await store.outboxEvent(`${ulidDoc}.1.amended`)], 'one at a time per document')
   })
+  t.test('an event keeps the trace of the change it announces, for its deliveries to continue', async (t) => {
+    const store = (await makeStores(t)).outbox
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    const published = await store.publishOutboxEvent(undefined, { ...event('01J00000EE0000000000000002', 1, 'indexed'), traceparent }, [{ destination: 'portal' }], [], T0)
+    t.equal(published?.traceparent, traceparent)
+    t.equal((await store.outboxEvent('01J00000EE0000000000000002.1.indexed'))?.traceparent, traceparent)
+    const [claimed] = await store.claimOutboxDeliveries(T0, 5000, 10, 'L')
+    t.equal(claimed?.event.traceparent, traceparent, 'a claimed delivery has it')
+    await store.publishOutboxEvent(undefined, event('D9', 1, 'indexed'), [{ destination: 'portal' }], [], T0)
+    t.equal((await store.outboxEvent('D9.1.indexed'))?.traceparent, undefined, 'an event of an untraced change has none')
+  })
 }

@@ -5,7 +5,8 @@
  * on a cluster, one slot. Keys, after `<prefix>{audit}:ob:`:
  *   src           sorted set: source → when it is due (the audit event's time, or an expiry)
  *   e:<n>         hash, one of 2^21 buckets (keys.ts) by document: event → "<cursor> <status
- *                 letter><latest version>" (codec below), what a rebuilt body cannot know; the
+ *                 letter><latest version>[ <traceparent>]" (codec below), what a rebuilt body
+ *                 cannot know, and the trace of the change when it was traced; the
  *                 field is the event id with its document id as 16 bytes. ~330 events a bucket
  *                 at 500 M documents: Redis keeps them as listpacks
  *   ev            hash: the earlier layout's events, id → "<cursor> <event JSON>", still read
@@ -57,9 +58,9 @@ function eventField (id: string): Buffer | string {
   return Buffer.concat([ulidToBytes(parts.documentId), Buffer.from([KINDS.indexOf(parts.kind)]), Buffer.from(String(parts.version))])
 }
 
-/** the stored value after the cursor: the status letter and the latest version when published */
-function encodePublished (published: NonNullable<OutboxEventRecord['published']>): string {
-  return `${STATUS_LETTERS[published.status] ?? `${published.status}:`}${published.latestVersion}`
+/** the stored value after the cursor: the status letter and the latest version when published, and the change's traceparent */
+function encodePublished (published: NonNullable<OutboxEventRecord['published']>, traceparent: string | undefined): string {
+  return `${STATUS_LETTERS[published.status] ?? `${published.status}:`}${published.latestVersion}${traceparent !== undefined ? ` ${traceparent}` : ''}`
 }
 
 function parseEvent (id: string, value: string): OutboxEventRecord {
@@ -69,7 +70,7 @@ function parseEvent (id: string, value: string): OutboxEventRecord {
   const parts = eventIdParts(id)
   // the earlier layout: the event JSON, body part included
   if (rest.startsWith('{')) return { version: parts?.version ?? 0, ...JSON.parse(rest), cursor }
-  const letter = /^([a-z]+:|[a-z])([0-9]+)$/.exec(rest)
+  const letter = /^([a-z]+:|[a-z])([0-9]+)(?: ([0-9a-f-]+))?$/.exec(rest)
   const status = letter?.[1]?.endsWith(':') ? letter[1].slice(0, -1) : STATUSES[letter?.[1] ?? ''] ?? ''
   return {
     id,
@@ -77,7 +78,8 @@ function parseEvent (id: string, value: string): OutboxEventRecord {
     type: `document.${parts?.kind ?? 'indexed'}` as OutboxEventType,
     documentId: parts?.documentId ?? '',
     version: parts?.version ?? 0,
-    published: { status, latestVersion: Number(letter?.[2]) }
+    published: { status, latestVersion: Number(letter?.[2]) },
+    ...(letter?.[3] !== undefined ? { traceparent: letter[3] } : {})
   }
 }
 
@@ -153,7 +155,7 @@ export class RedisOutboxStore implements OutboxStore {
     if (!event.published) throw new StatedError('an outbox event is published with what held then')
     const keys = new DeclaredKeys([this.sourcesKey, this.eventsKey, this.key('seq'), this.dueKey, this.key('dests'), this.eventBucketKey(event.id)])
     const args: Array<string | number | Buffer> = [
-      source ?? '', event.id, encodePublished(event.published), now, event.documentId, eventField(event.id),
+      source ?? '', event.id, encodePublished(event.published, event.traceparent), now, event.documentId, eventField(event.id),
       deliveries.length, ...deliveries.flatMap((d) => [
         d.destination, d.extra ? JSON.stringify(d.extra) : '',
         keys.position(this.deliveryKey(d.destination, event.id)), keys.position(this.queueKey(d.destination, event.documentId)),
