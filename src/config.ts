@@ -117,6 +117,11 @@ export interface Config {
   }
   /** where the gateway may send requests of its own (jwksUri, webhooks): lib/outbound.ts */
   outbound: OutboundSettings
+  /** the web console (/console) */
+  console: {
+    /** the reform's target reuse rate, drawn as a line on the console's charts (per cent) */
+    reuseTargetPercent: number
+  }
 }
 
 export class ConfigError extends StatedError {
@@ -191,7 +196,8 @@ const schema = {
     LOAD_SHED_MAX_RSS_BYTES: { type: 'integer', minimum: 0, default: 0 },
     LOAD_SHED_SAMPLE_INTERVAL_MS: { type: 'integer', minimum: 10, maximum: 60000, default: 1000 },
     OUTBOUND_ALLOWED_HOSTS: { type: 'string', minLength: 1 },
-    OUTBOUND_ALLOW_HTTP: { type: 'boolean' }
+    OUTBOUND_ALLOW_HTTP: { type: 'boolean' },
+    REUSE_TARGET_PERCENT: { type: 'number', minimum: 0, maximum: 100, default: 30 }
   }
 } as const
 
@@ -258,6 +264,7 @@ interface RawEnv {
   LOAD_SHED_SAMPLE_INTERVAL_MS: number
   OUTBOUND_ALLOWED_HOSTS?: string
   OUTBOUND_ALLOW_HTTP?: boolean
+  REUSE_TARGET_PERCENT: number
 }
 
 /** ADMIN_AGENCY_JWKS is the JWKS itself (JSON) or the path of a file holding it. */
@@ -431,7 +438,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       maxRssBytes: raw.LOAD_SHED_MAX_RSS_BYTES,
       sampleIntervalMs: raw.LOAD_SHED_SAMPLE_INTERVAL_MS
     },
-    outbound
+    outbound,
+    console: { reuseTargetPercent: raw.REUSE_TARGET_PERCENT }
   }
 }
 
