@@ -247,6 +247,20 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       await page.getByText(`Đã xuất ${events.length} sự kiện.`).waitFor()
     })
 
+    await t.test('the access token is renewed with a fresh assertion signed in the page, and the page carries on', async (t) => {
+      const issued = async (): Promise<number> => {
+        const res = await w.app.inject({ method: 'POST', url: '/v1/audit/search', headers: bearer(w.tokens.auditor), payload: { agency: CODES.auditor, action: 'token.issued', limit: 1000 } })
+        return (res.json().events as unknown[]).length
+      }
+      const before = await issued()
+      // what the page's timer does a minute before the token expires
+      await page.evaluate(async () => { await (globalThis as any).reuseConsole.renewNow() })
+      t.equal(await issued(), before + 1, 'one more token issued to the auditor')
+      await page.getByRole('button', { name: 'Tìm kiếm' }).click()
+      await tableCaptioned(page, 'Kết quả tìm kiếm').waitFor()
+      t.notOk(await page.locator('[role=alert]').filter({ hasText: 'Lỗi' }).count(), 'the search still answers')
+    })
+
     await t.test('an auditor cannot reach the agency editor: not linked, and its address opens nothing', async (t) => {
       await page.goto('about:blank')
       await page.goto(`${served.url}/console#/agencies`)

@@ -109,8 +109,8 @@ async function requestToken (key: AgencyKey, agency: string, settings: Settings)
 }
 
 function schedule (h: Held, expiresIn: number): void {
-  // a minute before it expires (half its life for a short one), with a fresh assertion
-  const inMs = Math.max(5, Math.min(expiresIn - 60, expiresIn / 2)) * 1000
+  // a minute before it expires (at half its life for a token of two minutes or less), with a fresh assertion
+  const inMs = (expiresIn > 120 ? expiresIn - 60 : Math.max(5, expiresIn / 2)) * 1000
   h.timer = setTimeout(() => { void renew(h) }, inMs)
 }
 
