@@ -285,6 +285,8 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       t.equal(await dayTable.locator('tbody tr').count(), daily.series.length, 'the last 30 days by default')
       t.match(await page.locator('.u-legend').first().textContent(), /Target \(30 %\)/)
       await shot(page, `${name}-reuse-en`)
+      // README's picture of the console: UPDATE_SCREENSHOTS=1 takes it again
+      if (process.env.UPDATE_SCREENSHOTS === '1' && name === 'embedded') await page.screenshot({ path: new URL('../docs/images/console-reuse.png', import.meta.url).pathname })
       await page.getByRole('link', { name: 'Audit trail' }).click()
       await page.getByRole('button', { name: 'Verify the range' }).click()
       await page.locator('.verdict .bad').filter({ hasText: 'Tampering found: first bad event' }).waitFor()
