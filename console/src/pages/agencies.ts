@@ -5,6 +5,7 @@ import type { TextKey } from '../i18n.js'
 import { dataTable } from '../table.js'
 import type { Column } from '../table.js'
 import type { PageContext } from './page.js'
+import type { AgreementRecord } from '../../../src/store/agreements.js'
 
 /**
  * Agencies and agreements: who may reuse what, for which procedures and fields, until when;
@@ -25,17 +26,8 @@ interface Agency {
   webhookUrl?: string
   updatedAt: string
 }
-interface Agreement {
-  id: string
-  requester: string
-  documentTypes: string[]
-  procedureCodes: string[]
-  fields: Record<string, string[]>
-  fileDownload: boolean
-  validFrom: string
-  validUntil?: string
-  status: 'active' | 'suspended'
-}
+/** an agreement as GET /v1/agreements lists it: the stored record */
+type Agreement = AgreementRecord
 
 const ROLES: Role[] = ['issuer', 'requester', 'portal', 'auditor', 'admin']
 const ROLE_LABEL: Record<Role, TextKey> = { issuer: 'roleIssuer', requester: 'roleRequester', portal: 'rolePortal', auditor: 'roleAuditor', admin: 'roleAdmin' }
