@@ -35,6 +35,7 @@ import agencyRoutes from './routes/agencies/index.js'
 import healthRoutes from './routes/health/index.js'
 import oauthRoutes from './routes/oauth/index.js'
 import wellKnownRoutes from './routes/well-known/index.js'
+import consoleRoutes from './routes/console/index.js'
 import { createStores } from './store/index.js'
 import { registerAgency } from './services/agencies.js'
 import { errorLogging } from './lib/error-description.js'
@@ -199,6 +200,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(portalRoutes)
   await app.register(webhookRoutes)
   await app.register(statsRoutes)
+  // the web console: a page and its files, talking to the routes above
+  await app.register(consoleRoutes)
 
   return app
 }

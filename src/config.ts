@@ -121,6 +121,11 @@ export interface Config {
   metrics: { host: string, port: number } | undefined
   /** OpenTelemetry traces, as the OTEL_* variables say (tracingWanted): src/tracing.ts */
   tracing: boolean
+  /** the web console (/console) */
+  console: {
+    /** the reform's target reuse rate, drawn as a line on the console's charts (per cent) */
+    reuseTargetPercent: number
+  }
 }
 
 export class ConfigError extends StatedError {
@@ -209,7 +214,8 @@ const schema = {
     OTEL_RESOURCE_ATTRIBUTES: { type: 'string' },
     OTEL_TRACES_SAMPLER: { type: 'string', enum: ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] },
     OTEL_TRACES_SAMPLER_ARG: { type: 'string' },
-    OTEL_PROPAGATORS: { type: 'string' }
+    OTEL_PROPAGATORS: { type: 'string' },
+    REUSE_TARGET_PERCENT: { type: 'number', minimum: 0, maximum: 100, default: 30 }
   }
 } as const
 
@@ -282,6 +288,7 @@ interface RawEnv {
   OTEL_TRACES_EXPORTER?: string
   OTEL_EXPORTER_OTLP_ENDPOINT?: string
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string
+  REUSE_TARGET_PERCENT: number
 }
 
 /**
@@ -469,7 +476,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     },
     outbound,
     metrics: metricsSettings(raw),
-    tracing: tracingWanted(raw)
+    tracing: tracingWanted(raw),
+    console: { reuseTargetPercent: raw.REUSE_TARGET_PERCENT }
   }
 }
 

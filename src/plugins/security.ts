@@ -35,6 +35,16 @@ function docsPolicy (csp: { script: string[], style: string[] } | undefined): st
 }
 
 /**
+ * The web console (/console, routes/console): its own script and stylesheet from here only (no
+ * inline script, no eval, no inline style sheet), fetches to this origin only (the API), charts
+ * drawn on canvas, CSV and NDJSON saved through blob URLs; framed nowhere, no form posts.
+ */
+export const CONSOLE_POLICY = [
+  "default-src 'none'", "base-uri 'none'", "connect-src 'self'", "font-src 'self'", "form-action 'none'", "frame-ancestors 'none'",
+  "img-src 'self' data: blob:", "manifest-src 'self'", "object-src 'none'", "script-src 'self'", "script-src-attr 'none'", "style-src 'self'"
+].join('; ')
+
+/**
  * Security headers (helmet, set for an API). Registered before every route (Swagger UI's
  * included) so that every answer carries them, 404s and errors too.
  */
@@ -53,6 +63,10 @@ async function securityPlugin (app: FastifyInstance): Promise<void> {
   // registered before Swagger UI so that its routes get these hooks too; its hashes are read once it is there
   let docs: string | undefined
   app.addHook('onRequest', async (request, reply) => {
+    if (request.url === '/console' || request.url.startsWith('/console/') || request.url.startsWith('/console?')) {
+      reply.header('content-security-policy', CONSOLE_POLICY)
+      return
+    }
     if (request.url !== '/docs' && !request.url.startsWith('/docs/')) return
     docs ??= docsPolicy((app as unknown as { swaggerCSP?: { script: string[], style: string[] } }).swaggerCSP)
     reply.header('content-security-policy', docs)

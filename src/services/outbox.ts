@@ -7,7 +7,7 @@ import { ProblemError } from '../lib/problem.js'
 import type { OutboundFetch } from '../lib/outbound.js'
 import { inDeliverySpan, traceparentOf } from '../lib/trace-context.js'
 import { statusOf } from './document-status.js'
-import type { AgencyStore, AuditStore, DocumentStore, LeaseStore, OutboxDeliveryRecord, OutboxEventRecord, OutboxEventType, OutboxSettlement, OutboxStore, ReuseRecordStore, StoredDocument, StoredDocumentVersion } from '../store/index.js'
+import type { AgencyStore, AuditStore, DocumentStore, LeaseStore, OutboxDeliveryRecord, OutboxDestinationStatus, OutboxEventRecord, OutboxEventType, OutboxSettlement, OutboxStore, ReuseRecordStore, StoredDocument, StoredDocumentVersion } from '../store/index.js'
 
 /**
  * The outbox: announcements of changes to indexed results, delivered to webhooks.
@@ -99,6 +99,16 @@ export interface DeliveryView {
   nextAttemptAt?: string
   lastError?: string
   settledAt?: string
+}
+
+/** One destination's backlog as the admin reads it. */
+export interface DestinationStatusView {
+  destination: string
+  queued: number
+  delivered: number
+  dead: number
+  /** when the oldest delivery still queued was queued (ISO 8601), if the store says */
+  oldestQueuedAt?: string
 }
 
 interface Reuse { requester: string, version: number, dossierCode: string, procedureCode: string, at: string }
@@ -481,9 +491,33 @@ export class OutboxService {
     return agencyDestination(caller.code)
   }
 
-  /** What was sent (or is being sent) to the caller, by cursor, oldest first. */
-  async deliveriesOf (caller: Pick<Caller, 'code' | 'roles'>, after: number, limit: number): Promise<{ destination: string, deliveries: DeliveryView[] }> {
-    const destination = await this.destinationOf(caller)
+  /**
+   * The destination a call is about: the caller's own, or the one it names, which only an admin
+   * may (the console's deliveries page looks after every destination).
+   */
+  private async chosenDestination (caller: Pick<Caller, 'code' | 'roles'>, named: string | undefined): Promise<string> {
+    if (named === undefined) return await this.destinationOf(caller)
+    if (!caller.roles.includes('admin')) throw new ProblemError(403, 'insufficient_scope', 'only an admin names a destination; other agencies read and replay their own')
+    return named
+  }
+
+  /** Every destination's backlog: queued, delivered and dead deliveries (and, when the store keeps it, when the oldest queued one was queued). */
+  async status (): Promise<{ destinations: DestinationStatusView[] }> {
+    const status = await this.deps.outbox.outboxStatus() as Array<OutboxDestinationStatus & { oldestQueuedAt?: number | string }>
+    return {
+      destinations: status.map(({ destination, queued, delivered, dead, oldestQueuedAt }) => ({
+        destination,
+        queued,
+        delivered,
+        dead,
+        ...(oldestQueuedAt !== undefined ? { oldestQueuedAt: new Date(oldestQueuedAt).toISOString() } : {})
+      }))
+    }
+  }
+
+  /** What was sent (or is being sent) to the caller (or, for an admin, to the destination it names), by cursor, oldest first. */
+  async deliveriesOf (caller: Pick<Caller, 'code' | 'roles'>, after: number, limit: number, named?: string): Promise<{ destination: string, deliveries: DeliveryView[] }> {
+    const destination = await this.chosenDestination(caller, named)
     const deliveries = await this.deps.outbox.outboxDeliveries(destination, after, limit)
     return {
       destination,
@@ -500,8 +534,8 @@ export class OutboxService {
   }
 
   /** Sends the caller everything after its cursor again, once the request is on record. */
-  async replayFor (call: Call, after: number): Promise<{ destination: string, requeued: number }> {
-    const destination = await this.destinationOf(call.caller)
+  async replayFor (call: Call, after: number, named?: string): Promise<{ destination: string, requeued: number }> {
+    const destination = await this.chosenDestination(call.caller, named)
     await call.audit({ action: 'webhook.replay_requested', outcome: 'granted', detail: { destination, after } })
     const { requeued } = await this.replay(destination, after)
     return { destination, requeued }

@@ -11,6 +11,9 @@ import { today } from './document-status.js'
 
 export const STATS_GROUPINGS = ['procedure', 'agency', 'documentType'] as const
 export type StatsGrouping = typeof STATS_GROUPINGS[number]
+/** the steps of a time series: each Vietnam calendar day, or each calendar month */
+export const STATS_INTERVALS = ['day', 'month'] as const
+export type StatsInterval = typeof STATS_INTERVALS[number]
 
 const MEASURES = ['queries', 'found', 'denials', 'downloads'] as const
 type Measure = typeof MEASURES[number]
@@ -51,6 +54,16 @@ export interface ReuseStatsReport {
   groupBy: StatsGrouping
   total: ReuseFigures
   groups: ReuseStatsGroup[]
+  /** with an interval: the same figures for each day (YYYY-MM-DD) or month (YYYY-MM) of the period, in order */
+  interval?: StatsInterval
+  series?: Array<{ period: string, total: ReuseFigures, groups: ReuseStatsGroup[] }>
+}
+
+export interface ReuseStatsPeriod {
+  from?: string | undefined
+  to?: string | undefined
+  groupBy: StatsGrouping
+  interval?: StatsInterval | undefined
 }
 
 interface Who {
@@ -95,10 +108,10 @@ export class ReuseStats {
   constructor (private readonly deps: ReuseStatsDeps) {}
 
   /** The report an auditor reads, released once the read is on record. */
-  async reportFor (call: Call, period: { from?: string | undefined, to?: string | undefined, groupBy: StatsGrouping }): Promise<ReuseStatsReport> {
-    const { from, to, groupBy } = period
-    const report = await this.report({ ...(from ? { from } : {}), ...(to ? { to } : {}), groupBy })
-    await call.audit({ action: 'stats.read', outcome: 'granted', detail: { from: report.from, to: report.to, groupBy } })
+  async reportFor (call: Call, period: ReuseStatsPeriod): Promise<ReuseStatsReport> {
+    const { from, to, groupBy, interval } = period
+    const report = await this.report({ ...(from ? { from } : {}), ...(to ? { to } : {}), groupBy, ...(interval ? { interval } : {}) })
+    await call.audit({ action: 'stats.read', outcome: 'granted', detail: { from: report.from, to: report.to, groupBy, ...(interval ? { interval } : {}) } })
     return report
   }
 
@@ -141,30 +154,28 @@ export class ReuseStats {
     }
   }
 
-  /** The figures over [from, to] (inclusive calendar days), in total and per group. */
-  async report (period: { from?: string, to?: string, groupBy: StatsGrouping }, now = new Date()): Promise<ReuseStatsReport> {
+  /**
+   * The figures over [from, to] (inclusive calendar days), in total and per group; with an
+   * interval, also for each day or month of the period (the days are read one by one then: as
+   * many store reads as the period has days, the same counters summed differently).
+   */
+  async report (period: { from?: string, to?: string, groupBy: StatsGrouping, interval?: StatsInterval }, now = new Date()): Promise<ReuseStatsReport> {
     const { from, to, days } = statsDays(period.from, period.to, now)
-    const counts = await this.deps.reuseRecords.reuseCounts(days)
-    const total: Partial<Record<Measure, number>> = {}
-    const byKey = new Map<string, Partial<Record<Measure, number>>>()
-    for (const [field, n] of Object.entries(counts)) {
-      const [measure, grouping, key] = field.split('\t') as [Measure, string?, string?]
-      if (!MEASURES.includes(measure)) continue
-      if (grouping === undefined) {
-        total[measure] = (total[measure] ?? 0) + n
-      } else if (grouping === period.groupBy && key !== undefined) {
-        const group = byKey.get(key) ?? {}
-        group[measure] = (group[measure] ?? 0) + n
-        byKey.set(key, group)
-      }
-    }
     const names = period.groupBy === 'agency' ? new Map((await this.deps.agencies.listAgencies()).map((a) => [a.code, a.name])) : undefined
-    const groups: ReuseStatsGroup[] = [...byKey].map(([key, counts]) => {
-      const name = names?.get(key)
-      return { key, ...(name !== undefined ? { name } : {}), ...figures(counts) }
+    if (period.interval === undefined) {
+      const counts = await this.deps.reuseRecords.reuseCounts(days)
+      return { from, to, groupBy: period.groupBy, ...summed([counts], period.groupBy, names) }
+    }
+    const daily = await Promise.all(days.map(async (day) => await this.deps.reuseRecords.reuseCounts([day])))
+    const steps = new Map<string, Array<Record<string, number>>>()
+    days.forEach((day, i) => {
+      const step = period.interval === 'month' ? day.slice(0, 7) : day
+      const list = steps.get(step) ?? []
+      list.push(daily[i] as Record<string, number>)
+      steps.set(step, list)
     })
-    groups.sort((a, b) => b.queries - a.queries || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-    return { from, to, groupBy: period.groupBy, total: figures(total), groups }
+    const series = [...steps].map(([step, counts]) => ({ period: step, ...summed(counts, period.groupBy, names) }))
+    return { from, to, groupBy: period.groupBy, ...summed(daily, period.groupBy, names), interval: period.interval, series }
   }
 
   /** the total and the procedure and agency counters of one event */
@@ -186,6 +197,31 @@ export class ReuseStats {
       warn(log, err)
     }
   }
+}
+
+/** the counters of some days summed: in total and per group of `groupBy`, most queries first */
+function summed (days: Array<Record<string, number>>, groupBy: StatsGrouping, names: Map<string, string> | undefined): { total: ReuseFigures, groups: ReuseStatsGroup[] } {
+  const total: Partial<Record<Measure, number>> = {}
+  const byKey = new Map<string, Partial<Record<Measure, number>>>()
+  for (const counts of days) {
+    for (const [field, n] of Object.entries(counts)) {
+      const [measure, grouping, key] = field.split('\t') as [Measure, string?, string?]
+      if (!MEASURES.includes(measure)) continue
+      if (grouping === undefined) {
+        total[measure] = (total[measure] ?? 0) + n
+      } else if (grouping === groupBy && key !== undefined) {
+        const group = byKey.get(key) ?? {}
+        group[measure] = (group[measure] ?? 0) + n
+        byKey.set(key, group)
+      }
+    }
+  }
+  const groups: ReuseStatsGroup[] = [...byKey].map(([key, counts]) => {
+    const name = names?.get(key)
+    return { key, ...(name !== undefined ? { name } : {}), ...figures(counts) }
+  })
+  groups.sort((a, b) => b.queries - a.queries || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  return { total: figures(total), groups }
 }
 
 // the logger describes the error (lib/error-description.ts): nothing from the query reaches the log
