@@ -106,4 +106,4 @@ async function metricsPlugin (app: FastifyInstance): Promise<void> {
   })
 }
 
-export default fp(metricsPlugin, { name: 'metrics', dependencies: ['http-frame'] })
+export default fp(metricsPlugin, { name: 'metrics' })
