@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
+import { ROOT_CONTEXT, context } from '@opentelemetry/api'
+import { suppressTracing } from '@opentelemetry/core'
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base'
 
@@ -171,6 +173,19 @@ t.test('a webhook delivery continues the trace of the request that made the chan
   t.equal(recorded.traceId, caller.traceId, 'the indexing audit event carries the trace')
   t.equal(parentOf(deliverySpan), recorded.spanId, 'the delivery span\'s parent is the span the change was recorded in')
   t.notOk(receiver.received.some((d) => d.body.id !== `${id}.1.indexed` && d.headers.traceparent?.includes(caller.traceId)), 'deliveries of other changes are not in this trace')
+
+  // a change recorded outside any trace: its delivery starts a trace of its own
+  const other = sample('giay-khai-sinh', (d) => ![w.citizen, w.otherCitizen, doc.subject.id].includes(d.subject.id))
+  const untraced = await context.with(suppressTracing(ROOT_CONTEXT), async () => await w.app.inject({ method: 'POST', url: '/v1/documents', headers: bearer(w.tokens.issuer), payload: other }))
+  t.equal(untraced.statusCode, 201)
+  const otherId = untraced.json().id as string
+  const plain = await w.app.inject({ method: 'POST', url: '/v1/audit/search', headers: bearer(w.tokens.auditor), payload: { action: 'document.indexed', documentId: otherId, limit: 10 } })
+  t.notOk('traceId' in plain.json().events[0], 'its audit event names no trace')
+  const [own] = (await receiver.until((got) => got.some((d) => d.body.id === `${otherId}.1.indexed`))).filter((d) => d.body.id === `${otherId}.1.indexed`)
+  const ownTrace = String(own?.headers.traceparent).split('-')[1] as string
+  t.match(ownTrace, /^[0-9a-f]{32}$/, 'its delivery still carries a traceparent')
+  const ownSpans = await traceSpans(ownTrace, (spans) => spans.some((s) => s.name === 'outbox delivery'))
+  t.equal(parentOf(ownSpans.find((s) => s.name === 'outbox delivery') as ReadableSpan), undefined, 'the delivery span is the root of a trace of its own')
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -208,14 +223,17 @@ const sdkLoaded = (stderr: string): boolean | undefined => {
 }
 
 /** a gateway process, one traced request to it, then a graceful stop */
-async function gatewayRun (env: Record<string, string>): Promise<{ stderr: string, traceId: string, status: number }> {
+async function gatewayRun (env: Record<string, string>): Promise<{ stderr: string, traceId: string, probeTraceId: string, status: number }> {
   const gateway = await startGateway(env, { nodeArgs: PROBE })
   const caller = callerSpan()
   const res = await fetch(`${gateway.url}/.well-known/jwks.json`, { headers: { traceparent: caller.traceparent } })
   await res.arrayBuffer()
+  // a load balancer's probe, which is not traced
+  const prober = callerSpan()
+  await (await fetch(`${gateway.url}/health/ready`, { headers: { traceparent: prober.traceparent } })).arrayBuffer()
   const exit = await gateway.stop()
   if (exit.code !== 0) throw new Error(`gateway exited with ${String(exit.code)}: ${gateway.stderr()}`)
-  return { stderr: gateway.stderr(), traceId: caller.traceId, status: res.status }
+  return { stderr: gateway.stderr(), traceId: caller.traceId, probeTraceId: prober.traceId, status: res.status }
 }
 
 t.test('with no OTEL_* variable, the gateway loads no OpenTelemetry SDK and exports nothing', async (t) => {
@@ -240,4 +258,5 @@ t.test('with OTEL_EXPORTER_OTLP_ENDPOINT, a gateway process exports its spans ov
   const spans = otlp.exports.flatMap((e) => e.spans)
   t.ok(spans.some((s) => s.traceId === run.traceId && s.name === 'GET /.well-known/jwks.json'), 'the server span reached the receiver, in the caller\'s trace (exported at shutdown)')
   t.ok(otlp.exports.every((e) => e.serviceName === 'reuse-gateway-test'), 'OTEL_SERVICE_NAME names the service')
+  t.notOk(spans.some((s) => s.traceId === run.probeTraceId), 'a health probe is not traced')
 })
