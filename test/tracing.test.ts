@@ -19,6 +19,7 @@ const { startTracing } = await import('../src/tracing.js')
 const tracing = await startTracing({ spanProcessors: [new SimpleSpanProcessor(exporter)] })
 t.teardown(async () => await tracing.shutdown())
 
+const { loadConfig, tracingWanted } = await import('../src/config.js')
 const { buildWorld, bearer, reuseQuery, sample } = await import('./lib/world.js')
 const { captureLogs } = await import('./helper.js')
 const { startTestRedis } = await import('./lib/redis-server.js')
@@ -65,6 +66,28 @@ function ancestry (span: ReadableSpan, spans: ReadableSpan[]): ReadableSpan[] {
   }
   return out
 }
+
+t.test('the OTEL_* variables turn tracing on as the SDK reads them, and a bad one stops the start', async (t) => {
+  const cases: Array<[Record<string, string>, boolean]> = [
+    [{}, false],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }, true],
+    [{ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' }, true],
+    [{ OTEL_TRACES_EXPORTER: 'console' }, true],
+    [{ OTEL_TRACES_EXPORTER: 'otlp, console' }, true],
+    [{ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }, false],
+    [{ OTEL_TRACES_EXPORTER: 'none,otlp' }, false],
+    [{ OTEL_SDK_DISABLED: 'TRUE', OTEL_TRACES_EXPORTER: 'otlp' }, false],
+    [{ OTEL_SDK_DISABLED: 'false', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }, true],
+    [{ OTEL_SERVICE_NAME: 'gw', OTEL_TRACES_SAMPLER: 'always_on' }, false]
+  ]
+  for (const [env, on] of cases) {
+    t.equal(tracingWanted(env), on, JSON.stringify(env))
+    t.equal(loadConfig({ NODE_ENV: 'test', ...env }).tracing, on, 'and the configuration says the same')
+  }
+  t.throws(() => loadConfig({ NODE_ENV: 'test', OTEL_TRACES_EXPORTER: 'jaeger' }), { name: 'ConfigError', message: /OTEL_TRACES_EXPORTER/ })
+  t.throws(() => loadConfig({ NODE_ENV: 'test', OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }), { name: 'ConfigError', message: /OTEL_EXPORTER_OTLP_ENDPOINT/ })
+  t.throws(() => loadConfig({ NODE_ENV: 'test', OTEL_SDK_DISABLED: 'yes' }), { name: 'ConfigError', message: /OTEL_SDK_DISABLED/ })
+})
 
 t.test('a reuse query on Redis is one trace: the caller\'s, from the route through the store and Redis to the signatures', async (t) => {
   const redis = await startTestRedis()
