@@ -214,7 +214,7 @@ t.test('a webhook delivery continues the trace of the request that made the chan
 // ---------------------------------------------------------------------------------------------
 // real gateway processes: the environment decides
 
-interface Export { spans: Array<{ traceId: string, name: string }>, serviceName: string | undefined }
+interface Export { spans: Array<{ traceId: string, name: string, scope: string }>, serviceName: string | undefined }
 
 /** an OTLP/HTTP (JSON) traces receiver on loopback */
 async function otlpReceiver (): Promise<{ url: string, exports: Export[], close: () => Promise<void> }> {
@@ -224,11 +224,11 @@ async function otlpReceiver (): Promise<{ url: string, exports: Export[], close:
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
       if (req.url === '/v1/traces') {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans: Array<{ resource: { attributes: Array<{ key: string, value: { stringValue?: string } }> }, scopeSpans: Array<{ spans: Array<{ traceId: string, name: string }> }> }> }
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans: Array<{ resource: { attributes: Array<{ key: string, value: { stringValue?: string } }> }, scopeSpans: Array<{ scope: { name: string }, spans: Array<{ traceId: string, name: string }> }> }> }
         for (const resource of body.resourceSpans) {
           exports.push({
             serviceName: resource.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue,
-            spans: resource.scopeSpans.flatMap((scope) => scope.spans)
+            spans: resource.scopeSpans.flatMap((scope) => scope.spans.map((span) => ({ traceId: span.traceId, name: span.name, scope: scope.scope.name })))
           })
         }
       }
@@ -246,7 +246,7 @@ const sdkLoaded = (stderr: string): boolean | undefined => {
 }
 
 /** a gateway process, one traced request to it, then a graceful stop */
-async function gatewayRun (env: Record<string, string>): Promise<{ stderr: string, traceId: string, probeTraceId: string, status: number }> {
+async function gatewayRun (env: Record<string, string>): Promise<{ stderr: string, traceId: string, probeTraceId: string, refusedTraceId: string, status: number }> {
   const gateway = await startGateway(env, { nodeArgs: PROBE })
   const caller = callerSpan()
   const res = await fetch(`${gateway.url}/.well-known/jwks.json`, { headers: { traceparent: caller.traceparent } })
@@ -254,9 +254,12 @@ async function gatewayRun (env: Record<string, string>): Promise<{ stderr: strin
   // a load balancer's probe, which is not traced
   const prober = callerSpan()
   await (await fetch(`${gateway.url}/health/ready`, { headers: { traceparent: prober.traceparent } })).arrayBuffer()
+  // a refused token: audited, so the store is written to in the request's trace
+  const refused = callerSpan()
+  await (await fetch(`${gateway.url}/v1/document-types`, { headers: { traceparent: refused.traceparent, authorization: 'Bearer not-a-token' } })).arrayBuffer()
   const exit = await gateway.stop()
   if (exit.code !== 0) throw new Error(`gateway exited with ${String(exit.code)}: ${gateway.stderr()}`)
-  return { stderr: gateway.stderr(), traceId: caller.traceId, probeTraceId: prober.traceId, status: res.status }
+  return { stderr: gateway.stderr(), traceId: caller.traceId, probeTraceId: prober.traceId, refusedTraceId: refused.traceId, status: res.status }
 }
 
 t.test('with no OTEL_* variable, the gateway loads no OpenTelemetry SDK and exports nothing', async (t) => {
@@ -272,14 +275,18 @@ t.test('OTEL_SDK_DISABLED=true wins over an endpoint: nothing loaded, nothing ex
   t.same(otlp.exports, [], 'the receiver got nothing')
 })
 
-t.test('with OTEL_EXPORTER_OTLP_ENDPOINT, a gateway process exports its spans over OTLP/HTTP, in the caller\'s trace', async (t) => {
+t.test('with OTEL_EXPORTER_OTLP_ENDPOINT, a gateway process on Redis exports its spans over OTLP/HTTP, in the caller\'s trace', async (t) => {
   const otlp = await otlpReceiver()
   t.teardown(otlp.close)
-  const run = await gatewayRun({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_SERVICE_NAME: 'reuse-gateway-test' })
+  const redis = await startTestRedis()
+  t.teardown(async () => await redis.destroy())
+  const run = await gatewayRun({ REDIS_URL: redis.url, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_SERVICE_NAME: 'reuse-gateway-test' })
   t.equal(run.status, 200)
   t.equal(sdkLoaded(run.stderr), true, 'the SDK was loaded')
   const spans = otlp.exports.flatMap((e) => e.spans)
   t.ok(spans.some((s) => s.traceId === run.traceId && s.name === 'GET /.well-known/jwks.json'), 'the server span reached the receiver, in the caller\'s trace (exported at shutdown)')
   t.ok(otlp.exports.every((e) => e.serviceName === 'reuse-gateway-test'), 'OTEL_SERVICE_NAME names the service')
   t.notOk(spans.some((s) => s.traceId === run.probeTraceId), 'a health probe is not traced')
+  const refused = spans.filter((s) => s.traceId === run.refusedTraceId)
+  t.ok(refused.some((s) => s.scope === '@opentelemetry/instrumentation-ioredis'), `the refusal's audit append reached Redis in its trace: ioredis, imported by the app after tracing started, is instrumented (${refused.map((s) => s.name).join(', ')})`)
 })
