@@ -262,7 +262,7 @@ async function gatewayRun (env: Record<string, string>): Promise<{ stderr: strin
   return { stderr: gateway.stderr(), traceId: caller.traceId, probeTraceId: prober.traceId, refusedTraceId: refused.traceId, status: res.status }
 }
 
-t.test('with no OTEL_* variable, the gateway loads no OpenTelemetry SDK and exports nothing', async (t) => {
+t.test('with no OTEL_* variable, the gateway loads no OpenTelemetry SDK: no span can be made', async (t) => {
   const run = await gatewayRun({})
   t.equal(sdkLoaded(run.stderr), false, 'the SDK module was never loaded')
 })
