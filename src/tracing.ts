@@ -49,6 +49,8 @@ export async function startTracing (options: TracingOptions = {}): Promise<Traci
     resource: defaultResource().merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: 'reuse-gateway', [ATTR_SERVICE_VERSION]: VERSION })),
     instrumentations: [
       new HttpInstrumentation({
+        // load balancers' probes and Prometheus's scrapes would be most of the traces, and say nothing
+        ignoreIncomingRequestHook: (request) => /^\/(health\/|metrics(\?|$))/.test(request.url ?? ''),
         // as in the access log: the path without its query string, a download link's token redacted
         startIncomingSpanHook: (request) => ({ 'url.path': redactedPath(request.url ?? '/'), 'url.query': undefined })
       }),

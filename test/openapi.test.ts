@@ -113,7 +113,7 @@ t.test('the webhooks the gateway sends are in the document, signed with Reuse-Si
   for (const [name, item] of Object.entries(contract.webhooks ?? {})) {
     const operation = item.post as Operation
     const headers = (operation.parameters ?? []).map((p) => contract.components.parameters?.[String(p.$ref).split('/').pop() as string]?.name)
-    t.same(headers, ['Reuse-Signature', 'Reuse-Event-Id', 'Reuse-Event-Cursor', 'Reuse-Delivery-Attempt'], `${name} declares the delivery headers`)
+    t.same(headers, ['Reuse-Signature', 'Reuse-Event-Id', 'Reuse-Event-Cursor', 'Reuse-Delivery-Attempt', 'traceparent'], `${name} declares the delivery headers (traceparent with tracing on)`)
     t.ok(operation.requestBody?.content['application/json'], `${name} has a JSON body`)
   }
   t.ok(contract.components.schemas.WebhookAnnouncement)

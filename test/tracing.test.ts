@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
+import { ROOT_CONTEXT, context } from '@opentelemetry/api'
+import { suppressTracing } from '@opentelemetry/core'
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base'
 
@@ -17,6 +19,7 @@ const { startTracing } = await import('../src/tracing.js')
 const tracing = await startTracing({ spanProcessors: [new SimpleSpanProcessor(exporter)] })
 t.teardown(async () => await tracing.shutdown())
 
+const { loadConfig, tracingWanted } = await import('../src/config.js')
 const { buildWorld, bearer, reuseQuery, sample } = await import('./lib/world.js')
 const { captureLogs } = await import('./helper.js')
 const { startTestRedis } = await import('./lib/redis-server.js')
@@ -63,6 +66,28 @@ function ancestry (span: ReadableSpan, spans: ReadableSpan[]): ReadableSpan[] {
   }
   return out
 }
+
+t.test('the OTEL_* variables turn tracing on as the SDK reads them, and a bad one stops the start', async (t) => {
+  const cases: Array<[Record<string, string>, boolean]> = [
+    [{}, false],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }, true],
+    [{ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' }, true],
+    [{ OTEL_TRACES_EXPORTER: 'console' }, true],
+    [{ OTEL_TRACES_EXPORTER: 'otlp, console' }, true],
+    [{ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }, false],
+    [{ OTEL_TRACES_EXPORTER: 'none,otlp' }, false],
+    [{ OTEL_SDK_DISABLED: 'TRUE', OTEL_TRACES_EXPORTER: 'otlp' }, false],
+    [{ OTEL_SDK_DISABLED: 'false', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }, true],
+    [{ OTEL_SERVICE_NAME: 'gw', OTEL_TRACES_SAMPLER: 'always_on' }, false]
+  ]
+  for (const [env, on] of cases) {
+    t.equal(tracingWanted(env), on, JSON.stringify(env))
+    t.equal(loadConfig({ NODE_ENV: 'test', ...env }).tracing, on, 'and the configuration says the same')
+  }
+  t.throws(() => loadConfig({ NODE_ENV: 'test', OTEL_TRACES_EXPORTER: 'jaeger' }), { name: 'ConfigError', message: /OTEL_TRACES_EXPORTER/ })
+  t.throws(() => loadConfig({ NODE_ENV: 'test', OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }), { name: 'ConfigError', message: /OTEL_EXPORTER_OTLP_ENDPOINT/ })
+  t.throws(() => loadConfig({ NODE_ENV: 'test', OTEL_SDK_DISABLED: 'yes' }), { name: 'ConfigError', message: /OTEL_SDK_DISABLED/ })
+})
 
 t.test('a reuse query on Redis is one trace: the caller\'s, from the route through the store and Redis to the signatures', async (t) => {
   const redis = await startTestRedis()
@@ -171,12 +196,25 @@ t.test('a webhook delivery continues the trace of the request that made the chan
   t.equal(recorded.traceId, caller.traceId, 'the indexing audit event carries the trace')
   t.equal(parentOf(deliverySpan), recorded.spanId, 'the delivery span\'s parent is the span the change was recorded in')
   t.notOk(receiver.received.some((d) => d.body.id !== `${id}.1.indexed` && d.headers.traceparent?.includes(caller.traceId)), 'deliveries of other changes are not in this trace')
+
+  // a change recorded outside any trace: its delivery starts a trace of its own
+  const other = sample('giay-khai-sinh', (d) => ![w.citizen, w.otherCitizen, doc.subject.id].includes(d.subject.id))
+  const untraced = await context.with(suppressTracing(ROOT_CONTEXT), async () => await w.app.inject({ method: 'POST', url: '/v1/documents', headers: bearer(w.tokens.issuer), payload: other }))
+  t.equal(untraced.statusCode, 201)
+  const otherId = untraced.json().id as string
+  const plain = await w.app.inject({ method: 'POST', url: '/v1/audit/search', headers: bearer(w.tokens.auditor), payload: { action: 'document.indexed', documentId: otherId, limit: 10 } })
+  t.notOk('traceId' in plain.json().events[0], 'its audit event names no trace')
+  const [own] = (await receiver.until((got) => got.some((d) => d.body.id === `${otherId}.1.indexed`))).filter((d) => d.body.id === `${otherId}.1.indexed`)
+  const ownTrace = String(own?.headers.traceparent).split('-')[1] as string
+  t.match(ownTrace, /^[0-9a-f]{32}$/, 'its delivery still carries a traceparent')
+  const ownSpans = await traceSpans(ownTrace, (spans) => spans.some((s) => s.name === 'outbox delivery'))
+  t.equal(parentOf(ownSpans.find((s) => s.name === 'outbox delivery') as ReadableSpan), undefined, 'the delivery span is the root of a trace of its own')
 })
 
 // ---------------------------------------------------------------------------------------------
 // real gateway processes: the environment decides
 
-interface Export { spans: Array<{ traceId: string, name: string }>, serviceName: string | undefined }
+interface Export { spans: Array<{ traceId: string, name: string, scope: string }>, serviceName: string | undefined }
 
 /** an OTLP/HTTP (JSON) traces receiver on loopback */
 async function otlpReceiver (): Promise<{ url: string, exports: Export[], close: () => Promise<void> }> {
@@ -186,11 +224,11 @@ async function otlpReceiver (): Promise<{ url: string, exports: Export[], close:
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
       if (req.url === '/v1/traces') {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans: Array<{ resource: { attributes: Array<{ key: string, value: { stringValue?: string } }> }, scopeSpans: Array<{ spans: Array<{ traceId: string, name: string }> }> }> }
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans: Array<{ resource: { attributes: Array<{ key: string, value: { stringValue?: string } }> }, scopeSpans: Array<{ scope: { name: string }, spans: Array<{ traceId: string, name: string }> }> }> }
         for (const resource of body.resourceSpans) {
           exports.push({
             serviceName: resource.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue,
-            spans: resource.scopeSpans.flatMap((scope) => scope.spans)
+            spans: resource.scopeSpans.flatMap((scope) => scope.spans.map((span) => ({ traceId: span.traceId, name: span.name, scope: scope.scope.name })))
           })
         }
       }
@@ -208,17 +246,23 @@ const sdkLoaded = (stderr: string): boolean | undefined => {
 }
 
 /** a gateway process, one traced request to it, then a graceful stop */
-async function gatewayRun (env: Record<string, string>): Promise<{ stderr: string, traceId: string, status: number }> {
+async function gatewayRun (env: Record<string, string>): Promise<{ stderr: string, traceId: string, probeTraceId: string, refusedTraceId: string, status: number }> {
   const gateway = await startGateway(env, { nodeArgs: PROBE })
   const caller = callerSpan()
   const res = await fetch(`${gateway.url}/.well-known/jwks.json`, { headers: { traceparent: caller.traceparent } })
   await res.arrayBuffer()
+  // a load balancer's probe, which is not traced
+  const prober = callerSpan()
+  await (await fetch(`${gateway.url}/health/ready`, { headers: { traceparent: prober.traceparent } })).arrayBuffer()
+  // a refused token: audited, so the store is written to in the request's trace
+  const refused = callerSpan()
+  await (await fetch(`${gateway.url}/v1/document-types`, { headers: { traceparent: refused.traceparent, authorization: 'Bearer not-a-token' } })).arrayBuffer()
   const exit = await gateway.stop()
   if (exit.code !== 0) throw new Error(`gateway exited with ${String(exit.code)}: ${gateway.stderr()}`)
-  return { stderr: gateway.stderr(), traceId: caller.traceId, status: res.status }
+  return { stderr: gateway.stderr(), traceId: caller.traceId, probeTraceId: prober.traceId, refusedTraceId: refused.traceId, status: res.status }
 }
 
-t.test('with no OTEL_* variable, the gateway loads no OpenTelemetry SDK and exports nothing', async (t) => {
+t.test('with no OTEL_* variable, the gateway loads no OpenTelemetry SDK: no span can be made', async (t) => {
   const run = await gatewayRun({})
   t.equal(sdkLoaded(run.stderr), false, 'the SDK module was never loaded')
 })
@@ -231,13 +275,18 @@ t.test('OTEL_SDK_DISABLED=true wins over an endpoint: nothing loaded, nothing ex
   t.same(otlp.exports, [], 'the receiver got nothing')
 })
 
-t.test('with OTEL_EXPORTER_OTLP_ENDPOINT, a gateway process exports its spans over OTLP/HTTP, in the caller\'s trace', async (t) => {
+t.test('with OTEL_EXPORTER_OTLP_ENDPOINT, a gateway process on Redis exports its spans over OTLP/HTTP, in the caller\'s trace', async (t) => {
   const otlp = await otlpReceiver()
   t.teardown(otlp.close)
-  const run = await gatewayRun({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_SERVICE_NAME: 'reuse-gateway-test' })
+  const redis = await startTestRedis()
+  t.teardown(async () => await redis.destroy())
+  const run = await gatewayRun({ REDIS_URL: redis.url, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_SERVICE_NAME: 'reuse-gateway-test' })
   t.equal(run.status, 200)
   t.equal(sdkLoaded(run.stderr), true, 'the SDK was loaded')
   const spans = otlp.exports.flatMap((e) => e.spans)
   t.ok(spans.some((s) => s.traceId === run.traceId && s.name === 'GET /.well-known/jwks.json'), 'the server span reached the receiver, in the caller\'s trace (exported at shutdown)')
   t.ok(otlp.exports.every((e) => e.serviceName === 'reuse-gateway-test'), 'OTEL_SERVICE_NAME names the service')
+  t.notOk(spans.some((s) => s.traceId === run.probeTraceId), 'a health probe is not traced')
+  const refused = spans.filter((s) => s.traceId === run.refusedTraceId)
+  t.ok(refused.some((s) => s.scope === '@opentelemetry/instrumentation-ioredis'), `the refusal's audit append reached Redis in its trace: ioredis, imported by the app after tracing started, is instrumented (${refused.map((s) => s.name).join(', ')})`)
 })

@@ -3,16 +3,17 @@
  * to the portal and to agencies. The bodies' schemas are schemas/webhook-*.json.
  */
 
-interface HeaderParameter { name: string, in: 'header', required: true, description: string, schema: Record<string, unknown> }
+interface HeaderParameter { name: string, in: 'header', required: boolean, description: string, schema: Record<string, unknown> }
 
-const header = (name: string, description: string, schema: Record<string, unknown>): HeaderParameter =>
-  ({ name, in: 'header', required: true, description, schema })
+const header = (name: string, description: string, schema: Record<string, unknown>, required = true): HeaderParameter =>
+  ({ name, in: 'header', required, description, schema })
 
 export const WEBHOOK_PARAMETERS = {
   ReuseSignature: header('Reuse-Signature', 'A JWS by the gateway over the body bytes with the payload detached (RFC 7515 Appendix F): `<protected header>..<signature>`, header `typ: reuse-webhook+jws` and the signing key\'s `kid`. To verify, put the base64url (no padding) of the body bytes exactly as received between the two dots and check the compact JWS with /.well-known/jwks.json (e.g. jose\'s `compactVerify`).', { type: 'string', pattern: '^[A-Za-z0-9_-]+\\.\\.[A-Za-z0-9_-]+$' }),
   ReuseEventId: header('Reuse-Event-Id', 'the body\'s `id`: the same across retries and replays', { type: 'string' }),
   ReuseEventCursor: header('Reuse-Event-Cursor', 'the body\'s `cursor`', { type: 'integer', minimum: 1 }),
-  ReuseDeliveryAttempt: header('Reuse-Delivery-Attempt', '1 for the first attempt, then 2, 3… up to OUTBOX_MAX_ATTEMPTS (a replay counts on)', { type: 'integer', minimum: 1 })
+  ReuseDeliveryAttempt: header('Reuse-Delivery-Attempt', '1 for the first attempt, then 2, 3… up to OUTBOX_MAX_ATTEMPTS (a replay counts on)', { type: 'integer', minimum: 1 }),
+  Traceparent: header('traceparent', 'With tracing on (OpenTelemetry, docs/tracing.md): the W3C Trace Context of this delivery, in the trace of the request that made the change, for a receiver that traces to continue', { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' }, false)
 }
 
 const parameters = Object.keys(WEBHOOK_PARAMETERS).map((name) => ({ $ref: `#/components/parameters/${name}` }))

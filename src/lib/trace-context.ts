@@ -20,8 +20,8 @@ export function activeTrace (): { traceId: string, spanId: string } | undefined 
   if (!enabled) return undefined
   const span = trace.getActiveSpan()
   if (span === undefined) return undefined
-  const { traceId, spanId } = span.spanContext()
-  return isSpanContextValid(span.spanContext()) ? { traceId, spanId } : undefined
+  const ids = span.spanContext()
+  return isSpanContextValid(ids) ? { traceId: ids.traceId, spanId: ids.spanId } : undefined
 }
 
 /** pino's `mixin` (app.ts, tracing on): every log line written inside a span names its trace and span */
@@ -30,7 +30,7 @@ export function traceLogFields (): Record<string, string> {
   return ids === undefined ? {} : { trace_id: ids.traceId, span_id: ids.spanId }
 }
 
-/** a W3C traceparent of a recorded trace and span (sampled: it was recorded because it was traced) */
+/** a W3C traceparent of a trace and span recorded with an event, flagged sampled: what continues it is recorded */
 export function traceparentOf (ids: { traceId: string, spanId: string }): string {
   return `00-${ids.traceId}-${ids.spanId}-01`
 }
