@@ -143,6 +143,13 @@ async function plantTampered (store: Stores, id: string): Promise<void> {
   else (store.audit as unknown as { eventsById: Map<string, string> }).eventsById.set(id, tampered)
 }
 
+/** the page's controls that have no accessible name (a label, aria-label or text) */
+async function unlabelled (page: Page): Promise<string[]> {
+  return await page.locator('input, select, textarea, button, a[href]').evaluateAll((controls) => controls
+    .filter((c: any) => !(c.labels?.length > 0 || c.getAttribute('aria-label') || c.getAttribute('aria-labelledby') || (c.textContent ?? '').trim() !== ''))
+    .map((c) => c.outerHTML))
+}
+
 async function shot (page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true })
 }
@@ -164,6 +171,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       t.equal(await page.locator('html').getAttribute('lang'), 'vi')
       await page.getByRole('heading', { name: 'Đăng nhập' }).waitFor()
       await shot(page, `${name}-sign-in-vi`)
+      t.same(await unlabelled(page), [], 'every control is labelled')
       await signIn(page, served, served.keys.auditor, { file: 'Tệp khóa bí mật của cơ quan', code: 'Mã định danh cơ quan', button: 'Đăng nhập' }, CODES.auditor)
       await page.getByText(`Đăng nhập với tư cách ${CODES.auditor}`).waitFor()
       const nav = page.getByRole('navigation', { name: 'Các trang' })
@@ -201,6 +209,23 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       t.equal(lines[0], 'Ngày,Truy vấn,Tìm thấy,Bị từ chối,Lượt tải tệp,Tỷ lệ tái sử dụng')
       t.same(lines.slice(1).map((line) => line.split(',')), daily.series.map((s: any) => [s.period, ...figures(s.total)]))
       await shot(page, `${name}-reuse-vi`)
+      t.same(await unlabelled(page), [], 'every control is labelled')
+    })
+
+    await t.test('the keyboard alone moves between pages', async (t) => {
+      await page.locator('body').focus()
+      let reached = false
+      for (let i = 0; i < 20 && !reached; i++) {
+        await page.keyboard.press('Tab')
+        reached = await page.evaluate(() => (globalThis as any).document.activeElement?.textContent === 'Nhật ký kiểm toán')
+      }
+      t.ok(reached, 'Tab reaches the audit page\'s link')
+      const outline = await page.evaluate(() => { const el = (globalThis as any).document.activeElement; return (globalThis as any).getComputedStyle(el).outlineStyle })
+      t.equal(outline, 'solid', 'the focus is visible')
+      await page.keyboard.press('Enter')
+      await page.getByRole('heading', { name: 'Nhật ký kiểm toán', level: 2 }).waitFor()
+      await page.getByRole('link', { name: 'Tỷ lệ tái sử dụng' }).click()
+      await page.getByRole('heading', { name: 'Tỷ lệ tái sử dụng kết quả' }).waitFor()
     })
 
     await t.test('the audit page finds a known event by its citizen, who stays out of the URL and the storage', async (t) => {
@@ -223,6 +248,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       const stored = await page.evaluate(() => JSON.stringify({ ...(globalThis as any).localStorage }) + JSON.stringify({ ...(globalThis as any).sessionStorage }))
       t.notOk(stored.includes(w.citizen), 'not in the browser\'s storage')
       await shot(page, `${name}-audit-vi`)
+      t.same(await unlabelled(page), [], 'every control is labelled')
     })
 
     await t.test('one click verifies the trail: intact, then the first bad event once one is tampered with', async (t) => {
@@ -318,6 +344,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       ], 'who may reuse what, for which procedures and fields, until when')
       t.notOk(await page.locator('body').textContent().then((text) => text?.includes('"d"')), 'no private key member shown')
       await shot(page, `${name}-agencies-en`)
+      t.same(await unlabelled(page), [], 'every control is labelled')
 
       await page.getByRole('button', { name: `Edit agency ${CODES.otherIssuer}` }).click()
       await page.getByLabel('Status').selectOption('suspended')
@@ -342,6 +369,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       await dead.locator('tbody tr').first().waitFor()
       t.equal(await dead.locator('tbody tr').count(), expected.dead, 'every dead letter listed')
       await shot(page, `${name}-deliveries-en`)
+      t.same(await unlabelled(page), [], 'every control is labelled')
       served.receiver.behaviour = () => 204
       await page.getByRole('combobox', { name: 'Destination' }).selectOption('portal')
       await page.getByLabel('Send again the events after cursor').fill('0')
