@@ -195,8 +195,12 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       const figures = (f: any): string[] => [String(f.queries), String(f.found), String(f.denials), String(f.downloads), f.reuseRate === null ? '' : String(f.reuseRate)]
       const dayTable = tableCaptioned(page, 'Tỷ lệ tái sử dụng theo ngày')
       await dayTable.locator('tbody tr').nth(40).waitFor()
-      t.same(await rowsOf(dayTable), daily.series.map((s: any) => [s.period, ...figures(s.total)]), 'a row per day, the API\'s numbers')
-      t.same(await rowsOf(tableCaptioned(page, 'Tỷ lệ tái sử dụng theo tháng')), monthly.series.map((s: any) => [s.period, ...figures(s.total)]), 'a row per month')
+      // overall, then each procedure's rate (the chart's lines), most queries first
+      const procedures: string[] = daily.groups.map((g: any) => g.key)
+      t.same(procedures, [PROCEDURE, OTHER_PROCEDURE])
+      const step = (s: any): string[] => [s.period, ...figures(s.total), ...procedures.map((key) => String(s.groups.find((g: any) => g.key === key)?.reuseRate ?? ''))]
+      t.same(await rowsOf(dayTable), daily.series.map(step), 'a row per day, the API\'s numbers')
+      t.same(await rowsOf(tableCaptioned(page, 'Tỷ lệ tái sử dụng theo tháng')), monthly.series.map(step), 'a row per month')
       t.same(await rowsOf(tableCaptioned(page, 'Tỷ lệ tái sử dụng theo thủ tục')), daily.groups.map((g: any) => [g.key, ...figures(g)]), 'a row per procedure')
       const totals = await page.locator('.figures dd').evaluateAll((dds) => dds.map((dd) => dd.getAttribute('data-value')))
       t.same(totals, figures(daily.total), 'the period\'s totals')
@@ -206,8 +210,8 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       // the CSV is the table
       const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Tải bảng CSV' }).first().click()])
       const lines = (await readFile(await csv.path(), 'utf8')).replace(/^\ufeff/, '').trim().split('\r\n')
-      t.equal(lines[0], 'Ngày,Truy vấn,Tìm thấy,Bị từ chối,Lượt tải tệp,Tỷ lệ tái sử dụng')
-      t.same(lines.slice(1).map((line) => line.split(',')), daily.series.map((s: any) => [s.period, ...figures(s.total)]))
+      t.equal(lines[0], `Ngày,Truy vấn,Tìm thấy,Bị từ chối,Lượt tải tệp,Tỷ lệ tái sử dụng,Tỷ lệ tái sử dụng ${PROCEDURE},Tỷ lệ tái sử dụng ${OTHER_PROCEDURE}`)
+      t.same(lines.slice(1).map((line) => line.split(',')), daily.series.map(step))
       await shot(page, `${name}-reuse-vi`)
       t.same(await unlabelled(page), [], 'every control is labelled')
     })
