@@ -124,7 +124,7 @@ function tableCaptioned (page: Page, caption: string): Locator {
   return page.locator('table').filter({ has: page.locator('caption', { hasText: caption }) })
 }
 
-async function signIn (page: Page, served: Served, key: string, labels: { file: string, code: string, button: string }, code: string): Promise<void> {
+async function signIn (page: Page, _served: Served, key: string, labels: { file: string, code: string, button: string }, code: string): Promise<void> {
   await page.getByLabel(labels.file).setInputFiles(key)
   // the agency code is filled in from the file: the user confirms it
   await t.resolves(page.getByLabel(labels.code).evaluate(async (input: { value: string }, expected) => {
@@ -172,7 +172,20 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       await page.getByRole('heading', { name: 'Đăng nhập' }).waitFor()
       await shot(page, `${name}-sign-in-vi`)
       t.same(await unlabelled(page), [], 'every control is labelled')
-      await signIn(page, served, served.keys.auditor, { file: 'Tệp khóa bí mật của cơ quan', code: 'Mã định danh cơ quan', button: 'Đăng nhập' }, CODES.auditor)
+      // a public key file is no key; a key with another agency's code is refused by the gateway, in its words
+      const dir = await mkdtemp(join(tmpdir(), 'rg-console-wrong-'))
+      const publicOnly = join(dir, `${CODES.auditor}.jwks.json`)
+      await writeFile(publicOnly, JSON.stringify(w.agencies.auditor.jwks))
+      await page.getByLabel('Tệp khóa bí mật của cơ quan').setInputFiles(publicOnly)
+      await page.getByText('Không đọc được tệp khóa').waitFor()
+      await page.getByLabel('Tệp khóa bí mật của cơ quan').setInputFiles(served.keys.auditor)
+      await page.getByLabel('Mã định danh cơ quan').fill(CODES.requester)
+      await page.getByRole('button', { name: 'Đăng nhập', exact: true }).click()
+      await page.locator('[role=alert]').filter({ hasText: /kid|key/ }).waitFor()
+      t.equal(await page.getByRole('navigation').count(), 0, 'not signed in')
+      // an empty code is the one the key file names
+      await page.getByLabel('Mã định danh cơ quan').fill('')
+      await page.getByRole('button', { name: 'Đăng nhập', exact: true }).click()
       await page.getByText(`Đăng nhập với tư cách ${CODES.auditor}`).waitFor()
       const nav = page.getByRole('navigation', { name: 'Các trang' })
       t.same(await nav.getByRole('link').allTextContents(), ['Tỷ lệ tái sử dụng', 'Nhật ký kiểm toán'], 'an auditor is shown the reuse and audit pages only')
@@ -390,6 +403,18 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       t.equal(overflow, 0, 'no sideways scrolling of the page (wide tables scroll in their own box)')
       await shot(page, `${name}-agencies-tablet-en`)
       await page.setViewportSize({ width: 1280, height: 900 })
+    })
+
+    await t.test('a token that can no longer be renewed (the agency was suspended) ends the session', async (t) => {
+      await page.getByRole('button', { name: 'Sign out' }).click()
+      await signIn(page, served, served.keys.auditor, { file: 'Your agency\'s private key file', code: 'Agency code', button: 'Sign in' }, CODES.auditor)
+      await page.getByText(`Signed in as ${CODES.auditor}`).waitFor()
+      const suspend = await w.app.inject({ method: 'PUT', url: `/v1/agencies/${CODES.auditor}`, headers: bearer(w.tokens.admin), payload: { name: 'Inspectorate', roles: ['auditor'], jwks: w.agencies.auditor.jwks, status: 'suspended' } })
+      t.equal(suspend.statusCode, 200)
+      await page.evaluate(async () => { await (globalThis as any).reuseConsole.renewNow() })
+      await page.getByText(/The session could not be renewed \(.*suspended.*\); please sign in again\./).waitFor()
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor()
+      t.equal(await page.getByRole('navigation').count(), 0, 'nothing of the pages is left')
     })
 
     t.same(consoleErrors.filter((text) => !/status of (4\d\d)/.test(text)), [], 'no script error, no CSP violation')
