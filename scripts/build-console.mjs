@@ -2,7 +2,7 @@
 // Builds the web console (console/src) into dist/console/: one script and one stylesheet with
 // content-hashed names, and manifest.json naming them for the gateway (src/routes/console).
 // Run by `npm run build`; the browser tests run it too, so they test what a start serves.
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
@@ -12,8 +12,6 @@ const out = join(root, 'dist', 'console')
 
 export async function buildConsole () {
   await mkdir(out, { recursive: true })
-  // the names of an earlier build go: only what the manifest names is served anyway
-  for (const file of await readdir(out)) await rm(join(out, file), { force: true })
   const result = await build({
     entryPoints: { console: join(root, 'console', 'src', 'main.ts') },
     bundle: true,
@@ -32,7 +30,15 @@ export async function buildConsole () {
   const script = outputs.find((file) => file.endsWith('.js'))
   const stylesheet = outputs.find((file) => file.endsWith('.css'))
   if (!script || !stylesheet) throw new Error(`the console build wrote ${outputs.join(', ')}: a script and a stylesheet were expected`)
-  await writeFile(join(out, 'manifest.json'), JSON.stringify({ script, stylesheet }, null, 2) + '\n')
+  // the manifest is swapped in whole (a gateway reading it meanwhile sees the old or the new one),
+  // then the files of earlier builds go: the same content keeps its name, so a rebuild with no
+  // change removes nothing in use
+  const temporary = join(out, `manifest.json.${process.pid}`)
+  await writeFile(temporary, JSON.stringify({ script, stylesheet }, null, 2) + '\n')
+  await rename(temporary, join(out, 'manifest.json'))
+  for (const file of await readdir(out)) {
+    if (file !== 'manifest.json' && file !== script && file !== stylesheet && !file.startsWith('manifest.json.')) await rm(join(out, file), { force: true })
+  }
   return { dir: out, script, stylesheet }
 }
 

@@ -124,7 +124,7 @@ function tableCaptioned (page: Page, caption: string): Locator {
   return page.locator('table').filter({ has: page.locator('caption', { hasText: caption }) })
 }
 
-async function signIn (page: Page, served: Served, key: string, labels: { file: string, code: string, button: string }, code: string): Promise<void> {
+async function signIn (page: Page, _served: Served, key: string, labels: { file: string, code: string, button: string }, code: string): Promise<void> {
   await page.getByLabel(labels.file).setInputFiles(key)
   // the agency code is filled in from the file: the user confirms it
   await t.resolves(page.getByLabel(labels.code).evaluate(async (input: { value: string }, expected) => {
@@ -141,6 +141,13 @@ async function plantTampered (store: Stores, id: string): Promise<void> {
   const tampered = JSON.stringify({ ...stored, outcome: stored.outcome === 'denied' ? 'granted' : 'denied' })
   if (store instanceof RedisStores) await store.client.hset(store.key('audit', 'ev'), ulidToBytes(id), tampered)
   else (store.audit as unknown as { eventsById: Map<string, string> }).eventsById.set(id, tampered)
+}
+
+/** the page's controls that have no accessible name (a label, aria-label or text) */
+async function unlabelled (page: Page): Promise<string[]> {
+  return await page.locator('input, select, textarea, button, a[href]').evaluateAll((controls) => controls
+    .filter((c: any) => !(c.labels?.length > 0 || c.getAttribute('aria-label') || c.getAttribute('aria-labelledby') || (c.textContent ?? '').trim() !== ''))
+    .map((c) => c.outerHTML))
 }
 
 async function shot (page: Page, name: string): Promise<void> {
@@ -164,7 +171,21 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       t.equal(await page.locator('html').getAttribute('lang'), 'vi')
       await page.getByRole('heading', { name: 'Đăng nhập' }).waitFor()
       await shot(page, `${name}-sign-in-vi`)
-      await signIn(page, served, served.keys.auditor, { file: 'Tệp khóa bí mật của cơ quan', code: 'Mã định danh cơ quan', button: 'Đăng nhập' }, CODES.auditor)
+      t.same(await unlabelled(page), [], 'every control is labelled')
+      // a public key file is no key; a key with another agency's code is refused by the gateway, in its words
+      const dir = await mkdtemp(join(tmpdir(), 'rg-console-wrong-'))
+      const publicOnly = join(dir, `${CODES.auditor}.jwks.json`)
+      await writeFile(publicOnly, JSON.stringify(w.agencies.auditor.jwks))
+      await page.getByLabel('Tệp khóa bí mật của cơ quan').setInputFiles(publicOnly)
+      await page.getByText('Không đọc được tệp khóa').waitFor()
+      await page.getByLabel('Tệp khóa bí mật của cơ quan').setInputFiles(served.keys.auditor)
+      await page.getByLabel('Mã định danh cơ quan').fill(CODES.requester)
+      await page.getByRole('button', { name: 'Đăng nhập', exact: true }).click()
+      await page.locator('[role=alert]').filter({ hasText: /kid|key/ }).waitFor()
+      t.equal(await page.getByRole('navigation').count(), 0, 'not signed in')
+      // an empty code is the one the key file names
+      await page.getByLabel('Mã định danh cơ quan').fill('')
+      await page.getByRole('button', { name: 'Đăng nhập', exact: true }).click()
       await page.getByText(`Đăng nhập với tư cách ${CODES.auditor}`).waitFor()
       const nav = page.getByRole('navigation', { name: 'Các trang' })
       t.same(await nav.getByRole('link').allTextContents(), ['Tỷ lệ tái sử dụng', 'Nhật ký kiểm toán'], 'an auditor is shown the reuse and audit pages only')
@@ -187,8 +208,12 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       const figures = (f: any): string[] => [String(f.queries), String(f.found), String(f.denials), String(f.downloads), f.reuseRate === null ? '' : String(f.reuseRate)]
       const dayTable = tableCaptioned(page, 'Tỷ lệ tái sử dụng theo ngày')
       await dayTable.locator('tbody tr').nth(40).waitFor()
-      t.same(await rowsOf(dayTable), daily.series.map((s: any) => [s.period, ...figures(s.total)]), 'a row per day, the API\'s numbers')
-      t.same(await rowsOf(tableCaptioned(page, 'Tỷ lệ tái sử dụng theo tháng')), monthly.series.map((s: any) => [s.period, ...figures(s.total)]), 'a row per month')
+      // overall, then each procedure's rate (the chart's lines), most queries first
+      const procedures: string[] = daily.groups.map((g: any) => g.key)
+      t.same(procedures, [PROCEDURE, OTHER_PROCEDURE])
+      const step = (s: any): string[] => [s.period, ...figures(s.total), ...procedures.map((key) => String(s.groups.find((g: any) => g.key === key)?.reuseRate ?? ''))]
+      t.same(await rowsOf(dayTable), daily.series.map(step), 'a row per day, the API\'s numbers')
+      t.same(await rowsOf(tableCaptioned(page, 'Tỷ lệ tái sử dụng theo tháng')), monthly.series.map(step), 'a row per month')
       t.same(await rowsOf(tableCaptioned(page, 'Tỷ lệ tái sử dụng theo thủ tục')), daily.groups.map((g: any) => [g.key, ...figures(g)]), 'a row per procedure')
       const totals = await page.locator('.figures dd').evaluateAll((dds) => dds.map((dd) => dd.getAttribute('data-value')))
       t.same(totals, figures(daily.total), 'the period\'s totals')
@@ -198,9 +223,26 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       // the CSV is the table
       const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Tải bảng CSV' }).first().click()])
       const lines = (await readFile(await csv.path(), 'utf8')).replace(/^\ufeff/, '').trim().split('\r\n')
-      t.equal(lines[0], 'Ngày,Truy vấn,Tìm thấy,Bị từ chối,Lượt tải tệp,Tỷ lệ tái sử dụng')
-      t.same(lines.slice(1).map((line) => line.split(',')), daily.series.map((s: any) => [s.period, ...figures(s.total)]))
+      t.equal(lines[0], `Ngày,Truy vấn,Tìm thấy,Bị từ chối,Lượt tải tệp,Tỷ lệ tái sử dụng,Tỷ lệ tái sử dụng ${PROCEDURE},Tỷ lệ tái sử dụng ${OTHER_PROCEDURE}`)
+      t.same(lines.slice(1).map((line) => line.split(',')), daily.series.map(step))
       await shot(page, `${name}-reuse-vi`)
+      t.same(await unlabelled(page), [], 'every control is labelled')
+    })
+
+    await t.test('the keyboard alone moves between pages', async (t) => {
+      await page.locator('body').focus()
+      let reached = false
+      for (let i = 0; i < 20 && !reached; i++) {
+        await page.keyboard.press('Tab')
+        reached = await page.evaluate(() => (globalThis as any).document.activeElement?.textContent === 'Nhật ký kiểm toán')
+      }
+      t.ok(reached, 'Tab reaches the audit page\'s link')
+      const outline = await page.evaluate(() => { const el = (globalThis as any).document.activeElement; return (globalThis as any).getComputedStyle(el).outlineStyle })
+      t.equal(outline, 'solid', 'the focus is visible')
+      await page.keyboard.press('Enter')
+      await page.getByRole('heading', { name: 'Nhật ký kiểm toán', level: 2 }).waitFor()
+      await page.getByRole('link', { name: 'Tỷ lệ tái sử dụng' }).click()
+      await page.getByRole('heading', { name: 'Tỷ lệ tái sử dụng kết quả' }).waitFor()
     })
 
     await t.test('the audit page finds a known event by its citizen, who stays out of the URL and the storage', async (t) => {
@@ -223,6 +265,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       const stored = await page.evaluate(() => JSON.stringify({ ...(globalThis as any).localStorage }) + JSON.stringify({ ...(globalThis as any).sessionStorage }))
       t.notOk(stored.includes(w.citizen), 'not in the browser\'s storage')
       await shot(page, `${name}-audit-vi`)
+      t.same(await unlabelled(page), [], 'every control is labelled')
     })
 
     await t.test('one click verifies the trail: intact, then the first bad event once one is tampered with', async (t) => {
@@ -318,6 +361,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       ], 'who may reuse what, for which procedures and fields, until when')
       t.notOk(await page.locator('body').textContent().then((text) => text?.includes('"d"')), 'no private key member shown')
       await shot(page, `${name}-agencies-en`)
+      t.same(await unlabelled(page), [], 'every control is labelled')
 
       await page.getByRole('button', { name: `Edit agency ${CODES.otherIssuer}` }).click()
       await page.getByLabel('Status').selectOption('suspended')
@@ -342,6 +386,7 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       await dead.locator('tbody tr').first().waitFor()
       t.equal(await dead.locator('tbody tr').count(), expected.dead, 'every dead letter listed')
       await shot(page, `${name}-deliveries-en`)
+      t.same(await unlabelled(page), [], 'every control is labelled')
       served.receiver.behaviour = () => 204
       await page.getByRole('combobox', { name: 'Destination' }).selectOption('portal')
       await page.getByLabel('Send again the events after cursor').fill('0')
@@ -358,6 +403,18 @@ function suite (name: string, makeStore: (t: Test) => Promise<Stores>): void {
       t.equal(overflow, 0, 'no sideways scrolling of the page (wide tables scroll in their own box)')
       await shot(page, `${name}-agencies-tablet-en`)
       await page.setViewportSize({ width: 1280, height: 900 })
+    })
+
+    await t.test('a token that can no longer be renewed (the agency was suspended) ends the session', async (t) => {
+      await page.getByRole('button', { name: 'Sign out' }).click()
+      await signIn(page, served, served.keys.auditor, { file: 'Your agency\'s private key file', code: 'Agency code', button: 'Sign in' }, CODES.auditor)
+      await page.getByText(`Signed in as ${CODES.auditor}`).waitFor()
+      const suspend = await w.app.inject({ method: 'PUT', url: `/v1/agencies/${CODES.auditor}`, headers: bearer(w.tokens.admin), payload: { name: 'Inspectorate', roles: ['auditor'], jwks: w.agencies.auditor.jwks, status: 'suspended' } })
+      t.equal(suspend.statusCode, 200)
+      await page.evaluate(async () => { await (globalThis as any).reuseConsole.renewNow() })
+      await page.getByText(/The session could not be renewed \(.*suspended.*\); please sign in again\./).waitFor()
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor()
+      t.equal(await page.getByRole('navigation').count(), 0, 'nothing of the pages is left')
     })
 
     t.same(consoleErrors.filter((text) => !/status of (4\d\d)/.test(text)), [], 'no script error, no CSP violation')

@@ -57,7 +57,7 @@ function header (signedIn: boolean): HTMLElement {
 
 function signInView (): HTMLElement {
   const file = h('input', { type: 'file', name: 'key', accept: '.json,.jwk,application/json', required: true })
-  const code = h('input', { type: 'text', name: 'agency', autocomplete: 'off', spellcheck: 'false', placeholder: '000.00.00.A02', required: true })
+  const code = h('input', { type: 'text', name: 'agency', autocomplete: 'off', spellcheck: 'false', placeholder: '000.00.00.A02' })
   const message = h('div', { role: 'alert', class: 'error' })
   const button = h('button', { type: 'submit' }, t('signIn'))
   let key: AgencyKey | undefined
@@ -89,6 +89,7 @@ function signInView (): HTMLElement {
       button.textContent = t('signingIn')
       try {
         key ??= await readKeyFile(chosen)
+        if (!code.value.trim() && key.agency) code.value = key.agency
         await signIn(key, code.value.trim(), settings)
         // the file input let go of the file: nothing of the key is left in the page
         file.value = ''

@@ -8,6 +8,10 @@ import { assertion, makeAgency, register, tokenFor } from '../lib/agencies.js'
 import { refusalsOnRecord } from '../lib/refusals.js'
 import { AGREEMENT, AGREEMENT_ID, CODES, DOSSIER, ISSUABLE, PDF, PROCEDURE, ROLE_CALLERS, bearer, buildWorld, downloadLink, fillRoute, problemOf, reuseQuery, sample, servedRoutes, tokenOf } from '../lib/world.js'
 import type { RoleCaller } from '../lib/world.js'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { CONSOLE_DIR } from '../../src/routes/console/index.js'
+import { ensureConsoleBuilt } from '../lib/console.js'
 
 type Policy = 'public' | 'any agency' | Array<Exclude<RoleCaller, 'anonymous'>>
 
@@ -45,6 +49,10 @@ const link = await downloadLink(w)
 const birthType = (await w.app.inject({ method: 'GET', url: '/v1/document-types/giay-khai-sinh', headers: bearer(w.tokens.admin) })).json()
 const { code: _code, schemaVersion: _schemaVersion, ...birthTypePut } = birthType
 
+// the console's script, by the name the build gave it
+ensureConsoleBuilt()
+const consoleScript = (JSON.parse(readFileSync(join(CONSOLE_DIR, 'manifest.json'), 'utf8')) as { script: string }).script
+
 const TABLE: Record<string, Row> = {
   'GET /.well-known/jwks.json': { who: 'public', ok: 200 },
   'GET /.well-known/oauth-authorization-server': { who: 'public', ok: 200 },
@@ -56,6 +64,10 @@ const TABLE: Record<string, Row> = {
   'GET /docs/static/index.html': { who: 'public', ok: 302 },
   'GET /docs/static/swagger-initializer.js': { who: 'public', ok: 200 },
   'GET /docs/yaml': { who: 'public', ok: 200 },
+  'GET /console': { who: 'public', ok: 200 },
+  'GET /console/': { who: 'public', ok: 308 },
+  'GET /console/assets/:file': { who: 'public', ok: 200, send: () => ({ url: `/console/assets/${consoleScript}` }) },
+  'GET /console/settings.json': { who: 'public', ok: 200 },
   'GET /health/live': { who: 'public', ok: 200 },
   'GET /health/ready': { who: 'public', ok: 200 },
   'GET /openapi.json': { who: 'public', ok: 200 },
@@ -79,6 +91,7 @@ const TABLE: Record<string, Row> = {
   'GET /v1/discovery': { who: 'any agency', ok: 200 },
   'POST /v1/attestations/verify': { who: 'any agency', ok: 200, send: () => json({ attestation }) },
   'GET /v1/webhooks/deliveries': { who: 'any agency', ok: 200 },
+  'GET /v1/webhooks/status': { who: ['admin'], ok: 200 },
   'POST /v1/webhooks/replay': { who: 'any agency', ok: 202, send: () => json({ after: 0 }) },
   'POST /v1/documents': { who: ['issuer'], ok: 201, send: () => json({ ...sample('giay-khai-sinh'), subject: { kind: 'citizen', id: w.citizen }, documentNumber: 'API5-4' }) },
   'POST /v1/documents/batch': {

@@ -18,8 +18,8 @@ interface Operation { security?: unknown[], responses?: Record<string, unknown> 
 const contract = parse(readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8')) as { paths: Record<string, Record<string, Operation>>, servers?: Array<{ url: string }> }
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head', 'trace']
 
-/** The documentation itself: Swagger UI and the machine-readable contract, not API operations. */
-const DOCUMENTATION = /^\/(docs(\/.*)?|openapi\.json)$/
+/** The documentation itself (Swagger UI and the machine-readable contract) and the web console: pages, not API operations. */
+const DOCUMENTATION = /^\/(docs(\/.*)?|openapi\.json|console(\/.*)?)$/
 /** Operations anyone may call without a token. */
 const PUBLIC = new Set(['GET /health/live', 'GET /health/ready', 'GET /.well-known/jwks.json', 'GET /.well-known/oauth-authorization-server', 'POST /v1/oauth/token'])
 

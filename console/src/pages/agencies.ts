@@ -153,7 +153,7 @@ function agreementTable (agreements: Agreement[], agencies: Agency[]): HTMLEleme
   wrap.querySelectorAll('tbody tr').forEach((row, i) => {
     const agreement = agreements[i] as Agreement
     row.children[7]?.replaceChildren(statusBadge(agreement.status))
-    row.children[4]?.classList.add('keys')
+    row.children[4]?.classList.add('lines')
   })
   return wrap
 }

@@ -3,10 +3,13 @@ import { field, h, option, uid } from '../dom.js'
 import { formatNumber, formatTime, t } from '../i18n.js'
 import { dataTable } from '../table.js'
 import type { PageContext } from './page.js'
+import type { TextKey } from '../i18n.js'
 
 /** The outbox for an admin: the backlog per destination, its dead letters, and replay. */
 
 interface DestinationStatus { destination: string, queued: number, delivered: number, dead: number, oldestQueuedAt?: string }
+const STATE_LABEL: Record<Delivery['state'], TextKey> = { queued: 'stateQueued', delivered: 'stateDelivered', dead: 'stateDead' }
+
 interface Delivery { event: string, cursor: number, state: 'queued' | 'delivered' | 'dead', attempts: number, nextAttemptAt?: string, lastError?: string, settledAt?: string }
 
 export async function deliveriesPage (ctx: PageContext): Promise<void> {
@@ -41,7 +44,7 @@ export async function deliveriesPage (ctx: PageContext): Promise<void> {
         dataTable<Delivery>(caption, [
           { title: t('cursor'), text: (d) => String(d.cursor), numeric: true },
           { title: t('event'), text: (d) => d.event },
-          { title: t('state'), text: (d) => t(d.state) },
+          { title: t('state'), text: (d) => t(STATE_LABEL[d.state]) },
           { title: t('attempts'), text: (d) => formatNumber(d.attempts), numeric: true },
           { title: t('lastError'), text: (d) => d.lastError ?? t('none') },
           { title: t('settledAt'), text: (d) => d.settledAt ? formatTime(d.settledAt) : t('none') }
@@ -67,7 +70,7 @@ export async function deliveriesPage (ctx: PageContext): Promise<void> {
         const d = destinations[i] as DestinationStatus
         row.setAttribute('data-destination', d.destination)
         row.lastElementChild?.replaceChildren(
-          h('button', { type: 'button', class: 'secondary', 'aria-label': t('showDeliveries', { destination: d.destination }), onclick: () => { void showDeliveries(d.destination, false) } }, t('showDeliveries', { destination: '' }).trim()),
+          h('button', { type: 'button', class: 'secondary', 'aria-label': t('showDeliveries', { destination: d.destination }), onclick: () => { void showDeliveries(d.destination, false) } }, t('allDeliveries')),
           ' ',
           h('button', { type: 'button', class: 'secondary', disabled: d.dead === 0, 'aria-label': `${t('onlyDead')}: ${d.destination}`, onclick: () => { void showDeliveries(d.destination, true) } }, t('onlyDead'))
         )

@@ -1,6 +1,5 @@
 import { getJson } from '../api.js'
 import { rateChart } from '../chart.js'
-import type { RatePoint } from '../chart.js'
 import { field, h, option, uid } from '../dom.js'
 import { formatNumber, formatRate, t } from '../i18n.js'
 import type { TextKey } from '../i18n.js'
@@ -43,8 +42,6 @@ function block (title: string, chart: HTMLElement, table: HTMLElement, csv: HTML
   const id = uid('h')
   return h('section', { class: 'card', 'aria-labelledby': id }, h('h3', { id }, title), chart, table, h('div', { class: 'actions' }, csv))
 }
-
-const dayStart = (day: string): number => Date.parse(`${day.length === 7 ? `${day}-01` : day}T00:00:00+07:00`) / 1000
 
 export async function reusePage (ctx: PageContext): Promise<void> {
   const from = h('input', { type: 'date', name: 'from' })
@@ -94,14 +91,27 @@ function render (daily: Report, monthly: Report, grouping: Grouping, target: num
     )
   )
 
-  type Step = Figures & { period: string }
-  const steps = (report: Report): Step[] => (report.series ?? []).map((s) => ({ period: s.period, ...s.total }))
-  const stepPoints = (rows: Step[]): RatePoint[] => rows.map((r) => ({ label: r.period, at: dayStart(r.period), rate: r.reuseRate }))
+  // a step of the series: the overall figures, and each charted group's rate
+  type Step = Figures & { period: string, byGroup: Map<string, number | null> }
+  // the groups with the most queries get a line of their own (a legend of a dozen is unreadable)
+  const charted = daily.groups.slice(0, 6).map((g) => g.key)
+  const steps = (report: Report): Step[] => (report.series ?? []).map((s) => ({
+    period: s.period,
+    ...s.total,
+    byGroup: new Map(charted.map((key) => [key, s.groups.find((g) => g.key === key)?.reuseRate ?? null]))
+  }))
+  const lines = (rows: Step[]) => [
+    { label: t('reuseRate'), rates: rows.map((r) => r.reuseRate) },
+    ...charted.map((key) => ({ label: key, rates: rows.map((r) => r.byGroup.get(key) ?? null) }))
+  ]
+  const groupRateColumns: Array<Column<Step>> = charted.map((key) => ({
+    title: `${t('reuseRate')} ${key}`, text: (r) => formatRate(r.byGroup.get(key) ?? null), csv: (r) => r.byGroup.get(key) ?? '', numeric: true
+  }))
 
   const days = steps(daily)
-  const dayColumns: Array<Column<Step>> = [{ title: t('day'), text: (r) => r.period }, ...figureColumns<Step>()]
+  const dayColumns: Array<Column<Step>> = [{ title: t('day'), text: (r) => r.period }, ...figureColumns<Step>(), ...groupRateColumns]
   const months = steps(monthly)
-  const monthColumns: Array<Column<Step>> = [{ title: t('month'), text: (r) => r.period }, ...figureColumns<Step>()]
+  const monthColumns: Array<Column<Step>> = [{ title: t('month'), text: (r) => r.period }, ...figureColumns<Step>(), ...groupRateColumns]
   const groupName = t(GROUP_LABEL[grouping]).toLocaleLowerCase()
   const groupColumns: Array<Column<Group>> = [
     { title: t('key'), text: (r) => r.key },
@@ -111,9 +121,9 @@ function render (daily: Report, monthly: Report, grouping: Grouping, target: num
   const stamp = `${daily.from}_${daily.to}`
   return [
     totals,
-    block(t('perDay'), rateChart(t('perDay'), stepPoints(days), target, 'time'), dataTable(t('perDay'), dayColumns, days), csvButton(`reuse-per-day_${stamp}.csv`, dayColumns, days)),
-    block(t('perMonth'), rateChart(t('perMonth'), months.map((m) => ({ label: m.period, rate: m.reuseRate })), target, 'groups'), dataTable(t('perMonth'), monthColumns, months), csvButton(`reuse-per-month_${stamp}.csv`, monthColumns, months)),
-    block(t('perGroup', { group: groupName }), rateChart(t('perGroup', { group: groupName }), daily.groups.map((g) => ({ label: g.key, rate: g.reuseRate })), target, 'groups'),
+    block(t('perDay'), rateChart(t('perDay'), { name: t('day'), labels: days.map((d) => d.period) }, lines(days), target, 'lines'), dataTable(t('perDay'), dayColumns, days), csvButton(`reuse-per-day_${stamp}.csv`, dayColumns, days)),
+    block(t('perMonth'), rateChart(t('perMonth'), { name: t('month'), labels: months.map((m) => m.period) }, lines(months), target, 'lines'), dataTable(t('perMonth'), monthColumns, months), csvButton(`reuse-per-month_${stamp}.csv`, monthColumns, months)),
+    block(t('perGroup', { group: groupName }), rateChart(t('perGroup', { group: groupName }), { name: t(GROUP_LABEL[grouping]), labels: daily.groups.map((g) => g.key) }, [{ label: t('reuseRate'), rates: daily.groups.map((g) => g.reuseRate) }], target, 'bars'),
       dataTable(t('perGroup', { group: groupName }), groupColumns, daily.groups), csvButton(`reuse-per-${grouping}_${stamp}.csv`, groupColumns, daily.groups))
   ]
 }

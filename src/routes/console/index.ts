@@ -86,6 +86,9 @@ export default async function consoleRoutes (app: FastifyInstance, options: { di
     return await noCache(reply).type('text/html; charset=utf-8').send(page)
   })
 
+  // the address typed with a slash: the page is /console (its relative links resolve from there)
+  app.get('/console/', { schema: { hide: true } }, async (_request, reply) => await reply.redirect('../console', 308))
+
   // what the page needs to know of this gateway: the audience of client assertions, the target line
   app.get('/console/settings.json', { schema: { hide: true } }, async (_request, reply) => {
     return await noCache(reply).send({
