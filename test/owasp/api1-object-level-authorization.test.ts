@@ -136,9 +136,13 @@ t.test('webhook deliveries and replays: each agency its own destination only', a
   const portal = await app.inject({ method: 'GET', url: '/v1/webhooks/deliveries?after=0&limit=1000', headers: as(tokens.portal) })
   t.equal(portal.statusCode, 200)
   t.equal(portal.json().destination, 'portal', 'the portal gets its own announcements, not an agency\'s notices')
-  // the destination is never taken from the request
+  // only an administrator may name another destination: an agency naming one is refused, and shown nothing
   const forced = await app.inject({ method: 'GET', url: `/v1/webhooks/deliveries?destination=agency:${CODES.requester}`, headers: as(tokens.otherRequester) })
-  t.equal(forced.statusCode, 400)
+  t.equal(forced.statusCode, 403)
+  t.equal(forced.json().code, 'insufficient_scope')
+  t.notMatch(forced.body, CODES.requester, 'nothing of the named destination')
+  const forcedReplay = await app.inject({ method: 'POST', url: '/v1/webhooks/replay', headers: as(tokens.otherRequester), payload: { after: 0, destination: `agency:${CODES.requester}` } })
+  t.equal(forcedReplay.statusCode, 403)
 })
 
 t.test('the audit trail is for auditors: nobody else searches, exports or verifies it', async (t) => {
