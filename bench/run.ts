@@ -120,7 +120,7 @@ if (runs('reuse') || runs('token') || runs('scale') || auditing) {
         progress(`writing ${olderEvents} events into the archive's past months`)
         // the year of months before the trail's first (the archiver has just written into that one)
         const older = await fillArchive(archive, olderEvents, monthStart(monthOf(Date.now() - 31 * 86_400_000)).getTime())
-        rows.push(['   (archive filled at)', `${(olderEvents / older.seconds).toFixed(0)} events/s`, 'each month made by INSERT … SELECT in PostgreSQL on two connections, indexed, then attached', ''])
+        rows.push(['   (archive filled at)', `${(olderEvents / older.seconds).toFixed(0)} events/s`, 'each month made by INSERT … SELECT in PostgreSQL on two connections (unlogged), indexed, then attached', ''])
         progress('audit search across the tiers')
         const spanning = await benchArchivedSearch(g, seconds, 10, CITIZEN)
         const archivedOnly = await benchArchivedSearch(g, seconds, 10, ARCHIVED_CITIZEN)
