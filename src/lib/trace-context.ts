@@ -15,6 +15,11 @@ export function enableSpans (): void {
   enabled = true
 }
 
+/** whether spans are recorded at all: a hot path asks before it builds a span's name and attributes */
+export function spansEnabled (): boolean {
+  return enabled
+}
+
 /** the trace and span of what is being done now, when it is traced */
 export function activeTrace (): { traceId: string, spanId: string } | undefined {
   if (!enabled) return undefined

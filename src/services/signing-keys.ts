@@ -7,7 +7,7 @@ import { jwksKeys } from '../lib/jwks.js'
 import type { SigningKeyStore } from '../store/index.js'
 import { StoreUnavailableError } from '../store/errors.js'
 import { StatedError } from '../lib/error-description.js'
-import { inSpan } from '../lib/trace-context.js'
+import { inSpan, spansEnabled } from '../lib/trace-context.js'
 
 /**
  * The gateway's own signing keys. One format everywhere: a list of private JWKs, each with
@@ -164,17 +164,22 @@ export class SigningKeys {
   }
 
   private jws (payload: Buffer, typ: string, detached = false): string {
+    // a span per signature (attestation, receipt, checkpoint, webhook body, token), when traced;
+    // untraced, nothing is built for one
+    if (!spansEnabled()) return this.signed(payload, typ, detached)
+    const { kid, alg } = this.current.active
+    return inSpan(`sign ${typ}`, { 'reuse_gateway.jws.typ': typ, 'reuse_gateway.jws.kid': kid, 'reuse_gateway.jws.alg': alg }, () => this.signed(payload, typ, detached), { onlyInTrace: true })
+  }
+
+  private signed (payload: Buffer, typ: string, detached: boolean): string {
     const { kid, alg, signer } = this.current.active
-    // a span per signature (attestation, receipt, checkpoint, webhook body, token), when traced
-    return inSpan(`sign ${typ}`, { 'reuse_gateway.jws.typ': typ, 'reuse_gateway.jws.kid': kid, 'reuse_gateway.jws.alg': alg }, () => {
-      const header = Buffer.from(JSON.stringify({ alg, kid, typ })).toString('base64url')
-      const body = payload.toString('base64url')
-      const input = Buffer.from(`${header}.${body}`)
-      const signature = alg === 'EdDSA'
-        ? cryptoSign(null, input, signer)
-        : cryptoSign('sha256', input, { key: signer, dsaEncoding: 'ieee-p1363' })
-      return `${header}.${detached ? '' : body}.${signature.toString('base64url')}`
-    }, { onlyInTrace: true })
+    const header = Buffer.from(JSON.stringify({ alg, kid, typ })).toString('base64url')
+    const body = payload.toString('base64url')
+    const input = Buffer.from(`${header}.${body}`)
+    const signature = alg === 'EdDSA'
+      ? cryptoSign(null, input, signer)
+      : cryptoSign('sha256', input, { key: signer, dsaEncoding: 'ieee-p1363' })
+    return `${header}.${detached ? '' : body}.${signature.toString('base64url')}`
   }
 
   /**
