@@ -105,7 +105,7 @@ export function plan (f: BenchFigures, w: Workload): Plan {
   const archiverKeepsUp = !archived || (f.archiverEventsPerSecond as number) * HEADROOM >= backfillDocsPerSecond
   const firstBottleneck = archived
     ? !archiverKeepsUp
-        ? `the archiver: ${(f.archiverEventsPerSecond as number).toFixed(0)} events/s measured, the back-fill appends ${backfillDocsPerSecond.toFixed(0)}/s — the back-fill waits for it`
+        ? `the archiver: ${(f.archiverEventsPerSecond as number).toFixed(0)} events/s measured (${((f.archiverEventsPerSecond as number) * HEADROOM).toFixed(0)} planned), the back-fill appends ${backfillDocsPerSecond.toFixed(0)}/s — the back-fill waits for it`
         : (auditMasterGbWithArchive as number) > MASTER_GB * MASTER_FILL
             ? `the {audit} master's memory even with the archive (a day of back-fill, ${n2(auditMasterGbWithArchive as number)} GB)`
             : 'none within the plan: the archive keeps the {audit} master to its hot window'
