@@ -74,6 +74,8 @@ export interface Plan {
   archiveGbInYears?: number
   /** with the archive and a hot window of one day during the back-fill: the {audit} master's peak */
   auditMasterGbWithArchive?: number
+  /** with the archive: the back-fill's rate and time, in daily stages when it does not fit the {audit} master at once */
+  archivedBackfill?: { docsPerSecond: number, hours: number, staged: boolean }
   firstBottleneck: string
 }
 
@@ -100,24 +102,45 @@ export function plan (f: BenchFigures, w: Workload): Plan {
   const backfillHours = w.results / backfillDocsPerSecond / 3600
   const archived = f.postgresBytesPerAuditEvent !== undefined && f.archiverEventsPerSecond !== undefined
   const archiveGbInYears = archived ? (auditEventsPerDay * 365.25 * w.auditYears + w.results) * (f.postgresBytesPerAuditEvent as number) / GB : undefined
-  // with an archive the {audit} master holds the hot window only: a day of back-fill at most, then the usual days
-  const auditMasterGbWithArchive = archived ? Math.min(w.results, backfillDocsPerSecond * 86_400 * BACKFILL_HOT_DAYS) * f.auditBytesPerDocument / GB + auditGbHot : undefined
-  const archiverKeepsUp = !archived || (f.archiverEventsPerSecond as number) * HEADROOM >= backfillDocsPerSecond
-  const firstBottleneck = archived
-    ? !archiverKeepsUp
-        ? `the archiver: ${(f.archiverEventsPerSecond as number).toFixed(0)} events/s measured (${((f.archiverEventsPerSecond as number) * HEADROOM).toFixed(0)} planned), the back-fill appends ${backfillDocsPerSecond.toFixed(0)}/s — the back-fill waits for it`
-        : (auditMasterGbWithArchive as number) > MASTER_GB * MASTER_FILL
-            ? `the {audit} master's memory even with the archive (a day of back-fill, ${n2(auditMasterGbWithArchive as number)} GB)`
-            : 'none within the plan: the archive keeps the {audit} master to its hot window'
+  const archivedBackfill = archived ? backfillWithArchive(f, w, backfillDocsPerSecond, auditGbPerDay) : undefined
+  // with an archive the {audit} master holds the hot window only: during the back-fill a day of
+  // its events beside a day of the others (AUDIT_HOT_DAYS=1), afterwards the usual days
+  const auditMasterGbWithArchive = archivedBackfill
+    ? Math.max(Math.min(w.results, archivedBackfill.docsPerSecond * 86_400 * BACKFILL_HOT_DAYS) * f.auditBytesPerDocument / GB + auditGbPerDay * BACKFILL_HOT_DAYS, auditGbHot)
+    : undefined
+  const firstBottleneck = archivedBackfill
+    ? archivedBackfill.bottleneck
     : auditMasterGbAtBackfill > MASTER_GB * MASTER_FILL
     ? `the {audit} master's memory: the back-fill's audit and outbox records (${(w.results * f.auditBytesPerDocument / GB).toFixed(0)} GB) do not fit one ${MASTER_GB} GB master — archive as the back-fill goes, or shard the trail`
     : auditGbInYears > MASTER_GB * MASTER_FILL
       ? `the {audit} master's memory after ${((MASTER_GB * MASTER_FILL - w.results * f.auditBytesPerDocument / GB) / auditGbPerDay).toFixed(0)} days of audit without an archive`
       : 'none within the plan'
-  return { workload: w, peakReusePerSecond, tokensPerSecond, gatewayProcesses, documentsGb, auditEventsPerDay, auditGbPerDay, auditGbInYears, auditGbHot, dataMasters, auditMasterGbAtBackfill, backfillDocsPerSecond, backfillHours, backfillGatewayProcesses, ...(archiveGbInYears !== undefined ? { archiveGbInYears } : {}), ...(auditMasterGbWithArchive !== undefined ? { auditMasterGbWithArchive } : {}), firstBottleneck }
+  return { workload: w, peakReusePerSecond, tokensPerSecond, gatewayProcesses, documentsGb, auditEventsPerDay, auditGbPerDay, auditGbInYears, auditGbHot, dataMasters, auditMasterGbAtBackfill, backfillDocsPerSecond, backfillHours, backfillGatewayProcesses, ...(archiveGbInYears !== undefined ? { archiveGbInYears } : {}), ...(auditMasterGbWithArchive !== undefined ? { auditMasterGbWithArchive } : {}), ...(archivedBackfill ? { archivedBackfill: { docsPerSecond: archivedBackfill.docsPerSecond, hours: archivedBackfill.hours, staged: archivedBackfill.staged } } : {}), firstBottleneck }
 }
 
-const n2 = (x: number): string => x.toFixed(1)
+/**
+ * The back-fill with the archive. Its events wait a day in Redis before the archiver may move
+ * them (AUDIT_HOT_DAYS counts whole days), so the {audit} master holds a day of them beside a
+ * day of the other events. When the whole back-fill fits there it runs at its full rate (the
+ * archiver catches up afterwards); otherwise it goes in daily stages, each at most what the
+ * master holds and what the archiver, planned at half what it measured, moves in a day.
+ */
+function backfillWithArchive (f: BenchFigures, w: Workload, fullRate: number, auditGbPerDay: number): { docsPerSecond: number, hours: number, staged: boolean, bottleneck: string } {
+  const archiverPlanned = (f.archiverEventsPerSecond as number) * HEADROOM
+  const heldDocs = (MASTER_GB * MASTER_FILL - auditGbPerDay * BACKFILL_HOT_DAYS) * GB / f.auditBytesPerDocument
+  if (w.results <= heldDocs) {
+    return { docsPerSecond: fullRate, hours: w.results / fullRate / 3600, staged: false, bottleneck: 'none within the plan: the whole back-fill fits the {audit} master, and the archive keeps it to its hot window' }
+  }
+  const byMemory = heldDocs / 86_400 / BACKFILL_HOT_DAYS
+  const docsPerSecond = Math.min(fullRate, archiverPlanned, byMemory)
+  const bottleneck = docsPerSecond === byMemory
+    ? `the {audit} master's memory: it holds a day of ${(heldDocs / 1e6).toFixed(0)} M documents' audit and outbox records, so the back-fill goes in daily stages of that many (${docsPerSecond.toFixed(0)}/s)`
+    : docsPerSecond === archiverPlanned
+      ? `the archiver: ${(f.archiverEventsPerSecond as number).toFixed(0)} events/s measured (${archiverPlanned.toFixed(0)} planned), the back-fill appends ${fullRate.toFixed(0)}/s — the back-fill waits for it`
+      : 'the {audit} master\'s CPU: the back-fill at its full rate, in daily stages the master holds'
+  return { docsPerSecond, hours: w.results / docsPerSecond / 3600, staged: true, bottleneck }
+}
+
 
 export function formatPlans (f: BenchFigures): string {
   const plans = WORKLOADS.map((w) => plan(f, w))
@@ -139,7 +162,12 @@ export function formatPlans (f: BenchFigures): string {
     ...(plans[0]?.archiveGbInYears !== undefined
       ? [
           row(`with the archive: PostgreSQL after ${WORKLOADS[0]?.auditYears ?? 5} years, back-fill included`, (p) => `${n(p.archiveGbInYears ?? 0, 0)} GB`),
-          row(`with the archive: the {audit} master at its peak (hot window of ${BACKFILL_HOT_DAYS} day during the back-fill, then ${HOT_DAYS})`, (p) => `${n(p.auditMasterGbWithArchive ?? 0, 1)} GB`)
+          row(`with the archive: the {audit} master at its peak (hot window of ${BACKFILL_HOT_DAYS} day during the back-fill, then ${HOT_DAYS})`, (p) => `${n(p.auditMasterGbWithArchive ?? 0, 1)} GB`),
+          row('with the archive: the back-fill', (p) => p.archivedBackfill === undefined
+            ? ''
+            : p.archivedBackfill.staged
+              ? `${n(p.archivedBackfill.hours / 24, 1)} days in daily stages of ${n(p.archivedBackfill.docsPerSecond * 86_400)} documents (${n(p.archivedBackfill.docsPerSecond)}/s)`
+              : `${n(p.archivedBackfill.hours, 1)} hours at the full rate`)
         ]
       : []),
     row('first bottleneck', (p) => p.firstBottleneck)
