@@ -35,10 +35,10 @@ function parseRow (line: string): [string, Row] | undefined {
   const cells = line.split(' | ').map((cell) => cell.replace(/^\| ?| ?\|$/g, '').trim())
   const [name, figures, baseline] = cells
   const rate = /^(\d+) req\/s, p50 \d+ ms, p99 (\d+) ms/.exec(figures ?? '')
-  const base = /: (\d+) (?:req\/s|\/s)/.exec(baseline ?? '')
-  if (name === undefined || !rate || !base) return undefined
+  const baselineRate = /: (\d+) (?:req\/s|\/s)/.exec(baseline ?? '')
+  if (name === undefined || !rate || !baselineRate) return undefined
   const cpu = /server: (\d+) µs CPU/.exec(figures ?? '')
-  return [name, { figure: Number(rate[1]), p99: Number(rate[2]), baseline: Number(base[1]), ...(cpu ? { cpuUs: Number(cpu[1]) } : {}) }]
+  return [name, { figure: Number(rate[1]), p99: Number(rate[2]), baseline: Number(baselineRate[1]), ...(cpu ? { cpuUs: Number(cpu[1]) } : {}) }]
 }
 
 async function bench (cwd: string, side: string): Promise<void> {
